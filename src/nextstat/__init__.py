@@ -1,0 +1,8 @@
+"""nextstat: a reproducible benchmark harness for Bayesian MCMC samplers."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("nextstat")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = None

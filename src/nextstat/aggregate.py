@@ -1,0 +1,261 @@
+"""Suite summary: run artifacts -> one row per backend x device x case x engine label.
+
+The headline of a row is the median over seeds; mean, std and the min/max envelope
+stand beside it. Ratios are taken against a reference row (``stan_nuts`` by default)
+of the same case on the same backend and device, as a ratio of medians.
+"""
+
+from __future__ import annotations
+
+import csv
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Iterable
+
+from .artifacts import RUN_SCHEMA, SUMMARY_SCHEMA, ArtifactError, read_json, utc_now, validation_errors
+from .diagnostics import agreement_z
+
+#: Per-run figures aggregated over seeds: (name, where it lives in the artifact).
+METRICS: dict[str, tuple[str, str]] = {
+    "ess_bulk_per_s": ("diagnostics", "ess_bulk_per_s"),
+    "ess_bulk_per_s_end_to_end": ("diagnostics", "ess_bulk_per_s_end_to_end"),
+    "ess_bulk_per_grad": ("diagnostics", "ess_bulk_per_grad"),
+    "ess_bulk_per_grad_with_warmup": ("diagnostics", "ess_bulk_per_grad_with_warmup"),
+    "min_ess_bulk": ("diagnostics", "min_ess_bulk"),
+    "min_ess_tail": ("diagnostics", "min_ess_tail"),
+    "max_rhat": ("diagnostics", "max_rhat"),
+    "min_ebfmi": ("diagnostics", "min_ebfmi"),
+    "divergence_pct": ("diagnostics", "divergence_pct"),
+    "tree_depth_saturation_pct": ("diagnostics", "tree_depth_saturation_pct"),
+    "mean_steps_per_draw": ("diagnostics", "mean_steps_per_draw"),
+    "compile_s": ("timing", "compile_s"),
+    "compile_cold_s": ("timing", "compile_cold_s"),
+    "warmup_s": ("timing", "warmup_s"),
+    "sampling_s": ("timing", "sampling_s"),
+    "end_to_end_s": ("timing", "end_to_end_s"),
+}
+#: Ratios to the reference row: higher is better for all of them.
+RATIO_METRICS = ("ess_bulk_per_s", "ess_bulk_per_s_end_to_end", "ess_bulk_per_grad", "ess_bulk_per_grad_with_warmup")
+#: Settings that must agree between rows of one table for a fair comparison.
+FAIRNESS_FIELDS = ("target_accept", "metric", "max_tree_depth", "chain_method", "dtype", "warmup_budget", "threads")
+
+
+def load_runs(paths: Iterable[Path]) -> list[tuple[Path, dict[str, Any]]]:
+    runs = []
+    for path in paths:
+        doc = read_json(path)
+        if not isinstance(doc, dict) or doc.get("schema_version") != RUN_SCHEMA:
+            continue  # other artifacts (build records, summaries) may share the folder
+        errors = validation_errors(doc)
+        if errors:
+            raise ArtifactError(f"{path}: invalid run artifact: {errors[0]}")
+        runs.append((Path(path), doc))
+    if not runs:
+        raise ArtifactError("no run artifacts among the given files")
+    return runs
+
+
+def aggregate(suite: str, paths: Iterable[Path], reference: str = "stan_nuts",
+              benchmarks_dir: str | None = None) -> dict[str, Any]:
+    runs = load_runs(paths)
+    records = [_run_record(path, doc) for path, doc in runs]
+    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        groups[(record["backend"], record["device"], record["case"], record["label"])].append(record)
+
+    rows = [_row(key, members) for key, members in sorted(groups.items())]
+    _add_ratios(rows, reference)
+    environments = {}
+    for _, doc in runs:
+        env = doc["environment"]
+        environments.setdefault(env["fingerprint_sha256"], env)
+    summary = {
+        "schema_version": SUMMARY_SCHEMA,
+        "suite": suite,
+        "created_utc": utc_now(),
+        "reference_engine": reference,
+        "protocol": _protocol(runs),
+        "environments": environments,
+        "runs": records,
+        "rows": rows,
+        "agreement": _agreement(runs, reference),
+        "fairness_flags": _fairness_flags(rows),
+        "harness": _harness(runs, benchmarks_dir),
+    }
+    return summary
+
+
+def _run_record(path: Path, doc: dict[str, Any]) -> dict[str, Any]:
+    env = doc["environment"]
+    ok = doc["status"] == "ok"
+    return {
+        "path": str(path),
+        "case": doc["case"],
+        "label": doc["label"],
+        "engine": doc["engine"],
+        "seed": doc["seed"],
+        "status": doc["status"],
+        "reason": doc["reason"],
+        "backend": doc["backend"],
+        "device": _device(env, doc["backend"]),
+        "hostname": env["hostname"],
+        "hardware_sha256": env["hardware_sha256"],
+        "fingerprint_sha256": env["fingerprint_sha256"],
+        "fairness": doc["fairness"],
+        "budget": doc["config"]["budget"],
+        "settings": doc["config"]["settings"],
+        "frontend": (doc.get("engine_info") or {}).get("frontend"),
+        "is_control": bool((doc.get("case_info") or {}).get("is_control")),
+        "verdict": doc["quality"]["verdict"] if ok else None,
+        "failed_checks": [c["name"] for c in doc["quality"]["checks"] if not c["passed"]] if ok else [],
+        "correctness": {k: doc["correctness"][k] for k in ("reference", "verdict", "max_z")} if ok else None,
+        "metrics": {name: (doc.get(section) or {}).get(key) for name, (section, key) in METRICS.items()},
+    }
+
+
+def _device(env: dict[str, Any], backend: str) -> str:
+    if backend == "gpu" and env.get("gpus"):
+        return env["gpus"][0]["name"]
+    return env["cpu"]["model"]
+
+
+def describe(values: list[float]) -> dict[str, Any] | None:
+    """Median (the headline), mean, std, min and max over seeds."""
+    values = [float(v) for v in values if v is not None]
+    if not values:
+        return None
+    return {
+        "n": len(values),
+        "median": statistics.median(values),
+        "mean": statistics.fmean(values),
+        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "min": min(values),
+        "max": max(values),
+    }
+
+
+def _row(key: tuple, members: list[dict[str, Any]]) -> dict[str, Any]:
+    backend, device, case, label = key
+    ok = [m for m in members if m["status"] == "ok"]
+    first = (ok or members)[0]
+    return {
+        "backend": backend,
+        "device": device,
+        "case": case,
+        "label": label,
+        "engine": first["engine"],
+        "frontend": first["frontend"],
+        "is_control": first["is_control"],
+        "seeds": sorted(m["seed"] for m in members),
+        "n_ok": len(ok),
+        "n_failed": sum(m["status"] == "failed" for m in members),
+        "n_skipped": sum(m["status"] == "skipped" for m in members),
+        "health_passed": sum(m["verdict"] in ("pass", "expected-fail") for m in ok),
+        "correctness_failed": sum((m["correctness"] or {}).get("verdict") == "fail" for m in ok),
+        "fairness": first["fairness"],
+        "budget": first["budget"],
+        "settings": first["settings"],
+        "metrics": {name: describe([m["metrics"][name] for m in ok]) for name in METRICS},
+        "ratios": {},
+    }
+
+
+def _add_ratios(rows: list[dict[str, Any]], reference: str) -> None:
+    """Ratio of medians (and the per-seed ratio envelope) against the reference row."""
+    by_key = {(r["backend"], r["device"], r["case"], r["label"]): r for r in rows}
+    for row in rows:
+        ref = by_key.get((row["backend"], row["device"], row["case"], reference))
+        if ref is None or ref is row:
+            continue
+        for name in RATIO_METRICS:
+            mine, theirs = row["metrics"][name], ref["metrics"][name]
+            if mine and theirs and theirs["median"] > 0:
+                row["ratios"][name] = {
+                    "reference": reference,
+                    "ratio_of_medians": mine["median"] / theirs["median"],
+                    "envelope": [mine["min"] / theirs["max"], mine["max"] / theirs["min"]] if theirs["min"] > 0 else None,
+                }
+
+
+def _agreement(runs, reference: str) -> list[dict[str, Any]]:
+    """Posterior means of each engine against the reference engine, seed by seed:
+    max over parameters of |mean_a - mean_b| / sqrt(mcse_a^2 + mcse_b^2)."""
+    by_key = {(d["backend"], d["case"], d["label"], d["seed"]): d for _, d in runs if d["status"] == "ok"}
+    out = []
+    for (backend, case, label, seed), doc in sorted(by_key.items()):
+        ref = by_key.get((backend, case, reference, seed))
+        if ref is None or label == reference:
+            continue
+        z = {
+            name: agreement_z(row["mean"], row["mcse"], ref["summary"][name]["mean"], ref["summary"][name]["mcse"])
+            for name, row in doc["summary"].items()
+            if name in ref["summary"]
+        }
+        finite = {k: v for k, v in z.items() if v is not None}
+        worst = max(finite, key=finite.get) if finite else None
+        out.append({
+            "backend": backend, "case": case, "label": label, "reference": reference, "seed": seed,
+            "max_z": finite[worst] if worst else None, "worst_parameter": worst,
+        })
+    return out
+
+
+def _fairness_flags(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Settings that differ between rows of the same table (backend, device, case)."""
+    tables: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        tables[(row["backend"], row["device"], row["case"])].append(row)
+    flags = []
+    for (backend, device, case), members in sorted(tables.items()):
+        for field in FAIRNESS_FIELDS:
+            values = {m["label"]: m["fairness"].get(field) for m in members}
+            if len({repr(v) for v in values.values()}) > 1:
+                flags.append({"backend": backend, "device": device, "case": case, "field": field, "values": values})
+        budgets = {m["label"]: f"{m['budget']['chains']}x{m['budget']['warmup']}x{m['budget']['draws']}" for m in members}
+        if len(set(budgets.values())) > 1:
+            flags.append({"backend": backend, "device": device, "case": case, "field": "budget", "values": budgets})
+    return flags
+
+
+def _protocol(runs) -> dict[str, Any]:
+    engines = {}
+    for _, doc in runs:
+        engines.setdefault(doc["label"], {
+            "engine": doc["engine"],
+            "settings": doc["config"]["settings"],
+            "frontend": (doc.get("engine_info") or {}).get("frontend"),
+            "versions": (doc.get("engine_info") or {}).get("versions"),
+        })
+    return {
+        "seeds": sorted({doc["seed"] for _, doc in runs}),
+        "cases": sorted({doc["case"] for _, doc in runs}),
+        "budgets": sorted({"{chains}x{warmup}x{draws}".format(**doc["config"]["budget"]) for _, doc in runs}),
+        "threads_per_run": sorted({doc["fairness"]["threads"] for _, doc in runs}),
+        "engines": engines,
+    }
+
+
+def _harness(runs, benchmarks_dir: str | None) -> dict[str, Any]:
+    """How much of the run stage's wall time is the harness's own (process start,
+    imports, fingerprint, diagnostics, writing) rather than the engine's."""
+    timed = [d["timing"] for _, d in runs if d["timing"]]
+    process = sum(t["process_s"] for t in timed)
+    engine = sum(t["engine_wall_s"] for t in timed)
+    out: dict[str, Any] = {
+        "runs_timed": len(timed),
+        "run_process_s": process,
+        "engine_wall_s": engine,
+        "harness_s": process - engine,
+        "harness_share_of_runs": (process - engine) / process if process > 0 else None,
+        "rule_wall_s": None,
+    }
+    if benchmarks_dir and Path(benchmarks_dir).is_dir():
+        totals: dict[str, float] = defaultdict(float)
+        for tsv in Path(benchmarks_dir).rglob("*.tsv"):
+            stage = tsv.relative_to(benchmarks_dir).parts[0]
+            with tsv.open() as fh:
+                for record in csv.DictReader(fh, delimiter="\t"):
+                    totals[stage] += float(record["s"])
+        out["rule_wall_s"] = dict(sorted(totals.items()))
+    return out

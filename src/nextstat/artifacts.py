@@ -1,0 +1,126 @@
+"""Artifacts: schema lookup, validation that names the failing field, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from .paths import schemas_dir
+
+#: schema_version -> schema file.
+SCHEMA_FILES = {
+    "nextstat.bayesian_benchmark_result.v1": "bayesian_benchmark_result.v1.schema.json",
+    "nextstat.suite_summary.v1": "suite_summary.v1.schema.json",
+    "nextstat.environment.v1": "environment.v1.schema.json",
+    "nextstat.stan_build.v1": "stan_build.v1.schema.json",
+}
+RUN_SCHEMA = "nextstat.bayesian_benchmark_result.v1"
+SUMMARY_SCHEMA = "nextstat.suite_summary.v1"
+STAN_BUILD_SCHEMA = "nextstat.stan_build.v1"
+
+
+class ArtifactError(ValueError):
+    """An artifact that cannot be read or does not match its schema."""
+
+
+@lru_cache(maxsize=1)
+def _registry():
+    from referencing import Registry, Resource
+
+    resources = []
+    for path in sorted(schemas_dir().glob("*.schema.json")):
+        contents = json.loads(path.read_text())
+        resource = Resource.from_contents(contents)
+        resources += [(path.name, resource), (contents["$id"], resource)]
+    return Registry().with_resources(resources)
+
+
+@lru_cache(maxsize=None)
+def validator(schema_version: str):
+    import jsonschema
+
+    if schema_version not in SCHEMA_FILES:
+        raise ArtifactError(
+            f"schema_version '{schema_version}' is not one of {', '.join(SCHEMA_FILES)}"
+        )
+    schema = json.loads((schemas_dir() / SCHEMA_FILES[schema_version]).read_text())
+    return jsonschema.Draft202012Validator(schema, registry=_registry())
+
+
+def validation_errors(doc: Any, schema_version: str | None = None) -> list[str]:
+    """Every schema violation, as ``field.path: message``; empty when valid."""
+    if not isinstance(doc, dict):
+        return [f"<root>: expected a JSON object, got {type(doc).__name__}"]
+    version = schema_version or doc.get("schema_version")
+    if version is None:
+        return ["schema_version: missing, so the artifact's schema is unknown"]
+    try:
+        checker = validator(version)
+    except ArtifactError as exc:
+        return [f"schema_version: {exc}"]
+    errors = sorted(checker.iter_errors(doc), key=lambda e: list(e.absolute_path))
+    return [f"{_field(e.absolute_path)}: {e.message}" for e in errors]
+
+
+def validate(doc: Any, schema_version: str | None = None) -> None:
+    errors = validation_errors(doc, schema_version)
+    if errors:
+        raise ArtifactError(f"{len(errors)} schema violation(s); first: {errors[0]}")
+
+
+def _field(path) -> str:
+    parts = [f"[{p}]" if isinstance(p, int) else str(p) for p in path]
+    return ".".join(parts).replace(".[", "[") or "<root>"
+
+
+def read_json(path: str | Path) -> Any:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ArtifactError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ArtifactError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+
+
+def write_json(path: str | Path, doc: Any, schema_version: str | None = None) -> Path:
+    """Validate, then write atomically (temporary file in the same folder, then rename)."""
+    if schema_version is not None or (isinstance(doc, dict) and "schema_version" in doc):
+        validate(doc, schema_version)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(jsonable(doc), fh, indent=2, allow_nan=False)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def jsonable(obj: Any) -> Any:
+    """NumPy scalars and arrays to Python; non-finite floats to null (JSON has no NaN)."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):
+        return jsonable(obj.tolist())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

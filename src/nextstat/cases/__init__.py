@@ -1,0 +1,75 @@
+"""Case registry: built-in posteriors by name, user cases by ``path/to/file.py:NAME``."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+from .base import DATASET_SEED, Case, Reference
+from .eight_schools import eight_schools
+from .glm_logistic import glm_logistic
+from .std_normal import std_normal
+
+__all__ = ["Case", "Reference", "DATASET_SEED", "BUILTIN_CASES", "get_case", "list_cases", "CaseError"]
+
+BUILTIN_CASES: dict[str, Callable[[], Case]] = {
+    "std_normal_d10": lambda: std_normal(10),
+    "eight_schools": eight_schools,
+    "glm_logistic_n200_p6": lambda: glm_logistic(200, 6),
+}
+
+
+class CaseError(ValueError):
+    """A case name or case file that cannot be resolved."""
+
+
+def list_cases() -> list[str]:
+    return list(BUILTIN_CASES)
+
+
+@lru_cache(maxsize=None)
+def get_case(spec: str) -> Case:
+    """A built-in case by name, or ``file.py:NAME`` for a user's own case."""
+    if spec in BUILTIN_CASES:
+        return BUILTIN_CASES[spec]()
+    if ".py:" in spec:
+        return _load_user_case(spec)
+    raise CaseError(
+        f"unknown case '{spec}': expected one of {', '.join(BUILTIN_CASES)} or path/to/file.py:NAME"
+    )
+
+
+def _load_user_case(spec: str) -> Case:
+    path_text, _, attr = spec.rpartition(":")
+    path = Path(path_text)
+    if not path.is_file():
+        raise CaseError(f"case file '{path_text}' does not exist (from --case {spec})")
+    module_name = f"nextstat_user_case_{abs(hash(path.resolve()))}"
+    module_spec = importlib.util.spec_from_file_location(module_name, path)
+    if module_spec is None or module_spec.loader is None:
+        raise CaseError(f"case file '{path_text}' is not an importable Python file")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[module_name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as exc:  # the user's code: report what broke, where
+        raise CaseError(f"case file '{path_text}' failed to import: {type(exc).__name__}: {exc}") from exc
+    if not hasattr(module, attr):
+        raise CaseError(f"case file '{path_text}' defines no '{attr}'")
+    obj = getattr(module, attr)
+    case = obj() if callable(obj) and not isinstance(obj, Case) else obj
+    if not isinstance(case, Case):
+        raise CaseError(
+            f"'{attr}' in '{path_text}' is a {type(case).__name__}, expected a nextstat Case "
+            "(or a function returning one)"
+        )
+    return _with_source(case, spec)
+
+
+def _with_source(case: Case, spec: str) -> Case:
+    from dataclasses import replace
+
+    return replace(case, source=spec)

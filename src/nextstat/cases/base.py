@@ -1,0 +1,110 @@
+"""The posterior contract: one pinned target that every engine samples.
+
+A case fixes the density on the unconstrained space (Jacobians included), the
+data it conditions on, how unconstrained draws map to named constrained
+parameters, and, where one exists, a Stan program for the Stan engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+#: Datasets are generated from this seed, never from the run seed, so every
+#: engine and every run seed conditions on the same data.
+DATASET_SEED = 12345
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Posterior moments of the constrained parameters that a run is checked against.
+
+    ``mcse`` is the Monte Carlo error of ``mean`` (zero for analytic moments).
+    """
+
+    kind: str  # "analytic" or "reference-draws"
+    mean: Mapping[str, float]
+    sd: Mapping[str, float]
+    mcse: Mapping[str, float]
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    family: str
+    parameterization: str  # "centered", "ncp" or "none"
+    description: str
+    #: Names of the unconstrained coordinates, in Stan's unconstrained order.
+    unconstrained_names: tuple[str, ...]
+    #: Names of the constrained parameters returned by ``constrain``.
+    param_names: tuple[str, ...]
+    #: JAX function R^d -> R: log density on the unconstrained space, Jacobians included.
+    log_density: Callable[[Any], Any]
+    #: NumPy function (..., d) -> (..., len(param_names)).
+    constrain: Callable[[np.ndarray], np.ndarray]
+    #: The data the density conditions on (JSON-serializable); hashed for the artifact.
+    data: Mapping[str, Any] = field(default_factory=dict)
+    stan_code: str | None = None
+    stan_data: Mapping[str, Any] | None = None
+    reference: Reference | None = None
+    #: A pathological control is expected to fail its health gates.
+    is_control: bool = False
+    source: str = "builtin"
+
+    @property
+    def dim(self) -> int:
+        return len(self.unconstrained_names)
+
+    @property
+    def dataset_sha256(self) -> str:
+        return hashlib.sha256(canonical_json(self.data).encode()).hexdigest()
+
+    @property
+    def dataset_id(self) -> str:
+        return f"{self.name}@seed{DATASET_SEED}" if self.data else f"{self.name}@no-data"
+
+    def stan_init(self, x_unconstrained: np.ndarray) -> dict[str, Any]:
+        """A Stan ``init`` dict for one unconstrained point (constrained values, arrays grouped)."""
+        return group_indexed(self.param_names, self.constrain(np.asarray(x_unconstrained)))
+
+
+def canonical_json(obj: Any) -> str:
+    """JSON with sorted keys and no whitespace, lists for arrays: stable across runs."""
+    return json.dumps(_plain(obj), sort_keys=True, separators=(",", ":"))
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+_INDEXED = re.compile(r"^(?P<base>[A-Za-z_][A-Za-z0-9_]*)\[(?P<index>\d+)\]$")
+
+
+def group_indexed(names: tuple[str, ...], values: np.ndarray) -> dict[str, Any]:
+    """``("mu", "theta[1]", "theta[2]")`` + values -> ``{"mu": v, "theta": [v, v]}`` (1-based)."""
+    grouped: dict[str, Any] = {}
+    for name, value in zip(names, np.asarray(values, dtype=float).tolist()):
+        match = _INDEXED.match(name)
+        if match is None:
+            grouped[name] = value
+        else:
+            grouped.setdefault(match["base"], []).append(value)
+    return grouped
+
+
+def indexed_names(base: str, n: int) -> tuple[str, ...]:
+    return tuple(f"{base}[{i}]" for i in range(1, n + 1))

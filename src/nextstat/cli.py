@@ -1,0 +1,279 @@
+"""The ``nextstat`` command. Snakemake rules call only this, so every stage runs without Snakemake too."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line naming the input, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not argparse's usage block
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "handler", None):
+            parser.print_help()
+            return EXIT_USAGE
+        return args.handler(args)
+    except UsageError as exc:
+        print(f"nextstat: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="nextstat", description="Reproducible benchmarks of Bayesian MCMC samplers.")
+    sub = parser.add_subparsers(title="commands", parser_class=_Parser)
+
+    p = sub.add_parser("cases", help="list the built-in posterior cases")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(handler=cmd_cases)
+
+    p = sub.add_parser("run", help="run one engine on one case with one seed and write its artifact")
+    p.add_argument("--case", required=True, help="built-in case name, or path/to/file.py:NAME")
+    p.add_argument("--engine", required=True, help="engine name (see `nextstat run --help`)")
+    p.add_argument("--seed", required=True, type=_nonnegative_int, help="run seed; chain seeds derive from it")
+    p.add_argument("--budget", required=True,
+                   help="CHAINSxWARMUPxDRAWS (e.g. 4x500x1000), or N for 4 chains x N warmup x N draws")
+    p.add_argument("--out", required=True, help="artifact path (JSON)")
+    p.add_argument("--label", help="row label in the report (default: the engine name)")
+    p.add_argument("--suite", default="adhoc", help="suite name recorded in the artifact")
+    p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                   help="engine setting, value in JSON (e.g. target_accept=0.95); repeatable")
+    p.add_argument("--threads", type=_positive_int, default=1,
+                   help="threads the engine may use; XLA and BLAS are limited to it (default 1)")
+    p.add_argument("--compile-record", help="Stan build record from `nextstat compile` (cold compile time)")
+    p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("compile", help="build a case's Stan model once and record the compile time")
+    p.add_argument("--case", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(handler=cmd_compile)
+
+    p = sub.add_parser("validate", help="validate artifacts against their JSON schemas")
+    p.add_argument("paths", nargs="+", help="artifact files or folders (searched for *.json)")
+    p.add_argument("--out", help="write a validation record here when every artifact is valid")
+    p.set_defaults(handler=cmd_validate)
+
+    p = sub.add_parser("aggregate", help="medians over seeds for every case x engine row of a suite")
+    p.add_argument("--suite", required=True)
+    p.add_argument("--runs", required=True, nargs="+", help="run artifacts, or folders of them")
+    p.add_argument("--reference-engine", default="stan_nuts", help="row label that ratios are taken against")
+    p.add_argument("--benchmarks", help="folder of Snakemake benchmark TSVs, for the harness overhead")
+    p.add_argument("--out", required=True)
+    p.set_defaults(handler=cmd_aggregate)
+
+    p = sub.add_parser("report", help="write REPORT.md and charts from a suite summary")
+    p.add_argument("--summary", required=True)
+    p.add_argument("--out-dir", required=True)
+    p.set_defaults(handler=cmd_report)
+
+    p = sub.add_parser("env", help="print this machine's environment fingerprint")
+    p.add_argument("--out", help="write it to this file instead")
+    p.set_defaults(handler=cmd_env)
+    return parser
+
+
+def _nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"'{text}' is negative")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = _nonnegative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"'{text}' must be at least 1")
+    return value
+
+
+def limit_threads(threads: int) -> None:
+    """Give the engine ``threads`` cores: set XLA's and BLAS's thread variables before JAX
+    starts. Variables the user already set are left alone (and recorded as they are)."""
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(name, str(threads))
+    if threads == 1 and "XLA_FLAGS" not in os.environ:
+        os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+
+def _parse_settings(items: list[str]) -> dict[str, Any]:
+    settings = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--set '{item}': expected KEY=VALUE")
+        try:
+            settings[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            settings[key] = raw  # a bare word, e.g. metric=dense
+    return settings
+
+
+def cmd_cases(args) -> int:
+    from .cases import BUILTIN_CASES, get_case
+
+    rows = []
+    for name in BUILTIN_CASES:
+        case = get_case(name)
+        rows.append({
+            "case": name, "dim": case.dim, "family": case.family, "parameterization": case.parameterization,
+            "reference": case.reference.kind if case.reference else "none", "stan": bool(case.stan_code),
+            "control": case.is_control,
+        })
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        from tabulate import tabulate
+
+        print(tabulate(rows, headers="keys"))
+    return EXIT_OK
+
+
+def cmd_run(args) -> int:
+    from .engines import Budget, EngineError, SettingsError
+    from .cases import CaseError
+
+    limit_threads(args.threads)
+    from . import runner
+    from .artifacts import write_json
+
+    common = dict(suite=args.suite, label=args.label, threads=args.threads, out=args.out)
+    budget = None
+    try:
+        budget = Budget.parse(args.budget)
+        settings = _parse_settings(args.settings)
+        artifact = runner.execute(args.case, args.engine, args.seed, budget, settings=settings,
+                                  compile_record=args.compile_record, **common)
+    except (CaseError, EngineError, SettingsError, UsageError) as exc:
+        write_json(args.out, runner.input_error_artifact(args.case, args.engine, args.seed, budget, str(exc), **common))
+        raise UsageError(str(exc)) from None
+    write_json(args.out, artifact)
+    line = f"{args.case} / {artifact['label']} / seed {args.seed}: {artifact['status']}"
+    if artifact["status"] == "ok":
+        d, t = artifact["diagnostics"], artifact["timing"]
+        line += (f" (min ESS bulk {d['min_ess_bulk']:.0f}, {d['ess_bulk_per_s'] or 0:.0f} ESS/s,"
+                 f" R-hat {d['max_rhat'] or float('nan'):.3f}, {t['sampling_s']:.2f} s sampling,"
+                 f" health {artifact['quality']['verdict']})")
+    else:
+        line += f": {artifact['reason']}"
+    print(line)
+    return EXIT_OK
+
+
+def cmd_compile(args) -> int:
+    from .artifacts import STAN_BUILD_SCHEMA, utc_now, write_json
+    from .cases import CaseError, get_case
+    from .engines import EngineUnavailable
+    from .engines import stan_nuts
+    import socket
+
+    record = {"schema_version": STAN_BUILD_SCHEMA, "case": args.case, "created_utc": utc_now(),
+              "hostname": socket.gethostname()}
+    try:
+        record.update(status="ok", reason=None, **stan_nuts.compile_model(get_case(args.case)))
+    except CaseError as exc:
+        raise UsageError(str(exc)) from None
+    except EngineUnavailable as exc:
+        record.update(status="skipped", reason=str(exc))
+    except Exception as exc:  # a compile error is recorded; the runs then fail with it too
+        record.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
+    write_json(args.out, record)
+    print(f"{args.case}: Stan model {record['status']}"
+          + (f" ({record['compile_s']:.1f} s, cache {record['cache']})" if record["status"] == "ok" else f": {record['reason']}"))
+    return EXIT_OK
+
+
+def _expand(paths: Sequence[str]) -> list[Path]:
+    files: list[Path] = []
+    for text in paths:
+        path = Path(text)
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*.json") if not p.name.startswith("."))
+        else:
+            files.append(path)
+    return files
+
+
+def cmd_validate(args) -> int:
+    from .artifacts import ArtifactError, read_json, utc_now, validation_errors, write_json
+
+    files = _expand(args.paths)
+    if not files:
+        raise UsageError(f"no artifacts found in {' '.join(args.paths)}")
+    invalid = 0
+    for path in files:
+        try:
+            errors = validation_errors(read_json(path))
+        except ArtifactError as exc:
+            errors = [str(exc).removeprefix(f"{path}: ")]
+        if errors:
+            invalid += 1
+            print(f"{path}: INVALID: {errors[0]}" + (f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""),
+                  file=sys.stderr)
+    print(f"validated {len(files)} artifact(s): {len(files) - invalid} valid, {invalid} invalid")
+    if invalid:
+        return EXIT_INVALID
+    if args.out:
+        write_json(args.out, {"validated_utc": utc_now(), "artifacts": [str(p) for p in files], "valid": len(files)})
+    return EXIT_OK
+
+
+def cmd_aggregate(args) -> int:
+    from .aggregate import aggregate
+    from .artifacts import ArtifactError, SUMMARY_SCHEMA, write_json
+
+    files = _expand(args.runs)
+    if not files:
+        raise UsageError(f"no run artifacts found in {' '.join(args.runs)}")
+    try:
+        summary = aggregate(args.suite, files, reference=args.reference_engine, benchmarks_dir=args.benchmarks)
+    except ArtifactError as exc:
+        raise UsageError(str(exc)) from None
+    write_json(args.out, summary, SUMMARY_SCHEMA)
+    print(f"{args.suite}: {len(summary['runs'])} runs -> {len(summary['rows'])} rows -> {args.out}")
+    return EXIT_OK
+
+
+def cmd_report(args) -> int:
+    from .artifacts import ArtifactError, SUMMARY_SCHEMA, read_json, validation_errors
+    from .report import write_report
+
+    try:
+        summary = read_json(args.summary)
+    except ArtifactError as exc:
+        raise UsageError(str(exc)) from None
+    errors = validation_errors(summary, SUMMARY_SCHEMA)
+    if errors:
+        raise UsageError(f"{args.summary}: not a valid suite summary: {errors[0]}")
+    path = write_report(summary, Path(args.out_dir))
+    print(f"report: {path}")
+    return EXIT_OK
+
+
+def cmd_env(args) -> int:
+    from .artifacts import write_json
+    from .environment import fingerprint
+
+    env = fingerprint()
+    if args.out:
+        write_json(args.out, env)
+    else:
+        print(json.dumps(env, indent=2))
+    return EXIT_OK

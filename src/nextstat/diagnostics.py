@@ -1,0 +1,155 @@
+"""Convergence and efficiency diagnostics (arviz), health gates and correctness scores.
+
+Functions take plain ``(chain, draw[, parameter])`` arrays, as arviz's do.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Mapping
+
+import numpy as np
+
+#: Strict NUTS health gate (DESIGN section 4).
+NUTS_GATE = {"max_rhat": 1.01, "max_divergences": 0, "min_ebfmi": 0.2, "min_ess": 400.0}
+#: |z| above this fails the correctness gate.
+MAX_CORRECTNESS_Z = 4.0
+
+
+def _arviz():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        import arviz
+
+    return arviz
+
+
+def parameter_summary(draws: np.ndarray, names: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """Per parameter: mean, sd, mcse of the mean, bulk and tail ESS, rank-normalized split R-hat."""
+    az = _arviz()
+    dataset = az.convert_to_dataset(np.asarray(draws, dtype=float))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # constant parameters give NaN R-hat, reported as null
+        ess_bulk = az.ess(dataset, method="bulk")["x"].values
+        ess_tail = az.ess(dataset, method="tail")["x"].values
+        rhat = az.rhat(dataset, method="rank")["x"].values
+        mcse = az.mcse(dataset, method="mean")["x"].values
+    mean = draws.mean(axis=(0, 1))
+    sd = draws.std(axis=(0, 1), ddof=1)
+    return {
+        name: {
+            "mean": _finite(mean[i]),
+            "sd": _finite(sd[i]),
+            "mcse": _finite(mcse[i]),
+            "ess_bulk": _finite(ess_bulk[i]),
+            "ess_tail": _finite(ess_tail[i]),
+            "rhat": _finite(rhat[i]),
+        }
+        for i, name in enumerate(names)
+    }
+
+
+def ebfmi(energy: np.ndarray) -> np.ndarray:
+    """E-BFMI per chain from the Hamiltonian energy at each draw, ``(chain, draw)``."""
+    return np.asarray(_arviz().bfmi(np.asarray(energy, dtype=float)), dtype=float)
+
+
+def run_metrics(result, max_tree_depth: int) -> dict[str, Any]:
+    """The per-run figures the report and the gate read: efficiency and health."""
+    summary = parameter_summary(result.draws, result.param_names)
+    stats = result.sample_stats
+    n_draws = int(np.prod(result.draws.shape[:2]))
+    min_bulk = _min(p["ess_bulk"] for p in summary.values())
+    min_tail = _min(p["ess_tail"] for p in summary.values())
+    grads_total = result.grad_evals_warmup + result.grad_evals_sampling
+    end_to_end_s = result.compile_s + result.warmup_s + result.sampling_s
+    divergences = int(np.sum(stats["diverging"])) if "diverging" in stats else None
+    metrics = {
+        "min_ess_bulk": min_bulk,
+        "min_ess_tail": min_tail,
+        "max_rhat": _max_or_nan(p["rhat"] for p in summary.values()),
+        "ess_bulk_per_s": _ratio(min_bulk, result.sampling_s),
+        "ess_bulk_per_s_end_to_end": _ratio(min_bulk, end_to_end_s),
+        "ess_bulk_per_grad": _ratio(min_bulk, result.grad_evals_sampling),
+        "ess_bulk_per_grad_with_warmup": _ratio(min_bulk, grads_total),
+        "divergences": divergences,
+        "divergence_pct": None if divergences is None else 100.0 * divergences / n_draws,
+        "min_ebfmi": _finite(np.min(ebfmi(stats["energy"]))) if "energy" in stats else None,
+        "tree_depth_saturation_pct": (
+            _finite(100.0 * np.mean(stats["tree_depth"] >= max_tree_depth)) if "tree_depth" in stats else None
+        ),
+        "mean_acceptance": _finite(np.mean(stats["acceptance_rate"])) if "acceptance_rate" in stats else None,
+        "mean_steps_per_draw": _finite(np.mean(stats["n_steps"])) if "n_steps" in stats else None,
+    }
+    return {"metrics": metrics, "summary": summary}
+
+
+def health_gate(metrics: Mapping[str, Any], gate: Mapping[str, float] = NUTS_GATE) -> dict[str, Any]:
+    """Strict NUTS gate: R-hat < 1.01, no divergences, E-BFMI >= 0.2, bulk and tail ESS >= 400."""
+    checks = [
+        _check("max_rhat", metrics["max_rhat"], "<", gate["max_rhat"]),
+        _check("divergences", metrics["divergences"], "<=", gate["max_divergences"]),
+        _check("min_ebfmi", metrics["min_ebfmi"], ">=", gate["min_ebfmi"]),
+        _check("min_ess_bulk", metrics["min_ess_bulk"], ">=", gate["min_ess"]),
+        _check("min_ess_tail", metrics["min_ess_tail"], ">=", gate["min_ess"]),
+    ]
+    return {"gate": "nuts-strict", "passed": all(c["passed"] for c in checks), "checks": checks}
+
+
+def correctness(summary: Mapping[str, Mapping[str, float]], reference) -> dict[str, Any]:
+    """z = |mean - ref_mean| / sqrt(mcse^2 + ref_mcse^2) per parameter; |z| > 4 fails."""
+    if reference is None:
+        return {"reference": None, "verdict": "no-reference", "max_z": None, "z": {}}
+    z = {}
+    for name, ref_mean in reference.mean.items():
+        if name not in summary:
+            continue
+        row = summary[name]
+        scale = math.sqrt((row["mcse"] or 0.0) ** 2 + reference.mcse.get(name, 0.0) ** 2)
+        z[name] = _finite(abs(row["mean"] - ref_mean) / scale) if scale > 0 else None
+    finite = [v for v in z.values() if v is not None]
+    max_z = max(finite) if len(finite) == len(z) and z else None
+    verdict = "pass" if max_z is not None and max_z <= MAX_CORRECTNESS_Z else "fail"
+    return {"reference": reference.kind, "verdict": verdict, "max_z": max_z, "threshold": MAX_CORRECTNESS_Z, "z": z}
+
+
+def agreement_z(mean_a, mcse_a, mean_b, mcse_b) -> float | None:
+    """z-score of the difference of two Monte Carlo estimates of the same mean."""
+    if None in (mean_a, mcse_a, mean_b, mcse_b):
+        return None
+    scale = math.hypot(mcse_a, mcse_b)
+    return abs(mean_a - mean_b) / scale if scale > 0 else None
+
+
+def _check(name: str, value, op: str, threshold) -> dict[str, Any]:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        passed = False
+    elif op == "<":
+        passed = value < threshold
+    elif op == "<=":
+        passed = value <= threshold
+    else:
+        passed = value >= threshold
+    return {"name": name, "value": value, "op": op, "threshold": threshold, "passed": bool(passed)}
+
+
+def _finite(value) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _min(values) -> float | None:
+    values = list(values)
+    return None if any(v is None for v in values) else min(values)
+
+
+def _max_or_nan(values) -> float | None:
+    values = list(values)
+    return None if any(v is None for v in values) else max(values)
+
+
+def _ratio(num, den) -> float | None:
+    if num is None or not den:
+        return None
+    return float(num) / float(den)

@@ -1,0 +1,35 @@
+"""Engine registry. Each adapter module exposes ``NAME``, ``versions()`` and
+``run(case, settings, budget, seed) -> RunResult``; it is imported only when used,
+so a missing optional library skips that engine instead of breaking the tool."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from .base import DEFAULT_SETTINGS, Budget, EngineUnavailable, RunResult, SettingsError, resolve_settings
+
+__all__ = [
+    "ENGINES", "DEFAULT_SETTINGS", "Budget", "EngineUnavailable", "RunResult", "SettingsError",
+    "EngineError", "load_engine", "resolve_settings",
+]  # fmt: skip
+
+#: engine name -> adapter module (relative to this package)
+ENGINES: dict[str, str] = {
+    "stan_nuts": ".stan_nuts",
+    "blackjax_nuts": ".blackjax_nuts",
+    "numpyro_nuts": ".numpyro_nuts",
+}
+
+
+class EngineError(ValueError):
+    """An engine name that is not registered."""
+
+
+def load_engine(name: str) -> ModuleType:
+    if name not in ENGINES:
+        raise EngineError(f"unknown engine '{name}': expected one of {', '.join(ENGINES)}")
+    try:
+        return importlib.import_module(ENGINES[name], __name__)
+    except ImportError as exc:
+        raise EngineUnavailable(f"engine '{name}' needs a package that is not installed: {exc}") from exc

@@ -1,0 +1,74 @@
+"""Pieces every JAX engine shares: dtype, initial points, chain keys, fair clocks."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from ..cases import Case
+
+INIT_RADIUS = 2.0
+INIT_TRIES = 100
+
+
+def configure_jax(dtype: str) -> None:
+    """Set the float width before any array exists; float64 is the default for CPU runs."""
+    import jax
+
+    jax.config.update("jax_enable_x64", dtype == "float64")
+
+
+def initial_points(case: Case, seed: int, n_chains: int) -> np.ndarray:
+    """Stan's initialization: each unconstrained coordinate ~ U(-2, 2), redrawn until
+    the log density and its gradient are finite (at most 100 tries per chain).
+
+    Derived from the run seed alone, so every engine starts from the same points.
+    """
+    import jax
+
+    value_and_grad = jax.jit(jax.value_and_grad(case.log_density))
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x1417]))
+    points = np.empty((n_chains, case.dim))
+    for chain in range(n_chains):
+        for _ in range(INIT_TRIES):
+            x = rng.uniform(-INIT_RADIUS, INIT_RADIUS, size=case.dim)
+            value, grad = value_and_grad(x)
+            if np.isfinite(value) and np.all(np.isfinite(grad)):
+                points[chain] = x
+                break
+        else:
+            raise RuntimeError(
+                f"no finite log density in {INIT_TRIES} draws from U(-2, 2) for chain {chain} of case {case.name}"
+            )
+    return points
+
+
+def chain_keys(seed: int, n_chains: int):
+    import jax
+
+    return jax.random.split(jax.random.key(seed), n_chains)
+
+
+def compile_ahead(fn: Callable, *example_args: Any) -> tuple[Callable, float]:
+    """Compile ``jax.jit(fn)`` for these argument shapes; return it and the seconds spent."""
+    import jax
+
+    start = time.perf_counter()
+    compiled = jax.jit(fn).lower(*example_args).compile()
+    return compiled, time.perf_counter() - start
+
+
+def run_blocking(fn: Callable, *args: Any) -> tuple[Any, float]:
+    """Call and wait for the device (JAX dispatch is asynchronous) before reading the clock."""
+    import jax
+
+    start = time.perf_counter()
+    out = jax.block_until_ready(fn(*args))
+    return out, time.perf_counter() - start
+
+
+def tree_depth_from_steps(n_steps: np.ndarray) -> np.ndarray:
+    """Doublings of a NUTS tree with ``n_steps`` leapfrog steps: ceil(log2(n + 1))."""
+    return np.ceil(np.log2(np.asarray(n_steps, dtype=float) + 1.0)).astype(int)

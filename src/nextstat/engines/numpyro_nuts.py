@@ -1,0 +1,124 @@
+"""NumPyro NUTS driven through its functional API with ``potential_fn = -log_density``.
+
+``MCMC.run`` retraces on every call, so we jit NumPyro's own ``init_kernel`` and
+``sample_kernel`` (under ``lax.scan``) once, compile them ahead of time, and time
+execution apart from compilation. NumPyro adapts inside ``sample_kernel`` while the
+iteration counter is below ``num_warmup``, so warmup and sampling are two scans.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..cases import Case
+from .base import Budget, RunResult, SettingsError
+from .jax_common import (
+    chain_keys,
+    compile_ahead,
+    configure_jax,
+    initial_points,
+    run_blocking,
+    tree_depth_from_steps,
+)
+
+NAME = "numpyro_nuts"
+
+
+def versions() -> dict[str, str]:
+    import jax
+    import numpyro
+
+    return {"numpyro": numpyro.__version__, "jax": jax.__version__}
+
+
+def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunResult:
+    if settings["chain_method"] != "sequential":
+        raise SettingsError(f"{NAME} runs chains sequentially on CPU; chain_method={settings['chain_method']!r} is not offered")
+    configure_jax(settings["dtype"])
+    import jax
+    import jax.numpy as jnp
+    from numpyro.infer.hmc import hmc
+
+    dtype = jnp.float64 if settings["dtype"] == "float64" else jnp.float32
+    inits = jnp.asarray(initial_points(case, seed, budget.chains), dtype=dtype)
+    keys = chain_keys(seed, budget.chains)
+
+    log_density = case.log_density
+    init_kernel, sample_kernel = hmc(potential_fn=lambda x: -log_density(x), algo="NUTS")
+
+    def init(key, position):
+        return init_kernel(
+            position,
+            num_warmup=budget.warmup,
+            target_accept_prob=settings["target_accept"],
+            max_tree_depth=settings["max_tree_depth"],
+            dense_mass=settings["metric"] == "dense",
+            rng_key=key,
+        )
+
+    def scan_kernel(state, length):
+        def one(state, _):
+            state = sample_kernel(state)
+            stats = (
+                state.num_steps,
+                state.diverging,
+                state.energy,
+                state.accept_prob,
+                state.adapt_state.step_size,
+            )
+            return state, (state.z, stats)
+
+        return jax.lax.scan(one, state, None, length=length)
+
+    def warmup(key, position):
+        state, (_, stats) = scan_kernel(init(key, position), budget.warmup)
+        return state, stats[0]
+
+    def sample(state):
+        return scan_kernel(state, budget.draws)[1]
+
+    compiled_warmup, compile_warmup_s = compile_ahead(warmup, keys[0], inits[0])
+    compiled_sample = None
+    compile_sample_s = 0.0
+    positions, stats = [], []
+    warmup_s = sampling_s = 0.0
+    grad_warmup = 0
+    for chain in range(budget.chains):
+        (state, warmup_steps), seconds = run_blocking(compiled_warmup, keys[chain], inits[chain])
+        warmup_s += seconds
+        grad_warmup += int(np.sum(warmup_steps))
+        if compiled_sample is None:
+            compiled_sample, compile_sample_s = compile_ahead(sample, state)
+        (chain_positions, chain_stats), seconds = run_blocking(compiled_sample, state)
+        sampling_s += seconds
+        positions.append(np.asarray(chain_positions))
+        stats.append([np.asarray(s) for s in chain_stats])
+
+    n_steps, divergent, energy, accept, step_size = (np.stack([s[i] for s in stats]) for i in range(5))
+    return RunResult(
+        draws=case.constrain(np.stack(positions)),
+        param_names=case.param_names,
+        sample_stats={
+            "n_steps": n_steps.astype(int),
+            "diverging": divergent.astype(bool),
+            "energy": energy.astype(float),
+            "acceptance_rate": accept.astype(float),
+            "step_size": step_size.astype(float),
+            "tree_depth": tree_depth_from_steps(n_steps),
+        },
+        grad_evals_warmup=grad_warmup,
+        grad_evals_sampling=int(n_steps.sum()),
+        compile_s=compile_warmup_s + compile_sample_s,
+        warmup_s=warmup_s,
+        sampling_s=sampling_s,
+        engine_info={
+            "frontend": "numpyro.infer.hmc.hmc (functional API)",
+            "adaptation": "numpyro windowed adaptation",
+            "tree_depth": "derived from num_steps as ceil(log2(n + 1))",
+            "step_size_per_chain": step_size[:, -1].tolist(),
+            "compile_s_warmup": compile_warmup_s,
+            "compile_s_sampling": compile_sample_s,
+        },
+    )
