@@ -34,6 +34,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "warmup_s": ("timing", "warmup_s"),
     "sampling_s": ("timing", "sampling_s"),
     "end_to_end_s": ("timing", "end_to_end_s"),
+    "sampling_us_per_grad": ("timing", "sampling_us_per_grad"),
 }
 #: Ratios to the reference row: higher is better for all of them.
 RATIO_METRICS = ("ess_bulk_per_s", "ess_bulk_per_s_end_to_end", "ess_bulk_per_grad", "ess_bulk_per_grad_with_warmup")

@@ -46,8 +46,8 @@ def execute(case_spec: str, engine_name: str, seed: int, budget: Budget, *, suit
     artifact["case_info"] = _case_info(case)
     artifact["dataset"] = {"id": case.dataset_id, "sha256": case.dataset_sha256}
     try:
-        artifact["engine_info"] = {"versions": engine.versions()}
         started = time.perf_counter()
+        artifact["engine_info"] = {"versions": engine.versions()}  # imports the engine's library
         result = engine.run(case, resolved, budget, seed).check(budget)
         engine_wall_s = time.perf_counter() - started
     except EngineUnavailable as exc:
@@ -67,6 +67,7 @@ def execute(case_spec: str, engine_name: str, seed: int, budget: Budget, *, suit
         "sampling_s": result.sampling_s,
         "end_to_end_s": result.compile_s + result.warmup_s + result.sampling_s,
         "engine_wall_s": engine_wall_s,
+        "sampling_us_per_grad": 1e6 * result.sampling_s / max(result.grad_evals_sampling, 1),
     }
     artifact["gradients"] = {"warmup": result.grad_evals_warmup, "sampling": result.grad_evals_sampling}
     artifact["diagnostics"] = computed["metrics"]
@@ -89,11 +90,9 @@ def _safe_settings() -> dict[str, Any]:
 
 
 def _skeleton(case_spec, engine_name, label, seed, budget, settings, suite, threads, out) -> dict[str, Any]:
-    env = fingerprint()
     config = {"budget": {"chains": budget.chains, "warmup": budget.warmup, "draws": budget.draws},
               "settings": dict(settings)}
     identity = {"suite": suite, "case": case_spec, "engine": engine_name, "label": label, "seed": seed, **config}
-    jax_info = env.get("jax") or {}
     return {
         "schema_version": RUN_SCHEMA,
         "status": None,
@@ -111,14 +110,14 @@ def _skeleton(case_spec, engine_name, label, seed, budget, settings, suite, thre
             "max_tree_depth": settings["max_tree_depth"],
             "chain_method": settings["chain_method"],
             "dtype": settings["dtype"],
-            "device_count": jax_info.get("device_count"),
+            "device_count": None,  # filled in from the fingerprint
             "warmup_budget": budget.warmup,
             "threads": threads,
         },
         "case_info": None,
         "dataset": None,
-        "environment": env,
-        "backend": backend(env),
+        "environment": None,
+        "backend": None,
         "engine_info": None,
         "timing": None,
         "gradients": None,
@@ -135,6 +134,12 @@ def _skeleton(case_spec, engine_name, label, seed, budget, settings, suite, thre
 
 
 def _finish(artifact: dict[str, Any], *, status: str, reason: str | None) -> dict[str, Any]:
+    """Fingerprint last, after the engine ran: it then records the JAX configuration
+    (float width, devices) that the engine actually used."""
+    env = fingerprint()
+    artifact["environment"] = env
+    artifact["backend"] = backend(env)
+    artifact["fairness"]["device_count"] = (env.get("jax") or {}).get("device_count")
     artifact["status"] = status
     artifact["reason"] = reason
     if artifact["timing"] is not None:

@@ -106,14 +106,16 @@ def _forget_cached_fits(model_name: str) -> None:
 
 
 def _use_process_pool(workers: int) -> None:
-    """httpstan runs each chain in a process pool sized to all CPUs; size it ourselves."""
+    """httpstan runs each chain in a process pool sized to all CPUs, forked from this
+    process. Size it ourselves, and start workers from a fork server: forking a process
+    in which JAX's threads run can deadlock the child."""
     import concurrent.futures
     import multiprocessing
 
     import httpstan.services_stub as stub
 
     stub.executor = concurrent.futures.ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("fork"), initializer=stub.init_worker
+        max_workers=workers, mp_context=multiprocessing.get_context("forkserver"), initializer=stub.init_worker
     )
 
 

@@ -1,0 +1,23 @@
+# nextstat: one workflow, laptop to cluster. Thin by design: config, validation,
+# and the rules by stage; every rule calls the `nextstat` command.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+configfile: f"{workflow.basedir}/config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/run.smk"
+include: "workflow/rules/validate.smk"
+include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        REPORT,
+    default_target: True

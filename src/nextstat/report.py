@@ -1,0 +1,325 @@
+"""REPORT.md from a suite summary: headline, protocol, environment, one table per
+backend and device, health gates, correctness, fairness lint, failures, overhead."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from tabulate import tabulate
+
+from .charts import grouped_bars
+
+
+def write_report(summary: dict[str, Any], out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tables = _tables(summary["rows"])
+    lines = [f"# nextstat report: `{summary['suite']}`", ""]
+    lines += [
+        f"Generated {summary['created_utc']} from {len(summary['runs'])} run artifacts. "
+        f"Headline figures are **medians over seeds {', '.join(map(str, summary['protocol']['seeds']))}**; "
+        f"ratios are against `{summary['reference_engine']}` on the same case, backend and device "
+        "(ratio of medians; higher is better).",
+        "",
+    ]
+    lines += _tldr(summary, tables)
+    lines += _protocol(summary)
+    lines += _environment(summary)
+    for (backend, device), rows in tables.items():
+        lines += _results_table(summary, backend, device, rows, out_dir)
+    lines += _health(summary)
+    lines += _correctness(summary)
+    lines += _fairness(summary)
+    lines += _failures(summary)
+    lines += _harness(summary)
+    lines += _reproduce(summary)
+    path = out_dir / "REPORT.md"
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text("\n".join(lines).rstrip() + "\n")
+    tmp.replace(path)
+    return path
+
+
+def _tables(rows) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Rows grouped by backend and device: no table mixes CPU with GPU, or two devices."""
+    tables: dict[tuple[str, str], list] = defaultdict(list)
+    for row in rows:
+        tables[(row["backend"], row["device"])].append(row)
+    return dict(sorted(tables.items()))
+
+
+def _median(row, metric):
+    stats = row["metrics"].get(metric)
+    return stats["median"] if stats else None
+
+
+def _tldr(summary, tables) -> list[str]:
+    ref = summary["reference_engine"]
+    lines = ["## TL;DR", ""]
+    for (backend, device), rows in tables.items():
+        for case in sorted({r["case"] for r in rows}):
+            ranked = sorted(
+                (r for r in rows if r["case"] == case and _median(r, "ess_bulk_per_s")),
+                key=lambda r: -_median(r, "ess_bulk_per_s"),
+            )
+            if not ranked:
+                continue
+            parts = []
+            for r in ranked:
+                ratio = r["ratios"].get("ess_bulk_per_s", {}).get("ratio_of_medians")
+                grad = r["ratios"].get("ess_bulk_per_grad", {}).get("ratio_of_medians")
+                text = f"`{r['label']}` {_num(_median(r, 'ess_bulk_per_s'))} ESS/s"
+                if ratio is not None:
+                    text += f" ({ratio:.2f}x ESS/s, {grad:.2f}x ESS/grad vs `{ref}`)" if grad else f" ({ratio:.2f}x)"
+                if r["health_passed"] < r["n_ok"]:
+                    text += f" — health gate failed on {r['n_ok'] - r['health_passed']}/{r['n_ok']} seeds"
+                parts.append(text)
+            lines.append(f"- **{case}** ({backend}, {device}): " + "; ".join(parts) + ".")
+    failed = sum(r["status"] == "failed" for r in summary["runs"])
+    skipped = sum(r["status"] == "skipped" for r in summary["runs"])
+    agreement = [a["max_z"] for a in summary["agreement"] if a["max_z"] is not None]
+    lines.append(
+        f"- Runs: {len(summary['runs'])} ({failed} failed, {skipped} skipped). "
+        + (f"Posterior means agree with `{ref}` to max |z| = {max(agreement):.2f} over all cases, engines, seeds and parameters. "
+           if agreement else "")
+        + (f"**{len(summary['fairness_flags'])} fairness flag(s)**: see below." if summary["fairness_flags"] else "No fairness flags.")
+    )
+    return lines + [""]
+
+
+def _protocol(summary) -> list[str]:
+    protocol = summary["protocol"]
+    lines = [
+        "## Protocol",
+        "",
+        f"- Seeds: {', '.join(map(str, protocol['seeds']))} (chain seeds and initial points derive from the run seed; "
+        "every engine starts from the same U(-2, 2) points on the unconstrained space).",
+        f"- Budget (chains x warmup x draws): {', '.join(protocol['budgets'])}. Threads per run: "
+        f"{', '.join(map(str, protocol['threads_per_run']))}.",
+        "- ESS is the minimum over parameters of the bulk ESS (arviz, rank-normalized); ESS/s divides by sampling time, "
+        "ESS/grad by sampling-phase gradient evaluations. Stan's times are its own elapsed warmup/sampling times; "
+        "JAX times are measured after `block_until_ready`, with compilation timed apart.",
+        "",
+    ]
+    rows = []
+    for label, info in sorted(protocol["engines"].items()):
+        settings = info["settings"]
+        versions = ", ".join(f"{k} {v}" for k, v in sorted((info.get("versions") or {}).items()))
+        rows.append([label, info["engine"], info.get("frontend") or "", settings["target_accept"],
+                     settings["max_tree_depth"], settings["metric"], settings["chain_method"], settings["dtype"], versions])
+    lines.append(tabulate(rows, headers=["label", "engine", "frontend", "target accept", "max depth", "metric",
+                                         "chains", "dtype", "versions"], tablefmt="github"))
+    return lines + [""]
+
+
+def _environment(summary) -> list[str]:
+    lines = ["## Environment", ""]
+    envs = list(summary["environments"].values())
+    if len(envs) > 1:
+        lines.append(f"**{len(envs)} different environment fingerprints** contributed runs; each table below is one device.")
+        lines.append("")
+    for env in envs:
+        jax_info = env.get("jax") or {}
+        threads = {k: v for k, v in env["thread_variables"].items() if v is not None}
+        packages = ", ".join(f"{k} {v}" for k, v in env["packages"].items() if v)
+        lines += [
+            f"- Host `{env['hostname']}`: {env['cpu']['model']} ({env['cpu']['arch']}), "
+            f"{env['cpu']['logical_cores']} logical / {env['cpu'].get('physical_cores')} physical cores, "
+            f"{env['memory_bytes'] / 2**30:.1f} GiB, {env['os']}, Python {env['python']}.",
+            f"- GPUs: {', '.join(g['name'] for g in env['gpus']) or 'none'}; JAX backend `{jax_info.get('backend')}`, "
+            f"devices {jax_info.get('devices')}.",
+            f"- Thread settings: {', '.join(f'`{k}={v}`' for k, v in threads.items()) or 'none set'}.",
+            f"- Git commit `{env['git']['commit']}`" + (" (uncommitted changes)" if env["git"]["dirty"] else "")
+            + f"; hardware hash `{env['hardware_sha256'][:12]}`, full fingerprint `{env['fingerprint_sha256'][:12]}`.",
+            f"- Packages: {packages}.",
+            "",
+        ]
+    return lines
+
+
+def _results_table(summary, backend, device, rows, out_dir: Path) -> list[str]:
+    ref = summary["reference_engine"]
+    lines = [f"## Results: {backend.upper()}, {device}", ""]
+    table = []
+    for r in sorted(rows, key=lambda r: (r["case"], r["label"])):
+        m = r["metrics"]
+        ratio = r["ratios"]
+        verdict = f"{r['health_passed']}/{r['n_ok']}"
+        if r["is_control"]:
+            verdict += " (control: expected to fail)"
+        table.append([
+            r["case"], r["label"],
+            _pm(m.get("ess_bulk_per_s")), _ratio(ratio.get("ess_bulk_per_s")),
+            _pm(m.get("ess_bulk_per_grad"), 4), _ratio(ratio.get("ess_bulk_per_grad")),
+            _num(_med(m.get("min_ess_bulk"))), _num(_med(m.get("mean_steps_per_draw")), 1),
+            _num(_med(m.get("sampling_us_per_grad")), 2),
+            _num(_med(m.get("compile_s")), 2), _num(_med(m.get("compile_cold_s")), 1),
+            _num(_med(m.get("warmup_s")), 2), _num(_med(m.get("sampling_s")), 2),
+            _num(_med(m.get("max_rhat")), 3), _num(_med(m.get("divergence_pct")), 2), verdict,
+            f"{r['n_ok']}/{len(r['seeds'])}",
+        ])
+    lines.append(tabulate(table, headers=[
+        "case", "engine", "ESS/s (median ± std)", f"ESS/s vs {ref}", "ESS/grad (median ± std)", f"ESS/grad vs {ref}",
+        "min ESS bulk", "grads/draw", "µs/grad", "compile s", "cold compile s", "warmup s", "sampling s", "max R-hat",
+        "div %", "health pass", "runs ok"], tablefmt="github", disable_numparse=True))
+    lines += ["", "Ratio columns give the ratio of medians and, in brackets, the envelope over seeds. "
+              "ESS/grad measures the sampler's efficiency; µs/grad its cost per step (sampling time per gradient "
+              "evaluation); ESS/s is their quotient. `compile s` is this run's compile (a cached Stan model loads in "
+              "well under a second); `cold compile s` is a compile that missed every cache.", ""]
+    if any(r["engine"] == "stan_nuts" and r.get("frontend") == "pystan" for r in rows):
+        lines += ["**Stan rows ran through PyStan** (no CmdStan installed). Their times are Stan's own elapsed "
+                  "warmup/sampling times, but under PyStan those include httpstan's per-draw output callbacks, "
+                  "so µs/grad and ESS/s understate Stan's sampler itself (CmdStan's per-step cost is lower); "
+                  "ESS/grad is unaffected. The frontend's wall time is kept in each artifact's `engine_info`.", ""]
+    slug = re.sub(r"[^a-z0-9]+", "-", f"{backend}-{device}".lower()).strip("-")
+    for metric, ylabel, title, name in (
+        ("ess_bulk_per_s", "min bulk ESS per second (sampling)", "ESS per second", "ess_per_s"),
+        ("ess_bulk_per_grad", "min bulk ESS per gradient (sampling)", "ESS per gradient evaluation", "ess_per_grad"),
+    ):
+        chart = grouped_bars(rows, metric, ylabel, f"{title}: {backend.upper()}, {device} (median, min-max over seeds)",
+                             out_dir / f"{name}_{slug}.png")
+        if chart:
+            lines += [f"![{title}]({chart.name})", ""]
+    return lines
+
+
+def _health(summary) -> list[str]:
+    lines = ["## Health gates, per seed", "",
+             "Strict NUTS gate: max R-hat < 1.01, no divergences, E-BFMI >= 0.2, bulk and tail ESS >= 400.", ""]
+    rows = []
+    for run in sorted(summary["runs"], key=lambda r: (r["backend"], r["case"], r["label"], r["seed"])):
+        if run["status"] != "ok":
+            continue
+        m = run["metrics"]
+        rows.append([run["case"], run["label"], run["seed"], run["verdict"], _num(m["max_rhat"], 3),
+                     _num(m["divergence_pct"], 2), _num(m["min_ebfmi"], 2), _num(m["min_ess_bulk"]),
+                     _num(m["min_ess_tail"]), _num(m["tree_depth_saturation_pct"], 1),
+                     ", ".join(run["failed_checks"]) or "—"])
+    lines.append(tabulate(rows, headers=["case", "engine", "seed", "verdict", "max R-hat", "div %", "min E-BFMI",
+                                         "min ESS bulk", "min ESS tail", "depth sat. %", "failed checks"],
+                          tablefmt="github", disable_numparse=True))
+    return lines + [""]
+
+
+def _correctness(summary) -> list[str]:
+    ref = summary["reference_engine"]
+    lines = ["## Correctness", "",
+             f"Agreement of posterior means with `{ref}`, run by run on the same seed: the largest over parameters of "
+             "|mean - mean_ref| / sqrt(mcse^2 + mcse_ref^2). Values below 4 are within Monte Carlo error.", ""]
+    by_row: dict[tuple, dict[int, dict]] = defaultdict(dict)
+    for a in summary["agreement"]:
+        by_row[(a["case"], a["label"])][a["seed"]] = a
+    seeds = summary["protocol"]["seeds"]
+    rows = []
+    for (case, label), per_seed in sorted(by_row.items()):
+        zs = [per_seed[s]["max_z"] for s in seeds if s in per_seed and per_seed[s]["max_z"] is not None]
+        worst = max(per_seed.values(), key=lambda a: a["max_z"] or 0)
+        rows.append([case, label, *[_num(per_seed[s]["max_z"], 2) if s in per_seed else "—" for s in seeds],
+                     _num(max(zs), 2) if zs else "—", worst["worst_parameter"] or "—"])
+    if rows:
+        lines.append(tabulate(rows, headers=["case", "engine", *[f"seed {s}" for s in seeds], "max", "worst parameter"],
+                              tablefmt="github", disable_numparse=True))
+    else:
+        lines.append(f"No pairs to compare (the reference engine `{ref}` has no successful runs).")
+    lines.append("")
+    ref_rows = []
+    for run in summary["runs"]:
+        corr = run.get("correctness")
+        if run["status"] == "ok" and corr and corr["reference"]:
+            ref_rows.append([run["case"], run["label"], run["seed"], corr["reference"], _num(corr["max_z"], 2), corr["verdict"]])
+    if ref_rows:
+        lines += ["Against each case's own reference posterior (|z| > 4 fails):", ""]
+        lines.append(tabulate(sorted(ref_rows), headers=["case", "engine", "seed", "reference", "max |z|", "verdict"],
+                              tablefmt="github", disable_numparse=True))
+        lines.append("")
+    return lines
+
+
+def _fairness(summary) -> list[str]:
+    lines = ["## Fairness lint", ""]
+    if not summary["fairness_flags"]:
+        return lines + ["Every row of every table ran with the same target acceptance, metric, tree depth, chain method, "
+                        "dtype, warmup, threads and budget.", ""]
+    for flag in summary["fairness_flags"]:
+        values = ", ".join(f"`{k}`={v}" for k, v in flag["values"].items())
+        lines.append(f"- **{flag['case']}** ({flag['backend']}, {flag['device']}): `{flag['field']}` differs: {values}.")
+    return lines + [""]
+
+
+def _failures(summary) -> list[str]:
+    bad = [r for r in summary["runs"] if r["status"] != "ok"]
+    lines = ["## Failed and skipped runs", ""]
+    if not bad:
+        return lines + ["None.", ""]
+    for r in sorted(bad, key=lambda r: (r["case"], r["label"], r["seed"])):
+        lines.append(f"- `{r['case']}` / `{r['label']}` / seed {r['seed']}: **{r['status']}**: {r['reason']}")
+    return lines + [""]
+
+
+def _harness(summary) -> list[str]:
+    h = summary["harness"]
+    lines = ["## Harness overhead", ""]
+    if h["harness_share_of_runs"] is not None:
+        lines.append(
+            f"Run processes took {h['run_process_s']:.1f} s in all, of which the engines (compile, warmup, sampling and "
+            f"their frontends) took {h['engine_wall_s']:.1f} s; the harness's own work (process start, imports, "
+            f"fingerprint, diagnostics, writing) took {h['harness_s']:.1f} s, **{100 * h['harness_share_of_runs']:.1f}%**."
+        )
+    if h.get("rule_wall_s"):
+        lines.append("")
+        lines.append("Wall time per workflow stage (Snakemake benchmarks): "
+                     + ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in h["rule_wall_s"].items()) + ".")
+    return lines + [""]
+
+
+def _reproduce(summary) -> list[str]:
+    example = next((r for r in summary["runs"] if r["status"] == "ok"), summary["runs"][0])
+    return [
+        "## Reproduce",
+        "",
+        "Every run artifact records the command that reproduces it, e.g.:",
+        "",
+        "```",
+        _command_for(example),
+        "```",
+        "",
+    ]
+
+
+def _command_for(run) -> str:
+    from .artifacts import read_json
+
+    try:
+        return read_json(run["path"])["provenance"]["command"]
+    except Exception:
+        return f"nextstat run --case {run['case']} --engine {run['engine']} --seed {run['seed']} ..."
+
+
+def _med(stats):
+    return stats["median"] if stats else None
+
+
+def _num(value, digits: int = 0) -> str:
+    if value is None:
+        return "—"
+    if digits == 0:
+        return f"{value:,.0f}"
+    return f"{value:,.{digits}f}"
+
+
+def _pm(stats, digits: int = 0) -> str:
+    if not stats:
+        return "—"
+    return f"{_num(stats['median'], digits)} ± {_num(stats['std'], digits)}"
+
+
+def _ratio(ratio) -> str:
+    if not ratio:
+        return "—"
+    text = f"{ratio['ratio_of_medians']:.2f}x"
+    if ratio.get("envelope"):
+        low, high = ratio["envelope"]
+        text += f" [{low:.2f}, {high:.2f}]"
+    return text

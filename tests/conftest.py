@@ -1,0 +1,33 @@
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+
+
+def nextstat(*args, cwd=REPO, check=False):
+    """Run the CLI in a fresh process, as Snakemake does."""
+    proc = subprocess.run([sys.executable, "-m", "nextstat", *map(str, args)], cwd=cwd, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"nextstat {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def ok_artifact(tmp_path_factory):
+    """One real run artifact (BlackJAX on the 10-d standard normal, small budget)."""
+    out = tmp_path_factory.mktemp("runs") / "std_normal_d10" / "blackjax_nuts" / "seed42.json"
+    nextstat("run", "--case", "std_normal_d10", "--engine", "blackjax_nuts", "--seed", 42,
+             "--budget", "2x150x300", "--suite", "test", "--out", out, check=True)
+    return json.loads(out.read_text())
+
+
+@pytest.fixture
+def artifact(ok_artifact):
+    return copy.deepcopy(ok_artifact)

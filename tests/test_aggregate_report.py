@@ -1,0 +1,88 @@
+import copy
+import json
+
+import pytest
+
+from conftest import nextstat
+from nextstat.aggregate import aggregate, describe
+from nextstat.artifacts import validation_errors, write_json
+from nextstat.report import write_report
+
+
+def _variant(base, label, engine, seed, ess_per_s, ess_per_grad, **changes):
+    doc = copy.deepcopy(base)
+    doc.update(label=label, engine=engine, seed=seed)
+    doc["diagnostics"]["ess_bulk_per_s"] = ess_per_s
+    doc["diagnostics"]["ess_bulk_per_grad"] = ess_per_grad
+    for key, value in changes.items():
+        doc["fairness"][key] = value
+    return doc
+
+
+@pytest.fixture
+def suite_dir(tmp_path, ok_artifact):
+    runs = tmp_path / "runs"
+    for seed, ref, fast in [(1, 100.0, 300.0), (2, 200.0, 500.0), (3, 400.0, 600.0)]:
+        write_json(runs / f"ref{seed}.json", _variant(ok_artifact, "stan_nuts", "stan_nuts", seed, ref, 0.1))
+        write_json(runs / f"fast{seed}.json", _variant(ok_artifact, "fast_nuts", "numpyro_nuts", seed, fast, 0.2,
+                                                       target_accept=0.9))
+    failed = copy.deepcopy(ok_artifact)
+    failed.update(label="broken_nuts", engine="blackjax_nuts", seed=1, status="failed", reason="RuntimeError: boom",
+                  timing=None, diagnostics=None, summary=None, quality=None, correctness=None, gradients=None)
+    write_json(runs / "broken.json", failed)
+    gpu = _variant(ok_artifact, "fast_nuts", "numpyro_nuts", 1, 9000.0, 0.2)
+    gpu["backend"] = "gpu"
+    gpu["environment"]["gpus"] = [{"name": "NVIDIA H100"}]
+    write_json(runs / "gpu.json", gpu)
+    return tmp_path
+
+
+def test_describe_gives_median_headline_and_envelope():
+    stats = describe([3.0, 1.0, 2.0])
+    assert stats == {"n": 3, "median": 2.0, "mean": 2.0, "std": 1.0, "min": 1.0, "max": 3.0}
+    assert describe([None]) is None
+
+
+def test_aggregate_medians_ratios_and_flags(suite_dir):
+    summary = aggregate("t", sorted((suite_dir / "runs").glob("*.json")))
+    assert validation_errors(summary) == []
+    rows = {(r["backend"], r["label"]): r for r in summary["rows"]}
+    fast = rows[("cpu", "fast_nuts")]
+    assert fast["metrics"]["ess_bulk_per_s"]["median"] == 500.0
+    ratio = fast["ratios"]["ess_bulk_per_s"]
+    assert ratio["ratio_of_medians"] == pytest.approx(500.0 / 200.0)
+    assert ratio["envelope"] == pytest.approx([300.0 / 400.0, 600.0 / 100.0])
+    assert fast["ratios"]["ess_bulk_per_grad"]["ratio_of_medians"] == pytest.approx(2.0)
+    # the GPU run is its own row, never pooled with CPU rows, and has no CPU reference
+    assert rows[("gpu", "fast_nuts")]["metrics"]["ess_bulk_per_s"]["median"] == 9000.0
+    assert rows[("gpu", "fast_nuts")]["ratios"] == {}
+    assert rows[("cpu", "broken_nuts")]["n_failed"] == 1
+    flagged = {(f["field"], tuple(sorted(f["values"]))) for f in summary["fairness_flags"]}
+    assert ("target_accept", ("broken_nuts", "fast_nuts", "stan_nuts")) in flagged
+    # identical draws in every variant: perfect agreement with the reference
+    assert all(a["max_z"] == 0.0 for a in summary["agreement"])
+
+
+def test_report_has_every_section_and_separate_backend_tables(suite_dir):
+    summary = aggregate("t", sorted((suite_dir / "runs").glob("*.json")))
+    path = write_report(summary, suite_dir / "report")
+    text = path.read_text()
+    for heading in ["## TL;DR", "## Protocol", "## Environment", "## Results: CPU", "## Results: GPU, NVIDIA H100",
+                    "## Health gates, per seed", "## Correctness", "## Fairness lint", "## Failed and skipped runs",
+                    "## Harness overhead", "## Reproduce"]:
+        assert heading in text, heading
+    assert "2.50x [0.75, 6.00]" in text  # ratio of medians with its envelope
+    assert "`broken_nuts` / seed 1: **failed**: RuntimeError: boom" in text
+    assert "`target_accept` differs" in text
+    charts = sorted(p.name for p in (suite_dir / "report").glob("*.png"))
+    assert len(charts) == 4  # ESS/s and ESS/grad, for each of the two tables
+    for chart in charts:
+        assert f"]({chart})" in text
+
+
+def test_aggregate_cli_refuses_an_invalid_run(tmp_path, ok_artifact):
+    bad = copy.deepcopy(ok_artifact)
+    bad["summary"] = "oops"
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    proc = nextstat("aggregate", "--suite", "t", "--runs", tmp_path, "--out", tmp_path / "s.json")
+    assert proc.returncode == 2 and "bad.json: invalid run artifact: summary" in proc.stderr

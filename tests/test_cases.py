@@ -1,0 +1,80 @@
+import numpy as np
+import pytest
+
+from nextstat.cases import BUILTIN_CASES, CaseError, get_case
+from nextstat.cases.base import group_indexed
+from nextstat.cases.glm_logistic import simulate
+
+REPO_EXAMPLE = "examples/my_regression.py"
+
+
+@pytest.mark.parametrize("name", list(BUILTIN_CASES))
+def test_builtin_case_contract(name):
+    import jax
+
+    case = get_case(name)
+    assert case.dim == len(case.unconstrained_names) == len(case.param_names)
+    x = np.random.default_rng(0).uniform(-2, 2, size=(5, case.dim))
+    values = np.array([float(case.log_density(xi)) for xi in x])
+    grads = np.array([np.asarray(jax.grad(case.log_density)(xi)) for xi in x])
+    assert np.all(np.isfinite(values)) and np.all(np.isfinite(grads))
+    assert case.constrain(x).shape == (5, len(case.param_names))
+    assert len(case.dataset_sha256) == 64
+    assert case.stan_code and case.stan_data is not None
+
+
+def test_dataset_hash_is_stable_and_data_deterministic():
+    first, second = simulate(200, 6), simulate(200, 6)
+    assert first == second
+    assert get_case("glm_logistic_n200_p6").dataset_sha256 == get_case("glm_logistic_n200_p6").dataset_sha256
+    y = np.asarray(first["y"])
+    assert 0.2 < y.mean() < 0.8  # both classes present: the posterior is proper and informative
+
+
+def test_eight_schools_density_matches_a_hand_computation():
+    from scipy import stats
+
+    case = get_case("eight_schools")
+    x = np.array([1.0, 0.3, *np.linspace(-1, 1, 8)])
+    mu, tau, theta_tilde = x[0], np.exp(x[1]), x[2:]
+    y = np.array([28, 8, -3, 7, -1, 1, 18, 12.0])
+    sigma = np.array([15, 10, 16, 11, 9, 11, 10, 18.0])
+    expected = (
+        stats.norm.logpdf(mu, 0, 5)
+        + stats.halfcauchy.logpdf(tau, 0, 5)
+        + stats.norm.logpdf(theta_tilde).sum()
+        + stats.norm.logpdf(y, mu + tau * theta_tilde, sigma).sum()
+        + x[1]
+    )
+    other = x + 0.1
+    expected_other = (
+        stats.norm.logpdf(other[0], 0, 5) + stats.halfcauchy.logpdf(np.exp(other[1]), 0, 5)
+        + stats.norm.logpdf(other[2:]).sum()
+        + stats.norm.logpdf(y, other[0] + np.exp(other[1]) * other[2:], sigma).sum() + other[1]
+    )
+    # equal up to one additive constant
+    got = float(case.log_density(x)) - float(case.log_density(other))
+    assert got == pytest.approx(expected - expected_other, rel=1e-10)
+    assert case.constrain(x)[1] == pytest.approx(tau)
+
+
+def test_stan_init_groups_indexed_parameters():
+    assert group_indexed(("mu", "theta[1]", "theta[2]"), np.array([1.0, 2.0, 3.0])) == {"mu": 1.0, "theta": [2.0, 3.0]}
+
+
+def test_user_case_from_a_python_file():
+    case = get_case(f"{REPO_EXAMPLE}:my_regression")
+    assert case.name == "my_regression" and case.dim == 3
+    assert case.source == f"{REPO_EXAMPLE}:my_regression"
+    assert np.isfinite(float(case.log_density(np.zeros(3))))
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("no_such_case", "unknown case 'no_such_case'"),
+    ("missing/file.py:thing", "case file 'missing/file.py' does not exist"),
+    (f"{REPO_EXAMPLE}:nothing_here", "defines no 'nothing_here'"),
+    (f"{REPO_EXAMPLE}:N", "is a int, expected a nextstat Case"),
+])
+def test_bad_case_specs_name_what_is_wrong(spec, message):
+    with pytest.raises(CaseError, match=message):
+        get_case(spec)

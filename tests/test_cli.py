@@ -1,0 +1,73 @@
+import json
+
+import pytest
+
+from conftest import nextstat
+
+SUBCOMMANDS = ["cases", "run", "compile", "validate", "aggregate", "report", "env"]
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_every_subcommand_has_help(command):
+    proc = nextstat(command, "--help")
+    assert proc.returncode == 0 and "usage: nextstat" in proc.stdout
+
+
+def test_cases_lists_the_builtin_cases():
+    proc = nextstat("cases", "--json", check=True)
+    rows = {r["case"]: r for r in json.loads(proc.stdout)}
+    assert set(rows) == {"std_normal_d10", "eight_schools", "glm_logistic_n200_p6"}
+    assert rows["eight_schools"]["dim"] == 10 and rows["eight_schools"]["parameterization"] == "ncp"
+    assert rows["std_normal_d10"]["reference"] == "analytic"
+
+
+RUN = ["run", "--seed", "1", "--budget", "2x10x10"]
+
+
+@pytest.mark.parametrize("args, message", [
+    ([*RUN, "--case", "nope", "--engine", "blackjax_nuts"], "unknown case 'nope'"),
+    ([*RUN, "--case", "eight_schools", "--engine", "warp_nuts"], "unknown engine 'warp_nuts'"),
+    (["run", "--seed", "1", "--budget", "-5", "--case", "eight_schools", "--engine", "blackjax_nuts"], "budget '-5'"),
+    (["run", "--seed", "-3", "--budget", "10", "--case", "eight_schools", "--engine", "blackjax_nuts"], "'-3' is negative"),
+    ([*RUN, "--case", "eight_schools", "--engine", "blackjax_nuts", "--set", "target_accept=2"], "target_accept=2"),
+    ([*RUN, "--case", "eight_schools", "--engine", "blackjax_nuts", "--set", "nonsense"], "--set 'nonsense'"),
+])
+def test_bad_run_input_is_one_line_naming_the_input(tmp_path, args, message):
+    out = tmp_path / "run.json"
+    proc = nextstat(*args, "--out", out)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], proc.stderr
+    if out.exists():  # when the run got far enough to have an identity, it leaves a failed artifact
+        doc = json.loads(out.read_text())
+        assert doc["status"] == "failed" and message.split("'")[0] in doc["reason"]
+        assert nextstat("validate", out).returncode == 0
+
+
+def test_validate_names_the_file_and_the_field(tmp_path, ok_artifact):
+    good, bad, broken = tmp_path / "good.json", tmp_path / "bad.json", tmp_path / "broken.json"
+    good.write_text(json.dumps(ok_artifact))
+    corrupted = json.loads(json.dumps(ok_artifact))
+    corrupted["diagnostics"]["min_ess_bulk"] = "lots"
+    bad.write_text(json.dumps(corrupted))
+    broken.write_text("{not json")
+    assert nextstat("validate", good).returncode == 0
+    proc = nextstat("validate", good, bad, broken)
+    assert proc.returncode == 1
+    assert f"{bad}: INVALID: diagnostics.min_ess_bulk" in proc.stderr
+    assert f"{broken}: INVALID: not valid JSON" in proc.stderr
+    missing = nextstat("validate", tmp_path / "missing.json")
+    assert missing.returncode == 1 and "missing.json: INVALID: cannot read" in missing.stderr
+
+
+def test_report_refuses_a_file_that_is_not_a_summary(tmp_path, ok_artifact):
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(ok_artifact))
+    proc = nextstat("report", "--summary", path, "--out-dir", tmp_path / "r")
+    assert proc.returncode == 2 and "not a valid suite summary" in proc.stderr
+
+
+def test_env_prints_a_valid_fingerprint(tmp_path):
+    out = tmp_path / "env.json"
+    nextstat("env", "--out", out, check=True)
+    assert nextstat("validate", out).returncode == 0

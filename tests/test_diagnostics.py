@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+
+from nextstat.cases import Reference
+from nextstat.diagnostics import agreement_z, correctness, ebfmi, health_gate, parameter_summary
+
+
+def test_iid_draws_have_rhat_one_and_full_ess():
+    draws = np.random.default_rng(1).standard_normal((4, 1000, 3))
+    summary = parameter_summary(draws, ("a", "b", "c"))
+    for row in summary.values():
+        assert row["rhat"] == pytest.approx(1.0, abs=0.01)
+        assert 3000 < row["ess_bulk"] < 5500
+        assert row["mcse"] == pytest.approx(row["sd"] / np.sqrt(row["ess_bulk"]), rel=0.15)
+
+
+def test_chains_stuck_in_different_places_have_large_rhat():
+    rng = np.random.default_rng(2)
+    draws = rng.standard_normal((4, 500, 1)) + np.array([0.0, 0.0, 3.0, 3.0])[:, None, None]
+    assert parameter_summary(draws, ("x",))["x"]["rhat"] > 1.5
+
+
+def test_constant_parameter_gives_null_rhat_not_nan():
+    draws = np.ones((2, 100, 1))
+    assert parameter_summary(draws, ("k",))["k"]["rhat"] is None
+
+
+def test_ebfmi_separates_fresh_from_sticky_energy():
+    rng = np.random.default_rng(3)
+    fresh = rng.standard_normal((2, 2000))
+    sticky = np.cumsum(rng.standard_normal((2, 2000)) * 0.05, axis=1)
+    assert np.all(ebfmi(fresh) > 1.5)  # iid energies: E-BFMI ~ 2
+    assert np.all(ebfmi(sticky) < 0.2)
+
+
+def _metrics(**overrides):
+    base = {"max_rhat": 1.001, "divergences": 0, "min_ebfmi": 0.9, "min_ess_bulk": 800.0, "min_ess_tail": 700.0}
+    return {**base, **overrides}
+
+
+@pytest.mark.parametrize("overrides, failing", [
+    ({}, []),
+    ({"max_rhat": 1.02}, ["max_rhat"]),
+    ({"divergences": 1}, ["divergences"]),
+    ({"min_ebfmi": 0.1}, ["min_ebfmi"]),
+    ({"min_ess_tail": 399.0}, ["min_ess_tail"]),
+    ({"max_rhat": None}, ["max_rhat"]),
+])
+def test_strict_nuts_gate(overrides, failing):
+    gate = health_gate(_metrics(**overrides))
+    assert [c["name"] for c in gate["checks"] if not c["passed"]] == failing
+    assert gate["passed"] is (not failing)
+
+
+def test_correctness_z_against_an_analytic_reference():
+    reference = Reference("analytic", mean={"x": 0.0}, sd={"x": 1.0}, mcse={"x": 0.0})
+    near = correctness({"x": {"mean": 0.05, "mcse": 0.02}}, reference)
+    far = correctness({"x": {"mean": 0.5, "mcse": 0.02}}, reference)
+    assert near["max_z"] == pytest.approx(2.5) and near["verdict"] == "pass"
+    assert far["max_z"] == pytest.approx(25.0) and far["verdict"] == "fail"
+    assert correctness({"x": {"mean": 0.0, "mcse": 0.1}}, None)["verdict"] == "no-reference"
+
+
+def test_agreement_z():
+    assert agreement_z(1.0, 0.3, 1.5, 0.4) == pytest.approx(1.0)
+    assert agreement_z(1.0, None, 1.0, 0.1) is None

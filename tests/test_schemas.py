@@ -1,0 +1,58 @@
+import json
+
+import jsonschema
+import pytest
+
+from nextstat.artifacts import ArtifactError, validation_errors, write_json
+from nextstat.engines import Budget
+from nextstat.paths import schemas_dir
+from nextstat.runner import input_error_artifact
+
+
+@pytest.mark.parametrize("path", sorted(schemas_dir().glob("*.schema.json")), ids=lambda p: p.name)
+def test_schemas_are_valid_2020_12(path):
+    jsonschema.Draft202012Validator.check_schema(json.loads(path.read_text()))
+
+
+def test_real_run_artifact_is_valid(artifact):
+    assert artifact["status"] == "ok"
+    assert validation_errors(artifact) == []
+    assert set(artifact["summary"]) == {f"x[{i}]" for i in range(1, 11)}
+    assert artifact["environment"]["packages"]["blackjax"] == "1.7.1"
+    assert artifact["fairness"]["chain_method"] == "sequential"
+
+
+@pytest.mark.parametrize("mutate, field", [
+    (lambda a: a.pop("seed"), "<root>: 'seed' is a required property"),
+    (lambda a: a["diagnostics"].__setitem__("max_rhat", "high"), "diagnostics.max_rhat"),
+    (lambda a: a["summary"]["x[1]"].pop("mcse"), "summary.x[1]"),
+    (lambda a: a.__setitem__("status", "great"), "status"),
+    (lambda a: a["fairness"].__setitem__("dtype", "float16"), "fairness.dtype"),
+    (lambda a: a["environment"].__setitem__("hardware_sha256", "xyz"), "environment.hardware_sha256"),
+    (lambda a: a.__setitem__("reason", "ok runs carry no reason"), "reason"),
+])
+def test_corrupted_artifacts_name_the_failing_field(artifact, mutate, field):
+    mutate(artifact)
+    errors = validation_errors(artifact)
+    assert errors and any(e.startswith(field) for e in errors), errors
+
+
+def test_failed_and_skipped_artifacts_are_schema_valid(artifact):
+    failed = input_error_artifact("nope", "blackjax_nuts", 1, Budget(1, 0, 4), "unknown case 'nope'",
+                                  suite="t", label=None, threads=1, out="x.json")
+    assert failed["status"] == "failed" and validation_errors(failed) == []
+    skipped = {**artifact, "status": "skipped", "reason": "no Stan program", "timing": None, "diagnostics": None,
+               "summary": None, "quality": None, "correctness": None, "gradients": None}
+    assert validation_errors(skipped) == []
+    assert validation_errors({**skipped, "reason": None})  # a skip must say why
+
+
+def test_write_is_atomic_and_refuses_invalid_documents(tmp_path, artifact):
+    path = tmp_path / "run.json"
+    write_json(path, artifact)
+    assert json.loads(path.read_text())["seed"] == artifact["seed"]
+    artifact["seed"] = -1
+    with pytest.raises(ArtifactError, match="seed"):
+        write_json(path, artifact)
+    assert json.loads(path.read_text())["seed"] != -1  # the good file is untouched
+    assert [p.name for p in tmp_path.iterdir()] == ["run.json"]  # no temporary left behind

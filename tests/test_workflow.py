@@ -1,0 +1,81 @@
+"""The whole workflow through Snakemake on a tiny config: run -> validate -> aggregate -> report.
+
+It includes a run that fails (an engine setting the engine does not offer) and one
+that is skipped (a user case without a Stan program), to show that the workflow
+carries on and that their artifacts are schema-valid too.
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import REPO, nextstat
+
+pytestmark = [pytest.mark.workflow, pytest.mark.stan]
+
+
+def _snakemake(workdir, config, *extra):
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", REPO / "Snakefile", "--directory", workdir,
+         "--configfile", config, "--cores", "2", *extra],
+        capture_output=True, text=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def finished_suite(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("workflow")
+    config = workdir / "tiny.yaml"
+    config.write_text(yaml.safe_dump({
+        "suite": "tiny",
+        "seeds": [42],
+        "budget": {"chains": 2, "warmup": 150, "draws": 300},
+        "cases": ["std_normal_d10",
+                  {"id": "my_regression", "spec": f"{REPO}/examples/my_regression.py:my_regression_jax_only"}],
+        "engines": [
+            {"label": "stan_nuts", "engine": "stan_nuts"},
+            {"label": "blackjax_nuts", "engine": "blackjax_nuts"},
+            {"label": "numpyro_nuts", "engine": "numpyro_nuts"},
+            {"label": "blackjax_parallel", "engine": "blackjax_nuts", "settings": {"chain_method": "parallel"}},
+        ],
+        "case_settings": {},
+    }))
+    proc = _snakemake(workdir, config)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return workdir, config
+
+
+def test_every_run_has_a_valid_artifact(finished_suite):
+    workdir, _ = finished_suite
+    runs = sorted((workdir / "results" / "tiny" / "runs").rglob("*.json"))
+    assert len(runs) == 2 * 4
+    assert nextstat("validate", *runs).returncode == 0
+    status = {(p.parts[-3], p.parts[-2]): json.loads(p.read_text())["status"] for p in runs}
+    assert status[("std_normal_d10", "stan_nuts")] == "ok"
+    assert status[("std_normal_d10", "blackjax_nuts")] == "ok"
+    assert status[("my_regression", "numpyro_nuts")] == "ok"
+    assert status[("my_regression", "stan_nuts")] == "skipped"
+    assert status[("std_normal_d10", "blackjax_parallel")] == "failed"
+
+
+def test_report_has_real_figures(finished_suite):
+    workdir, _ = finished_suite
+    report = (workdir / "reports" / "tiny" / "REPORT.md").read_text()
+    summary = json.loads((workdir / "results" / "tiny" / "summary.json").read_text())
+    assert nextstat("validate", workdir / "results" / "tiny" / "summary.json").returncode == 0
+    row = next(r for r in summary["rows"] if r["case"] == "std_normal_d10" and r["label"] == "blackjax_nuts")
+    assert row["metrics"]["ess_bulk_per_s"]["median"] > 0
+    assert "ESS/s vs stan_nuts" in report and "std_normal_d10" in report
+    assert "has no Stan program" in report  # the skip, with its reason
+    assert "chain_method='parallel' is not offered" in report  # the failure, with its reason
+    assert list((workdir / "reports" / "tiny").glob("ess_per_s_*.png"))
+
+
+def test_a_finished_workflow_has_nothing_to_redo(finished_suite):
+    workdir, config = finished_suite
+    proc = _snakemake(workdir, config, "--dry-run")
+    assert proc.returncode == 0
+    assert "Nothing to be done" in proc.stdout + proc.stderr

@@ -1,0 +1,17 @@
+# Stage 3: medians over seeds per case x engine row, ratios to the reference engine.
+
+
+rule aggregate:
+    input:
+        runs=RUN_ARTIFACTS,
+        validation=f"{RESULTS}/validation.json",
+    output:
+        f"{RESULTS}/summary.json",
+    params:
+        reference=config["reference_engine"],
+        benchmarks=f"{RESULTS}/benchmarks",
+    log:
+        f"{RESULTS}/logs/aggregate.log",
+    shell:
+        "{NEXTSTAT} aggregate --suite {SUITE} --runs {input.runs} --reference-engine {params.reference}"
+        " --benchmarks {params.benchmarks} --out {output} > {log} 2>&1"

@@ -1,0 +1,74 @@
+# Shared names: the suite's paths, its cases and engine rows, checked against
+# nextstat's registries before any job starts.
+import json
+import shlex
+import sys
+
+from nextstat.cases import BUILTIN_CASES
+from nextstat.engines import ENGINES, resolve_settings
+
+PY = shlex.quote(sys.executable)  # one interpreter for every job (httpstan keys its model cache on it)
+NEXTSTAT = f"{PY} -m nextstat"
+SUITE = config["suite"]
+RESULTS = f"{config['results_dir']}/{SUITE}"
+REPORTS = f"{config['reports_dir']}/{SUITE}"
+REPORT = f"{REPORTS}/REPORT.md"
+
+
+def _case_specs():
+    specs = {}
+    for entry in config["cases"]:
+        case_id, spec = (entry, entry) if isinstance(entry, str) else (entry["id"], entry["spec"])
+        if ".py:" not in spec and spec not in BUILTIN_CASES:
+            raise ValueError(f"config cases: unknown case '{spec}' (built-in: {', '.join(BUILTIN_CASES)})")
+        specs[case_id] = spec
+    return specs
+
+
+CASES = _case_specs()
+ENGINE_ROWS = {row["label"]: row for row in config["engines"]}
+for _row in config["engines"]:
+    if _row["engine"] not in ENGINES:
+        raise ValueError(f"config engines: label '{_row['label']}' names unknown engine '{_row['engine']}' "
+                         f"(known: {', '.join(ENGINES)})")
+if len(ENGINE_ROWS) != len(config["engines"]):
+    raise ValueError("config engines: labels must be unique")
+SEEDS = config["seeds"]
+BUDGET = "{chains}x{warmup}x{draws}".format(**config["budget"])
+
+
+def settings_for(case_id, label):
+    """Suite settings, then the case's, then the engine row's: the last word wins."""
+    merged = dict(config.get("settings") or {})
+    merged.update((config.get("case_settings") or {}).get(case_id, {}))
+    merged.update(ENGINE_ROWS[label].get("settings") or {})
+    resolve_settings(merged)  # fail before any job starts, naming the setting
+    return merged
+
+
+for _case in CASES:
+    for _label in ENGINE_ROWS:
+        settings_for(_case, _label)
+
+
+def set_args(case_id, label):
+    return " ".join(
+        f"--set {shlex.quote(f'{key}={json.dumps(value)}')}" for key, value in sorted(settings_for(case_id, label).items())
+    )
+
+
+def resource(rule_name, key, default):
+    return (config.get("resources") or {}).get(rule_name, {}).get(key, default)
+
+
+RUN_ARTIFACTS = expand(
+    f"{RESULTS}/runs/{{case}}/{{label}}/seed{{seed}}.json", case=CASES, label=ENGINE_ROWS, seed=SEEDS
+)
+STAN_CASES = sorted({c for c in CASES for r in ENGINE_ROWS.values() if r["engine"] == "stan_nuts"})
+STAN_BUILDS = expand(f"{RESULTS}/stan_models/{{case}}.json", case=STAN_CASES)
+
+
+wildcard_constraints:
+    case="[A-Za-z0-9_.-]+",
+    label="[A-Za-z0-9_.-]+",
+    seed=r"\d+",
