@@ -78,3 +78,35 @@ def test_user_case_from_a_python_file():
 def test_bad_case_specs_name_what_is_wrong(spec, message):
     with pytest.raises(CaseError, match=message):
         get_case(spec)
+
+
+def test_funnel_densities_match_their_definitions():
+    centered, ncp = get_case("neal_funnel_10d"), get_case("neal_funnel_ncp_10d")
+    assert centered.is_control and not ncp.is_control
+    theta = np.linspace(-1.5, 1.5, 10)
+    v, rest = theta[0], theta[1:]
+    assert float(centered.log_density(theta)) == pytest.approx(
+        -v**2 / 18 - 0.5 * np.exp(-v) * np.sum(rest**2) - 0.5 * 9 * v, rel=1e-12)
+    assert float(ncp.log_density(theta)) == pytest.approx(-v**2 / 18 - 0.5 * np.sum(rest**2), rel=1e-12)
+    assert centered.reference.sd["v"] == 3.0 and centered.reference.sd["x[1]"] == pytest.approx(np.exp(2.25))
+
+
+def test_hierarchical_case_has_the_documented_structure():
+    case = get_case("hier_logistic_ri")
+    assert case.param_names[:3] == ("mu_alpha", "beta", "sigma_alpha") and case.dim == 23
+    assert len(set(case.data["group"])) == 20 and case.data["N"] == 400
+    assert case.constrain(np.zeros(23))[2] == 1.0  # sigma = exp(0)
+
+
+def test_a_stale_reference_is_an_error_not_a_silent_mismatch():
+    import json
+    from dataclasses import replace
+
+    from nextstat.cases.references import load_reference, reference_path
+
+    case = get_case("eight_schools")
+    doc = json.loads(reference_path("eight_schools").read_text())
+    assert load_reference(doc, case).kind == "reference-draws"
+    changed = replace(case, data={**case.data, "y": [0.0] * 8})
+    with pytest.raises(ValueError, match="remake it with `nextstat reference --case eight_schools`"):
+        load_reference(doc, changed)

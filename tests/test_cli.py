@@ -4,7 +4,7 @@ import pytest
 
 from conftest import nextstat
 
-SUBCOMMANDS = ["cases", "run", "compile", "validate", "aggregate", "report", "env"]
+SUBCOMMANDS = ["cases", "run", "compile", "parity", "reference", "validate", "aggregate", "report", "env"]
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS)
@@ -16,9 +16,17 @@ def test_every_subcommand_has_help(command):
 def test_cases_lists_the_builtin_cases():
     proc = nextstat("cases", "--json", check=True)
     rows = {r["case"]: r for r in json.loads(proc.stdout)}
-    assert set(rows) == {"std_normal_d10", "eight_schools", "glm_logistic_n200_p6"}
+    assert set(rows) == {
+        "std_normal_d2", "std_normal_d10", "std_normal_d50", "eight_schools", "neal_funnel_10d",
+        "neal_funnel_ncp_10d", "glm_logistic_n200_p6", "logreg_n1000_p10", "glm_logistic_n1000_p20",
+        "glm_logistic_n5000_p20", "hier_logistic_ri",
+    }
     assert rows["eight_schools"]["dim"] == 10 and rows["eight_schools"]["parameterization"] == "ncp"
     assert rows["std_normal_d10"]["reference"] == "analytic"
+    assert rows["neal_funnel_10d"]["control"] and rows["neal_funnel_10d"]["parameterization"] == "centered"
+    assert rows["hier_logistic_ri"]["dim"] == 23
+    # every case without analytic moments has a committed reference posterior
+    assert {r["reference"] for r in rows.values()} == {"analytic", "reference-draws"}
 
 
 RUN = ["run", "--seed", "1", "--budget", "2x10x10"]

@@ -63,6 +63,18 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(handler=cmd_compile)
 
+    p = sub.add_parser("parity", help="compare Stan's log_prob and gradient with the case's JAX log density")
+    p.add_argument("--case", required=True, nargs="+", help="case names or path/to/file.py:NAME")
+    p.add_argument("--points", type=_positive_int, default=20, help="random unconstrained points (default 20)")
+    p.set_defaults(handler=cmd_parity)
+
+    p = sub.add_parser("reference", help="make a case's reference posterior with a long Stan run")
+    p.add_argument("--case", required=True)
+    p.add_argument("--out", help="where to write it (default: the built-in references folder)")
+    p.add_argument("--seed", type=_nonnegative_int, default=4711)
+    p.add_argument("--target-accept", type=float, default=0.95)
+    p.set_defaults(handler=cmd_reference)
+
     p = sub.add_parser("validate", help="validate artifacts against their JSON schemas")
     p.add_argument("paths", nargs="+", help="artifact files or folders (searched for *.json)")
     p.add_argument("--out", help="write a validation record here when every artifact is valid")
@@ -174,6 +186,56 @@ def cmd_run(args) -> int:
     else:
         line += f": {artifact['reason']}"
     print(line)
+    if (artifact.get("quality") or {}).get("verdict") == "unexpected-pass":
+        print(f"WARNING: pathological control {args.case} PASSED its health gates with {artifact['label']}: "
+              "a control must keep failing; check the sampler and the gates", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_parity(args) -> int:
+    from .cases import CaseError, get_case
+    from .engines import EngineUnavailable
+    from .parity import parity
+
+    failed = 0
+    for spec in args.case:
+        try:
+            result = parity(get_case(spec), n_points=args.points)
+        except CaseError as exc:
+            raise UsageError(str(exc)) from None
+        except EngineUnavailable as exc:
+            print(f"{spec}: skipped: {exc}")
+            continue
+        failed += not result["passed"]
+        print(f"{spec}: {'ok' if result['passed'] else 'MISMATCH'}: max log-density deviation "
+              f"{result['max_log_density_deviation']:.2e}, max gradient deviation {result['max_gradient_deviation']:.2e} "
+              f"(relative, {result['points']} points, constant {result['constant']:.6g}, tolerance {result['tolerance']:.0e})")
+    return EXIT_INVALID if failed else EXIT_OK
+
+
+def cmd_reference(args) -> int:
+    from .artifacts import REFERENCE_SCHEMA, write_json
+    from .cases import CaseError, get_case
+    from .cases.references import reference_path
+    from .engines import EngineUnavailable
+    from .reference import ReferenceFailed, make_reference
+
+    try:
+        case = get_case(args.case)
+    except CaseError as exc:
+        raise UsageError(str(exc)) from None
+    if case.reference is not None and case.reference.kind == "analytic":
+        raise UsageError(f"case '{case.name}' has an analytic reference; no reference run is needed")
+    try:
+        doc = make_reference(case, seed=args.seed, target_accept=args.target_accept)
+    except (ReferenceFailed, EngineUnavailable) as exc:
+        print(f"nextstat: reference not written: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    out = args.out or reference_path(case.name)
+    write_json(out, doc, REFERENCE_SCHEMA)
+    d = doc["diagnostics"]
+    print(f"{case.name}: reference written to {out} (max R-hat {d['max_rhat']:.4f}, min ESS bulk "
+          f"{d['min_ess_bulk']:.0f}, {d['divergences']} divergences)")
     return EXIT_OK
 
 

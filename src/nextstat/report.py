@@ -30,6 +30,7 @@ def write_report(summary: dict[str, Any], out_dir: Path) -> Path:
     for (backend, device), rows in tables.items():
         lines += _results_table(summary, backend, device, rows, out_dir)
     lines += _health(summary)
+    lines += _controls(summary)
     lines += _correctness(summary)
     lines += _fairness(summary)
     lines += _failures(summary)
@@ -200,6 +201,24 @@ def _health(summary) -> list[str]:
     lines.append(tabulate(rows, headers=["case", "engine", "seed", "verdict", "max R-hat", "div %", "min E-BFMI",
                                          "min ESS bulk", "min ESS tail", "depth sat. %", "failed checks"],
                           tablefmt="github", disable_numparse=True))
+    return lines + [""]
+
+
+def _controls(summary) -> list[str]:
+    """Pathological controls pass when they fail: a control that passes is a red flag
+    for the sampler or for the gates, and is shouted about."""
+    controls = [r for r in summary["runs"] if r["is_control"] and r["status"] == "ok"]
+    if not controls:
+        return []
+    lines = ["## Pathological controls", "",
+             "A control is a posterior the samplers are expected to fail on; it passes when its health gate fails.", ""]
+    for run in sorted(controls, key=lambda r: (r["case"], r["label"], r["seed"])):
+        if run["verdict"] == "unexpected-pass":
+            lines.append(f"- **WARNING: `{run['case']}` / `{run['label']}` / seed {run['seed']} PASSED its health "
+                         "gate.** A control must keep failing: check the sampler and the gates.")
+        else:
+            lines.append(f"- `{run['case']}` / `{run['label']}` / seed {run['seed']}: expected-fail "
+                         f"({', '.join(run['failed_checks'])}).")
     return lines + [""]
 
 

@@ -10,15 +10,27 @@ from typing import Callable
 
 from .base import DATASET_SEED, Case, Reference
 from .eight_schools import eight_schools
-from .glm_logistic import glm_logistic
+from .funnel import neal_funnel, neal_funnel_ncp
+from .glm_logistic import glm_logistic, logreg
+from .hier_logistic import hier_logistic_ri
+from .references import attach_reference
 from .std_normal import std_normal
 
 __all__ = ["Case", "Reference", "DATASET_SEED", "BUILTIN_CASES", "get_case", "list_cases", "CaseError"]
 
+#: The published protocol's cases, in the order the report lists them.
 BUILTIN_CASES: dict[str, Callable[[], Case]] = {
+    "std_normal_d2": lambda: std_normal(2),
     "std_normal_d10": lambda: std_normal(10),
+    "std_normal_d50": lambda: std_normal(50),
     "eight_schools": eight_schools,
+    "neal_funnel_10d": lambda: neal_funnel(10),
+    "neal_funnel_ncp_10d": lambda: neal_funnel_ncp(10),
     "glm_logistic_n200_p6": lambda: glm_logistic(200, 6),
+    "logreg_n1000_p10": lambda: logreg(1000, 10),
+    "glm_logistic_n1000_p20": lambda: glm_logistic(1000, 20),
+    "glm_logistic_n5000_p20": lambda: glm_logistic(5000, 20),
+    "hier_logistic_ri": hier_logistic_ri,
 }
 
 
@@ -34,7 +46,7 @@ def list_cases() -> list[str]:
 def get_case(spec: str) -> Case:
     """A built-in case by name, or ``file.py:NAME`` for a user's own case."""
     if spec in BUILTIN_CASES:
-        return BUILTIN_CASES[spec]()
+        return attach_reference(BUILTIN_CASES[spec]())
     if ".py:" in spec:
         return _load_user_case(spec)
     raise CaseError(

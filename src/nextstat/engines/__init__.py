@@ -16,6 +16,7 @@ __all__ = [
 
 #: engine name -> adapter module (relative to this package)
 ENGINES: dict[str, str] = {
+    "nextstat_nuts": ".nextstat_nuts",
     "stan_nuts": ".stan_nuts",
     "blackjax_nuts": ".blackjax_nuts",
     "numpyro_nuts": ".numpyro_nuts",

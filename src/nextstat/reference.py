@@ -1,0 +1,70 @@
+"""Reference posteriors by a long Stan run, to posteriordb's definition: 10 chains x
+1,000 draws after thinning, every R-hat < 1.01, no divergences."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+
+from .artifacts import utc_now
+from .cases import Case
+from .cases.references import REFERENCE_SCHEMA
+from .diagnostics import parameter_summary
+from .engines import Budget, load_engine, resolve_settings
+
+REFERENCE_CHAINS = 10
+REFERENCE_DRAWS = 1000
+MAX_RHAT = 1.01
+
+
+class ReferenceFailed(RuntimeError):
+    """The long run did not meet the reference definition; nothing is written."""
+
+
+def make_reference(case: Case, *, seed: int = 4711, warmup: int = 2000, thin: int = 10,
+                   target_accept: float = 0.95, chain_method: str = "parallel") -> dict[str, Any]:
+    settings = resolve_settings({"target_accept": target_accept, "chain_method": chain_method})
+    engine = load_engine("stan_nuts")
+    budget = Budget(REFERENCE_CHAINS, warmup, REFERENCE_DRAWS * thin)
+    result = engine.run(case, settings, budget, seed)
+    draws = result.draws[:, ::thin, :]
+    summary = parameter_summary(draws, case.param_names)
+    divergences = int(np.sum(result.sample_stats["diverging"]))
+    max_rhat = max(row["rhat"] for row in summary.values())
+    if divergences:
+        raise ReferenceFailed(f"case '{case.name}': {divergences} divergent transitions in the reference run")
+    if not max_rhat < MAX_RHAT:
+        raise ReferenceFailed(f"case '{case.name}': max R-hat {max_rhat:.4f} is not below {MAX_RHAT}")
+    flat = draws.reshape(-1, draws.shape[-1])
+    quantiles = np.quantile(flat, [0.05, 0.5, 0.95], axis=0)
+    for i, name in enumerate(case.param_names):
+        summary[name].update(q05=float(quantiles[0, i]), q50=float(quantiles[1, i]), q95=float(quantiles[2, i]))
+    return {
+        "schema_version": REFERENCE_SCHEMA,
+        "case": case.name,
+        "created_utc": utc_now(),
+        "dataset_sha256": case.dataset_sha256,
+        "stan_code_sha256": hashlib.sha256(case.stan_code.encode()).hexdigest(),
+        "settings": {
+            "frontend": result.engine_info.get("frontend"),
+            "versions": engine.versions(),
+            "seed": seed,
+            "chains": REFERENCE_CHAINS,
+            "warmup": warmup,
+            "draws_per_chain": REFERENCE_DRAWS,
+            "thin": thin,
+            "target_accept": target_accept,
+            "max_tree_depth": settings["max_tree_depth"],
+            "metric": settings["metric"],
+        },
+        "diagnostics": {
+            "max_rhat": max_rhat,
+            "min_ess_bulk": min(row["ess_bulk"] for row in summary.values()),
+            "min_ess_tail": min(row["ess_tail"] for row in summary.values()),
+            "divergences": divergences,
+            "sampling_s": result.sampling_s,
+        },
+        "parameters": summary,
+    }

@@ -1,0 +1,37 @@
+"""Euclidean metrics: how momentum is drawn, its kinetic energy, and the velocity M^-1 p.
+
+``inverse_metric`` is a vector (diagonal metric) or a square matrix (dense metric).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+
+class Metric(NamedTuple):
+    sample_momentum: callable  # (key, inverse_metric, like) -> p ~ N(0, M)
+    velocity: callable  # (inverse_metric, p) -> M^-1 p  (Stan's dtau_dp, "p sharp")
+    kinetic_energy: callable  # (inverse_metric, p) -> p' M^-1 p / 2
+
+
+def _sample_momentum(key, inverse_metric, like):
+    z = jax.random.normal(key, like.shape, like.dtype)
+    if inverse_metric.ndim == 1:
+        return z / jnp.sqrt(inverse_metric)
+    # M = inverse_metric^-1 = L L' with L = chol(M): p = L z has covariance M
+    mass_cholesky = jnp.linalg.cholesky(jnp.linalg.inv(inverse_metric))
+    return mass_cholesky @ z
+
+
+def _velocity(inverse_metric, p):
+    return inverse_metric * p if inverse_metric.ndim == 1 else inverse_metric @ p
+
+
+def _kinetic_energy(inverse_metric, p):
+    return 0.5 * jnp.dot(p, _velocity(inverse_metric, p))
+
+
+euclidean = Metric(_sample_momentum, _velocity, _kinetic_energy)

@@ -1,0 +1,217 @@
+"""Stan's warmup for NUTS with a diagonal (or dense) metric (``hmc_nuts_diag_e_adapt``).
+
+- Step size: dual averaging of log(eps) towards a target acceptance statistic
+  (delta 0.8, gamma 0.05, kappa 0.75, t0 10), mu = log(10 eps); eps = exp(x_bar) after warmup.
+- Metric: windowed. An initial buffer (75), slow windows that double from 25, a terminal
+  buffer (50); the last slow window stretches to end where the terminal buffer starts.
+  At the end of each slow window the metric becomes the Welford variance of the window's
+  draws, regularized towards 1e-3 (n / (n + 5) var + 1e-3 * 5 / (n + 5)); then the
+  step-size heuristic reruns from the current eps, mu = log(10 eps), and dual averaging
+  restarts.
+- Step-size heuristic: one leapfrog step with fresh momentum; double (or halve) eps
+  until the acceptance of that step crosses 0.8.
+
+The window schedule is static (it depends only on the number of warmup iterations), so
+it is computed in Python and fed to the scan as two boolean arrays.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .integrators import PhasePoint, leapfrog
+from .metrics import euclidean
+from .nuts import NUTSInfo, NUTSState, build_kernel
+
+INIT_BUFFER, BASE_WINDOW, TERM_BUFFER = 75, 25, 50
+
+
+# ----------------------------------------------------------------------------- schedule
+def window_schedule(num_warmup: int, init_buffer: int = INIT_BUFFER, term_buffer: int = TERM_BUFFER,
+                    base_window: int = BASE_WINDOW) -> tuple[np.ndarray, np.ndarray]:
+    """Per warmup iteration: (draw goes into the variance estimate, a slow window ends here).
+
+    Follows Stan's ``windowed_adaptation`` counter logic, including its fallback to
+    15% / 75% / 10% when the three default pieces do not fit.
+    """
+    if num_warmup < 20:
+        return np.zeros(num_warmup, bool), np.zeros(num_warmup, bool)  # Stan: no adaptation windows
+    if init_buffer + base_window + term_buffer > num_warmup:
+        init_buffer = int(0.15 * num_warmup)
+        term_buffer = int(0.1 * num_warmup)
+        base_window = num_warmup - (init_buffer + term_buffer)
+    in_window = np.zeros(num_warmup, bool)
+    window_end = np.zeros(num_warmup, bool)
+    window_size = base_window
+    next_window = init_buffer + window_size - 1
+    last = num_warmup - term_buffer - 1
+    for counter in range(num_warmup):
+        in_window[counter] = init_buffer <= counter < num_warmup - term_buffer
+        if counter == next_window:
+            window_end[counter] = True
+            if next_window != last:  # Stan's compute_next_window
+                window_size *= 2
+                next_window = counter + window_size
+                if next_window != last and next_window + 2 * window_size >= num_warmup - term_buffer:
+                    next_window = last
+    return in_window, window_end
+
+
+def slow_windows(num_warmup: int) -> list[tuple[int, int]]:
+    """The slow windows as inclusive [start, end] iteration ranges (for people and tests)."""
+    in_window, window_end = window_schedule(num_warmup)
+    windows, start = [], None
+    for i in range(num_warmup):
+        if in_window[i] and start is None:
+            start = i
+        if window_end[i]:
+            windows.append((start, i))
+            start = i + 1
+    return windows
+
+
+# ----------------------------------------------------------------------------- dual averaging
+class DualAveraging(NamedTuple):
+    counter: jax.Array
+    s_bar: jax.Array
+    x_bar: jax.Array
+    mu: jax.Array
+
+
+def dual_averaging_init(step_size) -> DualAveraging:
+    zero = jnp.zeros_like(jnp.asarray(step_size, dtype=float))
+    return DualAveraging(jnp.zeros_like(zero), zero, zero, jnp.log(10.0 * step_size))
+
+
+def dual_averaging_update(da: DualAveraging, accept_stat, delta=0.8, gamma=0.05, kappa=0.75, t0=10.0):
+    """One step of Stan's ``stepsize_adaptation::learn_stepsize``; returns (state, new step size)."""
+    counter = da.counter + 1
+    accept_stat = jnp.minimum(accept_stat, 1.0)
+    eta = 1.0 / (counter + t0)
+    s_bar = (1.0 - eta) * da.s_bar + eta * (delta - accept_stat)
+    x = da.mu - s_bar * jnp.sqrt(counter) / gamma
+    x_eta = counter ** (-kappa)
+    x_bar = (1.0 - x_eta) * da.x_bar + x_eta * x
+    return DualAveraging(counter, s_bar, x_bar, da.mu), jnp.exp(x)
+
+
+# ----------------------------------------------------------------------------- Welford variance
+class Welford(NamedTuple):
+    n: jax.Array
+    mean: jax.Array
+    m2: jax.Array  # sum of squared deviations (vector), or of outer products (matrix)
+
+
+def welford_init(d: int, dense: bool, dtype) -> Welford:
+    shape = (d, d) if dense else (d,)
+    return Welford(jnp.zeros((), dtype), jnp.zeros(d, dtype), jnp.zeros(shape, dtype))
+
+
+def welford_add(w: Welford, x) -> Welford:
+    n = w.n + 1
+    delta = x - w.mean
+    mean = w.mean + delta / n
+    m2 = w.m2 + (jnp.outer(delta, x - mean) if w.m2.ndim == 2 else delta * (x - mean))
+    return Welford(n, mean, m2)
+
+
+def regularized_metric(w: Welford):
+    """Stan's shrinkage of the window's variance (ddof 1) towards 1e-3."""
+    n = w.n
+    variance = w.m2 / (n - 1.0)
+    shrunk = (n / (n + 5.0)) * variance
+    eye = jnp.eye(w.mean.shape[0], dtype=variance.dtype) if variance.ndim == 2 else 1.0
+    return shrunk + 1e-3 * (5.0 / (n + 5.0)) * eye
+
+
+# ----------------------------------------------------------------------------- step-size heuristic
+def find_reasonable_step_size(key, state: NUTSState, step_size, inverse_metric, logdensity_fn: Callable,
+                              metric=euclidean, max_iterations: int = 100):
+    """Stan's ``init_stepsize``: move eps by factors of 2 until one leapfrog step's
+    acceptance crosses 0.8 (capped at ``max_iterations`` halvings/doublings)."""
+    step = leapfrog(jax.value_and_grad(logdensity_fn), metric.velocity)
+    log_target = math.log(0.8)
+
+    def delta_h(key, eps):
+        p = metric.sample_momentum(key, inverse_metric, state.position)
+        point = PhasePoint(state.position, p, state.logdensity, state.logdensity_grad)
+        h0 = -point.logdensity + metric.kinetic_energy(inverse_metric, p)
+        new = step(point, eps, inverse_metric)
+        h = -new.logdensity + metric.kinetic_energy(inverse_metric, new.momentum)
+        return h0 - jnp.where(jnp.isnan(h), jnp.inf, h)
+
+    key, first_key = jax.random.split(key)
+    direction = jnp.where(delta_h(first_key, step_size) > log_target, 1.0, -1.0)
+
+    def cond(carry):
+        _, _, done, i = carry
+        return ~done & (i < max_iterations)
+
+    def body(carry):
+        key, eps, _, i = carry
+        key, draw_key = jax.random.split(key)
+        dh = delta_h(draw_key, eps)
+        crossed = jnp.where(direction > 0, ~(dh > log_target), ~(dh < log_target))
+        new_eps = jnp.where(crossed, eps, jnp.where(direction > 0, 2.0 * eps, 0.5 * eps))
+        return key, new_eps, crossed, i + 1
+
+    _, eps, _, _ = jax.lax.while_loop(cond, body, (key, jnp.asarray(step_size, dtype=float), jnp.array(False), 0))
+    return eps
+
+
+# ----------------------------------------------------------------------------- the warmup run
+class WarmupState(NamedTuple):
+    state: NUTSState
+    step_size: jax.Array
+    inverse_metric: jax.Array
+    dual_averaging: DualAveraging
+    welford: Welford
+    key: jax.Array
+
+
+def run_warmup(key, position, logdensity_fn: Callable, num_warmup: int, *, target_accept: float = 0.8,
+               max_tree_depth: int = 10, dense: bool = False, initial_step_size: float = 1.0,
+               kernel=None) -> tuple[WarmupState, NUTSInfo]:
+    """Stan's adaptive warmup from ``position``; returns the final adaptation state
+    (step size already set to exp(x_bar)) and the per-iteration NUTS info."""
+    kernel = kernel or build_kernel(logdensity_fn, max_tree_depth=max_tree_depth)
+    d = position.shape[0]
+    dtype = position.dtype
+    state = NUTSState(*(lambda lv: (position, lv[0], lv[1]))(jax.value_and_grad(logdensity_fn)(position)))
+    inverse_metric = jnp.eye(d, dtype=dtype) if dense else jnp.ones(d, dtype)
+    key, heuristic_key = jax.random.split(key)
+    # Stan sets mu = log(10 * initial eps) before the first heuristic run, and keeps it for the first window
+    da = dual_averaging_init(jnp.asarray(initial_step_size, dtype))
+    step_size = find_reasonable_step_size(heuristic_key, state, jnp.asarray(initial_step_size, dtype),
+                                          inverse_metric, logdensity_fn)
+    in_window, window_end = window_schedule(num_warmup)
+
+    def one(carry: WarmupState, schedule):
+        add, end = schedule
+        key, transition_key, heuristic_key = jax.random.split(carry.key, 3)
+        state, info = kernel(transition_key, carry.state, carry.step_size, carry.inverse_metric)
+        da, step_size = dual_averaging_update(carry.dual_averaging, info.accept_stat, delta=target_accept)
+        welford = jax.tree.map(lambda a, b: jnp.where(add, a, b), welford_add(carry.welford, state.position),
+                               carry.welford)
+
+        def end_window(_):
+            inverse_metric = regularized_metric(welford)
+            eps = find_reasonable_step_size(heuristic_key, state, step_size, inverse_metric, logdensity_fn)
+            return (inverse_metric, eps, dual_averaging_init(eps), welford_init(d, dense, dtype))
+
+        def carry_on(_):
+            return carry.inverse_metric, step_size, da, welford
+
+        inverse_metric, step_size, da, welford = jax.lax.cond(end, end_window, carry_on, None)
+        return WarmupState(state, step_size, inverse_metric, da, welford, key), info
+
+    initial = WarmupState(state, step_size, inverse_metric, da, welford_init(d, dense, dtype), key)
+    final, infos = jax.lax.scan(one, initial, (jnp.asarray(in_window), jnp.asarray(window_end)))
+    if num_warmup > 0:
+        final = final._replace(step_size=jnp.exp(final.dual_averaging.x_bar))
+    return final, infos
