@@ -22,10 +22,11 @@ def parity(case: Case, n_points: int = 20, seed: int = 20240101, radius: float =
     if not case.stan_code:
         raise EngineUnavailable(f"case '{case.name}' has no Stan program: nothing to compare")
     import jax
-    import stan
+
+    from .engines.stan_nuts import pystan_build
 
     jax.config.update("jax_enable_x64", True)
-    model = stan.build(case.stan_code, data=dict(case.stan_data or {}), random_seed=1)
+    model = pystan_build(case.stan_code, case.stan_data, random_seed=1)
     points = np.random.default_rng(seed).uniform(-radius, radius, size=(n_points, case.dim))
     value_and_grad = jax.jit(jax.value_and_grad(case.log_density))
     stan_lp = np.array([model.log_prob(list(x), adjust_transform=True) for x in points])

@@ -49,6 +49,18 @@ def versions() -> dict[str, str]:
     return out
 
 
+def pystan_build(program_code: str, data, random_seed: int):
+    """``stan.build`` with PyStan's progress lines sent to stderr, where logs belong
+    (stdout is the command's own output)."""
+    import contextlib
+    import sys
+
+    import stan
+
+    with contextlib.redirect_stdout(sys.stderr):
+        return stan.build(program_code, data=dict(data or {}), random_seed=random_seed)
+
+
 def check_case(case: Case) -> None:
     if not case.stan_code:
         raise EngineUnavailable(f"case '{case.name}' has no Stan program, so {NAME} cannot run it")
@@ -68,14 +80,12 @@ def compile_model(case: Case) -> dict[str, Any]:
         start = time.perf_counter()
         model, cache = _cmdstan_model(case)
         return {"frontend": "cmdstanpy", "compile_s": time.perf_counter() - start, "cache": cache, "model": str(model.exe_file)}
-    import httpstan.cache
     import httpstan.models
-    import stan
 
     model_name = httpstan.models.calculate_model_name(case.stan_code)
     cache = "hit" if _pystan_model_cached(model_name) else "miss"
     start = time.perf_counter()
-    stan.build(case.stan_code, data=dict(case.stan_data or {}), random_seed=1)
+    pystan_build(case.stan_code, case.stan_data, random_seed=1)
     return {"frontend": "pystan", "compile_s": time.perf_counter() - start, "cache": cache, "model": model_name}
 
 
@@ -120,27 +130,30 @@ def _use_process_pool(workers: int) -> None:
 
 
 def _run_pystan(case: Case, settings: dict[str, Any], budget: Budget, seed: int, inits: np.ndarray) -> RunResult:
+    import contextlib
+    import sys
+
     import httpstan.models
-    import stan
 
     model_name = httpstan.models.calculate_model_name(case.stan_code)
     cache = "hit" if _pystan_model_cached(model_name) else "miss"
     start = time.perf_counter()
-    posterior = stan.build(case.stan_code, data=dict(case.stan_data or {}), random_seed=seed)
+    posterior = pystan_build(case.stan_code, case.stan_data, random_seed=seed)
     compile_s = time.perf_counter() - start
 
     _forget_cached_fits(model_name)
     _use_process_pool(budget.chains if settings["chain_method"] == "parallel" else 1)
     start = time.perf_counter()
-    fit = posterior.sample(
-        num_chains=budget.chains,
-        num_warmup=budget.warmup,
-        num_samples=budget.draws,
-        save_warmup=True,
-        delta=settings["target_accept"],
-        max_depth=settings["max_tree_depth"],
-        init=[case.stan_init(x) for x in inits],
-    )
+    with contextlib.redirect_stdout(sys.stderr):
+        fit = posterior.sample(
+            num_chains=budget.chains,
+            num_warmup=budget.warmup,
+            num_samples=budget.draws,
+            save_warmup=True,
+            delta=settings["target_accept"],
+            max_depth=settings["max_tree_depth"],
+            init=[case.stan_init(x) for x in inits],
+        )
     wall_s = time.perf_counter() - start
 
     # fit._draws is (sampler columns + flat parameters, warmup + draws, chain).

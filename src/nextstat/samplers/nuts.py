@@ -102,9 +102,15 @@ def join_probability(log_weight_old, log_weight_subtree, top_level_join: str = "
     return jnp.exp(log_weight_subtree - jnp.logaddexp(log_weight_old, log_weight_subtree))
 
 
+def _rowdot(a, b):
+    """Dot products along the last axis as multiply-and-sum: XLA fuses it into the loop
+    body, where a small ``dot`` would be a separate library call on every leapfrog step."""
+    return jnp.sum(a * b, axis=-1)
+
+
 def no_u_turn(velocity_minus, velocity_plus, rho):
     """Generalized criterion: the span keeps going while both ends' velocities point along rho."""
-    return (jnp.dot(velocity_plus, rho) > 0) & (jnp.dot(velocity_minus, rho) > 0)
+    return (_rowdot(velocity_plus, rho) > 0) & (_rowdot(velocity_minus, rho) > 0)
 
 
 def subtree_builder(logdensity_fn: Callable, max_tree_depth: int = 10, max_delta_h: float = MAX_DELTA_H,
@@ -164,12 +170,11 @@ def subtree_builder(logdensity_fn: Callable, max_tree_depth: int = 10, max_delta
             span = rho - rho_before[1:]
             left = rho_before[:-1] - rho_before[1:]  # the right half opened at level k-1
             right = rho - rho_before[:-1]
-            dot = jax.vmap(jnp.dot)
-            whole = (dot(first_velocity[1:], span) > 0) & (span @ velocity > 0)
-            left_plus = (dot(first_velocity[1:], left + first_momentum[:-1]) > 0) & (
-                dot(first_velocity[:-1], left + first_momentum[:-1]) > 0)
-            plus_right = (dot(before_velocity[:-1], right + before_momentum[:-1]) > 0) & (
-                (right + before_momentum[:-1]) @ velocity > 0)
+            whole = (_rowdot(first_velocity[1:], span) > 0) & (_rowdot(span, velocity) > 0)
+            left_plus = (_rowdot(first_velocity[1:], left + first_momentum[:-1]) > 0) & (
+                _rowdot(first_velocity[:-1], left + first_momentum[:-1]) > 0)
+            plus_right = (_rowdot(before_velocity[:-1], right + before_momentum[:-1]) > 0) & (
+                _rowdot(right + before_momentum[:-1], velocity) > 0)
             turning = jnp.any(closes & ~(whole & left_plus & plus_right))
 
             return _Subtree(
