@@ -209,3 +209,39 @@ def test_same_seed_same_draws():
     c = _sample(banana, 3, seed=4, chains=1, warmup=100, draws=100)
     np.testing.assert_array_equal(a.draws, b.draws)
     assert not np.array_equal(a.draws, c.draws)
+
+
+@pytest.mark.stan
+def test_tree_sizes_match_stan_at_a_fixed_step_size():
+    """Same target, same step size, unit metric, no adaptation: our trees must have the
+    size distribution of Stan's. (A top-level U-turn check that read the wrong leaf made
+    ours 7% shorter; this is the test that caught it.)"""
+    import contextlib
+    import os
+
+    from nextstat.cases import get_case
+    from nextstat.engines.stan_nuts import pystan_build
+
+    case = get_case("neal_funnel_ncp_10d")
+    n = 20000
+    init = np.full(case.dim, 0.1)
+    with contextlib.redirect_stderr(open(os.devnull, "w")):
+        posterior = pystan_build(case.stan_code, case.stan_data, random_seed=5)
+        # num_warmup=0: Stan leaves eps at exp(x_bar) = 1 with a unit metric
+        fit = posterior.sample(num_chains=1, num_warmup=0, num_samples=n, init=[case.stan_init(init)])
+    columns = list(fit.sample_and_sampler_param_names)
+    table = np.asarray(fit._draws)
+    step_size = float(table[columns.index("stepsize__"), 0, 0])
+    stan_steps = table[columns.index("n_leapfrog__"), :, 0]
+    kernel = nuts.build_kernel(case.log_density)
+
+    def run(key, state):
+        def one(state, draw_key):
+            state, info = kernel(draw_key, state, step_size, jnp.ones(case.dim))
+            return state, info.n_leapfrog
+        return jax.lax.scan(one, state, jax.random.split(key, n))[1]
+
+    ours = np.asarray(jax.jit(run)(jax.random.key(5), nuts.init(jnp.asarray(init), case.log_density)))
+    # batch means for the Monte Carlo error: tree sizes are autocorrelated along a chain
+    se = np.hypot(*(np.std(x.reshape(100, -1).mean(axis=1), ddof=1) / 10 for x in (stan_steps, ours)))
+    assert abs(ours.mean() - stan_steps.mean()) < 4 * se, (ours.mean(), stan_steps.mean(), se)

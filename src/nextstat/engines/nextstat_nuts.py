@@ -49,14 +49,14 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     def sample(key, state, step_size, inverse_metric):
         def one(state, draw_key):
             state, info = kernel(draw_key, state, step_size, inverse_metric)
-            return state, (state.position, info)
+            return state, (state.position, state.logdensity, info)
 
         return jax.lax.scan(one, state, jax.random.split(key, budget.draws))[1]
 
     warmup_keys, sample_keys = jax.vmap(jax.random.split, out_axes=1)(keys)
     compiled_warmup, compile_warmup_s = compile_ahead(warmup, warmup_keys[0], inits[0])
     compiled_sample, compile_sample_s = None, 0.0
-    positions, infos, step_sizes = [], [], []
+    positions, log_densities, infos, step_sizes = [], [], [], []
     warmup_s = sampling_s = 0.0
     grad_warmup = 0
     for chain in range(budget.chains):
@@ -65,9 +65,11 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
         grad_warmup += int(steps)
         if compiled_sample is None:
             compiled_sample, compile_sample_s = compile_ahead(sample, sample_keys[chain], state, step_size, inverse_metric)
-        (chain_positions, info), seconds = run_blocking(compiled_sample, sample_keys[chain], state, step_size, inverse_metric)
+        (chain_positions, chain_lp, info), seconds = run_blocking(compiled_sample, sample_keys[chain], state, step_size,
+                                                                  inverse_metric)
         sampling_s += seconds
         positions.append(np.asarray(chain_positions))
+        log_densities.append(np.asarray(chain_lp))
         infos.append(jax.tree.map(np.asarray, info))
         step_sizes.append(float(step_size))
 
@@ -77,6 +79,7 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
         draws=case.constrain(np.stack(positions)),
         param_names=case.param_names,
         sample_stats={
+            "lp": np.stack(log_densities).astype(float),
             "n_steps": n_steps,
             "diverging": stack("divergent").astype(bool),
             "energy": stack("energy").astype(float),

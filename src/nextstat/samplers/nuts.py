@@ -52,22 +52,19 @@ class NUTSInfo(NamedTuple):
 
 
 class _Subtree(NamedTuple):
-    end: PhasePoint  # the latest leaf, the subtree's far end
+    """What a finished subtree hands to the top level."""
+
+    end: PhasePoint  # the far end
     end_velocity: jax.Array
-    proposal: PhasePoint
+    proposal: PhasePoint  # the subtree's multinomial sample
     log_weight: jax.Array
-    rho: jax.Array  # momentum sum over the leaves so far
+    rho: jax.Array  # momentum sum over its leaves
     n_leaves: jax.Array
     sum_metro_prob: jax.Array
     divergent: jax.Array
     turning: jax.Array
-    # per-level checkpoints of the open block at level k (block size 2^k)
-    first_momentum: jax.Array  # (levels, d)
-    first_velocity: jax.Array  # (levels, d)
-    before_momentum: jax.Array  # (levels, d): the leaf just before the block
-    before_velocity: jax.Array  # (levels, d)
-    rho_before: jax.Array  # (levels, d): momentum sum before the block
-    key: jax.Array
+    first_momentum: jax.Array  # (levels, d): first leaf of each level's latest block;
+    first_velocity: jax.Array  # row ``depth`` is the leaf next to the old trajectory
 
 
 class _Trajectory(NamedTuple):
@@ -113,79 +110,121 @@ def no_u_turn(velocity_minus, velocity_plus, rho):
     return (_rowdot(velocity_plus, rho) > 0) & (_rowdot(velocity_minus, rho) > 0)
 
 
+def uniform_from_counter(seed, counter):
+    """A uniform in [0, 1) from a 32-bit seed and a counter, by an integer hash (the
+    SplitMix32/MurmurHash3 finalizer of seed + counter * golden ratio).
+
+    Inside a subtree every leaf needs one uniform. JAX's threefry runs as a loop of
+    rounds on CPU, and two of those per leapfrog step cost more than the step itself;
+    this hash fuses into the step. Each subtree's seed comes from threefry, so streams
+    never repeat across subtrees, transitions or chains. (Stan itself draws these
+    uniforms from an L'Ecuyer combined LCG.)
+    """
+    x = seed + counter.astype(jnp.uint32) * jnp.uint32(0x9E3779B9)
+    x = (x ^ (x >> 16)) * jnp.uint32(0x85EBCA6B)
+    x = (x ^ (x >> 13)) * jnp.uint32(0xC2B2AE35)
+    x = x ^ (x >> 16)
+    return (x >> 8).astype(jnp.float32) * (1.0 / (1 << 24))  # 24 random bits
+
+
+# rows of the packed per-leaf state
+_POS, _MOM, _GRAD, _VEL, _RHO, _PROP_POS, _PROP_MOM, _PROP_GRAD = range(8)
+# rows of the packed checkpoints
+_FIRST_MOM, _FIRST_VEL, _BEFORE_MOM, _BEFORE_VEL, _RHO_BEFORE = range(5)
+# entries of the packed scalars
+_LOGDENSITY, _PROP_LOGDENSITY, _LOG_WEIGHT, _SUM_METRO = range(4)
+
+
 def subtree_builder(logdensity_fn: Callable, max_tree_depth: int = 10, max_delta_h: float = MAX_DELTA_H,
                     metric=euclidean):
     """Return ``build_subtree(key, start, start_velocity, depth, direction, step_size,
-    inverse_metric, h0)``: 2^depth leapfrog steps from ``start`` in ``direction`` (+1/-1),
-    stopping early at a divergence or a U-turn of any closed block."""
-    value_and_grad = jax.value_and_grad(logdensity_fn)
-    step = leapfrog(value_and_grad, metric.velocity)
+    inverse_metric, h0) -> _Subtree``: 2^depth leapfrog steps from ``start`` in
+    ``direction`` (+1/-1), stopping early at a divergence or a U-turn of any closed block.
+
+    The loop carries a few packed arrays rather than a tree of small ones: on CPU every
+    separate array in a ``while_loop`` body costs a buffer copy and a dispatch per step,
+    which for small models is most of a leapfrog step's time.
+    """
+    step = leapfrog(jax.value_and_grad(logdensity_fn), metric.velocity)
     levels = max_tree_depth  # blocks of 2^0 .. 2^(max_tree_depth - 1) leaves
     block_sizes = 2 ** jnp.arange(levels)
-
-    def hamiltonian(point: PhasePoint, inverse_metric):
-        return -point.logdensity + metric.kinetic_energy(inverse_metric, point.momentum)
+    node_levels = jnp.arange(1, levels)
 
     def build_subtree(key, start: PhasePoint, start_velocity, depth, direction, step_size, inverse_metric, h0):
         n_total = 2**depth
-        d = start.position.shape[0]
-        zeros = jnp.zeros((levels, d), start.position.dtype)
-        initial = _Subtree(
-            end=start, end_velocity=start_velocity, proposal=start,
-            log_weight=jnp.array(-jnp.inf, h0.dtype), rho=jnp.zeros_like(start.momentum),
-            n_leaves=jnp.array(0), sum_metro_prob=jnp.zeros_like(h0),
-            divergent=jnp.array(False), turning=jnp.array(False),
-            first_momentum=zeros, first_velocity=zeros, before_momentum=zeros, before_velocity=zeros,
-            rho_before=zeros, key=key,
-        )  # fmt: skip
+        dtype = start.position.dtype
+        eps = direction * step_size
+        seed = jax.random.bits(key, dtype=jnp.uint32)
+        vec0 = jnp.stack([start.position, start.momentum, start.logdensity_grad, start_velocity,
+                          jnp.zeros_like(start.momentum), start.position, start.momentum, start.logdensity_grad])
+        scalars0 = jnp.stack([start.logdensity, start.logdensity, jnp.array(-jnp.inf, dtype), jnp.zeros((), dtype)])
+        checkpoints0 = jnp.zeros((5, levels, start.position.shape[0]), dtype)
+        # carry: (leaves done, stop flags [divergent, turning], vectors, scalars, checkpoints)
+        initial = (jnp.array(0), jnp.zeros(2, bool), vec0, scalars0, checkpoints0)
 
-        def keep_going(tree: _Subtree):
-            return (tree.n_leaves < n_total) & ~tree.divergent & ~tree.turning
+        def keep_going(carry):
+            n, flags, *_ = carry
+            return (n < n_total) & ~jnp.any(flags)
 
-        def add_leaf(tree: _Subtree) -> _Subtree:
-            n = tree.n_leaves
-            point = step(tree.end, direction * step_size, inverse_metric)
-            velocity = metric.velocity(inverse_metric, point.momentum)
-            h = hamiltonian(point, inverse_metric)
+        def add_leaf(carry):
+            n, flags, vec, scalars, checkpoints = carry
+            q, p, logdensity, grad = step(PhasePoint(vec[_POS], vec[_MOM], scalars[_LOGDENSITY], vec[_GRAD]), eps,
+                                          inverse_metric)
+            velocity = metric.velocity(inverse_metric, p)
+            h = -logdensity + metric.kinetic_energy(inverse_metric, p)
             h = jnp.where(jnp.isnan(h), jnp.inf, h)
             divergent = (h - h0) > max_delta_h
+            # multinomial sampling, progressively: leaf n wins with probability w_n / sum_{i<=n} w_i
             log_w = h0 - h
-            log_weight = jnp.logaddexp(tree.log_weight, log_w)
-            metro_prob = jnp.where(log_w > 0, 1.0, jnp.exp(log_w))
-            key, accept_key = jax.random.split(tree.key)
-            take = jax.random.uniform(accept_key) < jnp.exp(log_w - log_weight)
-            proposal = jax.tree.map(lambda new, old: jnp.where(take, new, old), point, tree.proposal)
-
-            # open the blocks that start at this leaf
-            opens = (n % block_sizes == 0)[:, None]
-            first_momentum = jnp.where(opens, point.momentum, tree.first_momentum)
-            first_velocity = jnp.where(opens, velocity, tree.first_velocity)
-            before_momentum = jnp.where(opens, tree.end.momentum, tree.before_momentum)
-            before_velocity = jnp.where(opens, tree.end_velocity, tree.before_velocity)
-            rho_before = jnp.where(opens, tree.rho, tree.rho_before)
-            rho = tree.rho + point.momentum
-
-            # close the blocks of levels 1..depth that end at this leaf: Stan's three checks
-            closes = ((n + 1) % block_sizes[1:] == 0) & (jnp.arange(1, levels) <= depth)
+            log_weight = jnp.logaddexp(scalars[_LOG_WEIGHT], log_w)
+            take = uniform_from_counter(seed, n).astype(dtype) < jnp.exp(log_w - log_weight)
+            rho_before_leaf = vec[_RHO]
+            rho = rho_before_leaf + p
+            new_vec = jnp.stack([
+                q, p, grad, velocity, rho,
+                jnp.where(take, q, vec[_PROP_POS]), jnp.where(take, p, vec[_PROP_MOM]),
+                jnp.where(take, grad, vec[_PROP_GRAD]),
+            ])  # fmt: skip
+            new_scalars = jnp.stack([
+                logdensity, jnp.where(take, logdensity, scalars[_PROP_LOGDENSITY]), log_weight,
+                scalars[_SUM_METRO] + jnp.where(log_w > 0, 1.0, jnp.exp(log_w)),
+            ])  # fmt: skip
+            # open the blocks that start at this leaf: its momentum and velocity, the leaf
+            # before it, and the momentum sum before it
+            opens = (n % block_sizes == 0)[None, :, None]
+            leaf_rows = jnp.stack([p, velocity, vec[_MOM], vec[_VEL], rho_before_leaf])[:, None, :]
+            checkpoints = jnp.where(opens, leaf_rows, checkpoints)
+            # close the blocks of levels 1..depth that end at this leaf: Stan's three checks,
+            # with level k's left half opened at level k and its right half at level k - 1
+            first_mom, first_vel, before_mom, before_vel, rho_before = checkpoints
+            closes = ((n + 1) % block_sizes[1:] == 0) & (node_levels <= depth)
             span = rho - rho_before[1:]
-            left = rho_before[:-1] - rho_before[1:]  # the right half opened at level k-1
-            right = rho - rho_before[:-1]
-            whole = (_rowdot(first_velocity[1:], span) > 0) & (_rowdot(span, velocity) > 0)
-            left_plus = (_rowdot(first_velocity[1:], left + first_momentum[:-1]) > 0) & (
-                _rowdot(first_velocity[:-1], left + first_momentum[:-1]) > 0)
-            plus_right = (_rowdot(before_velocity[:-1], right + before_momentum[:-1]) > 0) & (
-                _rowdot(right + before_momentum[:-1], velocity) > 0)
-            turning = jnp.any(closes & ~(whole & left_plus & plus_right))
-
-            return _Subtree(
-                end=point, end_velocity=velocity, proposal=proposal, log_weight=log_weight, rho=rho,
-                n_leaves=n + 1, sum_metro_prob=tree.sum_metro_prob + metro_prob,
-                divergent=tree.divergent | divergent, turning=turning,
-                first_momentum=first_momentum, first_velocity=first_velocity,
-                before_momentum=before_momentum, before_velocity=before_velocity, rho_before=rho_before, key=key,
+            left_plus_first = rho_before[:-1] - rho_before[1:] + first_mom[:-1]
+            last_plus_right = rho - rho_before[:-1] + before_mom[:-1]
+            persist = (
+                (jnp.sum(first_vel[1:] * span, -1) > 0) & (jnp.sum(span * velocity, -1) > 0)
+                & (jnp.sum(first_vel[1:] * left_plus_first, -1) > 0)
+                & (jnp.sum(first_vel[:-1] * left_plus_first, -1) > 0)
+                & (jnp.sum(before_vel[:-1] * last_plus_right, -1) > 0)
+                & (jnp.sum(last_plus_right * velocity, -1) > 0)
             )  # fmt: skip
+            turning = jnp.any(closes & ~persist)
+            return n + 1, jnp.stack([flags[0] | divergent, turning]), new_vec, new_scalars, checkpoints
 
-        return jax.lax.while_loop(keep_going, add_leaf, initial)
+        n, flags, vec, scalars, checkpoints = jax.lax.while_loop(keep_going, add_leaf, initial)
+        return _Subtree(
+            end=PhasePoint(vec[_POS], vec[_MOM], scalars[_LOGDENSITY], vec[_GRAD]),
+            end_velocity=vec[_VEL],
+            proposal=PhasePoint(vec[_PROP_POS], vec[_PROP_MOM], scalars[_PROP_LOGDENSITY], vec[_PROP_GRAD]),
+            log_weight=scalars[_LOG_WEIGHT],
+            rho=vec[_RHO],
+            n_leaves=n,
+            sum_metro_prob=scalars[_SUM_METRO],
+            divergent=flags[0],
+            turning=flags[1],
+            first_momentum=checkpoints[_FIRST_MOM],
+            first_velocity=checkpoints[_FIRST_VEL],
+        )
 
     return build_subtree
 
@@ -242,7 +281,9 @@ def build_kernel(
 
             # Stan's three checks on the merged trajectory (old O, new subtree S)
             rho = traj.rho + sub.rho
-            first_momentum, first_velocity = sub.first_momentum[0], sub.first_velocity[0]  # S's leaf next to O
+            # S's leaf next to O: the first leaf of the block that spans the whole subtree (level
+            # ``depth``). Level 0 is reopened at every leaf, so it holds the last leaf, not the first.
+            first_momentum, first_velocity = sub.first_momentum[traj.depth], sub.first_velocity[traj.depth]
             whole = no_u_turn(far_velocity, sub.end_velocity, rho)
             old_plus_first = no_u_turn(far_velocity, first_velocity, traj.rho + first_momentum)
             last_plus_new = no_u_turn(start_velocity, sub.end_velocity, sub.rho + start.momentum)

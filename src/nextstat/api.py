@@ -1,0 +1,99 @@
+"""``nextstat.sample``: our samplers for a user's own model, without the harness."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Any, Callable
+
+import numpy as np
+
+from .cases import Case, get_case
+from .engines import Budget, resolve_settings
+
+METHODS = {"nuts": "nextstat_nuts"}
+
+
+def sample(
+    model: Case | str | Callable,
+    *,
+    method: str = "nuts",
+    n_chains: int = 4,
+    n_warmup: int = 1000,
+    n_samples: int = 2000,
+    seed: int = 42,
+    target_accept: float = 0.8,
+    max_tree_depth: int = 10,
+    metric: str = "diag",
+    dim: int | None = None,
+    dtype: str = "float64",
+):
+    """Sample a posterior and return an ``arviz.InferenceData``.
+
+    ``model`` is a nextstat ``Case``, a case name (``"eight_schools"`` or
+    ``"path/to/file.py:NAME"``), or a JAX log density on R^dim (then ``dim`` is required
+    and the parameters are named ``x[1..dim]``). Chains run one after another, each from
+    Stan's U(-2, 2) initialization, with Stan's warmup; the same seed gives the same draws.
+
+    ``posterior`` holds the constrained parameters (indexed names grouped into vectors);
+    ``sample_stats`` holds ``lp``, ``n_steps``, ``tree_depth``, ``diverging``, ``energy``,
+    ``acceptance_rate`` and ``step_size``, the names arviz's plots and diagnostics read.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method={method!r}: available methods are {', '.join(METHODS)}")
+    case = _as_case(model, dim)
+    settings = resolve_settings({"target_accept": target_accept, "max_tree_depth": max_tree_depth,
+                                 "metric": metric, "dtype": dtype})
+    budget = Budget(n_chains, n_warmup, n_samples).checked()
+    from .engines import load_engine
+
+    result = load_engine(METHODS[method]).run(case, settings, budget, seed)
+    return to_inference_data(result, attrs={
+        "sampler": f"nextstat {method}", "case": case.name, "seed": seed, "target_accept": target_accept,
+        "grad_evals_warmup": result.grad_evals_warmup, "grad_evals_sampling": result.grad_evals_sampling,
+        "warmup_s": result.warmup_s, "sampling_s": result.sampling_s, "compile_s": result.compile_s,
+    })
+
+
+def to_inference_data(result, attrs: dict[str, Any] | None = None):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        import arviz as az
+
+    posterior = _group_indexed(result.param_names, result.draws)
+    return az.from_dict(posterior=posterior, sample_stats=dict(result.sample_stats), attrs=attrs or {})
+
+
+def _as_case(model, dim: int | None) -> Case:
+    if isinstance(model, Case):
+        return model
+    if isinstance(model, str):
+        return get_case(model)
+    if callable(model):
+        if not dim or dim < 1:
+            raise ValueError("a bare log density needs dim=<number of parameters>")
+        names = tuple(f"x[{i}]" for i in range(1, dim + 1))
+        return Case(name=getattr(model, "__name__", "log_density"), family="user", parameterization="none",
+                    description="log density passed to nextstat.sample", unconstrained_names=names,
+                    param_names=names, log_density=model, constrain=lambda x: np.asarray(x, dtype=float))
+    raise TypeError(f"model must be a Case, a case name or a log density function, not {type(model).__name__}")
+
+
+_INDEXED = re.compile(r"^(?P<base>[A-Za-z_][A-Za-z0-9_]*)\[(?P<index>\d+)\]$")
+
+
+def _group_indexed(names, draws: np.ndarray) -> dict[str, np.ndarray]:
+    """``(chain, draw, k)`` columns named ``theta[1]..theta[J]`` -> ``theta: (chain, draw, J)``."""
+    columns: dict[str, list[int]] = defaultdict(list)
+    scalars: dict[str, int] = {}
+    for i, name in enumerate(names):
+        match = _INDEXED.match(name)
+        if match:
+            columns[match["base"]].append(i)
+        else:
+            scalars[name] = i
+    out = {name: draws[..., i] for name, i in scalars.items()}
+    out.update({base: draws[..., idx] for base, idx in columns.items()})
+    return out
