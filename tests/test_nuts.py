@@ -75,7 +75,7 @@ def test_iterative_subtree_matches_stans_recursion(depth, direction):
     inv_metric = jnp.array([1.0, 0.7, 1.5])
     builder = nuts.subtree_builder(banana, max_tree_depth=8)
     build = jax.jit(lambda start, eps, inv, depth, direction, h0: builder(
-        jax.random.key(0), start, inv * start.momentum, depth, direction, eps, inv, h0))
+        jnp.uint32(7), start, inv * start.momentum, depth, direction, eps, inv, h0))
     rng = np.random.default_rng(depth)
     disagreements = 0
     outcomes = set()
@@ -245,3 +245,27 @@ def test_tree_sizes_match_stan_at_a_fixed_step_size():
     # batch means for the Monte Carlo error: tree sizes are autocorrelated along a chain
     se = np.hypot(*(np.std(x.reshape(100, -1).mean(axis=1), ddof=1) / 10 for x in (stan_steps, ours)))
     assert abs(ours.mean() - stan_steps.mean()) < 4 * se, (ours.mean(), stan_steps.mean(), se)
+
+
+def test_momentum_draws_are_standard_normal_scaled_by_the_metric():
+    from scipy import stats
+
+    keys = jax.random.split(jax.random.key(0), 20000)
+    inverse_metric = jnp.array([1.0, 4.0])  # p ~ N(0, M), M = diag(1, 1/4)
+    p = np.asarray(jax.vmap(lambda k: nuts.momentum_and_seed(k, inverse_metric, jnp.zeros(2))[0])(keys))
+    assert stats.kstest(p[:, 0], "norm").pvalue > 1e-3
+    assert stats.kstest(p[:, 1] * 2.0, "norm").pvalue > 1e-3
+    seeds = np.asarray(jax.vmap(lambda k: nuts.momentum_and_seed(k, inverse_metric, jnp.zeros(2))[1])(keys))
+    assert len(np.unique(seeds)) > 19990  # one fresh 32-bit seed per transition
+
+
+def test_counter_uniforms_are_uniform_and_seed_dependent():
+    from scipy import stats
+
+    counters = jnp.arange(100000)
+    u = np.asarray(jax.vmap(lambda i: nuts.uniform_from_counter(jnp.uint32(12345), i))(counters))
+    v = np.asarray(jax.vmap(lambda i: nuts.uniform_from_counter(jnp.uint32(12346), i))(counters))
+    assert stats.kstest(u, "uniform").pvalue > 1e-3
+    assert 0.0 <= u.min() and u.max() < 1.0
+    assert abs(np.corrcoef(u[:-1], u[1:])[0, 1]) < 0.02  # neighbouring counters uncorrelated
+    assert abs(np.corrcoef(u, v)[0, 1]) < 0.02  # neighbouring seeds uncorrelated

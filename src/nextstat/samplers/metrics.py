@@ -13,12 +13,16 @@ import jax.numpy as jnp
 
 class Metric(NamedTuple):
     sample_momentum: callable  # (key, inverse_metric, like) -> p ~ N(0, M)
+    scale_momentum: callable  # (inverse_metric, z ~ N(0, I)) -> p ~ N(0, M)
     velocity: callable  # (inverse_metric, p) -> M^-1 p  (Stan's dtau_dp, "p sharp")
     kinetic_energy: callable  # (inverse_metric, p) -> p' M^-1 p / 2
 
 
 def _sample_momentum(key, inverse_metric, like):
-    z = jax.random.normal(key, like.shape, like.dtype)
+    return _scale_momentum(inverse_metric, jax.random.normal(key, like.shape, like.dtype))
+
+
+def _scale_momentum(inverse_metric, z):
     if inverse_metric.ndim == 1:
         return z / jnp.sqrt(inverse_metric)
     # M = inverse_metric^-1 = L L' with L = chol(M): p = L z has covariance M
@@ -34,4 +38,4 @@ def _kinetic_energy(inverse_metric, p):
     return 0.5 * jnp.sum(p * _velocity(inverse_metric, p))  # multiply-and-sum fuses; a small dot would not
 
 
-euclidean = Metric(_sample_momentum, _velocity, _kinetic_energy)
+euclidean = Metric(_sample_momentum, _scale_momentum, _velocity, _kinetic_energy)

@@ -80,7 +80,7 @@ class _Trajectory(NamedTuple):
     sum_metro_prob: jax.Array
     divergent: jax.Array
     stop: jax.Array
-    key: jax.Array
+    seed: jax.Array  # uint32: this transition's seed for directions, joins and subtrees
 
 
 def init(position, logdensity_fn: Callable) -> NUTSState:
@@ -110,21 +110,41 @@ def no_u_turn(velocity_minus, velocity_plus, rho):
     return (_rowdot(velocity_plus, rho) > 0) & (_rowdot(velocity_minus, rho) > 0)
 
 
-def uniform_from_counter(seed, counter):
-    """A uniform in [0, 1) from a 32-bit seed and a counter, by an integer hash (the
-    SplitMix32/MurmurHash3 finalizer of seed + counter * golden ratio).
-
-    Inside a subtree every leaf needs one uniform. JAX's threefry runs as a loop of
-    rounds on CPU, and two of those per leapfrog step cost more than the step itself;
-    this hash fuses into the step. Each subtree's seed comes from threefry, so streams
-    never repeat across subtrees, transitions or chains. (Stan itself draws these
-    uniforms from an L'Ecuyer combined LCG.)
-    """
-    x = seed + counter.astype(jnp.uint32) * jnp.uint32(0x9E3779B9)
+def hash_counter(seed, counter):
+    """32 random bits from a 32-bit seed and a counter: the SplitMix32 / MurmurHash3
+    finalizer of seed + counter * golden ratio."""
+    x = seed + jnp.asarray(counter).astype(jnp.uint32) * jnp.uint32(0x9E3779B9)
     x = (x ^ (x >> 16)) * jnp.uint32(0x85EBCA6B)
     x = (x ^ (x >> 13)) * jnp.uint32(0xC2B2AE35)
-    x = x ^ (x >> 16)
-    return (x >> 8).astype(jnp.float32) * (1.0 / (1 << 24))  # 24 random bits
+    return x ^ (x >> 16)
+
+
+def uniform_from_counter(seed, counter):
+    """A uniform in [0, 1) (24 random bits) from a seed and a counter.
+
+    A transition needs a uniform per leaf and three per doubling. JAX's threefry runs
+    as a loop of rounds on CPU, and calling it that often costs more than the leapfrog
+    steps; this hash fuses into the surrounding code. The seed of each transition comes
+    from threefry, so streams never repeat across transitions or chains. (Stan draws
+    these uniforms from an L'Ecuyer combined LCG.)
+    """
+    return (hash_counter(seed, counter) >> 8).astype(jnp.float32) * (1.0 / (1 << 24))
+
+
+def standard_normal_from_bits(hi, lo, dtype):
+    """N(0, 1) draws from pairs of 32-bit words: a 53-bit uniform in (0, 1) through the
+    inverse normal CDF (tails exact to about 8 sd, the float64 limit)."""
+    uniform = ((hi >> 5).astype(jnp.float64) * 67108864.0 + (lo >> 6).astype(jnp.float64) + 0.5) / 9007199254740992.0
+    return jax.scipy.special.ndtri(uniform).astype(dtype)
+
+
+def momentum_and_seed(key, inverse_metric, position, metric=euclidean):
+    """p ~ N(0, M) and a 32-bit seed for the rest of the transition, from one threefry
+    call (2d + 1 words): threefry runs as a loop on CPU, so each call costs microseconds."""
+    d = position.shape[0]
+    bits = jax.random.bits(key, (2 * d + 1,), dtype=jnp.uint32)
+    z = standard_normal_from_bits(bits[:d], bits[d : 2 * d], position.dtype)
+    return metric.scale_momentum(inverse_metric, z), bits[-1]
 
 
 # rows of the packed per-leaf state
@@ -137,7 +157,7 @@ _LOGDENSITY, _PROP_LOGDENSITY, _LOG_WEIGHT, _SUM_METRO = range(4)
 
 def subtree_builder(logdensity_fn: Callable, max_tree_depth: int = 10, max_delta_h: float = MAX_DELTA_H,
                     metric=euclidean):
-    """Return ``build_subtree(key, start, start_velocity, depth, direction, step_size,
+    """Return ``build_subtree(seed, start, start_velocity, depth, direction, step_size,
     inverse_metric, h0) -> _Subtree``: 2^depth leapfrog steps from ``start`` in
     ``direction`` (+1/-1), stopping early at a divergence or a U-turn of any closed block.
 
@@ -150,11 +170,10 @@ def subtree_builder(logdensity_fn: Callable, max_tree_depth: int = 10, max_delta
     block_sizes = 2 ** jnp.arange(levels)
     node_levels = jnp.arange(1, levels)
 
-    def build_subtree(key, start: PhasePoint, start_velocity, depth, direction, step_size, inverse_metric, h0):
+    def build_subtree(seed, start: PhasePoint, start_velocity, depth, direction, step_size, inverse_metric, h0):
         n_total = 2**depth
         dtype = start.position.dtype
         eps = direction * step_size
-        seed = jax.random.bits(key, dtype=jnp.uint32)
         vec0 = jnp.stack([start.position, start.momentum, start.logdensity_grad, start_velocity,
                           jnp.zeros_like(start.momentum), start.position, start.momentum, start.logdensity_grad])
         scalars0 = jnp.stack([start.logdensity, start.logdensity, jnp.array(-jnp.inf, dtype), jnp.zeros((), dtype)])
@@ -250,33 +269,33 @@ def build_kernel(
         return -point.logdensity + metric.kinetic_energy(inverse_metric, point.momentum)
 
     def kernel(key, state: NUTSState, step_size, inverse_metric):
-        momentum_key, tree_key = jax.random.split(key)
-        p0 = metric.sample_momentum(momentum_key, inverse_metric, state.position)
+        p0, seed = momentum_and_seed(key, inverse_metric, state.position)
         point = PhasePoint(state.position, p0, state.logdensity, state.logdensity_grad)
         velocity0 = metric.velocity(inverse_metric, p0)
         h0 = hamiltonian(point, inverse_metric)
         initial = _Trajectory(
             backward=point, forward=point, backward_velocity=velocity0, forward_velocity=velocity0,
             sample=point, log_weight=jnp.zeros_like(h0), rho=p0, depth=jnp.array(0), n_leapfrog=jnp.array(0),
-            sum_metro_prob=jnp.zeros_like(h0), divergent=jnp.array(False), stop=jnp.array(False), key=tree_key,
+            sum_metro_prob=jnp.zeros_like(h0), divergent=jnp.array(False), stop=jnp.array(False), seed=seed,
         )  # fmt: skip
 
         def keep_going(traj: _Trajectory):
             return (traj.depth < max_tree_depth) & ~traj.stop
 
         def double(traj: _Trajectory) -> _Trajectory:
-            key, direction_key, subtree_key, join_key = jax.random.split(traj.key, 4)
-            forward = jax.random.uniform(direction_key) > 0.5
+            counter = 3 * traj.depth  # three random numbers per doubling
+            forward = uniform_from_counter(traj.seed, counter) > 0.5
+            subtree_seed = hash_counter(traj.seed, counter + 1)
             pick = lambda a, b: jax.tree.map(lambda x, y: jnp.where(forward, x, y), a, b)  # noqa: E731
             start, start_velocity = pick(traj.forward, traj.backward), pick(traj.forward_velocity, traj.backward_velocity)
             far_velocity = pick(traj.backward_velocity, traj.forward_velocity)  # the old trajectory's other end
-            sub = build_subtree(subtree_key, start, start_velocity, traj.depth, jnp.where(forward, 1.0, -1.0),
+            sub = build_subtree(subtree_seed, start, start_velocity, traj.depth, jnp.where(forward, 1.0, -1.0),
                                 step_size, inverse_metric, h0)
             valid = ~sub.divergent & ~sub.turning
 
             log_weight = jnp.logaddexp(traj.log_weight, sub.log_weight)
             accept = join_probability(traj.log_weight, sub.log_weight, top_level_join)
-            take = valid & (jax.random.uniform(join_key) < accept)
+            take = valid & (uniform_from_counter(traj.seed, counter + 2).astype(accept.dtype) < accept)
             sample = jax.tree.map(lambda new, old: jnp.where(take, new, old), sub.proposal, traj.sample)
 
             # Stan's three checks on the merged trajectory (old O, new subtree S)
@@ -305,7 +324,7 @@ def build_kernel(
                 sum_metro_prob=traj.sum_metro_prob + sub.sum_metro_prob,
                 divergent=traj.divergent | sub.divergent,
                 stop=~valid | ~persist,
-                key=key,
+                seed=traj.seed,
             )
 
         traj = jax.lax.while_loop(keep_going, double, initial)
