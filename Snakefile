@@ -12,6 +12,7 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/run.smk"
+include: "workflow/rules/timing.smk"
 include: "workflow/rules/validate.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/report.smk"

@@ -79,3 +79,18 @@ def test_env_prints_a_valid_fingerprint(tmp_path):
     out = tmp_path / "env.json"
     nextstat("env", "--out", out, check=True)
     assert nextstat("validate", out).returncode == 0
+
+
+def test_timing_measures_cold_cached_and_warm_starts(tmp_path):
+    out = tmp_path / "timing.json"
+    proc = nextstat("timing", "--case", "std_normal_d2", "--engine", "numpyro_nuts", "--seed", "1",
+                    "--budget", "1x50x50", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    assert doc["status"] == "ok" and set(doc["modes"]) == {"cold", "cached", "warm"}
+    assert nextstat("validate", out).returncode == 0
+    for mode in doc["modes"].values():
+        assert mode["engine_wall_s"] > 0 and mode["time_to_result_s"] > mode["sampling_s"]
+    bad = nextstat("timing", "--case", "nope", "--engine", "numpyro_nuts", "--seed", "1", "--budget", "10",
+                   "--out", tmp_path / "x.json")
+    assert bad.returncode == 2 and "unknown case 'nope'" in bad.stderr

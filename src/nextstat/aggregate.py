@@ -13,7 +13,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable
 
-from .artifacts import RUN_SCHEMA, SUMMARY_SCHEMA, ArtifactError, read_json, utc_now, validation_errors
+from .artifacts import RUN_SCHEMA, SUMMARY_SCHEMA, TIMING_SCHEMA, ArtifactError, read_json, utc_now, validation_errors
 from .diagnostics import agreement_z
 
 #: Per-run figures aggregated over seeds: (name, where it lives in the artifact).
@@ -58,7 +58,7 @@ def load_runs(paths: Iterable[Path]) -> list[tuple[Path, dict[str, Any]]]:
 
 
 def aggregate(suite: str, paths: Iterable[Path], reference: str = "stan_nuts",
-              benchmarks_dir: str | None = None) -> dict[str, Any]:
+              benchmarks_dir: str | None = None, timing_paths: Iterable[Path] = ()) -> dict[str, Any]:
     runs = load_runs(paths)
     records = [_run_record(path, doc) for path, doc in runs]
     groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
@@ -83,8 +83,17 @@ def aggregate(suite: str, paths: Iterable[Path], reference: str = "stan_nuts",
         "agreement": _agreement(runs, reference),
         "fairness_flags": _fairness_flags(rows),
         "harness": _harness(runs, benchmarks_dir),
+        "timings": [_timing_record(path) for path in timing_paths],
     }
     return summary
+
+
+def _timing_record(path: Path) -> dict[str, Any]:
+    doc = read_json(path)
+    errors = validation_errors(doc, TIMING_SCHEMA)
+    if errors:
+        raise ArtifactError(f"{path}: invalid timing artifact: {errors[0]}")
+    return {key: doc[key] for key in ("case", "label", "engine", "seed", "budget", "status", "reason", "backend", "modes")}
 
 
 def _run_record(path: Path, doc: dict[str, Any]) -> dict[str, Any]:

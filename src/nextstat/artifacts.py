@@ -20,11 +20,13 @@ SCHEMA_FILES = {
     "nextstat.environment.v1": "environment.v1.schema.json",
     "nextstat.stan_build.v1": "stan_build.v1.schema.json",
     "nextstat.reference.v1": "reference.v1.schema.json",
+    "nextstat.timing.v1": "timing.v1.schema.json",
 }
 RUN_SCHEMA = "nextstat.bayesian_benchmark_result.v1"
 SUMMARY_SCHEMA = "nextstat.suite_summary.v1"
 STAN_BUILD_SCHEMA = "nextstat.stan_build.v1"
 REFERENCE_SCHEMA = "nextstat.reference.v1"
+TIMING_SCHEMA = "nextstat.timing.v1"
 
 
 class ArtifactError(ValueError):

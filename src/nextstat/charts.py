@@ -56,3 +56,39 @@ def _short(value: float) -> str:
     if value >= 1:
         return f"{value:.1f}"
     return f"{value:.3f}"
+
+
+def start_times(timings: list[dict[str, Any]], path: Path) -> Path | None:
+    """Time to result of each case x engine row, started cold, cached and warm (log scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [t for t in timings if t["status"] == "ok"]
+    if not rows:
+        return None
+    rows.sort(key=lambda t: (t["case"], t["label"]))
+    labels = [f"{t['case']}\n{t['label']}" for t in rows]
+    modes = (("cold", "time_to_result_s"), ("cached", "time_to_result_s"), ("warm", "engine_wall_s"))
+    height = 0.8 / len(modes)
+    fig, ax = plt.subplots(figsize=(7.5, 0.55 * len(rows) * len(modes) + 1.5), dpi=110)
+    for i, (mode, key) in enumerate(modes):
+        y = np.arange(len(rows)) + (i - 1) * height
+        values = [t["modes"][mode][key] for t in rows]
+        ax.barh(y, values, height * 0.9, label=f"{mode}", color=("#c0392b", "#e67e22", "#27ae60")[i])
+        for yi, v in zip(y, values):
+            ax.annotate(f"{v:.1f} s", (v, yi), textcoords="offset points", xytext=(3, 0), va="center", fontsize=7)
+    ax.set_xscale("log")
+    ax.set_yticks(np.arange(len(rows)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds to result (cold and cached: from process start; warm: the repeated run)")
+    ax.set_title("Cold, cached and warm starts", fontsize=11)
+    ax.margins(x=0.2)
+    ax.grid(axis="x", alpha=0.35)
+    ax.legend(fontsize=8, frameon=False, loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

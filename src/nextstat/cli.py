@@ -58,6 +58,18 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compile-record", help="Stan build record from `nextstat compile` (cold compile time)")
     p.set_defaults(handler=cmd_run)
 
+    p = sub.add_parser("timing", help="cold, cached and warm start of one engine on one case (fresh processes)")
+    p.add_argument("--case", required=True)
+    p.add_argument("--engine", required=True)
+    p.add_argument("--seed", required=True, type=_nonnegative_int)
+    p.add_argument("--budget", required=True, help="CHAINSxWARMUPxDRAWS, or N")
+    p.add_argument("--out", required=True)
+    p.add_argument("--label")
+    p.add_argument("--suite", default="adhoc")
+    p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--threads", type=_positive_int, default=1)
+    p.set_defaults(handler=cmd_timing)
+
     p = sub.add_parser("compile", help="build a case's Stan model once and record the compile time")
     p.add_argument("--case", required=True)
     p.add_argument("--out", required=True)
@@ -85,6 +97,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", required=True, nargs="+", help="run artifacts, or folders of them")
     p.add_argument("--reference-engine", default="stan_nuts", help="row label that ratios are taken against")
     p.add_argument("--benchmarks", help="folder of Snakemake benchmark TSVs, for the harness overhead")
+    p.add_argument("--timings", nargs="*", default=[], help="cold/cached/warm timing artifacts to include")
     p.add_argument("--out", required=True)
     p.set_defaults(handler=cmd_aggregate)
 
@@ -239,6 +252,31 @@ def cmd_reference(args) -> int:
     return EXIT_OK
 
 
+def cmd_timing(args) -> int:
+    from .artifacts import TIMING_SCHEMA, write_json
+    from .cases import CaseError, get_case
+    from .engines import Budget, EngineError, SettingsError, load_engine, resolve_settings
+    from .timing import timing_artifact
+
+    try:
+        get_case(args.case)
+        load_engine(args.engine)
+        budget = Budget.parse(args.budget)
+        settings = resolve_settings(_parse_settings(args.settings))
+    except (CaseError, EngineError, SettingsError) as exc:
+        raise UsageError(str(exc)) from None
+    doc = timing_artifact(args.case, args.engine, args.label or args.engine, args.suite, settings, budget.spec,
+                          args.seed, args.threads)
+    write_json(args.out, doc, TIMING_SCHEMA)
+    if doc["status"] == "ok":
+        m = doc["modes"]
+        print(f"{args.case} / {doc['label']}: time to result cold {m['cold']['time_to_result_s']:.1f} s, "
+              f"cached {m['cached']['time_to_result_s']:.1f} s; warm run {m['warm']['engine_wall_s']:.1f} s")
+    else:
+        print(f"{args.case} / {doc['label']}: timing failed: {doc['reason']}")
+    return EXIT_OK
+
+
 def cmd_compile(args) -> int:
     from .artifacts import STAN_BUILD_SCHEMA, utc_now, write_json
     from .cases import CaseError, get_case
@@ -305,7 +343,8 @@ def cmd_aggregate(args) -> int:
     if not files:
         raise UsageError(f"no run artifacts found in {' '.join(args.runs)}")
     try:
-        summary = aggregate(args.suite, files, reference=args.reference_engine, benchmarks_dir=args.benchmarks)
+        summary = aggregate(args.suite, files, reference=args.reference_engine, benchmarks_dir=args.benchmarks,
+                            timing_paths=_expand(args.timings))
     except ArtifactError as exc:
         raise UsageError(str(exc)) from None
     write_json(args.out, summary, SUMMARY_SCHEMA)

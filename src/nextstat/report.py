@@ -10,7 +10,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from .charts import grouped_bars
+from .charts import grouped_bars, start_times
 
 
 def write_report(summary: dict[str, Any], out_dir: Path) -> Path:
@@ -29,6 +29,7 @@ def write_report(summary: dict[str, Any], out_dir: Path) -> Path:
     lines += _environment(summary)
     for (backend, device), rows in tables.items():
         lines += _results_table(summary, backend, device, rows, out_dir)
+    lines += _timings(summary, out_dir)
     lines += _health(summary)
     lines += _controls(summary)
     lines += _correctness(summary)
@@ -184,6 +185,34 @@ def _results_table(summary, backend, device, rows, out_dir: Path) -> list[str]:
         if chart:
             lines += [f"![{title}]({chart.name})", ""]
     return lines
+
+
+def _timings(summary, out_dir: Path) -> list[str]:
+    timings = summary.get("timings") or []
+    if not timings:
+        return []
+    lines = ["## Cold, cached and warm starts", "",
+             "One run per case and engine (first seed), started three ways: **cold** (fresh process, empty "
+             "compilation caches: JAX's persistent cache, httpstan's model cache), **cached** (fresh process, the "
+             "caches the cold run filled), **warm** (the same run again in the cached process). Time to result "
+             "counts from process start, imports included.", ""]
+    rows = []
+    for t in sorted(timings, key=lambda t: (t["case"], t["label"])):
+        if t["status"] != "ok":
+            rows.append([t["case"], t["label"], f"failed: {t['reason']}", "", "", "", "", ""])
+            continue
+        cold, cached, warm = (t["modes"][m] for m in ("cold", "cached", "warm"))
+        ratio = cached["engine_wall_s"] / warm["engine_wall_s"] if warm["engine_wall_s"] > 0 else None
+        rows.append([t["case"], t["label"], _num(cold["time_to_result_s"], 1), _num(cold["compile_s"], 2),
+                     _num(cached["time_to_result_s"], 1), _num(cached["compile_s"], 2), _num(warm["engine_wall_s"], 2),
+                     f"{ratio:.2f}x" if ratio else "—"])
+    lines.append(tabulate(rows, headers=["case", "engine", "cold: time to result s", "cold: compile s",
+                                         "cached: time to result s", "cached: compile s", "warm: run s",
+                                         "cached run / warm run"], tablefmt="github", disable_numparse=True))
+    chart = start_times(timings, out_dir / "start_times.png")
+    if chart:
+        lines += ["", f"![Cold, cached and warm starts]({chart.name})"]
+    return lines + [""]
 
 
 def _health(summary) -> list[str]:

@@ -5,6 +5,7 @@ rule aggregate:
     input:
         runs=RUN_ARTIFACTS,
         validation=f"{RESULTS}/validation.json",
+        timings=TIMING_ARTIFACTS,
     output:
         f"{RESULTS}/summary.json",
     params:
@@ -14,4 +15,4 @@ rule aggregate:
         f"{RESULTS}/logs/aggregate.log",
     shell:
         "{NEXTSTAT} aggregate --suite {SUITE} --runs {input.runs} --reference-engine {params.reference}"
-        " --benchmarks {params.benchmarks} --out {output} > {log} 2>&1"
+        " --benchmarks {params.benchmarks} --timings {input.timings} --out {output} > {log} 2>&1"

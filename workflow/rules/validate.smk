@@ -6,6 +6,7 @@ rule validate:
     input:
         runs=RUN_ARTIFACTS,
         builds=STAN_BUILDS,
+        timings=TIMING_ARTIFACTS,
     output:
         f"{RESULTS}/validation.json",
     log:
@@ -13,4 +14,4 @@ rule validate:
     benchmark:
         f"{RESULTS}/benchmarks/validate/validate.tsv"
     shell:
-        "{NEXTSTAT} validate {input.runs} {input.builds} --out {output} > {log} 2>&1"
+        "{NEXTSTAT} validate {input.runs} {input.builds} {input.timings} --out {output} > {log} 2>&1"

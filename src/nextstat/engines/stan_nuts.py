@@ -105,14 +105,30 @@ def _pystan_model_cached(model_name: str) -> bool:
     return directory.is_dir() and any(p.suffix == ".so" for p in directory.iterdir())
 
 
-def _forget_cached_fits(model_name: str) -> None:
-    """httpstan replays a cached fit for a repeated seed; a benchmark must sample anew."""
-    import httpstan.cache
+def _forget_cached_fits(posterior, kwargs: dict[str, Any]) -> list[Path]:
+    """httpstan replays a cached fit when a request repeats (same seed, data, settings and
+    inits); a benchmark must sample anew. Delete exactly this run's fits, computed as
+    httpstan names them (its request schema and hash), and nobody else's: a suite runs
+    other seeds of the same model at the same time. Returns the paths it looked at."""
+    import json
 
-    directory = httpstan.cache.model_directory(model_name)
-    if directory.is_dir():
-        for fit_file in directory.rglob("*.jsonlines.gz"):
-            fit_file.unlink(missing_ok=True)
+    import httpstan.cache
+    import httpstan.fits
+    import httpstan.schemas
+    from stan.model import DataJSONEncoder
+
+    plain = json.loads(DataJSONEncoder().encode(kwargs))
+    inits = plain.pop("init")
+    paths = []
+    for chain, init in enumerate(inits, start=1):
+        payload = {**plain, "function": "stan::services::sample::hmc_nuts_diag_e_adapt", "chain": chain,
+                   "data": posterior.data, "init": init, "random_seed": posterior.random_seed}
+        args = httpstan.schemas.CreateFitRequest().load(payload)
+        function = args.pop("function")
+        path = httpstan.cache.fit_path(httpstan.fits.calculate_fit_name(function, posterior.model_name, args))
+        path.unlink(missing_ok=True)
+        paths.append(path)
+    return paths
 
 
 def _use_process_pool(workers: int) -> None:
@@ -141,19 +157,19 @@ def _run_pystan(case: Case, settings: dict[str, Any], budget: Budget, seed: int,
     posterior = pystan_build(case.stan_code, case.stan_data, random_seed=seed)
     compile_s = time.perf_counter() - start
 
-    _forget_cached_fits(model_name)
+    request = {
+        "num_warmup": budget.warmup,
+        "num_samples": budget.draws,
+        "save_warmup": True,
+        "delta": settings["target_accept"],
+        "max_depth": settings["max_tree_depth"],
+        "init": [case.stan_init(x) for x in inits],
+    }
+    fit_files = _forget_cached_fits(posterior, request)
     _use_process_pool(budget.chains if settings["chain_method"] == "parallel" else 1)
     start = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):
-        fit = posterior.sample(
-            num_chains=budget.chains,
-            num_warmup=budget.warmup,
-            num_samples=budget.draws,
-            save_warmup=True,
-            delta=settings["target_accept"],
-            max_depth=settings["max_tree_depth"],
-            init=[case.stan_init(x) for x in inits],
-        )
+        fit = posterior.sample(num_chains=budget.chains, **request)
     wall_s = time.perf_counter() - start
 
     # fit._draws is (sampler columns + flat parameters, warmup + draws, chain).
@@ -170,6 +186,7 @@ def _run_pystan(case: Case, settings: dict[str, Any], budget: Budget, seed: int,
         "model": model_name,
         "frontend_wall_s": wall_s,
         "chain_workers": 1 if settings["chain_method"] != "parallel" else budget.chains,
+        "fit_cache_files": [str(p) for p in fit_files],
         "timing_source": "Stan's elapsed warm-up/sampling times, summed over chains",
     })
 

@@ -1,0 +1,110 @@
+"""Cold, cached and warm starts of one engine on one case.
+
+- cold: a fresh process with empty compilation caches (JAX's persistent cache; for Stan,
+  httpstan's model cache): what a user pays the first time.
+- cached: a fresh process whose caches the cold run filled: a second launch.
+- warm: the same work again inside the cached process: nothing left to compile.
+
+Both processes get a private cache folder (``XDG_CACHE_HOME`` for httpstan,
+``JAX_COMPILATION_CACHE_DIR`` for JAX), so the user's own caches are neither read nor
+touched. Time to result is measured from process start to the end of sampling.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+import psutil
+
+from .artifacts import TIMING_SCHEMA, utc_now
+MODES = ("cold", "cached", "warm")
+
+
+def probe(case_spec: str, engine_name: str, settings: dict[str, Any], budget_spec: str, seed: int,
+          repeats: int) -> list[dict[str, Any]]:
+    """Run the engine ``repeats`` times in this process; one timing record per run."""
+    from .cases import get_case
+    from .engines import Budget, load_engine, resolve_settings
+
+    case = get_case(case_spec)
+    engine = load_engine(engine_name)
+    resolved = resolve_settings(settings)
+    budget = Budget.parse(budget_spec)
+    records = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = engine.run(case, resolved, budget, seed)
+        records.append({
+            "compile_s": result.compile_s,
+            "warmup_s": result.warmup_s,
+            "sampling_s": result.sampling_s,
+            "engine_wall_s": time.perf_counter() - started,
+            "time_to_result_s": time.time() - psutil.Process().create_time(),
+            "compile_cache": result.engine_info.get("compile_cache"),
+        })
+    return records
+
+
+def _run_probe(args: dict[str, Any], repeats: int, env: dict[str, str]) -> list[dict[str, Any]]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "nextstat.timing", json.dumps({**args, "repeats": repeats})],
+        capture_output=True, text=True, env=env,
+    )
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"timing probe exited {proc.returncode}: {tail}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def measure(case_spec: str, engine_name: str, settings: dict[str, Any], budget_spec: str, seed: int,
+            threads: int = 1) -> dict[str, dict[str, Any]]:
+    args = {"case": case_spec, "engine": engine_name, "settings": settings, "budget": budget_spec, "seed": seed}
+    with tempfile.TemporaryDirectory(prefix="nextstat-timing-") as tmp:
+        env = {
+            **os.environ,
+            "XDG_CACHE_HOME": os.path.join(tmp, "xdg"),
+            "JAX_COMPILATION_CACHE_DIR": os.path.join(tmp, "jax"),
+            "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+            "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
+        }
+        if threads == 1:
+            env.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+            for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+                env.setdefault(name, "1")
+        (cold,) = _run_probe(args, 1, env)
+        cached, warm = _run_probe(args, 2, env)
+    return {"cold": cold, "cached": cached, "warm": warm}
+
+
+def timing_artifact(case_spec: str, engine_name: str, label: str, suite: str, settings: dict[str, Any],
+                    budget_spec: str, seed: int, threads: int = 1) -> dict[str, Any]:
+    from .environment import backend, fingerprint
+
+    doc: dict[str, Any] = {
+        "schema_version": TIMING_SCHEMA, "suite": suite, "case": case_spec, "engine": engine_name, "label": label,
+        "seed": seed, "budget": budget_spec, "settings": settings, "threads": threads, "created_utc": utc_now(),
+    }
+    try:
+        doc.update(status="ok", reason=None, modes=measure(case_spec, engine_name, settings, budget_spec, seed, threads))
+    except Exception as exc:  # a failing engine is a result, recorded with its reason
+        doc.update(status="failed", reason=f"{type(exc).__name__}: {exc}", modes=None)
+    env = fingerprint(include_jax=False)
+    doc.update(environment=env, backend=backend(env))
+    return doc
+
+
+def main() -> int:
+    args = json.loads(sys.argv[1])
+    records = probe(args["case"], args["engine"], args["settings"], args["budget"], args["seed"], args["repeats"])
+    print(json.dumps(records))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
