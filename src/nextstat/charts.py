@@ -32,14 +32,14 @@ def grouped_bars(rows: list[dict[str, Any]], metric: str, ylabel: str, title: st
         high = np.array([s["max"] - s["median"] if s else 0.0 for s in stats])
         ax.bar(x, median, width * 0.92, label=label, color=colors[i % len(colors)],
                yerr=np.vstack([low, high]), capsize=3, error_kw={"elinewidth": 1, "ecolor": "0.25"})
-        for xi, m in zip(x, median):
-            if np.isfinite(m):
-                ax.annotate(_short(m), (xi, m), textcoords="offset points", xytext=(0, 3), ha="center",
-                            va="bottom", fontsize=7, rotation=90 if len(labels) > 3 else 0)
+        for xi, m, top in zip(x, median, median + high):
+            if np.isfinite(m):  # above the whisker, so the label never sits on it
+                ax.annotate(_short(m), (xi, top), textcoords="offset points", xytext=(0, 2), ha="center",
+                            va="bottom", fontsize=7 if len(labels) <= 4 else 6, rotation=0 if len(labels) <= 4 else 90)
     ax.set_yscale("log")
     ax.set_xticks(np.arange(len(cases)), cases)
     ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=11)
+    ax.set_title(title, fontsize=10)
     ax.margins(y=0.25)
     ax.grid(axis="y", which="major", alpha=0.35)
     ax.legend(fontsize=8, frameon=False, ncols=min(len(labels), 4), loc="upper center", bbox_to_anchor=(0.5, -0.1))

@@ -180,7 +180,8 @@ def _results_table(summary, backend, device, rows, out_dir: Path) -> list[str]:
         ("ess_bulk_per_s", "min bulk ESS per second (sampling)", "ESS per second", "ess_per_s"),
         ("ess_bulk_per_grad", "min bulk ESS per gradient (sampling)", "ESS per gradient evaluation", "ess_per_grad"),
     ):
-        chart = grouped_bars(rows, metric, ylabel, f"{title}: {backend.upper()}, {device} (median, min-max over seeds)",
+        chart = grouped_bars(rows, metric, ylabel,
+                             f"{title}\n{backend.upper()}, {device}: median over seeds, whiskers min to max",
                              out_dir / f"{name}_{slug}.png")
         if chart:
             lines += [f"![{title}]({chart.name})", ""]

@@ -81,12 +81,8 @@ def input_error_artifact(case_spec: str, engine_name: str, seed: int, budget: Bu
                          suite: str, label: str | None, threads: int, out: str) -> dict[str, Any]:
     """A failed artifact for input that could not even start a run (the CLI still exits non-zero)."""
     artifact = _skeleton(case_spec, engine_name, label or engine_name, seed, budget or Budget(1, 0, 4),
-                         _safe_settings(), suite, threads, out)
+                         resolve_settings(None), suite, threads, out)
     return _finish(artifact, status="failed", reason=reason)
-
-
-def _safe_settings() -> dict[str, Any]:
-    return resolve_settings(None)
 
 
 def _skeleton(case_spec, engine_name, label, seed, budget, settings, suite, threads, out) -> dict[str, Any]:

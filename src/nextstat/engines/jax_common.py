@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -72,3 +72,46 @@ def run_blocking(fn: Callable, *args: Any) -> tuple[Any, float]:
 def tree_depth_from_steps(n_steps: np.ndarray) -> np.ndarray:
     """Doublings of a NUTS tree with ``n_steps`` leapfrog steps: ceil(log2(n + 1))."""
     return np.ceil(np.log2(np.asarray(n_steps, dtype=float) + 1.0)).astype(int)
+
+
+class ChainRuns(NamedTuple):
+    carries: list  # per chain: what warmup handed to sampling (state, step size, metric, ...)
+    outputs: list  # per chain: sampling outputs, as NumPy
+    warmup_gradients: int
+    compile_warmup_s: float
+    compile_sample_s: float
+    warmup_s: float
+    sampling_s: float
+
+
+def run_chains(warmup: Callable, sample: Callable, keys, inits) -> ChainRuns:
+    """The timing protocol every JAX engine shares: chains one after another (each its
+    own tree, no lockstep); warmup and sampling each compiled once, ahead of time, and
+    timed apart from execution; every clock read after ``block_until_ready``.
+
+    ``warmup(key, position) -> (carry, gradient_count)`` and ``sample(key, *carry) -> outputs``.
+    """
+    import jax
+
+    warmup_keys, sample_keys = jax.vmap(jax.random.split, out_axes=1)(keys)
+    compiled_warmup, compile_warmup_s = compile_ahead(warmup, warmup_keys[0], inits[0])
+    compiled_sample, compile_sample_s = None, 0.0
+    carries, outputs = [], []
+    warmup_s = sampling_s = 0.0
+    gradients = 0
+    for chain in range(len(inits)):
+        (carry, steps), seconds = run_blocking(compiled_warmup, warmup_keys[chain], inits[chain])
+        warmup_s += seconds
+        gradients += int(np.sum(steps))
+        if compiled_sample is None:
+            compiled_sample, compile_sample_s = compile_ahead(sample, sample_keys[chain], *carry)
+        out, seconds = run_blocking(compiled_sample, sample_keys[chain], *carry)
+        sampling_s += seconds
+        carries.append(carry)
+        outputs.append(jax.tree.map(np.asarray, out))
+    return ChainRuns(carries, outputs, gradients, compile_warmup_s, compile_sample_s, warmup_s, sampling_s)
+
+
+def stack_chains(outputs: list, pick: Callable) -> np.ndarray:
+    """``(chain, draw, ...)`` from per-chain outputs."""
+    return np.stack([pick(out) for out in outputs])

@@ -1,7 +1,6 @@
 """Our NUTS (``nextstat.samplers.nuts``) with Stan's warmup, run as the harness runs every engine.
 
-Chains run one after another, each its own tree (no lockstep). Warmup and sampling are
-compiled once, ahead of time, and reused by every chain.
+Chains run one after another under the shared timing protocol (``run_chains``).
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ import numpy as np
 
 from ..cases import Case
 from .base import Budget, RunResult, SettingsError
-from .jax_common import chain_keys, compile_ahead, configure_jax, initial_points, run_blocking
+from .jax_common import chain_keys, configure_jax, initial_points, run_chains, stack_chains
 
 NAME = "nextstat_nuts"
 
@@ -44,7 +43,7 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
         final, info = run_warmup(key, position, case.log_density, budget.warmup,
                                  target_accept=settings["target_accept"], dense=settings["metric"] == "dense",
                                  kernel=kernel)
-        return final.state, final.step_size, final.inverse_metric, jnp.sum(info.n_leapfrog)
+        return (final.state, final.step_size, final.inverse_metric), jnp.sum(info.n_leapfrog)
 
     def sample(key, state, step_size, inverse_metric):
         def one(state, draw_key):
@@ -53,51 +52,34 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
 
         return jax.lax.scan(one, state, jax.random.split(key, budget.draws))[1]
 
-    warmup_keys, sample_keys = jax.vmap(jax.random.split, out_axes=1)(keys)
-    compiled_warmup, compile_warmup_s = compile_ahead(warmup, warmup_keys[0], inits[0])
-    compiled_sample, compile_sample_s = None, 0.0
-    positions, log_densities, infos, step_sizes = [], [], [], []
-    warmup_s = sampling_s = 0.0
-    grad_warmup = 0
-    for chain in range(budget.chains):
-        (state, step_size, inverse_metric, steps), seconds = run_blocking(compiled_warmup, warmup_keys[chain], inits[chain])
-        warmup_s += seconds
-        grad_warmup += int(steps)
-        if compiled_sample is None:
-            compiled_sample, compile_sample_s = compile_ahead(sample, sample_keys[chain], state, step_size, inverse_metric)
-        (chain_positions, chain_lp, info), seconds = run_blocking(compiled_sample, sample_keys[chain], state, step_size,
-                                                                  inverse_metric)
-        sampling_s += seconds
-        positions.append(np.asarray(chain_positions))
-        log_densities.append(np.asarray(chain_lp))
-        infos.append(jax.tree.map(np.asarray, info))
-        step_sizes.append(float(step_size))
-
-    stack = lambda field: np.stack([getattr(i, field) for i in infos])  # noqa: E731
-    n_steps = stack("n_leapfrog").astype(int)
+    runs = run_chains(warmup, sample, keys, inits)
+    positions = stack_chains(runs.outputs, lambda out: out[0])
+    info = lambda field: stack_chains(runs.outputs, lambda out: getattr(out[2], field))  # noqa: E731
+    n_steps = info("n_leapfrog").astype(int)
+    step_sizes = [float(carry[1]) for carry in runs.carries]
     return RunResult(
-        draws=case.constrain(np.stack(positions)),
+        draws=case.constrain(positions),
         param_names=case.param_names,
         sample_stats={
-            "lp": np.stack(log_densities).astype(float),
+            "lp": stack_chains(runs.outputs, lambda out: out[1]).astype(float),
             "n_steps": n_steps,
-            "diverging": stack("divergent").astype(bool),
-            "energy": stack("energy").astype(float),
-            "acceptance_rate": stack("accept_stat").astype(float),
+            "diverging": info("divergent").astype(bool),
+            "energy": info("energy").astype(float),
+            "acceptance_rate": info("accept_stat").astype(float),
             "step_size": np.repeat(np.asarray(step_sizes)[:, None], budget.draws, axis=1),
-            "tree_depth": stack("tree_depth").astype(int),
+            "tree_depth": info("tree_depth").astype(int),
         },
-        grad_evals_warmup=grad_warmup,
+        grad_evals_warmup=runs.warmup_gradients,
         grad_evals_sampling=int(n_steps.sum()),
-        compile_s=compile_warmup_s + compile_sample_s,
-        warmup_s=warmup_s,
-        sampling_s=sampling_s,
+        compile_s=runs.compile_warmup_s + runs.compile_sample_s,
+        warmup_s=runs.warmup_s,
+        sampling_s=runs.sampling_s,
         engine_info={
             "frontend": "nextstat.samplers.nuts",
             "adaptation": "stan (windowed variance + dual averaging)",
             "top_level_join": "progressive",
             "step_size_per_chain": step_sizes,
-            "compile_s_warmup": compile_warmup_s,
-            "compile_s_sampling": compile_sample_s,
+            "compile_s_warmup": runs.compile_warmup_s,
+            "compile_s_sampling": runs.compile_sample_s,
         },
     )

@@ -14,14 +14,7 @@ import numpy as np
 
 from ..cases import Case
 from .base import Budget, RunResult, SettingsError
-from .jax_common import (
-    chain_keys,
-    compile_ahead,
-    configure_jax,
-    initial_points,
-    run_blocking,
-    tree_depth_from_steps,
-)
+from .jax_common import chain_keys, configure_jax, initial_points, run_chains, stack_chains, tree_depth_from_steps
 
 NAME = "numpyro_nuts"
 
@@ -48,7 +41,7 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     log_density = case.log_density
     init_kernel, sample_kernel = hmc(potential_fn=lambda x: -log_density(x), algo="NUTS")
 
-    def init(key, position):
+    def init(key, position):  # NumPyro's own init, jitted with the warmup
         return init_kernel(
             position,
             num_warmup=budget.warmup,
@@ -74,31 +67,17 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
 
     def warmup(key, position):
         state, (_, stats) = scan_kernel(init(key, position), budget.warmup)
-        return state, stats[0]
+        return (state,), jnp.sum(stats[0])
 
-    def sample(state):
+    def sample(key, state):  # NumPyro's state carries its own random key
         return scan_kernel(state, budget.draws)[1]
 
-    compiled_warmup, compile_warmup_s = compile_ahead(warmup, keys[0], inits[0])
-    compiled_sample = None
-    compile_sample_s = 0.0
-    positions, stats = [], []
-    warmup_s = sampling_s = 0.0
-    grad_warmup = 0
-    for chain in range(budget.chains):
-        (state, warmup_steps), seconds = run_blocking(compiled_warmup, keys[chain], inits[chain])
-        warmup_s += seconds
-        grad_warmup += int(np.sum(warmup_steps))
-        if compiled_sample is None:
-            compiled_sample, compile_sample_s = compile_ahead(sample, state)
-        (chain_positions, chain_stats), seconds = run_blocking(compiled_sample, state)
-        sampling_s += seconds
-        positions.append(np.asarray(chain_positions))
-        stats.append([np.asarray(s) for s in chain_stats])
-
-    n_steps, divergent, energy, accept, step_size = (np.stack([s[i] for s in stats]) for i in range(5))
+    runs = run_chains(warmup, sample, keys, inits)
+    positions = stack_chains(runs.outputs, lambda out: out[0])
+    n_steps, divergent, energy, accept, step_size = (
+        stack_chains(runs.outputs, lambda out, i=i: out[1][i]) for i in range(5))
     return RunResult(
-        draws=case.constrain(np.stack(positions)),
+        draws=case.constrain(positions),
         param_names=case.param_names,
         sample_stats={
             "n_steps": n_steps.astype(int),
@@ -108,17 +87,17 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "step_size": step_size.astype(float),
             "tree_depth": tree_depth_from_steps(n_steps),
         },
-        grad_evals_warmup=grad_warmup,
+        grad_evals_warmup=runs.warmup_gradients,
         grad_evals_sampling=int(n_steps.sum()),
-        compile_s=compile_warmup_s + compile_sample_s,
-        warmup_s=warmup_s,
-        sampling_s=sampling_s,
+        compile_s=runs.compile_warmup_s + runs.compile_sample_s,
+        warmup_s=runs.warmup_s,
+        sampling_s=runs.sampling_s,
         engine_info={
             "frontend": "numpyro.infer.hmc.hmc (functional API)",
             "adaptation": "numpyro windowed adaptation",
             "tree_depth": "derived from num_steps as ceil(log2(n + 1))",
             "step_size_per_chain": step_size[:, -1].tolist(),
-            "compile_s_warmup": compile_warmup_s,
-            "compile_s_sampling": compile_sample_s,
+            "compile_s_warmup": runs.compile_warmup_s,
+            "compile_s_sampling": runs.compile_sample_s,
         },
     )

@@ -67,22 +67,6 @@ class _Subtree(NamedTuple):
     first_velocity: jax.Array  # row ``depth`` is the leaf next to the old trajectory
 
 
-class _Trajectory(NamedTuple):
-    backward: PhasePoint
-    forward: PhasePoint
-    backward_velocity: jax.Array
-    forward_velocity: jax.Array
-    sample: PhasePoint
-    log_weight: jax.Array
-    rho: jax.Array
-    depth: jax.Array
-    n_leapfrog: jax.Array
-    sum_metro_prob: jax.Array
-    divergent: jax.Array
-    stop: jax.Array
-    seed: jax.Array  # uint32: this transition's seed for directions, joins and subtrees
-
-
 def init(position, logdensity_fn: Callable) -> NUTSState:
     logdensity, grad = jax.value_and_grad(logdensity_fn)(position)
     return NUTSState(position, logdensity, grad)
@@ -149,17 +133,22 @@ def momentum_and_seed(key, inverse_metric, position, metric=euclidean):
 
 # rows of the packed per-leaf state
 _POS, _MOM, _GRAD, _VEL, _RHO, _PROP_POS, _PROP_MOM, _PROP_GRAD = range(8)
+# rows of the packed trajectory: two ends of 4 rows each (as above), the sample, rho
+_T_BACKWARD, _T_FORWARD, _T_SAMPLE, _T_RHO = 0, 4, 8, 11
+# entries of the trajectory's packed scalars
+_T_BACKWARD_LOGDENSITY, _T_FORWARD_LOGDENSITY, _T_SAMPLE_LOGDENSITY, _T_LOG_WEIGHT, _T_SUM_METRO = range(5)
 # rows of the packed checkpoints
 _FIRST_MOM, _FIRST_VEL, _BEFORE_MOM, _BEFORE_VEL, _RHO_BEFORE = range(5)
 # entries of the packed scalars
 _LOGDENSITY, _PROP_LOGDENSITY, _LOG_WEIGHT, _SUM_METRO = range(4)
 
 
-def subtree_builder(logdensity_fn: Callable, max_tree_depth: int = 10, max_delta_h: float = MAX_DELTA_H,
+def packed_subtree_builder(logdensity_fn: Callable, max_tree_depth: int = 10, max_delta_h: float = MAX_DELTA_H,
                     metric=euclidean):
-    """Return ``build_subtree(seed, start, start_velocity, depth, direction, step_size,
-    inverse_metric, h0) -> _Subtree``: 2^depth leapfrog steps from ``start`` in
-    ``direction`` (+1/-1), stopping early at a divergence or a U-turn of any closed block.
+    """Return ``build_packed(seed, start_rows, start_logdensity, depth, direction, step_size,
+    inverse_metric, h0)``: 2^depth leapfrog steps from a trajectory end in ``direction``
+    (+1/-1), stopping early at a divergence or a U-turn of any closed block. Returns the
+    loop's final carry: (leaves, [divergent, turning], rows, scalars, checkpoints).
 
     The loop carries a few packed arrays rather than a tree of small ones: on CPU every
     separate array in a ``while_loop`` body costs a buffer copy and a dispatch per step,
@@ -170,14 +159,15 @@ def subtree_builder(logdensity_fn: Callable, max_tree_depth: int = 10, max_delta
     block_sizes = 2 ** jnp.arange(levels)
     node_levels = jnp.arange(1, levels)
 
-    def build_subtree(seed, start: PhasePoint, start_velocity, depth, direction, step_size, inverse_metric, h0):
+    def build_packed(seed, start_rows, start_logdensity, depth, direction, step_size, inverse_metric, h0):
+        """The loop itself, on packed arrays: ``start_rows`` is (position, momentum, gradient,
+        velocity) of the trajectory end it grows from. Returns the final carry."""
         n_total = 2**depth
-        dtype = start.position.dtype
+        dtype = start_rows.dtype
         eps = direction * step_size
-        vec0 = jnp.stack([start.position, start.momentum, start.logdensity_grad, start_velocity,
-                          jnp.zeros_like(start.momentum), start.position, start.momentum, start.logdensity_grad])
-        scalars0 = jnp.stack([start.logdensity, start.logdensity, jnp.array(-jnp.inf, dtype), jnp.zeros((), dtype)])
-        checkpoints0 = jnp.zeros((5, levels, start.position.shape[0]), dtype)
+        vec0 = jnp.concatenate([start_rows, jnp.zeros_like(start_rows[:1]), start_rows[:3]])
+        scalars0 = jnp.stack([start_logdensity, start_logdensity, jnp.array(-jnp.inf, dtype), jnp.zeros((), dtype)])
+        checkpoints0 = jnp.zeros((5, levels, start_rows.shape[1]), dtype)
         # carry: (leaves done, stop flags [divergent, turning], vectors, scalars, checkpoints)
         initial = (jnp.array(0), jnp.zeros(2, bool), vec0, scalars0, checkpoints0)
 
@@ -221,16 +211,28 @@ def subtree_builder(logdensity_fn: Callable, max_tree_depth: int = 10, max_delta
             left_plus_first = rho_before[:-1] - rho_before[1:] + first_mom[:-1]
             last_plus_right = rho - rho_before[:-1] + before_mom[:-1]
             persist = (
-                (jnp.sum(first_vel[1:] * span, -1) > 0) & (jnp.sum(span * velocity, -1) > 0)
-                & (jnp.sum(first_vel[1:] * left_plus_first, -1) > 0)
-                & (jnp.sum(first_vel[:-1] * left_plus_first, -1) > 0)
-                & (jnp.sum(before_vel[:-1] * last_plus_right, -1) > 0)
-                & (jnp.sum(last_plus_right * velocity, -1) > 0)
+                (_rowdot(first_vel[1:], span) > 0) & (_rowdot(span, velocity) > 0)  # the whole block
+                & (_rowdot(first_vel[1:], left_plus_first) > 0) & (_rowdot(first_vel[:-1], left_plus_first) > 0)
+                & (_rowdot(before_vel[:-1], last_plus_right) > 0) & (_rowdot(last_plus_right, velocity) > 0)
             )  # fmt: skip
             turning = jnp.any(closes & ~persist)
             return n + 1, jnp.stack([flags[0] | divergent, turning]), new_vec, new_scalars, checkpoints
 
-        n, flags, vec, scalars, checkpoints = jax.lax.while_loop(keep_going, add_leaf, initial)
+        return jax.lax.while_loop(keep_going, add_leaf, initial)
+
+    return build_packed
+
+
+def subtree_builder(logdensity_fn: Callable, max_tree_depth: int = 10, max_delta_h: float = MAX_DELTA_H,
+                    metric=euclidean):
+    """``build_subtree(seed, start, start_velocity, depth, direction, step_size, inverse_metric,
+    h0) -> _Subtree``: the packed builder with named inputs and outputs (for tests and readers)."""
+    build_packed = packed_subtree_builder(logdensity_fn, max_tree_depth, max_delta_h, metric)
+
+    def build_subtree(seed, start: PhasePoint, start_velocity, depth, direction, step_size, inverse_metric, h0):
+        start_rows = jnp.stack([start.position, start.momentum, start.logdensity_grad, start_velocity])
+        n, flags, vec, scalars, checkpoints = build_packed(seed, start_rows, start.logdensity, depth, direction,
+                                                           step_size, inverse_metric, h0)
         return _Subtree(
             end=PhasePoint(vec[_POS], vec[_MOM], scalars[_LOGDENSITY], vec[_GRAD]),
             end_velocity=vec[_VEL],
@@ -263,79 +265,75 @@ def build_kernel(
     """
     if top_level_join not in ("progressive", "multinomial"):
         raise ValueError(f"top_level_join={top_level_join!r}: expected 'progressive' or 'multinomial'")
-    build_subtree = subtree_builder(logdensity_fn, max_tree_depth, max_delta_h, metric)
-
-    def hamiltonian(point: PhasePoint, inverse_metric):
-        return -point.logdensity + metric.kinetic_energy(inverse_metric, point.momentum)
+    build_packed = packed_subtree_builder(logdensity_fn, max_tree_depth, max_delta_h, metric)
 
     def kernel(key, state: NUTSState, step_size, inverse_metric):
         p0, seed = momentum_and_seed(key, inverse_metric, state.position)
-        point = PhasePoint(state.position, p0, state.logdensity, state.logdensity_grad)
         velocity0 = metric.velocity(inverse_metric, p0)
-        h0 = hamiltonian(point, inverse_metric)
-        initial = _Trajectory(
-            backward=point, forward=point, backward_velocity=velocity0, forward_velocity=velocity0,
-            sample=point, log_weight=jnp.zeros_like(h0), rho=p0, depth=jnp.array(0), n_leapfrog=jnp.array(0),
-            sum_metro_prob=jnp.zeros_like(h0), divergent=jnp.array(False), stop=jnp.array(False), seed=seed,
-        )  # fmt: skip
+        h0 = -state.logdensity + metric.kinetic_energy(inverse_metric, p0)
+        end = jnp.stack([state.position, p0, state.logdensity_grad, velocity0])
+        rows0 = jnp.concatenate([end, end, end[:3], p0[None]])  # backward end, forward end, sample, rho
+        scalars0 = jnp.stack([state.logdensity, state.logdensity, state.logdensity, jnp.zeros_like(h0),
+                              jnp.zeros_like(h0)])  # backward, forward, sample log densities; log W; sum metro
+        # carry: (depth, leapfrog steps, [divergent, stop], rows, scalars)
+        initial = (jnp.array(0), jnp.array(0), jnp.zeros(2, bool), rows0, scalars0)
 
-        def keep_going(traj: _Trajectory):
-            return (traj.depth < max_tree_depth) & ~traj.stop
+        def keep_going(carry):
+            depth, _, flags, *_ = carry
+            return (depth < max_tree_depth) & ~flags[1]
 
-        def double(traj: _Trajectory) -> _Trajectory:
-            counter = 3 * traj.depth  # three random numbers per doubling
-            forward = uniform_from_counter(traj.seed, counter) > 0.5
-            subtree_seed = hash_counter(traj.seed, counter + 1)
-            pick = lambda a, b: jax.tree.map(lambda x, y: jnp.where(forward, x, y), a, b)  # noqa: E731
-            start, start_velocity = pick(traj.forward, traj.backward), pick(traj.forward_velocity, traj.backward_velocity)
-            far_velocity = pick(traj.backward_velocity, traj.forward_velocity)  # the old trajectory's other end
-            sub = build_subtree(subtree_seed, start, start_velocity, traj.depth, jnp.where(forward, 1.0, -1.0),
-                                step_size, inverse_metric, h0)
-            valid = ~sub.divergent & ~sub.turning
+        def double(carry):
+            depth, n_leapfrog, flags, rows, scalars = carry
+            counter = 3 * depth  # three random numbers per doubling
+            forward = uniform_from_counter(seed, counter) > 0.5
+            end_row = jnp.where(forward, _T_FORWARD, _T_BACKWARD)
+            start_rows = jax.lax.dynamic_slice_in_dim(rows, end_row, 4)
+            far_velocity = rows[jnp.where(forward, _T_BACKWARD, _T_FORWARD) + _VEL]  # the old trajectory's other end
+            end_scalar = jnp.where(forward, _T_FORWARD_LOGDENSITY, _T_BACKWARD_LOGDENSITY)
+            n, sub_flags, vec, sub, checkpoints = build_packed(
+                hash_counter(seed, counter + 1), start_rows, scalars[end_scalar], depth,
+                jnp.where(forward, 1.0, -1.0), step_size, inverse_metric, h0)
+            valid = ~jnp.any(sub_flags)
 
-            log_weight = jnp.logaddexp(traj.log_weight, sub.log_weight)
-            accept = join_probability(traj.log_weight, sub.log_weight, top_level_join)
-            take = valid & (uniform_from_counter(traj.seed, counter + 2).astype(accept.dtype) < accept)
-            sample = jax.tree.map(lambda new, old: jnp.where(take, new, old), sub.proposal, traj.sample)
+            log_weight = jnp.logaddexp(scalars[_T_LOG_WEIGHT], sub[_LOG_WEIGHT])
+            accept = join_probability(scalars[_T_LOG_WEIGHT], sub[_LOG_WEIGHT], top_level_join)
+            take = valid & (uniform_from_counter(seed, counter + 2).astype(accept.dtype) < accept)
 
-            # Stan's three checks on the merged trajectory (old O, new subtree S)
-            rho = traj.rho + sub.rho
-            # S's leaf next to O: the first leaf of the block that spans the whole subtree (level
-            # ``depth``). Level 0 is reopened at every leaf, so it holds the last leaf, not the first.
-            first_momentum, first_velocity = sub.first_momentum[traj.depth], sub.first_velocity[traj.depth]
-            whole = no_u_turn(far_velocity, sub.end_velocity, rho)
-            old_plus_first = no_u_turn(far_velocity, first_velocity, traj.rho + first_momentum)
-            last_plus_new = no_u_turn(start_velocity, sub.end_velocity, sub.rho + start.momentum)
-            persist = whole & old_plus_first & last_plus_new
-
-            new_forward = jax.tree.map(lambda s, f: jnp.where(forward, s, f), sub.end, traj.forward)
-            new_backward = jax.tree.map(lambda s, b: jnp.where(forward, b, s), sub.end, traj.backward)
-            keep = lambda new, old: jax.tree.map(lambda x, y: jnp.where(valid, x, y), new, old)  # noqa: E731
-            return _Trajectory(
-                backward=keep(new_backward, traj.backward),
-                forward=keep(new_forward, traj.forward),
-                backward_velocity=keep(jnp.where(forward, traj.backward_velocity, sub.end_velocity), traj.backward_velocity),
-                forward_velocity=keep(jnp.where(forward, sub.end_velocity, traj.forward_velocity), traj.forward_velocity),
-                sample=sample,
-                log_weight=jnp.where(valid, log_weight, traj.log_weight),
-                rho=jnp.where(valid, rho, traj.rho),
-                depth=traj.depth + valid.astype(traj.depth.dtype),
-                n_leapfrog=traj.n_leapfrog + sub.n_leaves,
-                sum_metro_prob=traj.sum_metro_prob + sub.sum_metro_prob,
-                divergent=traj.divergent | sub.divergent,
-                stop=~valid | ~persist,
-                seed=traj.seed,
+            # Stan's three checks on the merged trajectory (old O, new subtree S). S's leaf next
+            # to O is the first leaf of the block that spans the whole subtree (level ``depth``);
+            # level 0 is reopened at every leaf, so it holds the last leaf, not the first.
+            rho_old = rows[_T_RHO]
+            rho = rho_old + vec[_RHO]
+            first_momentum, first_velocity = checkpoints[_FIRST_MOM, depth], checkpoints[_FIRST_VEL, depth]
+            persist = (
+                no_u_turn(far_velocity, vec[_VEL], rho)
+                & no_u_turn(far_velocity, first_velocity, rho_old + first_momentum)
+                & no_u_turn(start_rows[_VEL], vec[_VEL], vec[_RHO] + start_rows[_MOM])
             )
 
-        traj = jax.lax.while_loop(keep_going, double, initial)
-        chosen = traj.sample
+            grown = jax.lax.dynamic_update_slice_in_dim(rows, vec[:4], end_row, 0)
+            grown = grown.at[_T_SAMPLE : _T_SAMPLE + 3].set(jnp.where(take, vec[_PROP_POS : _PROP_GRAD + 1],
+                                                                      rows[_T_SAMPLE : _T_SAMPLE + 3]))
+            grown = grown.at[_T_RHO].set(rho)
+            grown_scalars = (
+                scalars.at[end_scalar].set(sub[_LOGDENSITY])
+                .at[_T_SAMPLE_LOGDENSITY].set(jnp.where(take, sub[_PROP_LOGDENSITY], scalars[_T_SAMPLE_LOGDENSITY]))
+                .at[_T_LOG_WEIGHT].set(log_weight)
+            )
+            new_scalars = jnp.where(valid, grown_scalars, scalars).at[_T_SUM_METRO].add(sub[_SUM_METRO])
+            new_flags = jnp.stack([flags[0] | sub_flags[0], ~valid | ~persist])
+            return depth + valid.astype(depth.dtype), n_leapfrog + n, new_flags, jnp.where(valid, grown, rows), new_scalars
+
+        depth, n_leapfrog, flags, rows, scalars = jax.lax.while_loop(keep_going, double, initial)
+        position, momentum, grad = rows[_T_SAMPLE], rows[_T_SAMPLE + 1], rows[_T_SAMPLE + 2]
+        logdensity = scalars[_T_SAMPLE_LOGDENSITY]
         info = NUTSInfo(
-            n_leapfrog=traj.n_leapfrog,
-            tree_depth=traj.depth,
-            divergent=traj.divergent,
-            energy=hamiltonian(chosen, inverse_metric),
-            accept_stat=traj.sum_metro_prob / jnp.maximum(traj.n_leapfrog, 1),
+            n_leapfrog=n_leapfrog,
+            tree_depth=depth,
+            divergent=flags[0],
+            energy=-logdensity + metric.kinetic_energy(inverse_metric, momentum),
+            accept_stat=scalars[_T_SUM_METRO] / jnp.maximum(n_leapfrog, 1),
         )
-        return NUTSState(chosen.position, chosen.logdensity, chosen.logdensity_grad), info
+        return NUTSState(position, logdensity, grad), info
 
     return kernel

@@ -26,7 +26,7 @@ import numpy as np
 
 from .integrators import PhasePoint, leapfrog
 from .metrics import euclidean
-from .nuts import NUTSInfo, NUTSState, build_kernel
+from .nuts import NUTSInfo, NUTSState, build_kernel, init
 
 INIT_BUFFER, BASE_WINDOW, TERM_BUFFER = 75, 25, 50
 
@@ -182,7 +182,7 @@ def run_warmup(key, position, logdensity_fn: Callable, num_warmup: int, *, targe
     kernel = kernel or build_kernel(logdensity_fn, max_tree_depth=max_tree_depth)
     d = position.shape[0]
     dtype = position.dtype
-    state = NUTSState(*(lambda lv: (position, lv[0], lv[1]))(jax.value_and_grad(logdensity_fn)(position)))
+    state = init(position, logdensity_fn)
     inverse_metric = jnp.eye(d, dtype=dtype) if dense else jnp.ones(d, dtype)
     key, heuristic_key = jax.random.split(key)
     # Stan sets mu = log(10 * initial eps) before the first heuristic run, and keeps it for the first window
