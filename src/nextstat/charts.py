@@ -22,7 +22,9 @@ def grouped_bars(rows: list[dict[str, Any]], metric: str, ylabel: str, title: st
     if not any(values.values()):
         return None
     width = 0.8 / len(labels)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.9 * len(cases) + 2.0), 4.2), dpi=110)
+    many = len(cases) > 6  # narrower groups, rotated labels: the chart stays readable on a page
+    fig, ax = plt.subplots(figsize=(min(16.0, max(6.0, (1.25 if many else 1.9) * len(cases) + 2.0)), 4.6), dpi=110)
+    vertical = many or len(labels) > 4
     colors = plt.get_cmap("tab10").colors
     for i, label in enumerate(labels):
         x = np.arange(len(cases)) + (i - (len(labels) - 1) / 2) * width
@@ -35,14 +37,16 @@ def grouped_bars(rows: list[dict[str, Any]], metric: str, ylabel: str, title: st
         for xi, m, top in zip(x, median, median + high):
             if np.isfinite(m):  # above the whisker, so the label never sits on it
                 ax.annotate(_short(m), (xi, top), textcoords="offset points", xytext=(0, 2), ha="center",
-                            va="bottom", fontsize=7 if len(labels) <= 4 else 6, rotation=0 if len(labels) <= 4 else 90)
+                            va="bottom", fontsize=6 if vertical else 7, rotation=90 if vertical else 0)
     ax.set_yscale("log")
-    ax.set_xticks(np.arange(len(cases)), cases)
+    ax.set_xticks(np.arange(len(cases)), cases, rotation=20 if many else 0, ha="right" if many else "center",
+                  fontsize=8 if many else 10)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.margins(y=0.25)
     ax.grid(axis="y", which="major", alpha=0.35)
-    ax.legend(fontsize=8, frameon=False, ncols=min(len(labels), 4), loc="upper center", bbox_to_anchor=(0.5, -0.1))
+    ax.legend(fontsize=8, frameon=False, ncols=min(len(labels), 4), loc="upper center",
+              bbox_to_anchor=(0.5, -0.3 if many else -0.1))  # below the (rotated) case names
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
@@ -55,7 +59,9 @@ def _short(value: float) -> str:
         return f"{value:,.0f}"
     if value >= 1:
         return f"{value:.1f}"
-    return f"{value:.3f}"
+    if value >= 0.01:
+        return f"{value:.3f}"
+    return f"{value:.1e}"  # two significant digits, e.g. a pathological control's 1.4e-04
 
 
 def start_times(timings: list[dict[str, Any]], path: Path) -> Path | None:
@@ -72,7 +78,7 @@ def start_times(timings: list[dict[str, Any]], path: Path) -> Path | None:
     labels = [f"{t['case']}\n{t['label']}" for t in rows]
     modes = (("cold", "time_to_result_s"), ("cached", "time_to_result_s"), ("warm", "engine_wall_s"))
     height = 0.8 / len(modes)
-    fig, ax = plt.subplots(figsize=(7.5, 0.55 * len(rows) * len(modes) + 1.5), dpi=110)
+    fig, ax = plt.subplots(figsize=(7.5, 0.2 * len(rows) * len(modes) + 1.5), dpi=110)
     for i, (mode, key) in enumerate(modes):
         y = np.arange(len(rows)) + (i - 1) * height
         values = [t["modes"][mode][key] for t in rows]

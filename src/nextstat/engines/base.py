@@ -90,6 +90,10 @@ def resolve_settings(overrides: Mapping[str, Any] | None) -> dict[str, Any]:
     return settings
 
 
+#: Per-draw statistics every engine reports, named as arviz's ``sample_stats`` names them.
+STAT_NAMES = ("n_steps", "diverging", "energy", "acceptance_rate", "step_size", "tree_depth")
+
+
 @dataclass
 class RunResult:
     """One engine run, in the engine-independent form the harness reads.
@@ -113,11 +117,11 @@ class RunResult:
         expected = (budget.chains, budget.draws, len(self.param_names))
         if self.draws.shape != expected:
             raise RuntimeError(f"engine returned draws of shape {self.draws.shape}, expected {expected}")
+        missing = set(STAT_NAMES) - set(self.sample_stats)
+        if missing:
+            raise RuntimeError(f"engine returned no per-draw {', '.join(sorted(missing))}")
         for name, values in self.sample_stats.items():
             if values.shape != expected[:2]:
                 raise RuntimeError(f"sample stat '{name}' has shape {values.shape}, expected {expected[:2]}")
         return self
 
-
-#: Per-draw statistics, named as arviz's ``sample_stats`` group names them.
-STAT_NAMES = ("n_steps", "diverging", "energy", "acceptance_rate", "step_size", "tree_depth")
