@@ -94,3 +94,23 @@ def test_timing_measures_cold_cached_and_warm_starts(tmp_path):
     bad = nextstat("timing", "--case", "nope", "--engine", "numpyro_nuts", "--seed", "1", "--budget", "10",
                    "--out", tmp_path / "x.json")
     assert bad.returncode == 2 and "unknown case 'nope'" in bad.stderr
+
+
+def test_a_run_whose_draws_are_nan_still_exits_0_with_a_valid_artifact(tmp_path):
+    """A sampler result can be useless (NaN everywhere) and still be a result: the CLI must
+    report it, not crash after writing it (Snakemake would delete the artifact)."""
+    case_file = tmp_path / "nan_case.py"
+    case_file.write_text(
+        "import jax.numpy as jnp\n"
+        "from dataclasses import replace\n"
+        "from nextstat.cases import get_case\n"
+        "nan_case = replace(get_case('std_normal_d2'), name='nan_case', stan_code=None,\n"
+        "                   constrain=lambda x: x * float('nan'))\n"
+    )
+    out = tmp_path / "run.json"
+    proc = nextstat("run", "--case", f"{case_file}:nan_case", "--engine", "numpyro_nuts", "--seed", "1",
+                    "--budget", "1x20x20", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    assert doc["status"] == "ok" and doc["quality"]["verdict"] == "fail"
+    assert nextstat("validate", out).returncode == 0

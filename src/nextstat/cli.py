@@ -193,8 +193,9 @@ def cmd_run(args) -> int:
     line = f"{args.case} / {artifact['label']} / seed {args.seed}: {artifact['status']}"
     if artifact["status"] == "ok":
         d, t = artifact["diagnostics"], artifact["timing"]
-        line += (f" (min ESS bulk {d['min_ess_bulk']:.0f}, {d['ess_bulk_per_s'] or 0:.0f} ESS/s,"
-                 f" R-hat {d['max_rhat'] or float('nan'):.3f}, {t['sampling_s']:.2f} s sampling,"
+        shown = lambda value, fmt: "n/a" if value is None else format(value, fmt)  # noqa: E731  (NaN draws: no ESS)
+        line += (f" (min ESS bulk {shown(d['min_ess_bulk'], '.0f')}, {shown(d['ess_bulk_per_s'], '.0f')} ESS/s,"
+                 f" R-hat {shown(d['max_rhat'], '.3f')}, {t['sampling_s']:.2f} s sampling,"
                  f" health {artifact['quality']['verdict']})")
     else:
         line += f": {artifact['reason']}"
