@@ -115,3 +115,19 @@ def run_chains(warmup: Callable, sample: Callable, keys, inits) -> ChainRuns:
 def stack_chains(outputs: list, pick: Callable) -> np.ndarray:
     """``(chain, draw, ...)`` from per-chain outputs."""
     return np.stack([pick(out) for out in outputs])
+
+
+def prepare_chains(engine_name: str, case: Case, settings: dict[str, Any], n_chains: int, seed: int):
+    """What every JAX engine does before sampling: refuse chain methods it does not offer,
+    set the float width, and derive the shared initial points and one key per chain."""
+    from .base import SettingsError
+
+    if settings["chain_method"] != "sequential":
+        raise SettingsError(
+            f"{engine_name} runs chains sequentially on CPU; chain_method={settings['chain_method']!r} is not offered"
+        )
+    configure_jax(settings["dtype"])
+    import jax.numpy as jnp
+
+    dtype = jnp.float64 if settings["dtype"] == "float64" else jnp.float32
+    return jnp.asarray(initial_points(case, seed, n_chains), dtype=dtype), chain_keys(seed, n_chains)

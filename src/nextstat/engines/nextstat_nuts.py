@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from ..cases import Case
-from .base import Budget, RunResult, SettingsError
-from .jax_common import chain_keys, configure_jax, initial_points, run_chains, stack_chains
+from .base import Budget, RunResult
+from .jax_common import prepare_chains, run_chains, stack_chains
 
 NAME = "nextstat_nuts"
 
@@ -25,18 +25,13 @@ def versions() -> dict[str, str]:
 
 
 def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunResult:
-    if settings["chain_method"] != "sequential":
-        raise SettingsError(f"{NAME} runs chains sequentially on CPU; chain_method={settings['chain_method']!r} is not offered")
-    configure_jax(settings["dtype"])
+    inits, keys = prepare_chains(NAME, case, settings, budget.chains, seed)
     import jax
     import jax.numpy as jnp
 
     from ..samplers.nuts import build_kernel
     from ..samplers.stan_warmup import run_warmup
 
-    dtype = jnp.float64 if settings["dtype"] == "float64" else jnp.float32
-    inits = jnp.asarray(initial_points(case, seed, budget.chains), dtype=dtype)
-    keys = chain_keys(seed, budget.chains)
     kernel = build_kernel(case.log_density, max_tree_depth=settings["max_tree_depth"])
 
     def warmup(key, position):

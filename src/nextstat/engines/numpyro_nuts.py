@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from ..cases import Case
-from .base import Budget, RunResult, SettingsError
-from .jax_common import chain_keys, configure_jax, initial_points, run_chains, stack_chains, tree_depth_from_steps
+from .base import Budget, RunResult
+from .jax_common import prepare_chains, run_chains, stack_chains, tree_depth_from_steps
 
 NAME = "numpyro_nuts"
 
@@ -27,16 +27,10 @@ def versions() -> dict[str, str]:
 
 
 def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunResult:
-    if settings["chain_method"] != "sequential":
-        raise SettingsError(f"{NAME} runs chains sequentially on CPU; chain_method={settings['chain_method']!r} is not offered")
-    configure_jax(settings["dtype"])
+    inits, keys = prepare_chains(NAME, case, settings, budget.chains, seed)
     import jax
     import jax.numpy as jnp
     from numpyro.infer.hmc import hmc
-
-    dtype = jnp.float64 if settings["dtype"] == "float64" else jnp.float32
-    inits = jnp.asarray(initial_points(case, seed, budget.chains), dtype=dtype)
-    keys = chain_keys(seed, budget.chains)
 
     log_density = case.log_density
     init_kernel, sample_kernel = hmc(potential_fn=lambda x: -log_density(x), algo="NUTS")
