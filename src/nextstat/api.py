@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
-from collections import defaultdict
 from typing import Any, Callable
 
 import numpy as np
 
 from .cases import Case, get_case
+from .cases.base import identity, indexed_columns
 from .engines import Budget, resolve_settings
 
 METHODS = {"nuts": "nextstat_nuts"}
@@ -77,23 +76,10 @@ def _as_case(model, dim: int | None) -> Case:
         names = tuple(f"x[{i}]" for i in range(1, dim + 1))
         return Case(name=getattr(model, "__name__", "log_density"), family="user", parameterization="none",
                     description="log density passed to nextstat.sample", unconstrained_names=names,
-                    param_names=names, log_density=model, constrain=lambda x: np.asarray(x, dtype=float))
+                    param_names=names, log_density=model, constrain=identity)
     raise TypeError(f"model must be a Case, a case name or a log density function, not {type(model).__name__}")
-
-
-_INDEXED = re.compile(r"^(?P<base>[A-Za-z_][A-Za-z0-9_]*)\[(?P<index>\d+)\]$")
 
 
 def _group_indexed(names, draws: np.ndarray) -> dict[str, np.ndarray]:
     """``(chain, draw, k)`` columns named ``theta[1]..theta[J]`` -> ``theta: (chain, draw, J)``."""
-    columns: dict[str, list[int]] = defaultdict(list)
-    scalars: dict[str, int] = {}
-    for i, name in enumerate(names):
-        match = _INDEXED.match(name)
-        if match:
-            columns[match["base"]].append(i)
-        else:
-            scalars[name] = i
-    out = {name: draws[..., i] for name, i in scalars.items()}
-    out.update({base: draws[..., idx] for base, idx in columns.items()})
-    return out
+    return {base: draws[..., idx] for base, idx in indexed_columns(tuple(names)).items()}

@@ -94,17 +94,49 @@ def _plain(obj: Any) -> Any:
 _INDEXED = re.compile(r"^(?P<base>[A-Za-z_][A-Za-z0-9_]*)\[(?P<index>\d+)\]$")
 
 
-def group_indexed(names: tuple[str, ...], values: np.ndarray) -> dict[str, Any]:
-    """``("mu", "theta[1]", "theta[2]")`` + values -> ``{"mu": v, "theta": [v, v]}`` (1-based)."""
-    grouped: dict[str, Any] = {}
-    for name, value in zip(names, np.asarray(values, dtype=float).tolist()):
+def indexed_columns(names: tuple[str, ...]) -> dict[str, int | list[int]]:
+    """``("mu", "theta[1]", "theta[2]")`` -> ``{"mu": 0, "theta": [1, 2]}``: scalars by
+    position, indexed names (1-based, in order) grouped under their base name."""
+    columns: dict[str, int | list[int]] = {}
+    for i, name in enumerate(names):
         match = _INDEXED.match(name)
         if match is None:
-            grouped[name] = value
+            columns[name] = i
         else:
-            grouped.setdefault(match["base"], []).append(value)
-    return grouped
+            columns.setdefault(match["base"], []).append(i)
+    return columns
+
+
+def group_indexed(names: tuple[str, ...], values: np.ndarray) -> dict[str, Any]:
+    """``("mu", "theta[1]", "theta[2]")`` + values -> ``{"mu": v, "theta": [v, v]}``."""
+    flat = np.asarray(values, dtype=float).tolist()
+    return {base: [flat[i] for i in idx] if isinstance(idx, list) else flat[idx]
+            for base, idx in indexed_columns(names).items()}
 
 
 def indexed_names(base: str, n: int) -> tuple[str, ...]:
     return tuple(f"{base}[{i}]" for i in range(1, n + 1))
+
+
+def identity(x: np.ndarray) -> np.ndarray:
+    """``constrain`` for a case whose parameters are all unconstrained."""
+    return np.asarray(x, dtype=float)
+
+
+def exp_columns(*indices: int):
+    """``constrain`` for a case whose coordinates ``indices`` are logs of positive parameters."""
+
+    def constrain(x: np.ndarray) -> np.ndarray:
+        out = np.array(x, dtype=float, copy=True)
+        out[..., list(indices)] = np.exp(out[..., list(indices)])
+        return out
+
+    return constrain
+
+
+def bernoulli_logit_loglik(y, eta):
+    """sum_i y_i eta_i - log(1 + exp(eta_i)): Stan's ``bernoulli_logit``, in JAX."""
+    import jax.numpy as jnp
+    from jax.nn import softplus
+
+    return jnp.sum(y * eta - softplus(eta))

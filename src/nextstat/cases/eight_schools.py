@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Case, indexed_names
+from .base import Case, exp_columns, indexed_names
 
 Y = (28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0)
 SIGMA = (15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0)
@@ -49,11 +49,6 @@ def eight_schools() -> Case:
         log_lik = -0.5 * jnp.sum(((y - theta) / sigma) ** 2)
         return log_prior + log_lik + log_tau  # + log |d tau / d log_tau|
 
-    def constrain(x: np.ndarray) -> np.ndarray:
-        out = np.array(x, dtype=float, copy=True)
-        out[..., 1] = np.exp(out[..., 1])
-        return out
-
     return Case(
         name="eight_schools",
         family="hierarchical_normal",
@@ -62,7 +57,7 @@ def eight_schools() -> Case:
         unconstrained_names=("mu", "log_tau", *indexed_names("theta_tilde", 8)),
         param_names=names,
         log_density=log_density,
-        constrain=constrain,
+        constrain=exp_columns(1),  # tau = exp(log_tau)
         data={"J": 8, "y": list(Y), "sigma": list(SIGMA)},
         stan_code=STAN_CODE,
         stan_data={"J": 8, "y": list(Y), "sigma": list(SIGMA)},

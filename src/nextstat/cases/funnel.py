@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Case, Reference, indexed_names
+from .base import Case, Reference, identity, indexed_names
 
 D = 10  # v and nine x_i
 
@@ -33,10 +33,6 @@ model {
 """
 
 
-def _identity(x: np.ndarray) -> np.ndarray:
-    return np.asarray(x, dtype=float)
-
-
 def neal_funnel(d: int = D) -> Case:
     names = ("v", *indexed_names("x", d - 1))
 
@@ -56,7 +52,7 @@ def neal_funnel(d: int = D) -> Case:
         unconstrained_names=names,
         param_names=names,
         log_density=log_density,
-        constrain=_identity,
+        constrain=identity,
         data={"d": d},
         stan_code=CENTERED_STAN,
         stan_data={"d": d},
@@ -88,7 +84,7 @@ def neal_funnel_ncp(d: int = D) -> Case:
         unconstrained_names=names,
         param_names=names,
         log_density=log_density,
-        constrain=_identity,
+        constrain=identity,
         data={"d": d},
         stan_code=NCP_STAN,
         stan_data={"d": d},

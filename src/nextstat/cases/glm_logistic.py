@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import DATASET_SEED, Case, indexed_names
+from .base import DATASET_SEED, Case, bernoulli_logit_loglik, identity, indexed_names
 
 STAN_CODE = """
 data {
@@ -45,15 +45,8 @@ def glm_logistic(n: int, p: int, name: str | None = None) -> Case:
 
     def log_density(x):
         import jax.numpy as jnp
-        from jax.nn import softplus
 
-        alpha, beta = x[0], x[1:]
-        eta = alpha + X @ beta
-        log_lik = jnp.sum(y * eta - softplus(eta))
-        return log_lik - 0.5 * jnp.sum(x**2)
-
-    def constrain(x: np.ndarray) -> np.ndarray:
-        return np.asarray(x, dtype=float)
+        return bernoulli_logit_loglik(y, x[0] + X @ x[1:]) - 0.5 * jnp.sum(x**2)
 
     return Case(
         name=name or f"glm_logistic_n{n}_p{p}",
@@ -63,7 +56,7 @@ def glm_logistic(n: int, p: int, name: str | None = None) -> Case:
         unconstrained_names=names,
         param_names=names,
         log_density=log_density,
-        constrain=constrain,
+        constrain=identity,
         data=data,
         stan_code=STAN_CODE,
         stan_data=data,
@@ -107,13 +100,8 @@ def logreg(n: int, p: int, rho: float = 0.5) -> Case:
 
     def log_density(beta):
         import jax.numpy as jnp
-        from jax.nn import softplus
 
-        eta = X @ beta
-        return jnp.sum(y * eta - softplus(eta)) - 0.5 * jnp.sum(beta**2)
-
-    def constrain(x: np.ndarray) -> np.ndarray:
-        return np.asarray(x, dtype=float)
+        return bernoulli_logit_loglik(y, X @ beta) - 0.5 * jnp.sum(beta**2)
 
     return Case(
         name=f"logreg_n{n}_p{p}",
@@ -123,7 +111,7 @@ def logreg(n: int, p: int, rho: float = 0.5) -> Case:
         unconstrained_names=names,
         param_names=names,
         log_density=log_density,
-        constrain=constrain,
+        constrain=identity,
         data=data,
         stan_code=LOGREG_STAN_CODE,
         stan_data=data,

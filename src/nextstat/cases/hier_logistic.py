@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import DATASET_SEED, Case, indexed_names
+from .base import DATASET_SEED, Case, bernoulli_logit_loglik, exp_columns, indexed_names
 
 GROUPS = 20
 ROWS_PER_GROUP = 20
@@ -64,19 +64,12 @@ def hier_logistic_ri() -> Case:
 
     def log_density(theta):
         import jax.numpy as jnp
-        from jax.nn import softplus
 
         mu_alpha, beta, log_sigma, z = theta[0], theta[1], theta[2], theta[3:]
         sigma = jnp.exp(log_sigma)
-        eta = mu_alpha + sigma * z[group] + beta * x
-        log_lik = jnp.sum(y * eta - softplus(eta))
+        log_lik = bernoulli_logit_loglik(y, mu_alpha + sigma * z[group] + beta * x)
         log_prior = -0.125 * mu_alpha**2 - 0.125 * beta**2 - 0.5 * sigma**2 - 0.5 * jnp.sum(z**2)
         return log_lik + log_prior + log_sigma  # Jacobian of sigma = exp(log_sigma)
-
-    def constrain(theta: np.ndarray) -> np.ndarray:
-        out = np.array(theta, dtype=float, copy=True)
-        out[..., 2] = np.exp(out[..., 2])
-        return out
 
     return Case(
         name="hier_logistic_ri",
@@ -86,7 +79,7 @@ def hier_logistic_ri() -> Case:
         unconstrained_names=("mu_alpha", "beta", "log_sigma_alpha", *indexed_names("z", GROUPS)),
         param_names=names,
         log_density=log_density,
-        constrain=constrain,
+        constrain=exp_columns(2),  # sigma_alpha = exp(log_sigma_alpha)
         data=data,
         stan_code=STAN_CODE,
         stan_data=data,

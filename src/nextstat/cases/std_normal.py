@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from .base import Case, Reference, indexed_names
+from .base import Case, Reference, identity, indexed_names
 
 STAN_CODE = """
 data { int<lower=1> d; }
@@ -19,9 +17,6 @@ def std_normal(d: int) -> Case:
     def log_density(x):
         return -0.5 * (x * x).sum()
 
-    def constrain(x: np.ndarray) -> np.ndarray:
-        return np.asarray(x, dtype=float)
-
     return Case(
         name=f"std_normal_d{d}",
         family="std_normal",
@@ -30,7 +25,7 @@ def std_normal(d: int) -> Case:
         unconstrained_names=names,
         param_names=names,
         log_density=log_density,
-        constrain=constrain,
+        constrain=identity,
         data={"d": d},
         stan_code=STAN_CODE,
         stan_data={"d": d},

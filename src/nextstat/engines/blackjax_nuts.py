@@ -11,7 +11,7 @@ import numpy as np
 
 from ..cases import Case
 from .base import Budget, RunResult
-from .jax_common import prepare_chains, run_chains, stack_chains
+from .jax_common import chain_result, prepare_chains, run_chains, stack_chains
 
 NAME = "blackjax_nuts"
 
@@ -56,12 +56,12 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
         return jax.lax.scan(one_draw, state, jax.random.split(key, budget.draws))[1]
 
     runs = run_chains(warmup, sample, keys, inits)
-    positions, n_steps, divergent, energy, accept, depth = (
-        stack_chains(runs.outputs, lambda out, i=i: out[i]) for i in range(6))
+    n_steps, divergent, energy, accept, depth = (  # output 0, the positions, is chain_result's
+        stack_chains(runs.outputs, lambda out, i=i: out[i]) for i in range(1, 6))
     step_sizes = [float(carry[1]) for carry in runs.carries]
-    return RunResult(
-        draws=case.constrain(positions),
-        param_names=case.param_names,
+    return chain_result(
+        case,
+        runs,
         sample_stats={
             "n_steps": n_steps.astype(int),
             "diverging": divergent.astype(bool),
@@ -70,16 +70,9 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "step_size": np.repeat(np.asarray(step_sizes)[:, None], budget.draws, axis=1),
             "tree_depth": depth.astype(int),
         },
-        grad_evals_warmup=runs.warmup_gradients,
-        grad_evals_sampling=int(n_steps.sum()),
-        compile_s=runs.compile_warmup_s + runs.compile_sample_s,
-        warmup_s=runs.warmup_s,
-        sampling_s=runs.sampling_s,
         engine_info={
             "frontend": "blackjax",
             "adaptation": "blackjax.window_adaptation",
             "step_size_per_chain": step_sizes,
-            "compile_s_warmup": runs.compile_warmup_s,
-            "compile_s_sampling": runs.compile_sample_s,
         },
     )

@@ -131,3 +131,23 @@ def prepare_chains(engine_name: str, case: Case, settings: dict[str, Any], n_cha
 
     dtype = jnp.float64 if settings["dtype"] == "float64" else jnp.float32
     return jnp.asarray(initial_points(case, seed, n_chains), dtype=dtype), chain_keys(seed, n_chains)
+
+
+def chain_result(case: Case, runs: ChainRuns, sample_stats: dict[str, np.ndarray],
+                 engine_info: dict[str, Any]):
+    """The RunResult of a ``run_chains`` run whose sampling outputs start with the positions:
+    draws, gradient counts and timings come from the runs, the rest from the engine."""
+    from .base import RunResult
+
+    return RunResult(
+        draws=case.constrain(stack_chains(runs.outputs, lambda out: out[0])),
+        param_names=case.param_names,
+        sample_stats=sample_stats,
+        grad_evals_warmup=runs.warmup_gradients,
+        grad_evals_sampling=int(sample_stats["n_steps"].sum()),
+        compile_s=runs.compile_warmup_s + runs.compile_sample_s,
+        warmup_s=runs.warmup_s,
+        sampling_s=runs.sampling_s,
+        engine_info={**engine_info, "compile_s_warmup": runs.compile_warmup_s,
+                     "compile_s_sampling": runs.compile_sample_s},
+    )

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..cases import Case
 from .base import Budget, RunResult
-from .jax_common import prepare_chains, run_chains, stack_chains
+from .jax_common import chain_result, prepare_chains, run_chains, stack_chains
 
 NAME = "nextstat_nuts"
 
@@ -48,13 +48,12 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
         return jax.lax.scan(one, state, jax.random.split(key, budget.draws))[1]
 
     runs = run_chains(warmup, sample, keys, inits)
-    positions = stack_chains(runs.outputs, lambda out: out[0])
     info = lambda field: stack_chains(runs.outputs, lambda out: getattr(out[2], field))  # noqa: E731
     n_steps = info("n_leapfrog").astype(int)
     step_sizes = [float(carry[1]) for carry in runs.carries]
-    return RunResult(
-        draws=case.constrain(positions),
-        param_names=case.param_names,
+    return chain_result(
+        case,
+        runs,
         sample_stats={
             "lp": stack_chains(runs.outputs, lambda out: out[1]).astype(float),
             "n_steps": n_steps,
@@ -64,17 +63,10 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "step_size": np.repeat(np.asarray(step_sizes)[:, None], budget.draws, axis=1),
             "tree_depth": info("tree_depth").astype(int),
         },
-        grad_evals_warmup=runs.warmup_gradients,
-        grad_evals_sampling=int(n_steps.sum()),
-        compile_s=runs.compile_warmup_s + runs.compile_sample_s,
-        warmup_s=runs.warmup_s,
-        sampling_s=runs.sampling_s,
         engine_info={
             "frontend": "nextstat.samplers.nuts",
             "adaptation": "stan (windowed variance + dual averaging)",
             "top_level_join": "progressive",
             "step_size_per_chain": step_sizes,
-            "compile_s_warmup": runs.compile_warmup_s,
-            "compile_s_sampling": runs.compile_sample_s,
         },
     )

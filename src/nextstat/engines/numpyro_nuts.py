@@ -14,7 +14,7 @@ import numpy as np
 
 from ..cases import Case
 from .base import Budget, RunResult
-from .jax_common import prepare_chains, run_chains, stack_chains, tree_depth_from_steps
+from .jax_common import chain_result, prepare_chains, run_chains, stack_chains, tree_depth_from_steps
 
 NAME = "numpyro_nuts"
 
@@ -67,12 +67,11 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
         return scan_kernel(state, budget.draws)[1]
 
     runs = run_chains(warmup, sample, keys, inits)
-    positions = stack_chains(runs.outputs, lambda out: out[0])
     n_steps, divergent, energy, accept, step_size = (
         stack_chains(runs.outputs, lambda out, i=i: out[1][i]) for i in range(5))
-    return RunResult(
-        draws=case.constrain(positions),
-        param_names=case.param_names,
+    return chain_result(
+        case,
+        runs,
         sample_stats={
             "n_steps": n_steps.astype(int),
             "diverging": divergent.astype(bool),
@@ -81,17 +80,10 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "step_size": step_size.astype(float),
             "tree_depth": tree_depth_from_steps(n_steps),
         },
-        grad_evals_warmup=runs.warmup_gradients,
-        grad_evals_sampling=int(n_steps.sum()),
-        compile_s=runs.compile_warmup_s + runs.compile_sample_s,
-        warmup_s=runs.warmup_s,
-        sampling_s=runs.sampling_s,
         engine_info={
             "frontend": "numpyro.infer.hmc.hmc (functional API)",
             "adaptation": "numpyro windowed adaptation",
             "tree_depth": "derived from num_steps as ceil(log2(n + 1))",
             "step_size_per_chain": step_size[:, -1].tolist(),
-            "compile_s_warmup": runs.compile_warmup_s,
-            "compile_s_sampling": runs.compile_sample_s,
         },
     )
