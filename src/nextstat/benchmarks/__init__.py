@@ -1,0 +1,1 @@
+"""Micro-benchmarks that print their figures: ``python -m nextstat.benchmarks.<name>``."""
