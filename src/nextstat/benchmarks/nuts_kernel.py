@@ -18,6 +18,7 @@ os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_
 
 SETTINGS = {  # case: ((tiny step, draws), (large step, draws))
     "std_normal_d10": ((0.003, 200), (1.6, 20000)),
+    "std_normal_d50": ((0.003, 200), (0.5, 5000)),
     "eight_schools": ((0.003, 200), (0.35, 20000)),
     "hier_logistic_ri": ((0.003, 100), (0.2, 3000)),
 }

@@ -15,11 +15,12 @@ leapfrog steps from that end of the trajectory.
   merged trajectory.
 
 Stan builds subtrees recursively. Here a subtree is built leaf by leaf in a
-``while_loop``: for every tree level k we keep a checkpoint of the block of 2^k leaves
-that is currently open (its first leaf's momentum and velocity, the leaf before it, and
-the running momentum sum before it), so that when leaf n closes blocks at levels
-1..depth, each closed block's three checks see exactly the states and momentum sums
-Stan's recursion would. Multinomial sampling within a subtree is done progressively
+``while_loop``: for every block of 2^k leaves that is currently open we keep a checkpoint
+(its first leaf's momentum and velocity, the leaf before it, and the running momentum sum
+before it), one per distinct start leaf, in slot ctz(start) (as NumPyro indexes its
+iterative checkpoints by bit counts), so that when leaf n closes the blocks of levels
+1..ctz(n + 1), each closed block's three checks see exactly the states and momentum sums
+Stan's recursion would. A leaf writes one slot and checks the levels that close at it. Multinomial sampling within a subtree is done progressively
 (leaf n replaces the proposal with probability w_n / sum_{i<=n} w_i), which selects each
 leaf with the same probability as Stan's recursive merges.
 """
@@ -63,8 +64,8 @@ class _Subtree(NamedTuple):
     sum_metro_prob: jax.Array
     divergent: jax.Array
     turning: jax.Array
-    first_momentum: jax.Array  # (levels, d): first leaf of each level's latest block;
-    first_velocity: jax.Array  # row ``depth`` is the leaf next to the old trajectory
+    first_momentum: jax.Array  # (levels, d): checkpoint slots (see the module docstring);
+    first_velocity: jax.Array  # the last row is leaf 0, next to the old trajectory
 
 
 def init(position, logdensity_fn: Callable) -> NUTSState:
@@ -92,6 +93,25 @@ def _rowdot(a, b):
 def no_u_turn(velocity_minus, velocity_plus, rho):
     """Generalized criterion: the span keeps going while both ends' velocities point along rho."""
     return (_rowdot(velocity_plus, rho) > 0) & (_rowdot(velocity_minus, rho) > 0)
+
+
+def _trailing_zeros(n):
+    """Trailing zero bits of a non-negative int32 (32 for 0)."""
+    return jax.lax.population_count((n & -n) - 1)
+
+
+def _block_persists(left, right, rho, last_velocity):
+    """Stan's three U-turn checks on a block ending at the current leaf. ``left`` and
+    ``right`` are the checkpoints of its halves (first momentum, first velocity, momentum
+    and velocity of the leaf before, momentum sum before), stacked on the first axis."""
+    span = rho - left[_RHO_BEFORE]
+    left_plus_first = right[_RHO_BEFORE] - left[_RHO_BEFORE] + right[_FIRST_MOM]
+    last_plus_right = rho - right[_RHO_BEFORE] + right[_BEFORE_MOM]
+    return (
+        (_rowdot(left[_FIRST_VEL], span) > 0) & (_rowdot(span, last_velocity) > 0)  # the whole block
+        & (_rowdot(left[_FIRST_VEL], left_plus_first) > 0) & (_rowdot(right[_FIRST_VEL], left_plus_first) > 0)
+        & (_rowdot(right[_BEFORE_VEL], last_plus_right) > 0) & (_rowdot(last_plus_right, last_velocity) > 0)
+    )  # fmt: skip
 
 
 def hash_counter(seed, counter):
@@ -156,8 +176,12 @@ def packed_subtree_builder(logdensity_fn: Callable, max_tree_depth: int = 10, ma
     """
     step = leapfrog(jax.value_and_grad(logdensity_fn), metric.velocity)
     levels = max_tree_depth  # blocks of 2^0 .. 2^(max_tree_depth - 1) leaves
-    block_sizes = 2 ** jnp.arange(levels)
-    node_levels = jnp.arange(1, levels)
+
+    def _slot(start_leaf):
+        """Checkpoint slot of the blocks starting at ``start_leaf``: ctz(start_leaf), the
+        top slot for leaf 0. Blocks open at the same time start at leaves with different
+        ctz, and a slot is rewritten only after every block that used it has closed."""
+        return jnp.minimum(_trailing_zeros(start_leaf), levels - 1)
 
     def build_packed(seed, start_rows, start_logdensity, depth, direction, step_size, inverse_metric, h0):
         """The loop itself, on packed arrays: ``start_rows`` is (position, momentum, gradient,
@@ -167,7 +191,7 @@ def packed_subtree_builder(logdensity_fn: Callable, max_tree_depth: int = 10, ma
         eps = direction * step_size
         vec0 = jnp.concatenate([start_rows, jnp.zeros_like(start_rows[:1]), start_rows[:3]])
         scalars0 = jnp.stack([start_logdensity, start_logdensity, jnp.array(-jnp.inf, dtype), jnp.zeros((), dtype)])
-        checkpoints0 = jnp.zeros((5, levels, start_rows.shape[1]), dtype)
+        checkpoints0 = jnp.zeros((levels, 5, start_rows.shape[1]), dtype)
         # carry: (leaves done, stop flags [divergent, turning], vectors, scalars, checkpoints)
         initial = (jnp.array(0), jnp.zeros(2, bool), vec0, scalars0, checkpoints0)
 
@@ -198,24 +222,26 @@ def packed_subtree_builder(logdensity_fn: Callable, max_tree_depth: int = 10, ma
                 logdensity, jnp.where(take, logdensity, scalars[_PROP_LOGDENSITY]), log_weight,
                 scalars[_SUM_METRO] + jnp.where(log_w > 0, 1.0, jnp.exp(log_w)),
             ])  # fmt: skip
-            # open the blocks that start at this leaf: its momentum and velocity, the leaf
-            # before it, and the momentum sum before it
-            opens = (n % block_sizes == 0)[None, :, None]
-            leaf_rows = jnp.stack([p, velocity, vec[_MOM], vec[_VEL], rho_before_leaf])[:, None, :]
-            checkpoints = jnp.where(opens, leaf_rows, checkpoints)
-            # close the blocks of levels 1..depth that end at this leaf: Stan's three checks,
-            # with level k's left half opened at level k and its right half at level k - 1
-            first_mom, first_vel, before_mom, before_vel, rho_before = checkpoints
-            closes = ((n + 1) % block_sizes[1:] == 0) & (node_levels <= depth)
-            span = rho - rho_before[1:]
-            left_plus_first = rho_before[:-1] - rho_before[1:] + first_mom[:-1]
-            last_plus_right = rho - rho_before[:-1] + before_mom[:-1]
-            persist = (
-                (_rowdot(first_vel[1:], span) > 0) & (_rowdot(span, velocity) > 0)  # the whole block
-                & (_rowdot(first_vel[1:], left_plus_first) > 0) & (_rowdot(first_vel[:-1], left_plus_first) > 0)
-                & (_rowdot(before_vel[:-1], last_plus_right) > 0) & (_rowdot(last_plus_right, velocity) > 0)
-            )  # fmt: skip
-            turning = jnp.any(closes & ~persist)
+            # this leaf opens the blocks of levels 0..ctz(n): store it once, in slot ctz(n)
+            leaf_rows = jnp.stack([p, velocity, vec[_MOM], vec[_VEL], rho_before_leaf])[None]
+            checkpoints = jax.lax.dynamic_update_slice_in_dim(checkpoints, leaf_rows, _slot(n), axis=0)
+            # close the blocks of levels 1..K, K = ctz(n + 1), that end at this leaf, Stan's
+            # three checks on each: level k's right half was opened in slot k - 1, its left
+            # half in slot k (for k = K, in slot ctz of its start). Half the leaves close no
+            # block and K averages 1, so a loop over the closing levels does ~d work per
+            # leaf, where checking every level at once would do ~levels * d.
+            n_closing = _trailing_zeros(n + 1)
+            top_slot = _slot(n + 1 - 2**n_closing)
+
+            def check_level(level_turning):
+                level, _ = level_turning
+                left = jax.lax.dynamic_index_in_dim(checkpoints, jnp.where(level == n_closing, top_slot, level),
+                                                    keepdims=False)
+                right = jax.lax.dynamic_index_in_dim(checkpoints, level - 1, keepdims=False)
+                return level + 1, ~_block_persists(left, right, rho, velocity)
+
+            _, turning = jax.lax.while_loop(lambda lt: (lt[0] <= n_closing) & ~lt[1], check_level,
+                                            (jnp.ones_like(n_closing), jnp.zeros((), bool)))
             return n + 1, jnp.stack([flags[0] | divergent, turning]), new_vec, new_scalars, checkpoints
 
         return jax.lax.while_loop(keep_going, add_leaf, initial)
@@ -243,8 +269,8 @@ def subtree_builder(logdensity_fn: Callable, max_tree_depth: int = 10, max_delta
             sum_metro_prob=scalars[_SUM_METRO],
             divergent=flags[0],
             turning=flags[1],
-            first_momentum=checkpoints[_FIRST_MOM],
-            first_velocity=checkpoints[_FIRST_VEL],
+            first_momentum=checkpoints[:, _FIRST_MOM],
+            first_velocity=checkpoints[:, _FIRST_VEL],
         )
 
     return build_subtree
@@ -301,10 +327,10 @@ def build_kernel(
 
             # Stan's three checks on the merged trajectory (old O, new subtree S). S's leaf next
             # to O is the first leaf of the block that spans the whole subtree (level ``depth``);
-            # level 0 is reopened at every leaf, so it holds the last leaf, not the first.
+            # leaf 0 sits in the top checkpoint slot.
             rho_old = rows[_T_RHO]
             rho = rho_old + vec[_RHO]
-            first_momentum, first_velocity = checkpoints[_FIRST_MOM, depth], checkpoints[_FIRST_VEL, depth]
+            first_momentum, first_velocity = checkpoints[-1, _FIRST_MOM], checkpoints[-1, _FIRST_VEL]
             persist = (
                 no_u_turn(far_velocity, vec[_VEL], rho)
                 & no_u_turn(far_velocity, first_velocity, rho_old + first_momentum)
