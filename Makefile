@@ -10,7 +10,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-.PHONY: install report test test-all clean-results
+.PHONY: install report test test-all gate clean-results
 install: $(VENV)/.installed
 
 # The default suite (config/config.yaml): runs, validation, aggregation, report.
@@ -26,3 +26,8 @@ test-all: $(VENV)/.installed
 
 clean-results:
 	rm -rf results/default results/ci .snakemake
+
+# The CI regression gate: the ci suite, then its summary against the committed baseline.
+gate: $(VENV)/.installed
+	$(PY) -m snakemake --cores $(CORES) --keep-going --configfile config/suites/ci.yaml
+	$(PY) -m nextstat gate --baseline results/baselines/ci.summary.json --current results/ci/summary.json

@@ -21,6 +21,8 @@ SCHEMA_FILES = {
     "nextstat.stan_build.v1": "stan_build.v1.schema.json",
     "nextstat.reference.v1": "reference.v1.schema.json",
     "nextstat.timing.v1": "timing.v1.schema.json",
+    "nextstat.gate_result.v1": "gate_result.v1.schema.json",
+    "nextstat.gate_policy.v1": "gate_policy.v1.schema.json",
 }
 RUN_SCHEMA = "nextstat.bayesian_benchmark_result.v1"
 SUMMARY_SCHEMA = "nextstat.suite_summary.v1"

@@ -106,6 +106,14 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True)
     p.set_defaults(handler=cmd_report)
 
+    p = sub.add_parser("gate", help="check a suite summary against a baseline summary (exit 1 on a regression)")
+    p.add_argument("--baseline", required=True, help="the baseline suite summary (JSON)")
+    p.add_argument("--current", required=True, help="the suite summary under test (JSON)")
+    p.add_argument("--policy", help="YAML or JSON overrides of the gate's tolerances (see schemas/gate_policy)")
+    p.add_argument("--out", help="gate result (JSON; default: gate.json beside --current)")
+    p.add_argument("--markdown", help="the explanation (default: gate.md beside --out)")
+    p.set_defaults(handler=cmd_gate)
+
     p = sub.add_parser("env", help="print this machine's environment fingerprint")
     p.add_argument("--out", help="write it to this file instead")
     p.set_defaults(handler=cmd_env)
@@ -263,7 +271,7 @@ def cmd_timing(args) -> int:
         get_case(args.case)
         load_engine(args.engine)
         budget = Budget.parse(args.budget)
-        settings = resolve_settings(_parse_settings(args.settings))
+        settings = resolve_settings(_parse_settings(args.settings), args.engine)
     except (CaseError, EngineError, SettingsError) as exc:
         raise UsageError(str(exc)) from None
     doc = timing_artifact(args.case, args.engine, args.label or args.engine, args.suite, settings, budget.spec,
@@ -351,6 +359,27 @@ def cmd_aggregate(args) -> int:
     write_json(args.out, summary, SUMMARY_SCHEMA)
     print(f"{args.suite}: {len(summary['runs'])} runs -> {len(summary['rows'])} rows -> {args.out}")
     return EXIT_OK
+
+
+def cmd_gate(args) -> int:
+    from .artifacts import write_json
+    from .gate import GATE_SCHEMA, GateInputError, evaluate, load_policy, load_summary, markdown
+
+    try:
+        policy = load_policy(args.policy)
+        baseline = load_summary(args.baseline, "baseline")
+        current = load_summary(args.current, "current")
+        result = evaluate(baseline, current, policy, args.baseline, args.current)
+    except GateInputError as exc:
+        raise UsageError(str(exc)) from None
+    out = Path(args.out) if args.out else Path(args.current).with_name("gate.json")
+    md_path = Path(args.markdown) if args.markdown else out.with_suffix(".md")
+    write_json(out, result, GATE_SCHEMA)
+    text = markdown(result)
+    md_path.write_text(text)
+    print(text)
+    print(f"gate: {result['verdict']} -> {out}, {md_path}")
+    return EXIT_OK if result["verdict"] == "pass" else EXIT_INVALID
 
 
 def cmd_report(args) -> int:

@@ -39,7 +39,7 @@ def execute(case_spec: str, engine_name: str, seed: int, budget: Budget, *, suit
             compile_record: str | None = None, out: str = "run.json") -> dict[str, Any]:
     """Run and return the artifact. Raises only for bad input (case, engine, settings)."""
     label = label or engine_name
-    resolved = resolve_settings(settings)
+    resolved = resolve_settings(settings, engine_name)
     case = get_case(case_spec)
     engine = load_engine(engine_name)
     artifact = _skeleton(case_spec, engine_name, label, seed, budget, resolved, suite, threads, out)

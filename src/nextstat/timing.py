@@ -34,7 +34,7 @@ def probe(case_spec: str, engine_name: str, settings: dict[str, Any], budget_spe
 
     case = get_case(case_spec)
     engine = load_engine(engine_name)
-    resolved = resolve_settings(settings)
+    resolved = resolve_settings(settings, engine_name)
     budget = Budget.parse(budget_spec)
     records = []
     for _ in range(repeats):

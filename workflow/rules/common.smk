@@ -42,7 +42,7 @@ def settings_for(case_id, label):
     merged = dict(config.get("settings") or {})
     merged.update((config.get("case_settings") or {}).get(case_id, {}))
     merged.update(ENGINE_ROWS[label].get("settings") or {})
-    resolve_settings(merged)  # fail before any job starts, naming the setting
+    resolve_settings(merged, ENGINE_ROWS[label]["engine"])  # fail before any job starts, naming the setting
     return merged
 
 

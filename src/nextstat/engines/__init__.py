@@ -7,10 +7,10 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from .base import DEFAULT_SETTINGS, Budget, EngineUnavailable, RunResult, SettingsError, resolve_settings
+from .base import DEFAULT_SETTINGS, ENGINE_SETTINGS, Budget, EngineUnavailable, RunResult, SettingsError, resolve_settings
 
 __all__ = [
-    "ENGINES", "DEFAULT_SETTINGS", "Budget", "EngineUnavailable", "RunResult", "SettingsError",
+    "ENGINES", "DEFAULT_SETTINGS", "ENGINE_SETTINGS", "Budget", "EngineUnavailable", "RunResult", "SettingsError",
     "EngineError", "load_engine", "resolve_settings",
 ]  # fmt: skip
 

@@ -70,13 +70,34 @@ _ALLOWED: dict[str, Any] = {
 }
 
 
-def resolve_settings(overrides: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Defaults + overrides, type-checked. Unknown keys are errors, not silently ignored."""
+#: Settings only some engines take: engine -> {setting: (default, allowed values)}. They
+#: are recorded in that engine's artifacts beside the shared ones.
+ENGINE_SETTINGS: dict[str, dict[str, tuple[Any, tuple[Any, ...]]]] = {
+    # the top-level join of NUTS subtrees; "multinomial" is a deliberately weaker variant
+    # (what the regression gate must catch), never a default
+    "nextstat_nuts": {"top_level_join": ("progressive", ("progressive", "multinomial"))},
+}
+
+
+def resolve_settings(overrides: Mapping[str, Any] | None, engine: str | None = None) -> dict[str, Any]:
+    """Defaults + overrides, type-checked. Unknown keys are errors, not silently ignored.
+
+    With ``engine``, that engine's own settings (``ENGINE_SETTINGS``) are allowed and
+    filled in with their defaults."""
+    extra = ENGINE_SETTINGS.get(engine, {}) if engine else {}
     settings = dict(DEFAULT_SETTINGS)
+    settings.update({key: default for key, (default, _) in extra.items()})
     for key, value in (overrides or {}).items():
-        if key not in DEFAULT_SETTINGS:
-            raise SettingsError(f"unknown engine setting '{key}': known settings are {', '.join(DEFAULT_SETTINGS)}")
+        if key not in settings:
+            takers = [name for name, own in ENGINE_SETTINGS.items() if key in own]
+            if takers:
+                raise SettingsError(f"engine setting '{key}' is taken only by {', '.join(takers)}"
+                                    f"{f', not {engine}' if engine else ''}")
+            raise SettingsError(f"unknown engine setting '{key}': known settings are {', '.join(settings)}")
         settings[key] = value
+    for key, (_, allowed) in extra.items():
+        if settings[key] not in allowed:
+            raise SettingsError(f"setting {key}={settings[key]!r}: must be one of {', '.join(map(str, allowed))}")
     ta = settings["target_accept"]
     if not isinstance(ta, (int, float)) or not 0.0 < float(ta) < 1.0:
         raise SettingsError(f"setting target_accept={ta!r}: must be a number in (0, 1)")

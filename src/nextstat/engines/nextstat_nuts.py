@@ -32,7 +32,8 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     from ..samplers.nuts import build_kernel
     from ..samplers.stan_warmup import run_warmup
 
-    kernel = build_kernel(case.log_density, max_tree_depth=settings["max_tree_depth"])
+    kernel = build_kernel(case.log_density, max_tree_depth=settings["max_tree_depth"],
+                          top_level_join=settings.get("top_level_join", "progressive"))
 
     def warmup(key, position):
         final, info = run_warmup(key, position, case.log_density, budget.warmup,
@@ -66,7 +67,7 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
         engine_info={
             "frontend": "nextstat.samplers.nuts",
             "adaptation": "stan (windowed variance + dual averaging)",
-            "top_level_join": "progressive",
+            "top_level_join": settings.get("top_level_join", "progressive"),
             "step_size_per_chain": step_sizes,
         },
     )
