@@ -74,10 +74,13 @@ def test_report_has_every_section_and_separate_backend_tables(suite_dir):
     assert "2.50x [0.75, 6.00]" in text  # ratio of medians with its envelope
     assert "`broken_nuts` / seed 1: **failed**: RuntimeError: boom" in text
     assert "`target_accept` differs" in text
-    charts = sorted(p.name for p in (suite_dir / "report").glob("*.png"))
-    assert len(charts) == 4  # ESS/s and ESS/grad, for each of the two tables
+    charts = sorted(p.name for p in (suite_dir / "report" / "charts").glob("*.png"))
+    # ESS/s and ESS/grad for each of the two tables; ratios only where a reference ran (CPU)
+    assert len(charts) == 5 and sum(name.startswith("ratios_cpu") for name in charts) == 1
     for chart in charts:
-        assert f"]({chart})" in text
+        assert f"](charts/{chart})" in text
+    tables = sorted(p.name for p in (suite_dir / "report" / "tables").glob("*.csv"))
+    assert "health.csv" in tables and sum(name.startswith("results_") for name in tables) == 2
 
 
 def test_aggregate_cli_refuses_an_invalid_run(tmp_path, ok_artifact):

@@ -71,7 +71,19 @@ def test_report_has_real_figures(finished_suite):
     assert "ESS/s vs stan_nuts" in report and "std_normal_d10" in report
     assert "has no Stan program" in report  # the skip, with its reason
     assert "chain_method='parallel' is not offered" in report  # the failure, with its reason
-    assert list((workdir / "reports" / "tiny").glob("ess_per_s_*.png"))
+    assert list((workdir / "reports" / "tiny" / "charts").glob("ess_per_s_*.png"))
+    assert list((workdir / "reports" / "tiny" / "charts").glob("ratios_*.png"))
+    assert (workdir / "reports" / "tiny" / "tables" / "health.csv").read_text().startswith("case,engine,seed,verdict")
+
+
+def test_snakemake_html_report_has_the_charts_and_tables(finished_suite):
+    workdir, config = finished_suite
+    html = workdir / "reports" / "tiny" / "report.html"
+    proc = _snakemake(workdir, config, "--report", html)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = html.read_text()
+    assert "ess_per_s_" in text and "ratios_" in text and "health.csv" in text
+    assert "nextstat suite" in text and "tiny" in text  # the workflow description, templated from the config
 
 
 def test_a_finished_workflow_has_nothing_to_redo(finished_suite):
@@ -79,3 +91,17 @@ def test_a_finished_workflow_has_nothing_to_redo(finished_suite):
     proc = _snakemake(workdir, config, "--dry-run")
     assert proc.returncode == 0
     assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_a_committed_report_without_results_still_runs_the_suite(finished_suite, tmp_path):
+    """A fresh clone has reports/<suite>/REPORT.md but no results: the suite must run."""
+    workdir, config = finished_suite
+    summary = workdir / "results" / "tiny" / "summary.json"
+    kept = tmp_path / "summary.json"
+    summary.rename(kept)
+    try:
+        proc = _snakemake(workdir, config, "--dry-run")
+        assert proc.returncode == 0
+        assert "aggregate" in proc.stdout and "Nothing to be done" not in proc.stdout + proc.stderr
+    finally:
+        kept.rename(summary)

@@ -24,6 +24,7 @@ def sample(
     target_accept: float = 0.8,
     max_tree_depth: int = 10,
     metric: str = "diag",
+    adaptation: str = "stan",
     dim: int | None = None,
     dtype: str = "float64",
 ):
@@ -34,6 +35,10 @@ def sample(
     and the parameters are named ``x[1..dim]``). Chains run one after another, each from
     Stan's U(-2, 2) initialization, with Stan's warmup; the same seed gives the same draws.
 
+    ``adaptation`` is the warmup's metric estimator: ``"stan"`` (Stan's windowed
+    variance), ``"fisher"`` or ``"fisher-lowrank"`` (Fisher-divergence minimizers from
+    the warmup draws and their gradients; see ``nextstat.samplers.fisher_metric``).
+
     ``posterior`` holds the constrained parameters (indexed names grouped into vectors);
     ``sample_stats`` holds ``lp``, ``n_steps``, ``tree_depth``, ``diverging``, ``energy``,
     ``acceptance_rate`` and ``step_size``, the names arviz's plots and diagnostics read.
@@ -42,13 +47,14 @@ def sample(
         raise ValueError(f"method={method!r}: available methods are {', '.join(METHODS)}")
     case = _as_case(model, dim)
     settings = resolve_settings({"target_accept": target_accept, "max_tree_depth": max_tree_depth,
-                                 "metric": metric, "dtype": dtype})
+                                 "metric": metric, "dtype": dtype, "adaptation": adaptation}, METHODS[method])
     budget = Budget(n_chains, n_warmup, n_samples).checked()
     from .engines import load_engine
 
     result = load_engine(METHODS[method]).run(case, settings, budget, seed)
     return to_inference_data(result, attrs={
         "sampler": f"nextstat {method}", "case": case.name, "seed": seed, "target_accept": target_accept,
+        "adaptation": adaptation,
         "grad_evals_warmup": result.grad_evals_warmup, "grad_evals_sampling": result.grad_evals_sampling,
         "warmup_s": result.warmup_s, "sampling_s": result.sampling_s, "compile_s": result.compile_s,
     })

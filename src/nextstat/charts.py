@@ -12,6 +12,7 @@ def grouped_bars(rows: list[dict[str, Any]], metric: str, ylabel: str, title: st
     """One group of bars per case, one bar per engine label: median over seeds, whiskers
     from the smallest to the largest seed. Log scale, since engines differ by factors."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -54,6 +55,65 @@ def grouped_bars(rows: list[dict[str, Any]], metric: str, ylabel: str, title: st
     return path
 
 
+def ratio_bars(rows: list[dict[str, Any]], reference: str, title: str, path: Path) -> Path | None:
+    """Two panels, ESS/s and ESS per gradient as ratios to the reference engine: one
+    group per case, one bar per other engine, the ratio of medians with the per-seed
+    envelope as whiskers, on a log scale around the line at 1 (parity)."""
+    import matplotlib
+    import matplotlib.ticker
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = (("ess_bulk_per_s", "ESS/s"), ("ess_bulk_per_grad", "ESS per gradient"))
+    rated = [r for r in rows if any(r["ratios"].get(m) for m, _ in metrics)]
+    if not rated:
+        return None
+    cases = sorted({r["case"] for r in rated})
+    labels = sorted({r["label"] for r in rated})
+    width = 0.8 / len(labels)
+    colors = plt.get_cmap("tab10").colors
+    all_labels = sorted({r["label"] for r in rows})  # the same colour per engine as in the other charts
+    fig, axes = plt.subplots(1, 2, figsize=(min(16.0, max(8.0, 1.6 * len(cases) * 2 + 2.0)), 4.4), dpi=110,
+                             sharey=True)
+    for ax, (metric, name) in zip(axes, metrics):
+        for i, label in enumerate(labels):
+            x = np.arange(len(cases)) + (i - (len(labels) - 1) / 2) * width
+            ratios = [next((r["ratios"].get(metric) for r in rated if r["case"] == c and r["label"] == label), None)
+                      for c in cases]
+            value = np.array([q["ratio_of_medians"] if q else np.nan for q in ratios])
+            low = np.array([q["ratio_of_medians"] - q["envelope"][0] if q and q.get("envelope") else 0.0
+                            for q in ratios])
+            high = np.array([q["envelope"][1] - q["ratio_of_medians"] if q and q.get("envelope") else 0.0
+                             for q in ratios])
+            ax.bar(x, value, width * 0.92, label=label, color=colors[all_labels.index(label) % len(colors)],
+                   yerr=np.vstack([low, high]), capsize=3, error_kw={"elinewidth": 1, "ecolor": "0.25"})
+            for xi, v, top in zip(x, value, value + high):
+                if np.isfinite(v):
+                    ax.annotate(f"{v:.2f}x", (xi, top), textcoords="offset points", xytext=(0, 2), ha="center",
+                                va="bottom", fontsize=6 if len(labels) * len(cases) > 8 else 7,
+                                rotation=90 if len(labels) * len(cases) > 12 else 0)
+        ax.axhline(1.0, color="0.2", linewidth=1, linestyle="--")
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(
+            lambda v, _: f"{v:g}x" if f"{v:g}"[0] in "25" else ""))
+        ax.set_xticks(np.arange(len(cases)), cases, rotation=25 if len(cases) > 3 else 0,
+                      ha="right" if len(cases) > 3 else "center", fontsize=8)
+        ax.set_title(f"{name} / {reference}", fontsize=10)
+        ax.margins(y=0.2)
+        ax.grid(axis="y", which="both", alpha=0.3)
+    axes[0].set_ylabel(f"ratio to {reference} (1 = parity)")
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, fontsize=8, frameon=False, ncols=min(len(labels), 4), loc="lower center")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def _short(value: float) -> str:
     if value >= 100:
         return f"{value:,.0f}"
@@ -67,6 +127,7 @@ def _short(value: float) -> str:
 def start_times(timings: list[dict[str, Any]], path: Path) -> Path | None:
     """Time to result of each case x engine row, started cold, cached and warm (log scale)."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -1,20 +1,51 @@
 """REPORT.md from a suite summary: headline, protocol, environment, one table per
-backend and device, health gates, correctness, fairness lint, failures, overhead."""
+backend and device, health gates, correctness, fairness lint, failures, overhead.
+
+Charts go to ``charts/`` and every table also to ``tables/<name>.csv`` beside the
+markdown: the Snakemake HTML report shows both folders as report items."""
 
 from __future__ import annotations
 
+import csv
 import re
+import shutil
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from tabulate import tabulate
 
-from .charts import grouped_bars, start_times
+from .charts import grouped_bars, ratio_bars, start_times
+from .engines.base import DEFAULT_SETTINGS
+
+CHARTS, TABLES = "charts", "tables"
+
+
+class _Sink:
+    """Where the report's charts and CSV tables go (folders emptied first, so that a
+    chart of a row that is gone does not linger)."""
+
+    def __init__(self, out_dir: Path):
+        self.out_dir = out_dir
+        for name in (CHARTS, TABLES):
+            shutil.rmtree(out_dir / name, ignore_errors=True)
+            (out_dir / name).mkdir(parents=True)
+
+    def chart(self, name: str) -> Path:
+        return self.out_dir / CHARTS / name
+
+    def table(self, name: str, rows: list[list[Any]], headers: list[str], **options) -> str:
+        """The markdown table, and the same rows in ``tables/<name>.csv``."""
+        with (self.out_dir / TABLES / f"{name}.csv").open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(headers)
+            writer.writerows(rows)
+        return tabulate(rows, headers=headers, tablefmt="github", **options)
 
 
 def write_report(summary: dict[str, Any], out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
+    sink = _Sink(out_dir)
     tables = _tables(summary["rows"])
     lines = [f"# nextstat report: `{summary['suite']}`", ""]
     lines += [
@@ -25,14 +56,14 @@ def write_report(summary: dict[str, Any], out_dir: Path) -> Path:
         "",
     ]
     lines += _tldr(summary, tables)
-    lines += _protocol(summary)
+    lines += _protocol(summary, sink)
     lines += _environment(summary)
     for (backend, device), rows in tables.items():
-        lines += _results_table(summary, backend, device, rows, out_dir)
-    lines += _timings(summary, out_dir)
-    lines += _health(summary)
+        lines += _results_table(summary, backend, device, rows, sink)
+    lines += _timings(summary, sink)
+    lines += _health(summary, sink)
     lines += _controls(summary)
-    lines += _correctness(summary)
+    lines += _correctness(summary, sink)
     lines += _fairness(summary)
     lines += _failures(summary)
     lines += _harness(summary)
@@ -72,7 +103,9 @@ def _tldr(summary, tables) -> list[str]:
             for r in ranked:
                 ratio = r["ratios"].get("ess_bulk_per_s", {}).get("ratio_of_medians")
                 grad = r["ratios"].get("ess_bulk_per_grad", {}).get("ratio_of_medians")
-                text = f"`{r['label']}` {_num(_median(r, 'ess_bulk_per_s'))} ESS/s"
+                adaptation = (r.get("settings") or {}).get("adaptation")
+                text = f"`{r['label']}`" + (f" [adaptation {adaptation}]" if adaptation else "")
+                text += f" {_num(_median(r, 'ess_bulk_per_s'))} ESS/s"
                 if ratio is not None:
                     text += f" ({ratio:.2f}x ESS/s, {grad:.2f}x ESS/grad vs `{ref}`)" if grad else f" ({ratio:.2f}x)"
                 if r["health_passed"] < r["n_ok"]:
@@ -91,7 +124,7 @@ def _tldr(summary, tables) -> list[str]:
     return lines + [""]
 
 
-def _protocol(summary) -> list[str]:
+def _protocol(summary, sink: _Sink) -> list[str]:
     protocol = summary["protocol"]
     lines = [
         "## Protocol",
@@ -109,39 +142,62 @@ def _protocol(summary) -> list[str]:
     for label, info in sorted(protocol["engines"].items()):
         settings = info["settings"]
         versions = ", ".join(f"{k} {v}" for k, v in sorted((info.get("versions") or {}).items()))
+        own = ", ".join(f"{k}={v}" for k, v in sorted(settings.items()) if k not in DEFAULT_SETTINGS) or "—"
         rows.append([label, info["engine"], info.get("frontend") or "", settings["target_accept"],
-                     settings["max_tree_depth"], settings["metric"], settings["chain_method"], settings["dtype"], versions])
-    lines.append(tabulate(rows, headers=["label", "engine", "frontend", "target accept", "max depth", "metric",
-                                         "chains", "dtype", "versions"], tablefmt="github"))
+                     settings["max_tree_depth"], settings["metric"], settings["chain_method"], settings["dtype"], own,
+                     versions])
+    lines.append(sink.table("protocol", rows, ["label", "engine", "frontend", "target accept", "max depth", "metric",
+                                               "chains", "dtype", "engine's own settings", "versions"]))
+    if any("adaptation" in info["settings"] for info in protocol["engines"].values()):
+        lines += ["", "`adaptation` is our NUTS's metric estimator in warmup: `stan` is Stan's windowed variance; "
+                  "`fisher` and `fisher-lowrank` minimize the Fisher divergence from the warmup draws and their "
+                  "gradients (`nextstat.samplers.fisher_metric`). Rows without it are other engines, each with its "
+                  "own (Stan-style) adaptation."]
     return lines + [""]
 
 
 def _environment(summary) -> list[str]:
     lines = ["## Environment", ""]
     envs = list(summary["environments"].values())
+    first = envs[0]
+    lines += _environment_lines(first)
     if len(envs) > 1:
-        lines.append(f"**{len(envs)} different environment fingerprints** contributed runs; each table below is one device.")
+        lines += [f"**{len(envs)} environment fingerprints** contributed runs; the others differ from this one in:", ""]
+        for env in envs[1:]:
+            fields = [k for k in env if k not in ("fingerprint_sha256",) and env[k] != first.get(k)]
+            changes = "; ".join(f"`{k}`: {_brief(first.get(k))} -> {_brief(env[k])}" for k in fields)
+            lines.append(f"- fingerprint `{env['fingerprint_sha256'][:12]}`: {changes or 'nothing recorded'}.")
         lines.append("")
-    for env in envs:
-        jax_info = env.get("jax") or {}
-        threads = {k: v for k, v in env["thread_variables"].items() if v is not None}
-        packages = ", ".join(f"{k} {v}" for k, v in env["packages"].items() if v)
-        lines += [
-            f"- Host `{env['hostname']}`: {env['cpu']['model']} ({env['cpu']['arch']}), "
-            f"{env['cpu']['logical_cores']} logical / {env['cpu'].get('physical_cores')} physical cores, "
-            f"{env['memory_bytes'] / 2**30:.1f} GiB, {env['os']}, Python {env['python']}.",
-            f"- GPUs: {', '.join(g['name'] for g in env['gpus']) or 'none'}; JAX backend `{jax_info.get('backend')}`, "
-            f"devices {jax_info.get('devices')}.",
-            f"- Thread settings: {', '.join(f'`{k}={v}`' for k, v in threads.items()) or 'none set'}.",
-            f"- Git commit `{env['git']['commit']}`" + (" (uncommitted changes)" if env["git"]["dirty"] else "")
-            + f"; hardware hash `{env['hardware_sha256'][:12]}`, full fingerprint `{env['fingerprint_sha256'][:12]}`.",
-            f"- Packages: {packages}.",
-            "",
-        ]
+        if len({env["hardware_sha256"] for env in envs}) == 1:
+            lines += ["All runs ran on the same hardware.", ""]
     return lines
 
 
-def _results_table(summary, backend, device, rows, out_dir: Path) -> list[str]:
+def _brief(value) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
+
+
+def _environment_lines(env) -> list[str]:
+    jax_info = env.get("jax") or {}
+    threads = {k: v for k, v in env["thread_variables"].items() if v is not None}
+    packages = ", ".join(f"{k} {v}" for k, v in env["packages"].items() if v)
+    return [
+        f"- Host `{env['hostname']}`: {env['cpu']['model']} ({env['cpu']['arch']}), "
+        f"{env['cpu']['logical_cores']} logical / {env['cpu'].get('physical_cores')} physical cores, "
+        f"{env['memory_bytes'] / 2**30:.1f} GiB, {env['os']}, Python {env['python']}.",
+        f"- GPUs: {', '.join(g['name'] for g in env['gpus']) or 'none'}; JAX backend `{jax_info.get('backend')}`, "
+        f"devices {jax_info.get('devices')}.",
+        f"- Thread settings: {', '.join(f'`{k}={v}`' for k, v in threads.items()) or 'none set'}.",
+        f"- Git commit `{env['git']['commit']}`" + (" (uncommitted changes)" if env["git"]["dirty"] else "")
+        + f"; hardware hash `{env['hardware_sha256'][:12]}`, full fingerprint `{env['fingerprint_sha256'][:12]}`.",
+        f"- Packages: {packages}.",
+        "",
+    ]
+
+
+def _results_table(summary, backend, device, rows, sink: _Sink) -> list[str]:
     ref = summary["reference_engine"]
     lines = [f"## Results: {backend.upper()}, {device}", ""]
     table = []
@@ -155,6 +211,7 @@ def _results_table(summary, backend, device, rows, out_dir: Path) -> list[str]:
             r["case"], r["label"],
             _pm(m.get("ess_bulk_per_s")), _ratio(ratio.get("ess_bulk_per_s")),
             _pm(m.get("ess_bulk_per_grad"), 4), _ratio(ratio.get("ess_bulk_per_grad")),
+            _ratio(ratio.get("ess_bulk_per_grad_with_warmup")),
             _num(_med(m.get("min_ess_bulk"))), _num(_med(m.get("mean_steps_per_draw")), 1),
             _num(_med(m.get("sampling_us_per_grad")), 2),
             _num(_med(m.get("compile_s")), 2), _num(_med(m.get("compile_cold_s")), 1),
@@ -162,11 +219,13 @@ def _results_table(summary, backend, device, rows, out_dir: Path) -> list[str]:
             _num(_med(m.get("max_rhat")), 3), _num(_med(m.get("divergence_pct")), 2), verdict,
             f"{r['n_ok']}/{len(r['seeds'])}",
         ])
-    lines.append(tabulate(table, headers=[
+    slug = re.sub(r"[^a-z0-9]+", "-", f"{backend}-{device}".lower()).strip("-")
+    lines.append(sink.table(f"results_{slug}", table, [
         "case", "engine", "ESS/s (median ± std)", f"ESS/s vs {ref}", "ESS/grad (median ± std)", f"ESS/grad vs {ref}",
-        "min ESS bulk", "grads/draw", "µs/grad", "compile s", "cold compile s", "warmup s", "sampling s", "max R-hat",
-        "div %", "health pass", "runs ok"], tablefmt="github", disable_numparse=True))
+        f"ESS/grad with warmup grads vs {ref}", "min ESS bulk", "grads/draw", "µs/grad", "compile s", "cold compile s", "warmup s", "sampling s", "max R-hat",
+        "div %", "health pass", "runs ok"], disable_numparse=True))
     lines += ["", "Ratio columns give the ratio of medians and, in brackets, the envelope over seeds. "
+              "'with warmup grads' divides the ESS by every gradient the run spent, warmup included. "
               "ESS/grad measures the sampler's efficiency; µs/grad its cost per step (sampling time per gradient "
               "evaluation); ESS/s is their quotient. `compile s` is this run's compile (a cached Stan model loads in "
               "well under a second); `cold compile s` is a compile that missed every cache.", ""]
@@ -175,20 +234,23 @@ def _results_table(summary, backend, device, rows, out_dir: Path) -> list[str]:
                   "warmup/sampling times, but under PyStan those include httpstan's per-draw output callbacks, "
                   "so µs/grad and ESS/s understate Stan's sampler itself (CmdStan's per-step cost is lower); "
                   "ESS/grad is unaffected. The frontend's wall time is kept in each artifact's `engine_info`.", ""]
-    slug = re.sub(r"[^a-z0-9]+", "-", f"{backend}-{device}".lower()).strip("-")
     for metric, ylabel, title, name in (
         ("ess_bulk_per_s", "min bulk ESS per second (sampling)", "ESS per second", "ess_per_s"),
         ("ess_bulk_per_grad", "min bulk ESS per gradient (sampling)", "ESS per gradient evaluation", "ess_per_grad"),
     ):
         chart = grouped_bars(rows, metric, ylabel,
                              f"{title}\n{backend.upper()}, {device}: median over seeds, whiskers min to max",
-                             out_dir / f"{name}_{slug}.png")
+                             sink.chart(f"{name}_{slug}.png"))
         if chart:
-            lines += [f"![{title}]({chart.name})", ""]
+            lines += [f"![{title}]({CHARTS}/{chart.name})", ""]
+    chart = ratio_bars(rows, ref, f"Ratios to {ref}\n{backend.upper()}, {device}: ratio of medians, whiskers the "
+                       "envelope over seeds", sink.chart(f"ratios_{slug}.png"))
+    if chart:
+        lines += [f"![Ratios to {ref}]({CHARTS}/{chart.name})", ""]
     return lines
 
 
-def _timings(summary, out_dir: Path) -> list[str]:
+def _timings(summary, sink: _Sink) -> list[str]:
     timings = summary.get("timings") or []
     if not timings:
         return []
@@ -207,16 +269,16 @@ def _timings(summary, out_dir: Path) -> list[str]:
         rows.append([t["case"], t["label"], _num(cold["time_to_result_s"], 1), _num(cold["compile_s"], 2),
                      _num(cached["time_to_result_s"], 1), _num(cached["compile_s"], 2), _num(warm["engine_wall_s"], 2),
                      f"{ratio:.2f}x" if ratio else "—"])
-    lines.append(tabulate(rows, headers=["case", "engine", "cold: time to result s", "cold: compile s",
-                                         "cached: time to result s", "cached: compile s", "warm: run s",
-                                         "cached run / warm run"], tablefmt="github", disable_numparse=True))
-    chart = start_times(timings, out_dir / "start_times.png")
+    lines.append(sink.table("timings", rows, ["case", "engine", "cold: time to result s", "cold: compile s",
+                                              "cached: time to result s", "cached: compile s", "warm: run s",
+                                              "cached run / warm run"], disable_numparse=True))
+    chart = start_times(timings, sink.chart("start_times.png"))
     if chart:
-        lines += ["", f"![Cold, cached and warm starts]({chart.name})"]
+        lines += ["", f"![Cold, cached and warm starts]({CHARTS}/{chart.name})"]
     return lines + [""]
 
 
-def _health(summary) -> list[str]:
+def _health(summary, sink: _Sink) -> list[str]:
     lines = ["## Health gates, per seed", "",
              "Strict NUTS gate: max R-hat < 1.01, no divergences, E-BFMI >= 0.2, bulk and tail ESS >= 400.", ""]
     rows = []
@@ -228,9 +290,9 @@ def _health(summary) -> list[str]:
                      _num(m["divergence_pct"], 2), _num(m["min_ebfmi"], 2), _num(m["min_ess_bulk"]),
                      _num(m["min_ess_tail"]), _num(m["tree_depth_saturation_pct"], 1),
                      ", ".join(run["failed_checks"]) or "—"])
-    lines.append(tabulate(rows, headers=["case", "engine", "seed", "verdict", "max R-hat", "div %", "min E-BFMI",
-                                         "min ESS bulk", "min ESS tail", "depth sat. %", "failed checks"],
-                          tablefmt="github", disable_numparse=True))
+    lines.append(sink.table("health", rows, ["case", "engine", "seed", "verdict", "max R-hat", "div %", "min E-BFMI",
+                                             "min ESS bulk", "min ESS tail", "depth sat. %", "failed checks"],
+                            disable_numparse=True))
     return lines + [""]
 
 
@@ -252,7 +314,7 @@ def _controls(summary) -> list[str]:
     return lines + [""]
 
 
-def _correctness(summary) -> list[str]:
+def _correctness(summary, sink: _Sink) -> list[str]:
     ref = summary["reference_engine"]
     lines = ["## Correctness", "",
              f"Agreement of posterior means with `{ref}`, run by run on the same seed: the largest over parameters of "
@@ -268,8 +330,8 @@ def _correctness(summary) -> list[str]:
         rows.append([case, label, *[_num(per_seed[s]["max_z"], 2) if s in per_seed else "—" for s in seeds],
                      _num(max(zs), 2) if zs else "—", worst["worst_parameter"] or "—"])
     if rows:
-        lines.append(tabulate(rows, headers=["case", "engine", *[f"seed {s}" for s in seeds], "max", "worst parameter"],
-                              tablefmt="github", disable_numparse=True))
+        lines.append(sink.table("agreement", rows, ["case", "engine", *[f"seed {s}" for s in seeds], "max",
+                                                    "worst parameter"], disable_numparse=True))
     else:
         lines.append(f"No pairs to compare (the reference engine `{ref}` has no successful runs).")
     lines.append("")
@@ -280,8 +342,8 @@ def _correctness(summary) -> list[str]:
             ref_rows.append([run["case"], run["label"], run["seed"], corr["reference"], _num(corr["max_z"], 2), corr["verdict"]])
     if ref_rows:
         lines += ["Against each case's own reference posterior (|z| > 4 fails):", ""]
-        lines.append(tabulate(sorted(ref_rows), headers=["case", "engine", "seed", "reference", "max |z|", "verdict"],
-                              tablefmt="github", disable_numparse=True))
+        lines.append(sink.table("correctness", sorted(ref_rows), ["case", "engine", "seed", "reference", "max |z|",
+                                                                  "verdict"], disable_numparse=True))
         lines.append("")
     return lines
 

@@ -1,11 +1,26 @@
-# Stage 4: REPORT.md and its charts.
+# Stage 4: REPORT.md, its charts and its tables (CSV). The charts and tables are also
+# items of Snakemake's HTML report: snakemake --report reports/<suite>/report.html
 
 
 rule report:
     input:
         f"{RESULTS}/summary.json",
     output:
-        REPORT,
+        md=REPORT,
+        charts=report(
+            directory(f"{REPORTS}/charts"),
+            patterns=["{name}.png"],
+            caption="../report/charts.rst",
+            category="Charts",
+            labels={"chart": "{name}"},
+        ),
+        tables=report(
+            directory(f"{REPORTS}/tables"),
+            patterns=["{name}.csv"],
+            caption="../report/tables.rst",
+            category="Tables",
+            labels={"table": "{name}"},
+        ),
     log:
         f"{RESULTS}/logs/report.log",
     shell:

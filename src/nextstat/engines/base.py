@@ -75,7 +75,11 @@ _ALLOWED: dict[str, Any] = {
 ENGINE_SETTINGS: dict[str, dict[str, tuple[Any, tuple[Any, ...]]]] = {
     # the top-level join of NUTS subtrees; "multinomial" is a deliberately weaker variant
     # (what the regression gate must catch), never a default
-    "nextstat_nuts": {"top_level_join": ("progressive", ("progressive", "multinomial"))},
+    "nextstat_nuts": {
+        "top_level_join": ("progressive", ("progressive", "multinomial")),
+        # the metric estimator of the warmup windows (samplers/fisher_metric.py)
+        "adaptation": ("stan", ("stan", "fisher", "fisher-lowrank")),
+    },
 }
 
 
@@ -98,6 +102,9 @@ def resolve_settings(overrides: Mapping[str, Any] | None, engine: str | None = N
     for key, (_, allowed) in extra.items():
         if settings[key] not in allowed:
             raise SettingsError(f"setting {key}={settings[key]!r}: must be one of {', '.join(map(str, allowed))}")
+    if settings.get("adaptation", "stan") != "stan" and settings["metric"] == "dense":
+        raise SettingsError(f"setting adaptation={settings['adaptation']!r} estimates its own metric form: "
+                            "use it with metric='diag'")
     ta = settings["target_accept"]
     if not isinstance(ta, (int, float)) or not 0.0 < float(ta) < 1.0:
         raise SettingsError(f"setting target_accept={ta!r}: must be a number in (0, 1)")

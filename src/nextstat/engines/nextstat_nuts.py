@@ -14,6 +14,11 @@ from .base import Budget, RunResult
 from .jax_common import chain_result, prepare_chains, run_chains, stack_chains
 
 NAME = "nextstat_nuts"
+ADAPTATION_NOTES = {
+    "stan": "stan (windowed variance + dual averaging)",
+    "fisher": "fisher (diagonal Fisher-divergence metric from draws and gradients, Stan's windows + dual averaging)",
+    "fisher-lowrank": "fisher-lowrank (low-rank + diagonal Fisher-divergence metric, Stan's windows + dual averaging)",
+}
 
 
 def versions() -> dict[str, str]:
@@ -38,7 +43,7 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     def warmup(key, position):
         final, info = run_warmup(key, position, case.log_density, budget.warmup,
                                  target_accept=settings["target_accept"], dense=settings["metric"] == "dense",
-                                 kernel=kernel)
+                                 kernel=kernel, adaptation=settings.get("adaptation", "stan"))
         return (final.state, final.step_size, final.inverse_metric), jnp.sum(info.n_leapfrog)
 
     def sample(key, state, step_size, inverse_metric):
@@ -66,7 +71,7 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
         },
         engine_info={
             "frontend": "nextstat.samplers.nuts",
-            "adaptation": "stan (windowed variance + dual averaging)",
+            "adaptation": ADAPTATION_NOTES[settings.get("adaptation", "stan")],
             "top_level_join": settings.get("top_level_join", "progressive"),
             "step_size_per_chain": step_sizes,
         },

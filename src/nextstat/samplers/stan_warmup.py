@@ -13,6 +13,11 @@
 
 The window schedule is static (it depends only on the number of warmup iterations), so
 it is computed in Python and fed to the scan as two boolean arrays.
+
+``adaptation`` picks the metric estimator run on each window: ``"stan"`` (the default,
+Stan's regularized variance), ``"fisher"`` or ``"fisher-lowrank"`` (``fisher_metric``:
+the Fisher-divergence minimizers from the window's draws and their gradients). The
+schedule, step-size adaptation and everything else are the same for all three.
 """
 
 from __future__ import annotations
@@ -24,11 +29,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .fisher_metric import WindowEstimator, fisher_diagonal, fisher_low_rank
 from .integrators import PhasePoint, leapfrog
 from .metrics import euclidean
 from .nuts import NUTSInfo, NUTSState, build_kernel, init
 
 INIT_BUFFER, BASE_WINDOW, TERM_BUFFER = 75, 25, 50
+ADAPTATIONS = ("stan", "fisher", "fisher-lowrank")
 
 
 # ----------------------------------------------------------------------------- schedule
@@ -129,6 +136,25 @@ def regularized_metric(w: Welford):
     return shrunk + 1e-3 * (5.0 / (n + 5.0)) * eye
 
 
+def stan_variance(dense: bool) -> WindowEstimator:
+    """Stan's estimator as a window estimator (gradients unused)."""
+    return WindowEstimator(lambda d, dtype: welford_init(d, dense, dtype), lambda w, x, g: welford_add(w, x),
+                           regularized_metric, dense=dense)
+
+
+def window_estimator(adaptation: str, dense: bool, num_warmup: int) -> WindowEstimator:
+    if adaptation == "stan":
+        return stan_variance(dense)
+    if dense:
+        raise ValueError(f"adaptation={adaptation!r} estimates its own metric form; use it with metric='diag'")
+    if adaptation == "fisher":
+        return fisher_diagonal()
+    if adaptation == "fisher-lowrank":
+        longest = max((end - start + 1 for start, end in slow_windows(num_warmup)), default=1)
+        return fisher_low_rank(longest)
+    raise ValueError(f"adaptation={adaptation!r}: expected one of {', '.join(ADAPTATIONS)}")
+
+
 # ----------------------------------------------------------------------------- step-size heuristic
 def find_reasonable_step_size(key, state: NUTSState, step_size, inverse_metric, logdensity_fn: Callable,
                               metric=euclidean, max_iterations: int = 100):
@@ -170,20 +196,21 @@ class WarmupState(NamedTuple):
     step_size: jax.Array
     inverse_metric: jax.Array
     dual_averaging: DualAveraging
-    welford: Welford
+    window: NamedTuple  # the metric estimator's running state for the current window
     key: jax.Array
 
 
 def run_warmup(key, position, logdensity_fn: Callable, num_warmup: int, *, target_accept: float = 0.8,
                max_tree_depth: int = 10, dense: bool = False, initial_step_size: float = 1.0,
-               kernel=None) -> tuple[WarmupState, NUTSInfo]:
+               kernel=None, adaptation: str = "stan") -> tuple[WarmupState, NUTSInfo]:
     """Stan's adaptive warmup from ``position``; returns the final adaptation state
     (step size already set to exp(x_bar)) and the per-iteration NUTS info."""
     kernel = kernel or build_kernel(logdensity_fn, max_tree_depth=max_tree_depth)
+    estimator = window_estimator(adaptation, dense, num_warmup)
     d = position.shape[0]
     dtype = position.dtype
     state = init(position, logdensity_fn)
-    inverse_metric = jnp.eye(d, dtype=dtype) if dense else jnp.ones(d, dtype)
+    inverse_metric = jnp.eye(d, dtype=dtype) if estimator.dense else jnp.ones(d, dtype)
     key, heuristic_key = jax.random.split(key)
     # Stan sets mu = log(10 * initial eps) before the first heuristic run, and keeps it for the first window
     da = dual_averaging_init(jnp.asarray(initial_step_size, dtype))
@@ -196,21 +223,21 @@ def run_warmup(key, position, logdensity_fn: Callable, num_warmup: int, *, targe
         key, transition_key, heuristic_key = jax.random.split(carry.key, 3)
         state, info = kernel(transition_key, carry.state, carry.step_size, carry.inverse_metric)
         da, step_size = dual_averaging_update(carry.dual_averaging, info.accept_stat, delta=target_accept)
-        welford = jax.tree.map(lambda a, b: jnp.where(add, a, b), welford_add(carry.welford, state.position),
-                               carry.welford)
+        window = jax.tree.map(lambda a, b: jnp.where(add, a, b),
+                              estimator.add(carry.window, state.position, state.logdensity_grad), carry.window)
 
         def end_window(_):
-            inverse_metric = regularized_metric(welford)
+            inverse_metric = estimator.estimate(window)
             eps = find_reasonable_step_size(heuristic_key, state, step_size, inverse_metric, logdensity_fn)
-            return (inverse_metric, eps, dual_averaging_init(eps), welford_init(d, dense, dtype))
+            return (inverse_metric, eps, dual_averaging_init(eps), estimator.init(d, dtype))
 
         def carry_on(_):
-            return carry.inverse_metric, step_size, da, welford
+            return carry.inverse_metric, step_size, da, window
 
-        inverse_metric, step_size, da, welford = jax.lax.cond(end, end_window, carry_on, None)
-        return WarmupState(state, step_size, inverse_metric, da, welford, key), info
+        inverse_metric, step_size, da, window = jax.lax.cond(end, end_window, carry_on, None)
+        return WarmupState(state, step_size, inverse_metric, da, window, key), info
 
-    initial = WarmupState(state, step_size, inverse_metric, da, welford_init(d, dense, dtype), key)
+    initial = WarmupState(state, step_size, inverse_metric, da, estimator.init(d, dtype), key)
     final, infos = jax.lax.scan(one, initial, (jnp.asarray(in_window), jnp.asarray(window_end)))
     if num_warmup > 0:
         final = final._replace(step_size=jnp.exp(final.dual_averaging.x_bar))
