@@ -89,3 +89,18 @@ def test_aggregate_cli_refuses_an_invalid_run(tmp_path, ok_artifact):
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     proc = nextstat("aggregate", "--suite", "t", "--runs", tmp_path, "--out", tmp_path / "s.json")
     assert proc.returncode == 2 and "bad.json: invalid run artifact: summary" in proc.stderr
+
+
+def test_nodes_with_different_hardware_get_separate_rows(tmp_path, ok_artifact):
+    """On a cluster, two nodes may report the same CPU model with different hardware
+    (cores, memory): their runs must not be pooled into one row."""
+    runs = tmp_path / "runs"
+    for seed, hardware in [(1, "a" * 64), (2, "a" * 64), (3, "b" * 64)]:
+        doc = _variant(ok_artifact, "stan_nuts", "stan_nuts", seed, 100.0, 0.1)
+        doc["environment"]["hardware_sha256"] = hardware
+        write_json(runs / f"{seed}.json", doc)
+    summary = aggregate("t", sorted(runs.glob("*.json")))
+    devices = sorted(r["device"] for r in summary["rows"])
+    model = ok_artifact["environment"]["cpu"]["model"]
+    assert devices == [f"{model} [hardware aaaaaaaa]", f"{model} [hardware bbbbbbbb]"]
+    assert sorted(r["n_ok"] for r in summary["rows"]) == [1, 2]

@@ -60,7 +60,7 @@ def load_runs(paths: Iterable[Path]) -> list[tuple[Path, dict[str, Any]]]:
 def aggregate(suite: str, paths: Iterable[Path], reference: str = "stan_nuts",
               benchmarks_dir: str | None = None, timing_paths: Iterable[Path] = ()) -> dict[str, Any]:
     runs = load_runs(paths)
-    records = [_run_record(path, doc) for path, doc in runs]
+    records = _split_devices_by_hardware([_run_record(path, doc) for path, doc in runs])
     groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for record in records:
         groups[(record["backend"], record["device"], record["case"], record["label"])].append(record)
@@ -122,6 +122,19 @@ def _run_record(path: Path, doc: dict[str, Any]) -> dict[str, Any]:
         "correctness": {k: doc["correctness"][k] for k in ("reference", "verdict", "max_z")} if ok else None,
         "metrics": {name: (doc.get(section) or {}).get(key) for name, (section, key) in METRICS.items()},
     }
+
+
+def _split_devices_by_hardware(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Runs from nodes with different hardware fingerprints never share a row, even when
+    their CPU (or GPU) model names agree, as on a cluster's mixed partitions: the device
+    name then carries the node's hardware hash."""
+    hashes: dict[str, set[str]] = defaultdict(set)
+    for record in records:
+        hashes[record["device"]].add(record["hardware_sha256"])
+    for record in records:
+        if len(hashes[record["device"]]) > 1:
+            record["device"] = f"{record['device']} [hardware {record['hardware_sha256'][:8]}]"
+    return records
 
 
 def _device(env: dict[str, Any], backend: str) -> str:

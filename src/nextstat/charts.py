@@ -74,8 +74,11 @@ def ratio_bars(rows: list[dict[str, Any]], reference: str, title: str, path: Pat
     width = 0.8 / len(labels)
     colors = plt.get_cmap("tab10").colors
     all_labels = sorted({r["label"] for r in rows})  # the same colour per engine as in the other charts
-    fig, axes = plt.subplots(1, 2, figsize=(min(16.0, max(8.0, 1.6 * len(cases) * 2 + 2.0)), 4.4), dpi=110,
-                             sharey=True)
+    stacked = len(cases) > 4  # many cases: one panel above the other, each as wide as the page
+    if stacked:
+        fig, axes = plt.subplots(2, 1, figsize=(min(16.0, max(8.0, 1.1 * len(cases) + 2.0)), 8.4), dpi=110)
+    else:
+        fig, axes = plt.subplots(1, 2, figsize=(max(8.0, 3.2 * len(cases) + 2.0), 4.4), dpi=110, sharey=True)
     for ax, (metric, name) in zip(axes, metrics):
         for i, label in enumerate(labels):
             x = np.arange(len(cases)) + (i - (len(labels) - 1) / 2) * width
@@ -92,22 +95,22 @@ def ratio_bars(rows: list[dict[str, Any]], reference: str, title: str, path: Pat
                 if np.isfinite(v):
                     ax.annotate(f"{v:.2f}x", (xi, top), textcoords="offset points", xytext=(0, 2), ha="center",
                                 va="bottom", fontsize=6 if len(labels) * len(cases) > 8 else 7,
-                                rotation=90 if len(labels) * len(cases) > 12 else 0)
+                                rotation=90 if len(labels) * len(cases) > 12 and not stacked else 0)
         ax.axhline(1.0, color="0.2", linewidth=1, linestyle="--")
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x"))
         ax.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(
             lambda v, _: f"{v:g}x" if f"{v:g}"[0] in "25" else ""))
-        ax.set_xticks(np.arange(len(cases)), cases, rotation=25 if len(cases) > 3 else 0,
+        ax.set_xticks(np.arange(len(cases)), cases, rotation=20 if len(cases) > 3 else 0,
                       ha="right" if len(cases) > 3 else "center", fontsize=8)
         ax.set_title(f"{name} / {reference}", fontsize=10)
+        ax.set_ylabel(f"ratio to {reference} (1 = parity)" if stacked or ax is axes[0] else "")
         ax.margins(y=0.2)
         ax.grid(axis="y", which="both", alpha=0.3)
-    axes[0].set_ylabel(f"ratio to {reference} (1 = parity)")
     handles, names = axes[0].get_legend_handles_labels()
     fig.legend(handles, names, fontsize=8, frameon=False, ncols=min(len(labels), 4), loc="lower center")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.tight_layout(rect=(0, 0.05 if stacked else 0.08, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)

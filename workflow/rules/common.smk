@@ -1,6 +1,7 @@
 # Shared names: the suite's paths, its cases and engine rows, checked against
 # nextstat's registries before any job starts.
 import json
+import os
 import shlex
 import sys
 
@@ -8,7 +9,15 @@ from nextstat.cases import BUILTIN_CASES
 from nextstat.engines import ENGINES, resolve_settings
 
 PY = shlex.quote(sys.executable)  # one interpreter for every job (httpstan keys its model cache on it)
-NEXTSTAT = f"{PY} -m nextstat"
+# A shared cache directory (config `cache_dir`, e.g. on a cluster's shared disk): JAX's
+# persistent compilation cache, CmdStan builds and cached CPU facts go to it, and
+# PyStan's httpstan model cache too (through XDG_CACHE_HOME), so only the first job on
+# a cluster pays a compile.
+CACHE_ENV = ""
+if config.get("cache_dir"):
+    _cache = os.path.abspath(os.path.expanduser(config["cache_dir"]))
+    CACHE_ENV = f"NEXTSTAT_CACHE_DIR={shlex.quote(_cache)} XDG_CACHE_HOME={shlex.quote(_cache + '/xdg')} "
+NEXTSTAT = f"{CACHE_ENV}{PY} -m nextstat"
 SUITE = config["suite"]
 RESULTS = f"{config['results_dir']}/{SUITE}"
 REPORTS = f"{config['reports_dir']}/{SUITE}"

@@ -14,10 +14,22 @@ INIT_TRIES = 100
 
 
 def configure_jax(dtype: str) -> None:
-    """Set the float width before any array exists; float64 is the default for CPU runs."""
+    """Set the float width before any array exists; float64 is the default for CPU runs.
+
+    Where ``NEXTSTAT_CACHE_DIR`` is set (a cluster's shared disk, see the workflow's
+    ``cache_dir``), JAX's persistent compilation cache lives in it, so that only the
+    first job to compile a kernel pays for it. An explicit ``JAX_COMPILATION_CACHE_DIR``
+    (the timing protocol's private caches) wins."""
+    import os
+
     import jax
 
     jax.config.update("jax_enable_x64", dtype == "float64")
+    if os.environ.get("NEXTSTAT_CACHE_DIR") and not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        from ..paths import cache_dir
+
+        jax.config.update("jax_compilation_cache_dir", str(cache_dir("jax")))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
 def initial_points(case: Case, seed: int, n_chains: int) -> np.ndarray:
