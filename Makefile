@@ -30,4 +30,5 @@ clean-results:
 # The CI regression gate: the ci suite, then its summary against the committed baseline.
 gate: $(VENV)/.installed
 	$(PY) -m snakemake --cores $(CORES) --keep-going --configfile config/suites/ci.yaml
-	$(PY) -m nextstat gate --baseline results/baselines/ci.summary.json --current results/ci/summary.json
+	$(PY) -m nextstat gate --baseline results/baselines/ci.summary.json --current results/ci/summary.json \
+		--policy config/gate/ci.yaml

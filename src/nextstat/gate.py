@@ -228,7 +228,9 @@ def _wall_time_check(base, row, key, rule, same_env, env_note, add) -> None:
     base_ratio, cur_ratio = base["ratios"].get(metric), row["ratios"].get(metric)
     if base_ratio is None and cur_ratio is None:
         return  # the reference row itself, or a suite without the reference engine
-    what = f"{metric} ratio to {(cur_ratio or base_ratio)['reference']}"
+    reference = (cur_ratio or base_ratio)["reference"]
+    what = f"{metric} ratio to {reference}"
+    metric = f"{metric} / {reference}"  # the figure compared is the ratio, not the rate
     if base_ratio is None or cur_ratio is None or not base_ratio.get("envelope"):
         add("wall_time", key, "report-only", f"{_name(key)}: {what} missing in one summary", metric=metric)
         return
