@@ -58,7 +58,7 @@ def execute(case_spec: str, engine_name: str, seed: int, budget: Budget, *, suit
         return _finish(artifact, status="failed", reason=reason)
 
     computed = run_metrics(result, resolved["max_tree_depth"])
-    gate = health_gate(computed["metrics"])
+    gate = health_gate(computed["metrics"], kind=getattr(engine, "HEALTH_GATE", "nuts-strict"))
     artifact["engine_info"].update(result.engine_info)
     artifact["timing"] = {
         "compile_s": result.compile_s,

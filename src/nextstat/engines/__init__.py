@@ -17,6 +17,7 @@ __all__ = [
 #: engine name -> adapter module (relative to this package)
 ENGINES: dict[str, str] = {
     "nextstat_nuts": ".nextstat_nuts",
+    "nextstat_mams": ".nextstat_mams",
     "stan_nuts": ".stan_nuts",
     "blackjax_nuts": ".blackjax_nuts",
     "numpyro_nuts": ".numpyro_nuts",

@@ -70,6 +70,20 @@ _ALLOWED: dict[str, Any] = {
 }
 
 
+@dataclass(frozen=True)
+class NumberIn:
+    """Allowed values of a numeric engine setting: a closed interval."""
+
+    low: float
+    high: float
+
+    def __contains__(self, value) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and self.low <= value <= self.high
+
+    def __str__(self) -> str:
+        return f"a number in [{self.low}, {self.high}]"
+
+
 #: Settings only some engines take: engine -> {setting: (default, allowed values)}. They
 #: are recorded in that engine's artifacts beside the shared ones.
 ENGINE_SETTINGS: dict[str, dict[str, tuple[Any, tuple[Any, ...]]]] = {
@@ -80,6 +94,8 @@ ENGINE_SETTINGS: dict[str, dict[str, tuple[Any, tuple[Any, ...]]]] = {
         # the metric estimator of the warmup windows (samplers/fisher_metric.py)
         "adaptation": ("stan", ("stan", "fisher", "fisher-lowrank")),
     },
+    # MAMS: the step-size jitter per transition (published: 0.1)
+    "nextstat_mams": {"eps_jitter": (0.1, NumberIn(0.0, 0.5))},
 }
 
 
@@ -101,7 +117,8 @@ def resolve_settings(overrides: Mapping[str, Any] | None, engine: str | None = N
         settings[key] = value
     for key, (_, allowed) in extra.items():
         if settings[key] not in allowed:
-            raise SettingsError(f"setting {key}={settings[key]!r}: must be one of {', '.join(map(str, allowed))}")
+            what = allowed if isinstance(allowed, NumberIn) else f"one of {', '.join(map(str, allowed))}"
+            raise SettingsError(f"setting {key}={settings[key]!r}: must be {what}")
     if settings.get("adaptation", "stan") != "stan" and settings["metric"] == "dense":
         raise SettingsError(f"setting adaptation={settings['adaptation']!r} estimates its own metric form: "
                             "use it with metric='diag'")
@@ -118,8 +135,10 @@ def resolve_settings(overrides: Mapping[str, Any] | None, engine: str | None = N
     return settings
 
 
-#: Per-draw statistics every engine reports, named as arviz's ``sample_stats`` names them.
-STAT_NAMES = ("n_steps", "diverging", "energy", "acceptance_rate", "step_size", "tree_depth")
+#: Per-draw statistics every engine reports, named as arviz's ``sample_stats`` names them
+#: (``n_steps`` counts gradient evaluations). NUTS engines also report ``tree_depth``.
+STAT_NAMES = ("n_steps", "diverging", "energy", "acceptance_rate", "step_size")
+NUTS_STAT_NAMES = (*STAT_NAMES, "tree_depth")
 
 
 @dataclass
@@ -145,7 +164,8 @@ class RunResult:
         expected = (budget.chains, budget.draws, len(self.param_names))
         if self.draws.shape != expected:
             raise RuntimeError(f"engine returned draws of shape {self.draws.shape}, expected {expected}")
-        missing = set(STAT_NAMES) - set(self.sample_stats)
+        required = NUTS_STAT_NAMES if "tree_depth" in self.sample_stats or self.engine_info.get("nuts", True) else STAT_NAMES
+        missing = set(required) - set(self.sample_stats)
         if missing:
             raise RuntimeError(f"engine returned no per-draw {', '.join(sorted(missing))}")
         for name, values in self.sample_stats.items():

@@ -1,0 +1,138 @@
+"""MAMS: the isokinetic velocity update against a numerical ODE solve, the integrator's
+order and reversibility, and the sampler's draws against analytic and reference moments."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from nextstat.engines import Budget, SettingsError, load_engine, resolve_settings
+from nextstat.samplers import mams
+
+jax.config.update("jax_enable_x64", True)
+
+
+def _ode_solution(u0, force, tau, n=20000):
+    """RK4 on du/dt = (I - u u') g / (d - 1), with dK/dt = g . u(t) alongside."""
+    d = len(u0)
+
+    def rhs(y):
+        u = y[:-1]
+        du = (force - u * (u @ force)) / (d - 1)
+        return np.append(du, force @ u)
+
+    y = np.append(u0, 0.0)
+    h = tau / n
+    for _ in range(n):
+        k1 = rhs(y)
+        k2 = rhs(y + h / 2 * k1)
+        k3 = rhs(y + h / 2 * k2)
+        k4 = rhs(y + h * k3)
+        y = y + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    return y[:-1], y[-1]
+
+
+@pytest.mark.parametrize("tau", [0.05, 0.7, 3.0])
+def test_velocity_update_matches_the_ode_and_its_kinetic_energy_change(tau):
+    rng = np.random.default_rng(0)
+    d = 5
+    u0 = rng.normal(size=d)
+    u0 /= np.linalg.norm(u0)
+    force = rng.normal(size=d) * 2.0
+    u_ode, dk_ode = _ode_solution(u0, force, tau)
+    u, dk = mams.velocity_update(jnp.asarray(u0), jnp.asarray(force), tau)
+    np.testing.assert_allclose(np.asarray(u), u_ode, atol=1e-9)
+    assert float(jnp.linalg.norm(u)) == pytest.approx(1.0, abs=1e-12)
+    assert float(dk) == pytest.approx(dk_ode, rel=1e-8)
+
+
+def test_velocity_update_does_not_overflow_for_huge_forces():
+    u = jnp.array([1.0, 0.0, 0.0])
+    new, dk = mams.velocity_update(u, jnp.array([-1e200, 1e200, 0.0]), 10.0)
+    assert np.all(np.isfinite(np.asarray(new))) and np.isfinite(float(dk))
+
+
+def _std_normal(x):
+    return -0.5 * jnp.sum(x**2)
+
+
+def _energy_error(step_size, length=2.0, d=10):
+    trajectory = mams.integrate(_std_normal)
+    x0 = jnp.linspace(-1.0, 1.0, d)
+    state = mams.init(x0, _std_normal)
+    u = mams.random_unit_vector(jax.random.key(1), d, jnp.float64)
+    n = int(round(length / step_size))
+    end, _, kinetic = trajectory(state, u, step_size, n, jnp.ones(d))
+    return float(-(end.logdensity - state.logdensity) + kinetic)
+
+
+def test_energy_error_shrinks_as_the_integrators_order_says():
+    """The minimal-norm integrator is second order: halving eps quarters W."""
+    errors = [abs(_energy_error(eps)) for eps in (0.2, 0.1, 0.05)]
+    assert 3.0 < errors[0] / errors[1] < 5.0
+    assert 3.0 < errors[1] / errors[2] < 5.0
+
+
+def test_trajectory_is_reversible():
+    d = 6
+    trajectory = mams.integrate(_std_normal)
+    state = mams.init(jnp.linspace(-2.0, 1.0, d), _std_normal)
+    u = mams.random_unit_vector(jax.random.key(2), d, jnp.float64)
+    sigma = jnp.linspace(0.5, 2.0, d)
+    end, u_end, kinetic = trajectory(state, u, 0.3, 12, sigma)
+    back, u_back, kinetic_back = trajectory(end, -u_end, 0.3, 12, sigma)
+    np.testing.assert_allclose(np.asarray(back.position), np.asarray(state.position), atol=1e-10)
+    np.testing.assert_allclose(np.asarray(-u_back), np.asarray(u), atol=1e-10)
+    assert float(kinetic + kinetic_back) == pytest.approx(0.0, abs=1e-10)
+
+
+def _run(case_name, seed=3, budget=Budget(4, 1000, 1000), **settings):
+    from nextstat.cases import get_case
+
+    case = get_case(case_name)
+    resolved = resolve_settings({"target_accept": 0.9, **settings}, "nextstat_mams")
+    return case, load_engine("nextstat_mams").run(case, resolved, budget, seed)
+
+
+@pytest.mark.parametrize("case_name", ["std_normal_d10", "neal_funnel_ncp_10d", "eight_schools"])
+def test_draws_match_the_reference_within_monte_carlo_error(case_name):
+    from nextstat.diagnostics import correctness, parameter_summary
+
+    case, result = _run(case_name)
+    assert not result.sample_stats["diverging"].any()
+    summary = parameter_summary(result.draws, result.param_names)
+    verdict = correctness(summary, case.reference)
+    assert verdict["verdict"] == "pass", verdict["max_z"]
+    if case_name == "std_normal_d10":  # the sd too, not only the means
+        sds = np.array([row["sd"] for row in summary.values()])
+        np.testing.assert_allclose(sds, 1.0, atol=0.06)
+    assert 0.8 < float(result.sample_stats["acceptance_rate"].mean()) < 0.98
+
+
+def test_same_seed_same_draws_and_gradient_count():
+    _, first = _run("std_normal_d2", seed=5, budget=Budget(2, 200, 200))
+    _, again = _run("std_normal_d2", seed=5, budget=Budget(2, 200, 200))
+    _, other = _run("std_normal_d2", seed=6, budget=Budget(2, 200, 200))
+    np.testing.assert_array_equal(first.draws, again.draws)
+    assert not np.array_equal(first.draws, other.draws)
+    assert first.grad_evals_sampling == int(first.sample_stats["n_steps"].sum())
+    assert np.all(first.sample_stats["n_steps"] % 2 == 0)  # two gradients per integrator step
+
+
+def test_eps_jitter_is_a_checked_setting():
+    assert resolve_settings({"eps_jitter": 0.2}, "nextstat_mams")["eps_jitter"] == 0.2
+    with pytest.raises(SettingsError, match=r"must be a number in \[0.0, 0.5\]"):
+        resolve_settings({"eps_jitter": 2}, "nextstat_mams")
+    with pytest.raises(SettingsError, match="taken only by nextstat_mams"):
+        resolve_settings({"eps_jitter": 0.1}, "nextstat_nuts")
+
+
+def test_microcanonical_gate_reports_ebfmi_as_a_warning():
+    from nextstat.diagnostics import health_gate
+
+    metrics = {"max_rhat": 1.001, "divergences": 0, "min_ebfmi": 0.05, "min_ess_bulk": 900.0, "min_ess_tail": 800.0}
+    assert health_gate(metrics)["passed"] is False
+    gate = health_gate(metrics, kind="microcanonical")
+    assert gate["passed"] is True and gate["gate"] == "microcanonical"
+    ebfmi = next(c for c in gate["checks"] if c["name"] == "min_ebfmi")
+    assert ebfmi["warning"] is True and ebfmi["warning_only"] is True
