@@ -64,3 +64,31 @@ def test_correctness_z_against_an_analytic_reference():
 def test_agreement_z():
     assert agreement_z(1.0, 0.3, 1.5, 0.4) == pytest.approx(1.0)
     assert agreement_z(1.0, None, 1.0, 0.1) is None
+
+
+def test_nested_rhat_against_a_hand_computation():
+    from nextstat.diagnostics import nested_rhat
+
+    draws = np.array([
+        [[0.0], [1.0], [2.0]],  # superchain 1, chain 1: mean 1, var 1
+        [[2.0], [3.0], [4.0]],  # superchain 1, chain 2: mean 3, var 1
+        [[1.0], [1.0], [4.0]],  # superchain 2, chain 1: mean 2, var 3
+        [[5.0], [6.0], [7.0]],  # superchain 2, chain 2: mean 6, var 1
+    ])
+    # B_1 = var(1, 3) = 2, W_1 = 1; B_2 = var(2, 6) = 8, W_2 = 2; superchain means 2 and 4
+    # nB = var(2, 4) = 2; nW = ((2 + 1) + (8 + 2)) / 2 = 6.5
+    expected = np.sqrt(1 + 2 / 6.5)
+    np.testing.assert_allclose(nested_rhat(draws, 2), [expected])
+    np.testing.assert_allclose(nested_rhat(draws[..., 0], 2), [expected])  # (chain, draw) works too
+    with pytest.raises(ValueError, match="divide 4 chains"):
+        nested_rhat(draws, 3)
+
+
+def test_nested_rhat_is_near_one_at_stationarity():
+    from nextstat.diagnostics import nested_rhat
+
+    rng = np.random.default_rng(0)
+    draws = rng.normal(size=(256, 50, 3))
+    values = nested_rhat(draws, 16)
+    # sqrt(1 + 1 / (M ESS_per_chain)) with M = 16 chains of 50 independent draws
+    assert np.all(np.abs(values - np.sqrt(1 + 1 / (16 * 50))) < 0.01)

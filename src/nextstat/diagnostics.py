@@ -50,6 +50,34 @@ def parameter_summary(draws: np.ndarray, names: tuple[str, ...]) -> dict[str, di
     }
 
 
+def nested_rhat(draws: np.ndarray, n_superchains: int) -> np.ndarray:
+    """Nested R-hat (Margossian et al., arXiv:2110.13017) per parameter, for many short
+    chains: ``draws`` is ``(chain, draw[, parameter])`` and consecutive chains form
+    ``n_superchains`` superchains of equal size (the chains of a superchain share a start).
+
+    B_k is the variance of the chain means within superchain k (ddof 1; 0 with one chain
+    per superchain), W_k the mean within-chain variance (ddof 1; 0 with one draw);
+    nB the variance (ddof 1) of the superchain means and nW the mean of B_k + W_k;
+    nested R-hat = sqrt(1 + nB / nW).
+    """
+    draws = np.asarray(draws, dtype=float)
+    if draws.ndim == 2:
+        draws = draws[..., None]
+    n_chains, n_draws = draws.shape[:2]
+    if n_superchains < 2 or n_chains % n_superchains:
+        raise ValueError(f"nested R-hat needs at least 2 superchains that divide {n_chains} chains; "
+                         f"got {n_superchains}")
+    per_super = n_chains // n_superchains
+    grouped = draws.reshape(n_superchains, per_super, n_draws, -1)
+    chain_means = grouped.mean(axis=2)  # (K, M, P)
+    super_means = chain_means.mean(axis=1)  # (K, P)
+    between_chains = chain_means.var(axis=1, ddof=1) if per_super > 1 else np.zeros_like(super_means)
+    within_chains = grouped.var(axis=2, ddof=1).mean(axis=1) if n_draws > 1 else np.zeros_like(super_means)
+    n_between = super_means.var(axis=0, ddof=1)
+    n_within = (between_chains + within_chains).mean(axis=0)
+    return np.sqrt(1.0 + n_between / n_within)
+
+
 def ebfmi(energy: np.ndarray) -> np.ndarray:
     """E-BFMI per chain from the Hamiltonian energy at each draw, ``(chain, draw)``."""
     return np.asarray(_arviz().bfmi(np.asarray(energy, dtype=float)), dtype=float)
