@@ -136,3 +136,15 @@ def test_microcanonical_gate_reports_ebfmi_as_a_warning():
     assert gate["passed"] is True and gate["gate"] == "microcanonical"
     ebfmi = next(c for c in gate["checks"] if c["name"] == "min_ebfmi")
     assert ebfmi["warning"] is True and ebfmi["warning_only"] is True
+
+
+def test_trajectory_length_is_the_path_per_effective_draw():
+    """Independent draws, one unit of path each: L = 0.4 x 1; draws that repeat each
+    value 4 times (ESS a quarter) need 4 units of path per effective draw: L = 1.6."""
+    from nextstat.samplers.mams_warmup import length_from_draws
+
+    rng = np.random.default_rng(0)
+    independent = jnp.asarray(rng.normal(size=(800, 3)))
+    assert float(length_from_draws(independent, jnp.ones(800), 3)) == pytest.approx(0.4, rel=0.15)
+    repeated = jnp.repeat(independent[:200], 4, axis=0)
+    assert float(length_from_draws(repeated, jnp.ones(800), 3)) == pytest.approx(1.6, rel=0.25)

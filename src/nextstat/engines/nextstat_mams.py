@@ -41,9 +41,9 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     kernel = build_kernel(case.log_density)
 
     def warmup(key, position):
-        final, info, length = run_warmup(key, position, case.log_density, budget.warmup,
-                                         target_accept=settings["target_accept"], jitter=jitter, kernel=kernel)
-        return (final.state, final.step_size, final.inverse_metric, length), jnp.sum(info.n_grads)
+        final, info = run_warmup(key, position, case.log_density, budget.warmup,
+                                 target_accept=settings["target_accept"], jitter=jitter, kernel=kernel)
+        return (final.state, final.step_size, final.inverse_metric, final.trajectory_length), jnp.sum(info.n_grads)
 
     def sample(key, state, step_size, inverse_metric, length):
         def one(state, draw_key):
@@ -72,7 +72,8 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "frontend": "nextstat.samplers.mams",
             "nuts": False,  # no trees: no tree_depth per draw
             "integrator": "isokinetic minimal-norm (McLachlan), 2 gradients per step",
-            "adaptation": "dual averaging of eps to target_accept, diagonal preconditioner from 30-70% of warmup",
+            "adaptation": "dual averaging of eps to target_accept; diagonal preconditioner from 30-60% of warmup; "
+                          "L = 0.4 x path length per effective sample over 60-80% of warmup",
             "trajectory_length_per_chain": lengths,
             "step_size_per_chain": step_sizes,
             "eps_jitter": jitter,

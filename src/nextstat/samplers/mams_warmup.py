@@ -1,16 +1,18 @@
 """Tuning MAMS for a few chains: step size, diagonal preconditioner, trajectory length.
 
-Three phases over ``num_warmup`` iterations (a static schedule, fed to one ``scan``):
+Four phases over ``num_warmup`` iterations (a static schedule, fed to one ``scan``):
 
 1. [0, 30%): dual averaging of eps towards the target acceptance (Stan's constants,
-   target 0.9 by default for MAMS), unit preconditioner;
-2. [30%, 70%): dual averaging goes on while the draws feed a Welford variance;
-3. at 70% the preconditioner becomes that variance, regularized like Stan's
-   (n/(n+5) var + 1e-3 * 5/(n+5)); dual averaging restarts from the current eps and
-   runs to the end, where eps = exp(x_bar).
-
-The trajectory length is L = sqrt(d) in the preconditioned space throughout (the
-published default), so the number of steps per draw is round(L / eps).
+   target 0.9 by default for MAMS), unit preconditioner, L = sqrt(d);
+2. [30%, 60%): dual averaging goes on while the draws feed a Welford variance;
+3. at 60% the preconditioner becomes that variance, regularized like Stan's
+   (n/(n+5) var + 1e-3 * 5/(n+5)); dual averaging restarts from the current eps;
+   [60%, 80%) keeps the draws (in the preconditioned space) and the path length of
+   every transition;
+4. at 80% the trajectory length is set from those draws, as MCLMC and MAMS tune it:
+   L = 0.4 * mean over parameters of (path length travelled / ESS), the distance
+   between effectively independent draws (ESS from ``blackjax.diagnostics``); dual
+   averaging restarts for the new L and runs to the end, where eps = exp(x_bar).
 """
 
 from __future__ import annotations
@@ -33,26 +35,51 @@ from .stan_warmup import (
     welford_init,
 )
 
-FIRST_PHASE, VARIANCE_END = 0.3, 0.7
+FIRST_PHASE, VARIANCE_END, LENGTH_END = 0.3, 0.6, 0.8
+LENGTH_FACTOR = 0.4  # L = 0.4 x the path length per effective sample (MCLMC's choice)
 
 
 class MAMSWarmupState(NamedTuple):
     state: MAMSState
     step_size: jax.Array
     inverse_metric: jax.Array
+    trajectory_length: jax.Array
     dual_averaging: DualAveraging
     welford: Welford
+    draws: jax.Array  # (capacity, d): the preconditioned draws of phase 3
+    path_lengths: jax.Array  # (capacity,): how far each of those transitions moved
 
 
-def schedule(num_warmup: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per iteration: (draw feeds the variance, the preconditioner is set here)."""
-    first, last = int(FIRST_PHASE * num_warmup), int(VARIANCE_END * num_warmup)
+class Schedule(NamedTuple):
+    collect_variance: np.ndarray  # draw feeds the variance
+    set_metric: np.ndarray  # the preconditioner is set at this iteration
+    keep_index: np.ndarray  # slot of the draw in the length buffer, -1 when not kept
+    set_length: np.ndarray  # the trajectory length is set at this iteration
+
+
+def schedule(num_warmup: int) -> Schedule:
+    first, last, length_end = (int(f * num_warmup) for f in (FIRST_PHASE, VARIANCE_END, LENGTH_END))
     collect = np.zeros(num_warmup, bool)
     collect[first:last] = True
     set_metric = np.zeros(num_warmup, bool)
+    keep_index = np.full(num_warmup, -1)
+    set_length = np.zeros(num_warmup, bool)
     if last > first + 1:
         set_metric[last - 1] = True
-    return collect, set_metric
+        if length_end - last >= 10:  # enough draws for an ESS estimate
+            keep_index[last:length_end] = np.arange(length_end - last)
+            set_length[length_end - 1] = True
+    return Schedule(collect, set_metric, keep_index, set_length)
+
+
+def length_from_draws(draws, path_lengths, d: int):
+    """L = 0.4 * mean_i(total path length / ESS_i), from one chain's draws."""
+    from blackjax.diagnostics import effective_sample_size
+
+    ess = effective_sample_size(draws[None], chain_axis=0, sample_axis=1)
+    ess = jnp.clip(jnp.where(jnp.isfinite(ess), ess, 1.0), 1.0, draws.shape[0])
+    length = LENGTH_FACTOR * jnp.mean(jnp.sum(path_lengths) / ess)
+    return jnp.clip(length, 0.1, 10.0 * math.sqrt(d))
 
 
 def default_trajectory_length(d: int) -> float:
@@ -61,43 +88,60 @@ def default_trajectory_length(d: int) -> float:
 
 def run_warmup(key, position, logdensity_fn: Callable, num_warmup: int, *, target_accept: float = 0.9,
                jitter: float = 0.1, kernel=None, trajectory_length: float | None = None):
-    """Tune eps and M^-1 from ``position``; returns (final warmup state, per-iteration info,
-    trajectory length)."""
+    """Tune eps, M^-1 and L from ``position``; returns (final warmup state, per-iteration
+    info). A given ``trajectory_length`` is kept as it is (no length tuning)."""
     kernel = kernel or build_kernel(logdensity_fn)
     d = position.shape[0]
     dtype = position.dtype
     length = jnp.asarray(trajectory_length or default_trajectory_length(d), dtype)
     state = init(position, logdensity_fn)
     step_size = jnp.asarray(length / 4.0, dtype)  # four steps per draw to start; dual averaging takes over
-    collect, set_metric = schedule(num_warmup)
+    plan = schedule(num_warmup)
+    if trajectory_length is not None:
+        plan = plan._replace(set_length=np.zeros(num_warmup, bool))
+    capacity = max(1, int(np.max(plan.keep_index, initial=-1)) + 1)
 
     def one(carry: MAMSWarmupState, inputs):
-        key, add, set_now = inputs
-        state, info = kernel(key, carry.state, carry.step_size, length, carry.inverse_metric, jitter)
+        key, add, set_now, keep, set_length = inputs
+        state, info = kernel(key, carry.state, carry.step_size, carry.trajectory_length, carry.inverse_metric, jitter)
         accept = jnp.where(jnp.isfinite(info.accept_prob), info.accept_prob, 0.0)
         da, step_size = dual_averaging_update(carry.dual_averaging, accept, delta=target_accept)
         welford = jax.tree.map(lambda a, b: jnp.where(add, a, b), welford_add(carry.welford, state.position),
                                carry.welford)
+        slot = jnp.maximum(keep, 0)
+        path = (info.n_grads // 2) * carry.step_size  # integrator steps x eps (jitter averages out)
+        draws = jnp.where(keep >= 0, carry.draws.at[slot].set(state.position / jnp.sqrt(carry.inverse_metric)),
+                          carry.draws)
+        path_lengths = jnp.where(keep >= 0, carry.path_lengths.at[slot].set(path), carry.path_lengths)
 
         def set_preconditioner(_):
             inverse_metric = regularized_metric(welford)
             # the step size that worked in the unit metric, rescaled to the new metric's mean scale
             eps = jnp.exp(da.x_bar) / jnp.sqrt(jnp.mean(inverse_metric))
-            return inverse_metric, eps, dual_averaging_init(eps)
+            return inverse_metric, carry.trajectory_length, eps, dual_averaging_init(eps)
+
+        def set_trajectory_length(_):
+            new_length = length_from_draws(draws, path_lengths, d)
+            eps = jnp.minimum(jnp.exp(da.x_bar), new_length)
+            return carry.inverse_metric, new_length, eps, dual_averaging_init(eps)
 
         def carry_on(_):
-            return carry.inverse_metric, step_size, da
+            return carry.inverse_metric, carry.trajectory_length, step_size, da
 
-        inverse_metric, step_size, da = jax.lax.cond(set_now, set_preconditioner, carry_on, None)
-        return MAMSWarmupState(state, step_size, inverse_metric, da, welford), info
+        branch = jnp.where(set_now, 1, jnp.where(set_length, 2, 0))
+        inverse_metric, new_length, step_size, da = jax.lax.switch(
+            branch, [carry_on, set_preconditioner, set_trajectory_length], None)
+        return MAMSWarmupState(state, step_size, inverse_metric, new_length, da, welford, draws, path_lengths), info
 
-    initial = MAMSWarmupState(state, step_size, jnp.ones(d, dtype), dual_averaging_init(step_size),
-                              welford_init(d, False, dtype))
+    initial = MAMSWarmupState(state, step_size, jnp.ones(d, dtype), length, dual_averaging_init(step_size),
+                              welford_init(d, False, dtype), jnp.zeros((capacity, d), dtype),
+                              jnp.zeros(capacity, dtype))
     keys = jax.random.split(key, num_warmup)
-    final, infos = jax.lax.scan(one, initial, (keys, jnp.asarray(collect), jnp.asarray(set_metric)))
+    final, infos = jax.lax.scan(one, initial, (keys, jnp.asarray(plan.collect_variance), jnp.asarray(plan.set_metric),
+                                               jnp.asarray(plan.keep_index), jnp.asarray(plan.set_length)))
     if num_warmup > 0:
         final = final._replace(step_size=jnp.exp(final.dual_averaging.x_bar))
-    return final, infos, length
+    return final, infos
 
 
-__all__ = ["MAMSInfo", "MAMSWarmupState", "run_warmup", "schedule", "default_trajectory_length"]
+__all__ = ["MAMSInfo", "MAMSWarmupState", "run_warmup", "schedule", "default_trajectory_length", "length_from_draws"]
