@@ -110,6 +110,9 @@ def run_metrics(result, max_tree_depth: int) -> dict[str, Any]:
         "mean_acceptance": _finite(np.mean(stats["acceptance_rate"])) if "acceptance_rate" in stats else None,
         "mean_steps_per_draw": _finite(np.mean(stats["n_steps"])) if "n_steps" in stats else None,
     }
+    superchain = (getattr(result, "engine_info", None) or {}).get("superchain_size")
+    if superchain and result.draws.shape[0] // superchain >= 2:
+        metrics["max_nested_rhat"] = _finite(np.max(nested_rhat(result.draws, result.draws.shape[0] // superchain)))
     return {"metrics": metrics, "summary": summary}
 
 
@@ -132,6 +135,8 @@ def health_gate(metrics: Mapping[str, Any], gate: Mapping[str, float] = NUTS_GAT
         _check("min_ess_bulk", metrics["min_ess_bulk"], ">=", gate["min_ess"]),
         _check("min_ess_tail", metrics["min_ess_tail"], ">=", gate["min_ess"]),
     ]
+    if "max_nested_rhat" in metrics:  # many-chain engines: superchains must agree too
+        checks.append(_check("max_nested_rhat", metrics["max_nested_rhat"], "<", gate["max_rhat"]))
     return {"gate": kind, "passed": all(c["passed"] for c in checks), "checks": checks}
 
 

@@ -18,6 +18,7 @@ __all__ = [
 ENGINES: dict[str, str] = {
     "nextstat_nuts": ".nextstat_nuts",
     "nextstat_mams": ".nextstat_mams",
+    "nextstat_laps": ".nextstat_laps",
     "stan_nuts": ".stan_nuts",
     "blackjax_nuts": ".blackjax_nuts",
     "numpyro_nuts": ".numpyro_nuts",

@@ -65,7 +65,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 
 _ALLOWED: dict[str, Any] = {
     "metric": ("diag", "dense"),
-    "chain_method": ("sequential", "parallel"),
+    "chain_method": ("sequential", "parallel", "vectorized"),  # vectorized: one batch of lockstep chains
     "dtype": ("float64", "float32"),
 }
 
@@ -96,6 +96,8 @@ ENGINE_SETTINGS: dict[str, dict[str, tuple[Any, tuple[Any, ...]]]] = {
     },
     # MAMS: the step-size jitter per transition (published: 0.1)
     "nextstat_mams": {"eps_jitter": (0.1, NumberIn(0.0, 0.5))},
+    # LAPS: chains whose draws are diagnosed and reported (the rest only sample)
+    "nextstat_laps": {"eps_jitter": (0.1, NumberIn(0.0, 0.5)), "report_chains": (256, NumberIn(16, 65536))},
 }
 
 
@@ -161,7 +163,8 @@ class RunResult:
     engine_info: dict[str, Any] = field(default_factory=dict)
 
     def check(self, budget: Budget) -> "RunResult":
-        expected = (budget.chains, budget.draws, len(self.param_names))
+        chains = self.engine_info.get("report_chains", budget.chains)  # many-chain engines report a subset
+        expected = (chains, budget.draws, len(self.param_names))
         if self.draws.shape != expected:
             raise RuntimeError(f"engine returned draws of shape {self.draws.shape}, expected {expected}")
         required = NUTS_STAT_NAMES if "tree_depth" in self.sample_stats or self.engine_info.get("nuts", True) else STAT_NAMES

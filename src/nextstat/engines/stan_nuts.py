@@ -71,6 +71,8 @@ def check_settings(settings: dict[str, Any]) -> None:
         raise SettingsError(f"{NAME} here runs Stan's diag_e metric only; metric={settings['metric']!r} is not offered")
     if settings["dtype"] != "float64":
         raise SettingsError(f"Stan computes in float64; dtype={settings['dtype']!r} is not offered")
+    if settings["chain_method"] == "vectorized":
+        raise SettingsError(f"{NAME} runs each chain on its own; chain_method='vectorized' (lockstep chains) is not offered")
 
 
 def compile_model(case: Case) -> dict[str, Any]:

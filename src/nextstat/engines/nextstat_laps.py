@@ -1,0 +1,105 @@
+"""Our LAPS (``nextstat.samplers.laps``): the budget's chains (4096 is the normal
+operating point) in lockstep under ``vmap``, tuned from the ensemble, on CPU or on a GPU
+unchanged. Diagnostics use a fixed number of report chains (``report_chains``, 256 by
+default), so ESS per gradient counts the report chains' gradients only and is
+comparable with every other engine; nested R-hat uses superchains of 16 chains that
+share a start.
+
+Needs ``chain_method: vectorized`` (the chains are one batch, not one after another).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..cases import Case
+from .base import Budget, RunResult, SettingsError
+from .jax_common import compile_ahead, configure_jax, initial_points, run_blocking
+
+NAME = "nextstat_laps"
+HEALTH_GATE = "microcanonical"
+SUPERCHAIN_SIZE = 16
+
+
+def versions() -> dict[str, str]:
+    import jax
+
+    from .. import __version__
+
+    return {"nextstat": __version__ or "source", "jax": jax.__version__}
+
+
+def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunResult:
+    if settings["chain_method"] != "vectorized":
+        raise SettingsError(f"{NAME} runs its chains as one batch: set chain_method='vectorized' "
+                            f"(got {settings['chain_method']!r})")
+    report = int(settings.get("report_chains", 256))
+    if budget.chains % SUPERCHAIN_SIZE or report % SUPERCHAIN_SIZE or report > budget.chains:
+        raise SettingsError(f"{NAME}: chains ({budget.chains}) and report_chains ({report}) must be multiples of "
+                            f"{SUPERCHAIN_SIZE} with report_chains <= chains")
+    configure_jax(settings["dtype"])
+    import jax
+    import jax.numpy as jnp
+
+    from ..samplers import laps
+    from ..samplers.mams import build_kernel
+
+    dtype = jnp.float64 if settings["dtype"] == "float64" else jnp.float32
+    starts = initial_points(case, seed, budget.chains // SUPERCHAIN_SIZE)
+    positions = jnp.asarray(np.repeat(starts, SUPERCHAIN_SIZE, axis=0), dtype=dtype)  # superchains share a start
+    warmup_key, sample_key = jax.random.split(jax.random.key(seed))
+    jitter = float(settings.get("eps_jitter", 0.1))
+    kernel = build_kernel(case.log_density)
+
+    def warmup(key, positions):
+        return laps.run_warmup(key, positions, case.log_density, budget.warmup, target_accept=settings["target_accept"],
+                               jitter=jitter, kernel=kernel, report_chains=report)
+
+    def sampling(key, ensemble):
+        return laps.sample(key, ensemble, case.log_density, budget.draws, jitter=jitter, kernel=kernel,
+                           report_chains=report)
+
+    compiled_warmup, compile_warmup_s = compile_ahead(warmup, warmup_key, positions)
+    (ensemble, warmup_grads, _), warmup_s = run_blocking(compiled_warmup, warmup_key, positions)
+    compiled_sampling, compile_sampling_s = compile_ahead(sampling, sample_key, ensemble)
+    (draws, logdensity, info), sampling_s = run_blocking(compiled_sampling, sample_key, ensemble)
+
+    to_chains = lambda a: np.swapaxes(np.asarray(a), 0, 1)  # noqa: E731  (draw, chain) -> (chain, draw)
+    logdensity = to_chains(logdensity).astype(float)
+    n_grads = to_chains(info.n_grads).astype(int)
+    step_size = float(ensemble.step_size)
+    return RunResult(
+        draws=case.constrain(to_chains(draws)),
+        param_names=case.param_names,
+        sample_stats={
+            "lp": logdensity,
+            "n_steps": n_grads,
+            "diverging": to_chains(info.divergent).astype(bool),
+            "energy": -logdensity,
+            "acceptance_rate": to_chains(info.accept_prob).astype(float),
+            "step_size": np.full(logdensity.shape, step_size),
+        },
+        grad_evals_warmup=int(warmup_grads),
+        grad_evals_sampling=int(n_grads.sum()),
+        compile_s=compile_warmup_s + compile_sampling_s,
+        warmup_s=warmup_s,
+        sampling_s=sampling_s,
+        engine_info={
+            "frontend": "nextstat.samplers.laps",
+            "nuts": False,
+            "n_chains": budget.chains,
+            "report_chains": report,
+            "superchain_size": SUPERCHAIN_SIZE,
+            "dtype": settings["dtype"],
+            "step_size": step_size,
+            "trajectory_length": float(ensemble.trajectory_length),
+            "eps_jitter": jitter,
+            "gradients_all_chains_sampling": int(n_grads.sum()) * budget.chains // report,
+            "compile_s_warmup": compile_warmup_s,
+            "compile_s_sampling": compile_sampling_s,
+            "adaptation": "ensemble: Var_chains metric (first half of warmup), dual averaging of the mean "
+                          "acceptance, L = sqrt(d) in the preconditioned space",
+        },
+    )
