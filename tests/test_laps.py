@@ -55,3 +55,19 @@ def test_runner_records_nested_rhat_and_the_microcanonical_gate():
     assert doc["quality"]["gate"] == "microcanonical"
     names = [c["name"] for c in doc["quality"]["checks"]]
     assert "max_nested_rhat" in names and doc["diagnostics"]["max_nested_rhat"] < 1.01
+
+
+def test_blackjax_mams_baseline_runs_as_published():
+    from nextstat.cases import get_case
+    from nextstat.diagnostics import correctness, parameter_summary
+
+    case = get_case("std_normal_d10")
+    settings = resolve_settings({"chain_method": "vectorized", "target_accept": 0.9, "report_chains": 64},
+                                "blackjax_mams")
+    result = load_engine("blackjax_mams").run(case, settings, Budget(256, 300, 300), 2).check(Budget(256, 300, 300))
+    info = result.engine_info
+    # BlackJAX's shipped tuner pins L to about 2 eps: two McLachlan steps, four gradients per draw
+    assert info["integration_steps"] == round(info["trajectory_length"] / info["step_size"]) == 2
+    assert np.all(result.sample_stats["n_steps"] == 4)
+    verdict = correctness(parameter_summary(result.draws, result.param_names), case.reference)
+    assert verdict["verdict"] == "pass", verdict["max_z"]

@@ -21,6 +21,7 @@ ENGINES: dict[str, str] = {
     "nextstat_laps": ".nextstat_laps",
     "stan_nuts": ".stan_nuts",
     "blackjax_nuts": ".blackjax_nuts",
+    "blackjax_mams": ".blackjax_mams",
     "numpyro_nuts": ".numpyro_nuts",
 }
 

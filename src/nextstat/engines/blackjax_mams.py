@@ -1,0 +1,130 @@
+"""BlackJAX's MAMS as shipped (``adjusted_mclmc``), configured as in the published
+many-chain comparison:
+
+- the isokinetic McLachlan integrator;
+- ``adjusted_mclmc_find_L_and_step_size`` on one chain, target acceptance 0.9, diagonal
+  preconditioning, with its shipped defaults (which include
+  ``target_num_integration_steps=2.0``, pinning L to about 2 eps: users get that), given
+  the budget's warmup iterations;
+- then all the budget's chains start at the tuned position plus N(0, 0.5^2) noise and
+  run in lockstep under ``vmap`` with n_steps = round(L / step_size).
+
+Diagnostics use the first ``report_chains`` chains, as for our LAPS, so ESS per
+gradient is normalized the same way. Needs ``chain_method: vectorized``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..cases import Case
+from .base import Budget, RunResult, SettingsError
+from .jax_common import compile_ahead, configure_jax, initial_points, run_blocking
+
+NAME = "blackjax_mams"
+HEALTH_GATE = "microcanonical"
+SUPERCHAIN_SIZE = 16
+TUNE_FRACTIONS = (0.1, 0.1)  # BlackJAX's defaults for frac_tune1, frac_tune2
+GRADS_PER_STEP = 2  # McLachlan: two gradient evaluations per step
+
+
+def versions() -> dict[str, str]:
+    import blackjax
+    import jax
+
+    return {"blackjax": blackjax.__version__, "jax": jax.__version__}
+
+
+def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunResult:
+    if settings["chain_method"] != "vectorized":
+        raise SettingsError(f"{NAME} runs its chains as one batch: set chain_method='vectorized' "
+                            f"(got {settings['chain_method']!r})")
+    report = int(settings.get("report_chains", 256))
+    if budget.chains % SUPERCHAIN_SIZE or report % SUPERCHAIN_SIZE or report > budget.chains:
+        raise SettingsError(f"{NAME}: chains ({budget.chains}) and report_chains ({report}) must be multiples of "
+                            f"{SUPERCHAIN_SIZE} with report_chains <= chains")
+    configure_jax(settings["dtype"])
+    import blackjax
+    import jax
+    import jax.numpy as jnp
+
+    dtype = jnp.float64 if settings["dtype"] == "float64" else jnp.float32
+    start = jnp.asarray(initial_points(case, seed, 1)[0], dtype=dtype)
+    tune_key, noise_key, sample_key = jax.random.split(jax.random.key(seed), 3)
+    logdensity = case.log_density
+    base_kernel = blackjax.adjusted_mclmc.build_kernel(integrator=blackjax.mcmc.integrators.isokinetic_mclachlan)
+
+    def tuning_kernel(rng_key, state, logdensity_fn, step_size, inverse_mass_matrix, integration_steps_params):
+        (average_steps,) = integration_steps_params
+        steps = jnp.maximum(jnp.round(average_steps), 1).astype(jnp.int32)
+        return base_kernel(rng_key, state, logdensity_fn, step_size, (steps,), inverse_mass_matrix)
+
+    num_steps = max(1, round(budget.warmup / sum(TUNE_FRACTIONS)))  # so that tuning runs `warmup` iterations
+
+    def tune(key, position):
+        state = blackjax.adjusted_mclmc.init(position, logdensity)
+        state, params, integrator_steps = blackjax.adjusted_mclmc_find_L_and_step_size(
+            tuning_kernel, logdensity, num_steps, state, key, target=0.9, diagonal_preconditioning=True)
+        return state.position, params.L, params.step_size, params.inverse_mass_matrix, integrator_steps
+
+    def sampling(key, noise_key, position, length, step_size, inverse_mass_matrix):
+        positions = position + 0.5 * jax.random.normal(noise_key, (budget.chains, position.shape[0]), position.dtype)
+        states = jax.vmap(lambda x: blackjax.adjusted_mclmc.init(x, logdensity))(positions)
+        steps = jnp.maximum(jnp.round(length / step_size), 1).astype(jnp.int32)
+
+        def one(states, key):
+            keys = jax.random.split(key, budget.chains)
+            states, info = jax.vmap(lambda k, s: base_kernel(k, s, logdensity, step_size, (steps,),
+                                                             inverse_mass_matrix))(keys, states)
+            out = (states.position[:report], states.logdensity[:report], info.acceptance_rate[:report],
+                   info.is_divergent[:report])
+            return states, out
+
+        return jax.lax.scan(one, states, jax.random.split(key, budget.draws))[1], steps
+
+    compiled_tune, compile_tune_s = compile_ahead(tune, tune_key, start)
+    (position, length, step_size, inverse_mass_matrix, tuning_steps), warmup_s = run_blocking(
+        compiled_tune, tune_key, start)
+    compiled_sampling, compile_sampling_s = compile_ahead(sampling, sample_key, noise_key, position, length, step_size,
+                                                          inverse_mass_matrix)
+    ((draws, lp, acceptance, divergent), steps), sampling_s = run_blocking(
+        compiled_sampling, sample_key, noise_key, position, length, step_size, inverse_mass_matrix)
+
+    to_chains = lambda a: np.swapaxes(np.asarray(a), 0, 1)  # noqa: E731  (draw, chain) -> (chain, draw)
+    lp = to_chains(lp).astype(float)
+    grads_per_draw = GRADS_PER_STEP * int(steps)
+    return RunResult(
+        draws=case.constrain(to_chains(draws)),
+        param_names=case.param_names,
+        sample_stats={
+            "lp": lp,
+            "n_steps": np.full(lp.shape, grads_per_draw),
+            "diverging": to_chains(divergent).astype(bool),
+            "energy": -lp,
+            "acceptance_rate": to_chains(acceptance).astype(float),
+            "step_size": np.full(lp.shape, float(step_size)),
+        },
+        # the one tuning chain's gradients, counted for each report chain (they all start from it)
+        grad_evals_warmup=GRADS_PER_STEP * int(tuning_steps) * report,
+        grad_evals_sampling=grads_per_draw * report * budget.draws,
+        compile_s=compile_tune_s + compile_sampling_s,
+        warmup_s=warmup_s,
+        sampling_s=sampling_s,
+        engine_info={
+            "frontend": "blackjax.adjusted_mclmc + adjusted_mclmc_find_L_and_step_size (shipped defaults)",
+            "nuts": False,
+            "n_chains": budget.chains,
+            "report_chains": report,
+            "superchain_size": SUPERCHAIN_SIZE,
+            "dtype": settings["dtype"],
+            "step_size": float(step_size),
+            "trajectory_length": float(length),
+            "integration_steps": int(steps),
+            "tuning_num_steps_argument": num_steps,
+            "tuning_integrator_steps": int(tuning_steps),
+            "compile_s_warmup": compile_tune_s,
+            "compile_s_sampling": compile_sampling_s,
+        },
+    )
