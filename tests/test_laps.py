@@ -71,3 +71,13 @@ def test_blackjax_mams_baseline_runs_as_published():
     assert np.all(result.sample_stats["n_steps"] == 4)
     verdict = correctness(parameter_summary(result.draws, result.param_names), case.reference)
     assert verdict["verdict"] == "pass", verdict["max_z"]
+
+
+def test_a_laps_artifact_is_schema_valid(tmp_path):
+    from conftest import nextstat
+
+    out = tmp_path / "laps.json"
+    proc = nextstat("run", "--case", "std_normal_d2", "--engine", "nextstat_laps", "--seed", 1, "--budget", "32x50x50",
+                    "--set", 'chain_method="vectorized"', "--set", "report_chains=16", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert nextstat("validate", out).returncode == 0
