@@ -38,3 +38,18 @@ def test_sample_rejects_bad_arguments(kwargs, message):
 def test_a_bare_log_density_needs_its_dimension():
     with pytest.raises(ValueError, match="dim="):
         nextstat.sample(lambda x: -x @ x)
+
+
+def test_sample_with_mams_and_auto():
+    import nextstat
+    from nextstat.api import choose_method
+    from nextstat.cases import get_case
+
+    idata = nextstat.sample("std_normal_d2", method="mams", n_chains=2, n_warmup=200, n_samples=200, seed=3,
+                            target_accept=0.9)
+    assert idata.posterior["x"].shape == (2, 200, 2)
+    assert idata.attrs["method"] == "mams"
+    assert choose_method(get_case("glm_logistic_n200_p6")) == "nuts"
+    assert choose_method(get_case("eight_schools")) == "mams"
+    idata = nextstat.sample("std_normal_d2", method="auto", n_chains=2, n_warmup=100, n_samples=100)
+    assert idata.attrs["method"] == "mams"
