@@ -25,6 +25,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "min_ess_bulk": ("diagnostics", "min_ess_bulk"),
     "min_ess_tail": ("diagnostics", "min_ess_tail"),
     "max_rhat": ("diagnostics", "max_rhat"),
+    "max_nested_rhat": ("diagnostics", "max_nested_rhat"),  # many-chain engines only
     "min_ebfmi": ("diagnostics", "min_ebfmi"),
     "divergence_pct": ("diagnostics", "divergence_pct"),
     "tree_depth_saturation_pct": ("diagnostics", "tree_depth_saturation_pct"),

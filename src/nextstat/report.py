@@ -286,7 +286,8 @@ def _health(summary, sink: _Sink) -> list[str]:
         if run["status"] != "ok":
             continue
         m = run["metrics"]
-        rows.append([run["case"], run["label"], run["seed"], run["verdict"], _num(m["max_rhat"], 3),
+        rows.append([run["case"], run["label"], run["seed"], run["verdict"],
+                     _num(m["max_rhat"], 3) + (f" (nested {m['max_nested_rhat']:.4f})" if m.get("max_nested_rhat") else ""),
                      _num(m["divergence_pct"], 2), _num(m["min_ebfmi"], 2), _num(m["min_ess_bulk"]),
                      _num(m["min_ess_tail"]), _num(m["tree_depth_saturation_pct"], 1),
                      ", ".join(run["failed_checks"]) or "—"])
