@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 
 from ..cases import Case
-from .base import Budget, RunResult, SettingsError
-from .jax_common import compile_ahead, configure_jax, initial_points, run_blocking
+from .base import Budget, RunResult
+from .jax_common import (SUPERCHAIN_SIZE, compile_ahead, configure_jax, draws_to_chains, initial_points,
+                         many_chain_report, run_blocking)
 
 NAME = "blackjax_mams"
 HEALTH_GATE = "microcanonical"
-SUPERCHAIN_SIZE = 16
 TUNE_FRACTIONS = (0.1, 0.1)  # BlackJAX's defaults for frac_tune1, frac_tune2
 GRADS_PER_STEP = 2  # McLachlan: two gradient evaluations per step
 
@@ -38,13 +38,7 @@ def versions() -> dict[str, str]:
 
 
 def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunResult:
-    if settings["chain_method"] != "vectorized":
-        raise SettingsError(f"{NAME} runs its chains as one batch: set chain_method='vectorized' "
-                            f"(got {settings['chain_method']!r})")
-    report = int(settings.get("report_chains", 256))
-    if budget.chains % SUPERCHAIN_SIZE or report % SUPERCHAIN_SIZE or report > budget.chains:
-        raise SettingsError(f"{NAME}: chains ({budget.chains}) and report_chains ({report}) must be multiples of "
-                            f"{SUPERCHAIN_SIZE} with report_chains <= chains")
+    report = many_chain_report(NAME, settings, budget.chains)
     configure_jax(settings["dtype"])
     import blackjax
     import jax
@@ -92,18 +86,17 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     ((draws, lp, acceptance, divergent), steps), sampling_s = run_blocking(
         compiled_sampling, sample_key, noise_key, position, length, step_size, inverse_mass_matrix)
 
-    to_chains = lambda a: np.swapaxes(np.asarray(a), 0, 1)  # noqa: E731  (draw, chain) -> (chain, draw)
-    lp = to_chains(lp).astype(float)
+    lp = draws_to_chains(lp).astype(float)
     grads_per_draw = GRADS_PER_STEP * int(steps)
     return RunResult(
-        draws=case.constrain(to_chains(draws)),
+        draws=case.constrain(draws_to_chains(draws)),
         param_names=case.param_names,
         sample_stats={
             "lp": lp,
             "n_steps": np.full(lp.shape, grads_per_draw),
-            "diverging": to_chains(divergent).astype(bool),
+            "diverging": draws_to_chains(divergent).astype(bool),
             "energy": -lp,
-            "acceptance_rate": to_chains(acceptance).astype(float),
+            "acceptance_rate": draws_to_chains(acceptance).astype(float),
             "step_size": np.full(lp.shape, float(step_size)),
         },
         # the one tuning chain's gradients, counted for each report chain (they all start from it)

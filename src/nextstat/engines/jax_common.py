@@ -163,3 +163,25 @@ def chain_result(case: Case, runs: ChainRuns, sample_stats: dict[str, np.ndarray
         engine_info={**engine_info, "compile_s_warmup": runs.compile_warmup_s,
                      "compile_s_sampling": runs.compile_sample_s},
     )
+
+
+SUPERCHAIN_SIZE = 16  # many-chain engines: chains per superchain (they share a start) for nested R-hat
+
+
+def many_chain_report(engine_name: str, settings: dict[str, Any], n_chains: int) -> int:
+    """What every lockstep many-chain engine checks first; returns the report chain count."""
+    from .base import SettingsError
+
+    if settings["chain_method"] != "vectorized":
+        raise SettingsError(f"{engine_name} runs its chains as one batch: set chain_method='vectorized' "
+                            f"(got {settings['chain_method']!r})")
+    report = int(settings.get("report_chains", 256))
+    if n_chains % SUPERCHAIN_SIZE or report % SUPERCHAIN_SIZE or report > n_chains:
+        raise SettingsError(f"{engine_name}: chains ({n_chains}) and report_chains ({report}) must be multiples of "
+                            f"{SUPERCHAIN_SIZE} with report_chains <= chains")
+    return report
+
+
+def draws_to_chains(values) -> np.ndarray:
+    """A lockstep scan's (draw, chain, ...) outputs as (chain, draw, ...)."""
+    return np.swapaxes(np.asarray(values), 0, 1)

@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 
 from ..cases import Case
-from .base import Budget, RunResult, SettingsError
-from .jax_common import compile_ahead, configure_jax, initial_points, run_blocking
+from .base import Budget, RunResult
+from .jax_common import (SUPERCHAIN_SIZE, compile_ahead, configure_jax, draws_to_chains, initial_points,
+                         many_chain_report, run_blocking)
 
 NAME = "nextstat_laps"
 HEALTH_GATE = "microcanonical"
-SUPERCHAIN_SIZE = 16
 
 
 def versions() -> dict[str, str]:
@@ -32,13 +32,7 @@ def versions() -> dict[str, str]:
 
 
 def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunResult:
-    if settings["chain_method"] != "vectorized":
-        raise SettingsError(f"{NAME} runs its chains as one batch: set chain_method='vectorized' "
-                            f"(got {settings['chain_method']!r})")
-    report = int(settings.get("report_chains", 256))
-    if budget.chains % SUPERCHAIN_SIZE or report % SUPERCHAIN_SIZE or report > budget.chains:
-        raise SettingsError(f"{NAME}: chains ({budget.chains}) and report_chains ({report}) must be multiples of "
-                            f"{SUPERCHAIN_SIZE} with report_chains <= chains")
+    report = many_chain_report(NAME, settings, budget.chains)
     configure_jax(settings["dtype"])
     import jax
     import jax.numpy as jnp
@@ -66,19 +60,18 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     compiled_sampling, compile_sampling_s = compile_ahead(sampling, sample_key, ensemble)
     (draws, logdensity, info), sampling_s = run_blocking(compiled_sampling, sample_key, ensemble)
 
-    to_chains = lambda a: np.swapaxes(np.asarray(a), 0, 1)  # noqa: E731  (draw, chain) -> (chain, draw)
-    logdensity = to_chains(logdensity).astype(float)
-    n_grads = to_chains(info.n_grads).astype(int)
+    logdensity = draws_to_chains(logdensity).astype(float)
+    n_grads = draws_to_chains(info.n_grads).astype(int)
     step_size = float(ensemble.step_size)
     return RunResult(
-        draws=case.constrain(to_chains(draws)),
+        draws=case.constrain(draws_to_chains(draws)),
         param_names=case.param_names,
         sample_stats={
             "lp": logdensity,
             "n_steps": n_grads,
-            "diverging": to_chains(info.divergent).astype(bool),
+            "diverging": draws_to_chains(info.divergent).astype(bool),
             "energy": -logdensity,
-            "acceptance_rate": to_chains(info.accept_prob).astype(float),
+            "acceptance_rate": draws_to_chains(info.accept_prob).astype(float),
             "step_size": np.full(logdensity.shape, step_size),
         },
         grad_evals_warmup=int(warmup_grads),
