@@ -3,7 +3,9 @@
 Four phases over ``num_warmup`` iterations (a static schedule, fed to one ``scan``):
 
 1. [0, 30%): dual averaging of eps towards the target acceptance (Stan's constants,
-   target 0.9 by default for MAMS), unit preconditioner, L = sqrt(d);
+   target 0.9 by default for MAMS), unit preconditioner, L = sqrt(d) but at most 8 steps
+   per draw until the preconditioner is set (with a unit metric on a posterior with
+   small scales eps is tiny, and L / eps steps would spend most of warmup's gradients);
 2. [30%, 60%): dual averaging goes on while the draws feed a Welford variance;
 3. at 60% the preconditioner becomes that variance, regularized like Stan's
    (n/(n+5) var + 1e-3 * 5/(n+5)); dual averaging restarts from the current eps;
@@ -37,6 +39,7 @@ from .stan_warmup import (
 
 FIRST_PHASE, VARIANCE_END, LENGTH_END = 0.3, 0.6, 0.8
 LENGTH_FACTOR = 0.4  # L = 0.4 x the path length per effective sample (MCLMC's choice)
+EARLY_STEPS = 8  # before the preconditioner exists, at most this many steps per draw
 
 
 class MAMSWarmupState(NamedTuple):
@@ -51,6 +54,7 @@ class MAMSWarmupState(NamedTuple):
 
 
 class Schedule(NamedTuple):
+    early: np.ndarray  # before the preconditioner is set: steps per draw are capped
     collect_variance: np.ndarray  # draw feeds the variance
     set_metric: np.ndarray  # the preconditioner is set at this iteration
     keep_index: np.ndarray  # slot of the draw in the length buffer, -1 when not kept
@@ -64,12 +68,14 @@ def schedule(num_warmup: int) -> Schedule:
     set_metric = np.zeros(num_warmup, bool)
     keep_index = np.full(num_warmup, -1)
     set_length = np.zeros(num_warmup, bool)
+    early = np.zeros(num_warmup, bool)
     if last > first + 1:
+        early[:last] = True
         set_metric[last - 1] = True
         if length_end - last >= 10:  # enough draws for an ESS estimate
             keep_index[last:length_end] = np.arange(length_end - last)
             set_length[length_end - 1] = True
-    return Schedule(collect, set_metric, keep_index, set_length)
+    return Schedule(early, collect, set_metric, keep_index, set_length)
 
 
 def length_from_draws(draws, path_lengths, d: int):
@@ -102,8 +108,10 @@ def run_warmup(key, position, logdensity_fn: Callable, num_warmup: int, *, targe
     capacity = max(1, int(np.max(plan.keep_index, initial=-1)) + 1)
 
     def one(carry: MAMSWarmupState, inputs):
-        key, add, set_now, keep, set_length = inputs
-        state, info = kernel(key, carry.state, carry.step_size, carry.trajectory_length, carry.inverse_metric, jitter)
+        key, early, add, set_now, keep, set_length = inputs
+        length_now = jnp.where(early, jnp.minimum(carry.trajectory_length, EARLY_STEPS * carry.step_size),
+                               carry.trajectory_length)
+        state, info = kernel(key, carry.state, carry.step_size, length_now, carry.inverse_metric, jitter)
         accept = jnp.where(jnp.isfinite(info.accept_prob), info.accept_prob, 0.0)
         da, step_size = dual_averaging_update(carry.dual_averaging, accept, delta=target_accept)
         welford = jax.tree.map(lambda a, b: jnp.where(add, a, b), welford_add(carry.welford, state.position),
@@ -137,8 +145,9 @@ def run_warmup(key, position, logdensity_fn: Callable, num_warmup: int, *, targe
                               welford_init(d, False, dtype), jnp.zeros((capacity, d), dtype),
                               jnp.zeros(capacity, dtype))
     keys = jax.random.split(key, num_warmup)
-    final, infos = jax.lax.scan(one, initial, (keys, jnp.asarray(plan.collect_variance), jnp.asarray(plan.set_metric),
-                                               jnp.asarray(plan.keep_index), jnp.asarray(plan.set_length)))
+    final, infos = jax.lax.scan(one, initial, (keys, jnp.asarray(plan.early), jnp.asarray(plan.collect_variance),
+                                               jnp.asarray(plan.set_metric), jnp.asarray(plan.keep_index),
+                                               jnp.asarray(plan.set_length)))
     if num_warmup > 0:
         final = final._replace(step_size=jnp.exp(final.dual_averaging.x_bar))
     return final, infos
