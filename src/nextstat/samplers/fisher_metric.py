@@ -56,7 +56,8 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-SHRINK_DRAWS = 5.0  # Stan's n / (n + 5) shrinkage
+from .metrics import SHRINK_DRAWS, stan_shrinkage
+
 EIGEN_CUTOFF = 2.0  # low-rank: eigenvalues within [1/2, 2] of the diagonal answer are set to 1
 CLIP = (1e-10, 1e10)
 JITTER = 1e-3  # added to the scaled covariances
@@ -89,13 +90,9 @@ def _moments_add(m: Moments, x, g) -> Moments:
     return Moments(m.n + 1, m.sum_x + x, m.sum_xx + x * x, m.sum_g + g, m.sum_gg + g * g)
 
 
-def _diagonal_scale2(n, var_x, var_g):
+def _diagonal_scale2(var_x, var_g):
     """s^2 = sqrt(Var x / Var g), clipped (see the module notes)."""
     return jnp.clip(jnp.sqrt(var_x / jnp.maximum(var_g, CLIP[0])), *CLIP)
-
-
-def _shrunk_diagonal(n, scale2):
-    return (n / (n + SHRINK_DRAWS)) * scale2 + 1e-3 * (SHRINK_DRAWS / (n + SHRINK_DRAWS))
 
 
 def fisher_diagonal() -> WindowEstimator:
@@ -103,7 +100,7 @@ def fisher_diagonal() -> WindowEstimator:
         n = m.n
         var_x = m.sum_xx / n - (m.sum_x / n) ** 2
         var_g = m.sum_gg / n - (m.sum_g / n) ** 2
-        return _shrunk_diagonal(n, _diagonal_scale2(n, var_x, var_g))
+        return stan_shrinkage(n, _diagonal_scale2(var_x, var_g))
 
     return WindowEstimator(_moments_init, lambda m, x, g: _moments_add(m, x, g), estimate, dense=False)
 
@@ -136,7 +133,7 @@ def low_rank_inverse_metric(draws, grads, weights, cutoff: float = EIGEN_CUTOFF)
     mean_g = jnp.sum(w * grads, axis=0) / n
     var_x = jnp.sum(w * (draws - mean_x) ** 2, axis=0) / n
     var_g = jnp.sum(w * (grads - mean_g) ** 2, axis=0) / n
-    scale2 = _shrunk_diagonal(n, _diagonal_scale2(n, var_x, var_g))
+    scale2 = stan_shrinkage(n, _diagonal_scale2(var_x, var_g))
     scale = jnp.sqrt(scale2)
     x = w * (draws - mean_x) / scale
     g = w * (grads - mean_g) * scale

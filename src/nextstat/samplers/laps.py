@@ -25,9 +25,8 @@ import jax
 import jax.numpy as jnp
 
 from .mams import MAMSInfo, MAMSState, build_kernel, init
+from .metrics import stan_shrinkage
 from .stan_warmup import DualAveraging, dual_averaging_init, dual_averaging_update
-
-SHRINK = 5.0
 
 
 class EnsembleState(NamedTuple):
@@ -40,9 +39,7 @@ class EnsembleState(NamedTuple):
 
 def ensemble_metric(positions):
     """Var_chains(x_i), regularized towards 1e-3 as Stan regularizes a window's variance."""
-    n = positions.shape[0]
-    variance = jnp.var(positions, axis=0, ddof=1)
-    return (n / (n + SHRINK)) * variance + 1e-3 * (SHRINK / (n + SHRINK))
+    return stan_shrinkage(positions.shape[0], jnp.var(positions, axis=0, ddof=1))
 
 
 def lockstep(kernel: Callable):

@@ -39,3 +39,12 @@ def _kinetic_energy(inverse_metric, p):
 
 
 euclidean = Metric(_sample_momentum, _scale_momentum, _velocity, _kinetic_energy)
+
+SHRINK_DRAWS = 5.0  # Stan's n / (n + 5) weight on a window's estimate
+
+
+def stan_shrinkage(n, estimate):
+    """Stan's regularization of a metric estimated from n draws: n/(n+5) estimate +
+    1e-3 * 5/(n+5) (times the identity for a matrix)."""
+    eye = jnp.eye(estimate.shape[0], dtype=estimate.dtype) if estimate.ndim == 2 else 1.0
+    return (n / (n + SHRINK_DRAWS)) * estimate + 1e-3 * (SHRINK_DRAWS / (n + SHRINK_DRAWS)) * eye

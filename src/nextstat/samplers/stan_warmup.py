@@ -31,7 +31,7 @@ import numpy as np
 
 from .fisher_metric import WindowEstimator, fisher_diagonal, fisher_low_rank
 from .integrators import PhasePoint, leapfrog
-from .metrics import euclidean
+from .metrics import euclidean, stan_shrinkage
 from .nuts import NUTSInfo, NUTSState, build_kernel, init
 
 INIT_BUFFER, BASE_WINDOW, TERM_BUFFER = 75, 25, 50
@@ -129,11 +129,7 @@ def welford_add(w: Welford, x) -> Welford:
 
 def regularized_metric(w: Welford):
     """Stan's shrinkage of the window's variance (ddof 1) towards 1e-3."""
-    n = w.n
-    variance = w.m2 / (n - 1.0)
-    shrunk = (n / (n + 5.0)) * variance
-    eye = jnp.eye(w.mean.shape[0], dtype=variance.dtype) if variance.ndim == 2 else 1.0
-    return shrunk + 1e-3 * (5.0 / (n + 5.0)) * eye
+    return stan_shrinkage(w.n, w.m2 / (w.n - 1.0))
 
 
 def stan_variance(dense: bool) -> WindowEstimator:
