@@ -38,7 +38,7 @@ def finished_suite(tmp_path_factory):
         "engines": [
             {"label": "stan_nuts", "engine": "stan_nuts"},
             {"label": "blackjax_nuts", "engine": "blackjax_nuts"},
-            {"label": "numpyro_nuts", "engine": "numpyro_nuts"},
+            {"label": "numpyro_nuts", "engine": "numpyro_nuts", "cases": ["my_regression"]},  # a row on some cases
             {"label": "blackjax_parallel", "engine": "blackjax_nuts", "settings": {"chain_method": "parallel"}},
         ],
         "case_settings": {},
@@ -51,7 +51,7 @@ def finished_suite(tmp_path_factory):
 def test_every_run_has_a_valid_artifact(finished_suite):
     workdir, _ = finished_suite
     runs = sorted((workdir / "results" / "tiny" / "runs").rglob("*.json"))
-    assert len(runs) == 2 * 4
+    assert len(runs) == 2 * 4 - 1  # numpyro_nuts runs on my_regression only
     assert nextstat("validate", *runs).returncode == 0
     status = {(p.parts[-3], p.parts[-2]): json.loads(p.read_text())["status"] for p in runs}
     assert status[("std_normal_d10", "stan_nuts")] == "ok"
@@ -70,6 +70,7 @@ def test_report_has_real_figures(finished_suite):
     assert row["metrics"]["ess_bulk_per_s"]["median"] > 0
     assert "ESS/s vs stan_nuts" in report and "std_normal_d10" in report
     assert "has no Stan program" in report  # the skip, with its reason
+    assert "`numpyro_nuts` ran only on my_regression" in report
     assert "chain_method='parallel' is not offered" in report  # the failure, with its reason
     assert list((workdir / "reports" / "tiny" / "charts").glob("ess_per_s_*.png"))
     assert list((workdir / "reports" / "tiny" / "charts").glob("ratios_*.png"))
@@ -105,3 +106,14 @@ def test_a_committed_report_without_results_still_runs_the_suite(finished_suite,
         assert "aggregate" in proc.stdout and "Nothing to be done" not in proc.stdout + proc.stderr
     finally:
         kept.rename(summary)
+
+
+def test_a_row_naming_a_case_the_suite_lacks_is_refused(finished_suite, tmp_path):
+    workdir, config = finished_suite
+    bad = yaml.safe_load(config.read_text())
+    bad["engines"][2]["cases"] = ["my_regresion"]
+    bad_config = tmp_path / "bad.yaml"
+    bad_config.write_text(yaml.safe_dump(bad))
+    proc = _snakemake(workdir, bad_config, "--dry-run")
+    assert proc.returncode != 0
+    assert "label 'numpyro_nuts' lists cases the suite does not have: my_regresion" in proc.stdout + proc.stderr

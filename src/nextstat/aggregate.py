@@ -250,7 +250,12 @@ def _protocol(runs) -> dict[str, Any]:
             "settings": doc["config"]["settings"],
             "frontend": (doc.get("engine_info") or {}).get("frontend"),
             "versions": (doc.get("engine_info") or {}).get("versions"),
+            "cases": [],
         })
+        if doc["case"] not in engines[doc["label"]]["cases"]:
+            engines[doc["label"]]["cases"].append(doc["case"])
+    for info in engines.values():
+        info["cases"].sort()
     return {
         "seeds": sorted({doc["seed"] for _, doc in runs}),
         "cases": sorted({doc["case"] for _, doc in runs}),

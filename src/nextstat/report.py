@@ -148,6 +148,11 @@ def _protocol(summary, sink: _Sink) -> list[str]:
                      versions])
     lines.append(sink.table("protocol", rows, ["label", "engine", "frontend", "target accept", "max depth", "metric",
                                                "chains", "dtype", "engine's own settings", "versions"]))
+    for label, info in sorted(protocol["engines"].items()):
+        missing = sorted(set(protocol["cases"]) - set(info.get("cases") or protocol["cases"]))
+        if missing:
+            lines += ["", f"`{label}` ran only on {', '.join(info['cases'])} (the suite leaves it out of "
+                      f"{', '.join(missing)}; see the suite's configuration for why)."]
     if any("adaptation" in info["settings"] for info in protocol["engines"].values()):
         lines += ["", "`adaptation` is our NUTS's metric estimator in warmup: `stan` is Stan's windowed variance; "
                   "`fisher` and `fisher-lowrank` minimize the Fisher divergence from the warmup draws and their "

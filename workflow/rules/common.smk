@@ -70,10 +70,23 @@ def resource(rule_name, key, default):
     return (config.get("resources") or {}).get(rule_name, {}).get(key, default)
 
 
-RUN_ARTIFACTS = expand(
-    f"{RESULTS}/runs/{{case}}/{{label}}/seed{{seed}}.json", case=CASES, label=ENGINE_ROWS, seed=SEEDS
-)
-STAN_CASES = sorted({c for c in CASES for r in ENGINE_ROWS.values() if r["engine"] == "stan_nuts"})
+def _row_cases(row):
+    """The cases an engine row runs: all of the suite's, or the row's own `cases` list."""
+    if "cases" not in row:
+        return list(CASES)
+    unknown = [case for case in row["cases"] if case not in CASES]
+    if unknown:
+        raise ValueError(f"config engines: label '{row['label']}' lists cases the suite does not have: "
+                         f"{', '.join(unknown)} (suite cases: {', '.join(CASES)})")
+    return list(row["cases"])
+
+
+#: (case, label) pairs that run, in suite order
+CASE_ROWS = [(case, label) for case in CASES for label, row in ENGINE_ROWS.items() if case in _row_cases(row)]
+RUN_ARTIFACTS = [
+    f"{RESULTS}/runs/{case}/{label}/seed{seed}.json" for case, label in CASE_ROWS for seed in SEEDS
+]
+STAN_CASES = sorted({case for case, label in CASE_ROWS if ENGINE_ROWS[label]["engine"] == "stan_nuts"})
 STAN_BUILDS = expand(f"{RESULTS}/stan_models/{{case}}.json", case=STAN_CASES)
 
 

@@ -3,7 +3,7 @@
 # a model compile from an empty cache).
 
 TIMING_ARTIFACTS = (
-    expand(f"{RESULTS}/timing/{{case}}/{{label}}.json", case=CASES, label=ENGINE_ROWS) if config.get("timing") else []
+    [f"{RESULTS}/timing/{case}/{label}.json" for case, label in CASE_ROWS] if config.get("timing") else []
 )
 
 

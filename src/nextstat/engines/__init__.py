@@ -22,6 +22,7 @@ ENGINES: dict[str, str] = {
     "stan_nuts": ".stan_nuts",
     "blackjax_nuts": ".blackjax_nuts",
     "blackjax_mams": ".blackjax_mams",
+    "blackjax_laps": ".blackjax_laps",
     "numpyro_nuts": ".numpyro_nuts",
 }
 

@@ -99,6 +99,7 @@ ENGINE_SETTINGS: dict[str, dict[str, tuple[Any, tuple[Any, ...]]]] = {
     # LAPS: chains whose draws are diagnosed and reported (the rest only sample)
     "nextstat_laps": {"eps_jitter": (0.1, NumberIn(0.0, 0.5)), "report_chains": (256, NumberIn(16, 65536))},
     "blackjax_mams": {"report_chains": (256, NumberIn(16, 65536))},
+    "blackjax_laps": {"report_chains": (256, NumberIn(16, 65536))},
 }
 
 

@@ -92,7 +92,9 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "gradients_all_chains_sampling": int(n_grads.sum()) * budget.chains // report,
             "compile_s_warmup": compile_warmup_s,
             "compile_s_sampling": compile_sampling_s,
+            "integration_steps": int(max(1, round(float(ensemble.trajectory_length) / step_size))),
             "adaptation": "ensemble: Var_chains metric (first half of warmup), dual averaging of the mean "
-                          "acceptance, L = sqrt(d) in the preconditioned space",
+                          "acceptance, L = sqrt(d) in the preconditioned space then, at the metric freeze, the "
+                          "steps per draw with the most lag-1 ESS per gradient over x and x^2 across the chains",
         },
     )

@@ -9,8 +9,13 @@ Warmup over ``num_warmup`` lockstep iterations:
 - M^-1: during the first half, after every iteration, the variance of the chains'
   current positions, coordinate by coordinate (Var_chains(x_i)), regularized like
   Stan's with n = the number of chains; frozen for the second half;
-- L = sqrt(sum_i Var(x_i) / M^-1_i) = sqrt(d) in the preconditioned space: the
-  ensemble's spread, which is what a trajectory should cross.
+- L: first sqrt(sum_i Var(x_i) / M^-1_i) = sqrt(d) in the preconditioned space, the
+  ensemble's spread, which is what a trajectory should cross; then, once the metric is
+  frozen, chosen from the ensemble itself: every chain makes one transition with each
+  candidate number of integrator steps, and the candidate whose lag-1 autocorrelations
+  across chains (of every x_i and x_i^2) promise the most ESS per gradient wins. Thousands
+  of chains make one transition enough to estimate that; a single chain would need a
+  long run per candidate (the MAMS paper's ESS-based tuning).
 
 Chains of one superchain share a starting point, so that nested R-hat
 (``diagnostics.nested_rhat``) can tell whether the ensemble forgot its starts.
@@ -47,10 +52,55 @@ def lockstep(kernel: Callable):
     return jax.vmap(kernel, in_axes=(0, 0, None, None, None, None))
 
 
+#: integrator steps per draw that the ensemble tries when it picks L (at the step size then)
+LENGTH_CANDIDATES = (1, 2, 3, 4, 6, 8, 12, 16)
+#: lag-1 autocorrelations below this are read as this: one transition cannot vouch for more
+#: than (1 - rho) / (1 + rho) = 3 effective draws per draw
+RHO_FLOOR = -0.5
+
+
+def ess_per_gradient(before, after, n_grads):
+    """ESS per gradient of one lockstep transition, from the ensemble: for every coordinate
+    x_i and its square, the lag-1 autocorrelation rho across chains (standardized with the
+    ensemble's mean and spread before the move), read as an AR(1) process's
+    (1 - rho) / (1 + rho) effective draws per draw; the worst observable, per gradient."""
+
+    def standardized(values, reference):
+        return (values - jnp.mean(reference, axis=0)) / jnp.maximum(jnp.std(reference, axis=0), 1e-30)
+
+    z0, z1 = standardized(before, before), standardized(after, before)
+    squares0, squares1 = standardized(z0 * z0, z0 * z0), standardized(z1 * z1, z0 * z0)
+    rho = jnp.concatenate([jnp.mean(z0 * z1, axis=0), jnp.mean(squares0 * squares1, axis=0)])
+    rho = jnp.clip(rho, RHO_FLOOR, 0.999)
+    return jnp.min((1.0 - rho) / (1.0 + rho)) / jnp.mean(n_grads)
+
+
+def choose_trajectory_length(key, kernel, states: MAMSState, step_size, inverse_metric, jitter):
+    """L = n eps for the n in ``LENGTH_CANDIDATES`` whose one transition from the current
+    ensemble gives the most ESS per gradient (``ess_per_gradient``). Returns L, the
+    estimates per candidate and the gradients spent per chain."""
+    n_chains = states.position.shape[0]
+    candidates = jnp.asarray(LENGTH_CANDIDATES, step_size.dtype)
+
+    def score(candidate):
+        moved, info = kernel(jax.random.split(key, n_chains), states, step_size, candidate * step_size,
+                             inverse_metric, jitter)
+        return ess_per_gradient(states.position, moved.position, info.n_grads)
+
+    scores = jax.lax.map(score, candidates)
+    return candidates[jnp.argmax(scores)] * step_size, scores, 2 * sum(LENGTH_CANDIDATES)
+
+
 def run_warmup(key, positions, logdensity_fn: Callable, num_warmup: int, *, target_accept: float = 0.9,
-               jitter: float = 0.1, kernel=None, report_chains: int | None = None):
+               jitter: float = 0.1, kernel=None, report_chains: int | None = None, tune_length: bool = True):
     """Ensemble-tuned warmup from ``positions`` (chains, d). Returns the final ensemble
-    state and the gradient evaluations spent by the first ``report_chains`` chains."""
+    state, the gradient evaluations spent by the first ``report_chains`` chains and the
+    ensemble's mean acceptance per iteration.
+
+    First half: L = sqrt(d) in the preconditioned space, the metric from the ensemble
+    after every iteration, dual averaging of eps. Then the metric is frozen, dual
+    averaging restarts from its averaged eps, and (``tune_length``) L is chosen by
+    ``choose_trajectory_length``; the second half tunes eps for that L."""
     kernel = lockstep(kernel or build_kernel(logdensity_fn))
     n_chains, d = positions.shape
     report = report_chains or n_chains
@@ -58,31 +108,38 @@ def run_warmup(key, positions, logdensity_fn: Callable, num_warmup: int, *, targ
     states = jax.vmap(lambda x: init(x, logdensity_fn))(positions)
     length = jnp.asarray(math.sqrt(d), dtype)
     step = jnp.asarray(length / 4.0, dtype)
-    freeze_at = num_warmup // 2
+    metric_iterations = num_warmup // 2
 
-    def one(carry: tuple[EnsembleState, jax.Array], inputs):
-        ensemble, grads = carry
-        key, iteration = inputs
-        states, info = kernel(jax.random.split(key, n_chains), ensemble.states, ensemble.step_size,
-                              ensemble.trajectory_length, ensemble.inverse_metric, jitter)
-        accept = jnp.mean(jnp.where(jnp.isfinite(info.accept_prob), info.accept_prob, 0.0))
-        da, step_size = dual_averaging_update(ensemble.dual_averaging, accept, delta=target_accept)
-        adapting = iteration < freeze_at
-        inverse_metric = jnp.where(adapting, ensemble_metric(states.position), ensemble.inverse_metric)
-        # freezing the metric: restart dual averaging from the averaged step size
-        frozen_now = iteration == freeze_at - 1
-        step_size = jnp.where(frozen_now, jnp.exp(da.x_bar), step_size)
-        da = jax.tree.map(lambda a, b: jnp.where(frozen_now, a, b), dual_averaging_init(step_size), da)
-        grads = grads + jnp.sum(info.n_grads[:report]).astype(grads.dtype)
-        return (EnsembleState(states, step_size, inverse_metric, length, da), grads), accept
+    def iterate(adapt_metric: bool):
+        def one(carry: tuple[EnsembleState, jax.Array], key):
+            ensemble, grads = carry
+            states, info = kernel(jax.random.split(key, n_chains), ensemble.states, ensemble.step_size,
+                                  ensemble.trajectory_length, ensemble.inverse_metric, jitter)
+            accept = jnp.mean(jnp.where(jnp.isfinite(info.accept_prob), info.accept_prob, 0.0))
+            da, step_size = dual_averaging_update(ensemble.dual_averaging, accept, delta=target_accept)
+            inverse_metric = ensemble_metric(states.position) if adapt_metric else ensemble.inverse_metric
+            grads = grads + jnp.sum(info.n_grads[:report]).astype(grads.dtype)
+            return (EnsembleState(states, step_size, inverse_metric, ensemble.trajectory_length, da), grads), accept
 
-    initial = EnsembleState(states, step, jnp.ones(d, dtype), length, dual_averaging_init(step))
-    keys = jax.random.split(key, num_warmup)
-    (final, grads), acceptance = jax.lax.scan(one, (initial, jnp.zeros((), jnp.int32)),
-                                              (keys, jnp.arange(num_warmup)))
+        return one
+
+    metric_key, length_key, step_key = jax.random.split(key, 3)
+    ensemble = EnsembleState(states, step, jnp.ones(d, dtype), length, dual_averaging_init(step))
+    (ensemble, grads), accept_first = jax.lax.scan(iterate(True), (ensemble, jnp.zeros((), jnp.int32)),
+                                                   jax.random.split(metric_key, metric_iterations))
+    if metric_iterations > 0:  # freeze the metric; restart dual averaging from the averaged step size
+        step = jnp.exp(ensemble.dual_averaging.x_bar)
+        ensemble = ensemble._replace(step_size=step, dual_averaging=dual_averaging_init(step))
+    if tune_length:
+        length, _, spent = choose_trajectory_length(length_key, kernel, ensemble.states, ensemble.step_size,
+                                                    ensemble.inverse_metric, jitter)
+        ensemble = ensemble._replace(trajectory_length=length)
+        grads = grads + spent * report
+    (ensemble, grads), accept_second = jax.lax.scan(iterate(False), (ensemble, grads),
+                                                    jax.random.split(step_key, num_warmup - metric_iterations))
     if num_warmup > 0:
-        final = final._replace(step_size=jnp.exp(final.dual_averaging.x_bar))
-    return final, grads, acceptance
+        ensemble = ensemble._replace(step_size=jnp.exp(ensemble.dual_averaging.x_bar))
+    return ensemble, grads, jnp.concatenate([accept_first, accept_second])
 
 
 def sample(key, ensemble: EnsembleState, logdensity_fn: Callable, num_draws: int, *, jitter: float = 0.1,
@@ -102,4 +159,5 @@ def sample(key, ensemble: EnsembleState, logdensity_fn: Callable, num_draws: int
     return outputs
 
 
-__all__ = ["EnsembleState", "MAMSInfo", "ensemble_metric", "lockstep", "run_warmup", "sample"]
+__all__ = ["EnsembleState", "LENGTH_CANDIDATES", "MAMSInfo", "choose_trajectory_length", "ensemble_metric", "ess_per_gradient",
+           "lockstep", "run_warmup", "sample"]

@@ -1,0 +1,206 @@
+"""BlackJAX's own LAPS (``blackjax.adaptation.laps.laps``, Robnik & Seljak) as shipped,
+then sampling with the kernel it tuned.
+
+``laps()`` is BlackJAX's many-chain adaptation: phase 1 is an unadjusted MCLMC burn-in
+of every chain (step size from the energy-error variance, L and the diagonal metric
+from the ensemble, early stop once the ensemble's fluctuations settle); phase 2 runs
+adjusted MCLMC (McLachlan, 15 steps per sample, partial refresh with
+``L_proposal_factor=1.25``) and bisects the step size to the target acceptance. It
+returns the chains' final states only, one draw per chain, so draws for diagnostics
+come from continuing that same kernel for the budget's draws. Arguments are the
+library's defaults except those a budget sets:
+
+- ``num_steps1`` = the budget's warmup iterations (unadjusted steps, one gradient each);
+- ``num_steps2`` = 2 x warmup gradient calls of phase 2 (about warmup / 15 samples,
+  enough for the bisection to settle);
+- ``acc_prob`` = ``target_accept``; the suites set 0.7, BlackJAX's own choice below 200
+  dimensions;
+- ``superchain_size`` = 16, as for our LAPS, so nested R-hat reads the same.
+
+Two things ``laps()`` does not hand back are rebuilt from what it does: the step size
+is the last one phase 2 used (from its diagnostics), and the diagonal inverse metric is
+the ensemble variance of the final positions, the estimator phase 1 ends with, taken
+one phase later.
+
+``laps()`` runs eagerly (it reads ``.item()`` between phases), so it cannot be compiled
+ahead; its compile time is what JAX's monitoring events report during the call
+(tracing, lowering and backend compiles), and the warmup time is the rest.
+
+Starts: BlackJAX draws each superchain's start through ``sample_init(key)``; we make
+that U(-2, 2) on the unconstrained space, the distribution every engine starts from
+(the points themselves differ from the other engines').
+
+Compatibility: with JAX 0.10, ``shard_map``'s replication check rejects the scalar
+outputs of BlackJAX 1.7.1's ``run_eca``; the call runs with ``check_vma=False``, the
+workaround JAX's error names. The computation is unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import time
+from typing import Any
+
+import numpy as np
+
+from ..cases import Case
+from .base import Budget, RunResult
+from .jax_common import (INIT_RADIUS, SUPERCHAIN_SIZE, compile_ahead, configure_jax, draws_to_chains,
+                         many_chain_report, run_blocking)
+
+NAME = "blackjax_laps"
+HEALTH_GATE = "microcanonical"
+STEPS_PER_SAMPLE = 15  # laps()'s default
+L_PROPOSAL_FACTOR = 1.25  # what laps() builds its phase-2 kernel with
+GRADS_PER_STEP = 2  # McLachlan: two gradient evaluations per step
+PHASE2_GRADIENTS_PER_WARMUP = 2
+
+_COMPILE_EVENTS = ("/jax/core/compile/jaxpr_trace_duration", "/jax/core/compile/jaxpr_to_mlir_module_duration",
+                   "/jax/core/compile/backend_compile_duration")
+_compile_seconds: list[float] = []
+_listening = False
+
+
+def versions() -> dict[str, str]:
+    import blackjax
+    import jax
+
+    return {"blackjax": blackjax.__version__, "jax": jax.__version__}
+
+
+def _on_duration(event: str, duration: float, **_: Any) -> None:
+    if event in _COMPILE_EVENTS:
+        _compile_seconds.append(duration)
+
+
+@contextlib.contextmanager
+def compile_clock():
+    """Seconds JAX spends tracing, lowering and compiling inside the block (one listener
+    per process, registered on first use). Yields a function reading the running total."""
+    global _listening
+    import jax
+
+    if not _listening:
+        jax.monitoring.register_event_duration_secs_listener(_on_duration)
+        _listening = True
+    start = len(_compile_seconds)
+    yield lambda: float(sum(_compile_seconds[start:]))
+
+
+@contextlib.contextmanager
+def _shard_map_without_replication_check():
+    import blackjax.eca
+    import jax
+
+    shipped = blackjax.eca.shard_map
+    blackjax.eca.shard_map = functools.partial(jax.shard_map, check_vma=False)
+    try:
+        yield
+    finally:
+        blackjax.eca.shard_map = shipped
+
+
+def _chain_mesh(n_chains: int):
+    """All devices of the default backend when the chains split evenly over them, else one."""
+    import jax
+
+    devices = jax.devices()
+    if n_chains % len(devices):
+        devices = devices[:1]
+    return jax.sharding.Mesh(np.array(devices), ("chains",))
+
+
+def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunResult:
+    report = many_chain_report(NAME, settings, budget.chains)
+    configure_jax(settings["dtype"])
+    import blackjax
+    import jax
+    import jax.numpy as jnp
+    from blackjax.adaptation.laps import laps
+
+    dtype = jnp.float64 if settings["dtype"] == "float64" else jnp.float32
+    laps_key, sample_key = jax.random.split(jax.random.key(seed))
+    mesh = _chain_mesh(budget.chains)
+
+    def sample_init(key):
+        return jax.random.uniform(key, (case.dim,), dtype, minval=-INIT_RADIUS, maxval=INIT_RADIUS)
+
+    num_steps2 = PHASE2_GRADIENTS_PER_WARMUP * budget.warmup
+    started = time.perf_counter()
+    with compile_clock() as compile_seconds, _shard_map_without_replication_check():
+        info, grads_per_step, acc_prob, final_state = laps(
+            case.log_density, sample_init, case.dim, budget.warmup, num_steps2, budget.chains, mesh, laps_key,
+            acc_prob=settings["target_accept"], steps_per_sample=STEPS_PER_SAMPLE, superchain_size=SUPERCHAIN_SIZE,
+            diagnostics=True)
+        final_state = jax.block_until_ready(final_state)
+        compile_laps_s = compile_seconds()
+    warmup_s = time.perf_counter() - started - compile_laps_s
+
+    phase1_steps = int(len(info["phase_1"]["step_size"]))
+    phase2_samples = int(len(info["phase_2"]["step_size"]))
+    if phase2_samples == 0:
+        raise RuntimeError(f"blackjax laps() ran no adjusted samples: warmup {budget.warmup} gives "
+                           f"num_steps2={num_steps2} < {grads_per_step * STEPS_PER_SAMPLE} gradients per sample")
+    step_size = jnp.asarray(info["phase_2"]["step_size"][-1], dtype)
+    positions = final_state.position
+    inverse_mass_matrix = jnp.var(positions, axis=0)
+    kernel = blackjax.adjusted_mclmc.build_kernel(integrator=blackjax.mcmc.integrators.isokinetic_mclachlan)
+
+    def sampling(key, states, step_size, inverse_mass_matrix):
+        def one(states, key):
+            keys = jax.random.split(key, budget.chains)
+            states, info = jax.vmap(lambda k, s: kernel(k, s, case.log_density, step_size, (STEPS_PER_SAMPLE,),
+                                                        inverse_mass_matrix, L_PROPOSAL_FACTOR))(keys, states)
+            out = (states.position[:report], states.logdensity[:report], info.acceptance_rate[:report],
+                   info.is_divergent[:report])
+            return states, out
+
+        return jax.lax.scan(one, states, jax.random.split(key, budget.draws))[1]
+
+    compiled, compile_sampling_s = compile_ahead(sampling, sample_key, final_state, step_size, inverse_mass_matrix)
+    (draws, lp, acceptance, divergent), sampling_s = run_blocking(compiled, sample_key, final_state, step_size,
+                                                                  inverse_mass_matrix)
+
+    lp = draws_to_chains(lp).astype(float)
+    grads_per_draw = int(grads_per_step) * STEPS_PER_SAMPLE
+    # per chain: one gradient at initialization, one per unadjusted step, a sample's worth per adjusted sample
+    warmup_grads_per_chain = 1 + phase1_steps + phase2_samples * grads_per_draw
+    return RunResult(
+        draws=case.constrain(draws_to_chains(draws)),
+        param_names=case.param_names,
+        sample_stats={
+            "lp": lp,
+            "n_steps": np.full(lp.shape, grads_per_draw),
+            "diverging": draws_to_chains(divergent).astype(bool),
+            "energy": -lp,
+            "acceptance_rate": draws_to_chains(acceptance).astype(float),
+            "step_size": np.full(lp.shape, float(step_size)),
+        },
+        grad_evals_warmup=warmup_grads_per_chain * report,
+        grad_evals_sampling=grads_per_draw * report * budget.draws,
+        compile_s=compile_laps_s + compile_sampling_s,
+        warmup_s=warmup_s,
+        sampling_s=sampling_s,
+        engine_info={
+            "frontend": "blackjax.adaptation.laps.laps (shipped defaults) + adjusted_mclmc with its tuned kernel",
+            "nuts": False,
+            "n_chains": budget.chains,
+            "report_chains": report,
+            "superchain_size": SUPERCHAIN_SIZE,
+            "dtype": settings["dtype"],
+            "devices": int(mesh.devices.size),
+            "step_size": float(step_size),
+            "steps_per_sample": STEPS_PER_SAMPLE,
+            "trajectory_length": float(step_size) * STEPS_PER_SAMPLE,
+            "acc_prob": float(acc_prob),
+            "num_steps1": budget.warmup,
+            "num_steps2": num_steps2,
+            "phase1_steps_run": phase1_steps,
+            "phase2_samples": phase2_samples,
+            "phase2_final_acceptance": float(info["phase_2"]["acc_prob"][-1]),
+            "initialization": "U(-2, 2) per superchain, drawn by BlackJAX's initialize through sample_init",
+            "compile_s_warmup": compile_laps_s,
+            "compile_s_sampling": compile_sampling_s,
+        },
+    )
