@@ -129,3 +129,16 @@ def test_length_choice_prefers_more_steps_where_one_step_mixes_slowly():
     several steps per draw."""
     _, tuned = _run("eight_schools", budget=Budget(512, 300, 300))
     assert tuned.engine_info["integration_steps"] > 1
+
+
+def test_blackjax_laps_step_size_is_where_its_bisection_ends():
+    """Replaying BlackJAX's bisection over a phase-2 history: it stops on the iteration
+    whose acceptance met the tolerance, but freezes the step it computed after it."""
+    from nextstat.engines.blackjax_laps import _bisected_step_size
+
+    history = {"step_size": [1.0247, 2.0495, 4.0990, 4.0990], "acc_prob": [0.977, 0.701, 0.059, 0.060]}
+    step, stopped = _bisected_step_size(history, 0.7)
+    assert stopped and step == pytest.approx(4.0990, rel=1e-3)
+    running = {"step_size": [1.0, 2.0, 4.0], "acc_prob": [0.95, 0.85, 0.2]}  # bracketed, not yet stopped
+    step, stopped = _bisected_step_size(running, 0.7)
+    assert not stopped and step == pytest.approx((2.0 * 4.0) ** 0.5)  # the midpoint in log step size

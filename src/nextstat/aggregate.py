@@ -250,6 +250,7 @@ def _protocol(runs) -> dict[str, Any]:
             "settings": doc["config"]["settings"],
             "frontend": (doc.get("engine_info") or {}).get("frontend"),
             "versions": (doc.get("engine_info") or {}).get("versions"),
+            "initialization": (doc.get("engine_info") or {}).get("initialization"),
             "cases": [],
         })
         if doc["case"] not in engines[doc["label"]]["cases"]:

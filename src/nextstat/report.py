@@ -130,7 +130,7 @@ def _protocol(summary, sink: _Sink) -> list[str]:
         "## Protocol",
         "",
         f"- Seeds: {', '.join(map(str, protocol['seeds']))} (chain seeds and initial points derive from the run seed; "
-        "every engine starts from the same U(-2, 2) points on the unconstrained space).",
+        "every engine starts from the same U(-2, 2) points on the unconstrained space, unless said below).",
         f"- Budget (chains x warmup x draws): {', '.join(protocol['budgets'])}. Threads per run: "
         f"{', '.join(map(str, protocol['threads_per_run']))}.",
         "- ESS is the minimum over parameters of the bulk ESS (arviz, rank-normalized); ESS/s divides by sampling time, "
@@ -149,6 +149,8 @@ def _protocol(summary, sink: _Sink) -> list[str]:
     lines.append(sink.table("protocol", rows, ["label", "engine", "frontend", "target accept", "max depth", "metric",
                                                "chains", "dtype", "engine's own settings", "versions"]))
     for label, info in sorted(protocol["engines"].items()):
+        if info.get("initialization"):
+            lines += ["", f"`{label}` starts its chains its own way: {info['initialization']}."]
         missing = sorted(set(protocol["cases"]) - set(info.get("cases") or protocol["cases"]))
         if missing:
             lines += ["", f"`{label}` ran only on {', '.join(info['cases'])} (the suite leaves it out of "

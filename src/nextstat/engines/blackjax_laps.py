@@ -18,9 +18,10 @@ library's defaults except those a budget sets:
 - ``superchain_size`` = 16, as for our LAPS, so nested R-hat reads the same.
 
 Two things ``laps()`` does not hand back are rebuilt from what it does: the step size
-is the last one phase 2 used (from its diagnostics), and the diagonal inverse metric is
-the ensemble variance of the final positions, the estimator phase 1 ends with, taken
-one phase later.
+is where phase 2's bisection ends, replayed with BlackJAX's own update over the history
+in its diagnostics (``_bisected_step_size``), and the diagonal inverse metric is the
+ensemble variance of the final positions, the estimator phase 1 ends with, taken one
+phase later.
 
 ``laps()`` runs eagerly (it reads ``.item()`` between phases), so it cannot be compiled
 ahead; its compile time is what JAX's monitoring events report during the call
@@ -101,6 +102,26 @@ def _shard_map_without_replication_check():
         blackjax.eca.shard_map = shipped
 
 
+def _bisected_step_size(phase2: dict, acc_prob: float) -> tuple[float, bool]:
+    """The step size phase 2's bisection ends with, replayed with BlackJAX's own update
+    over the (step size, ensemble acceptance) history laps() reports; and whether the
+    bisection had stopped (an acceptance within its tolerance of the target).
+
+    BlackJAX 1.7.1's ``bisection_monotonic_fn`` freezes the step size that it computes
+    *after* the iteration that met the tolerance, not the one that met it, so the frozen
+    step can be far off target (eight schools, seed 123: 0.701 at eps 2.05, then eps 4.10
+    frozen at acceptance 0.06). That is what laps() samples with, so it is what we use."""
+    import jax.numpy as jnp
+    from blackjax.adaptation.step_size import bisection_monotonic_fn
+
+    update = bisection_monotonic_fn(acc_prob)
+    state = (jnp.array([-jnp.inf, jnp.inf]), False)
+    step = None
+    for used, acceptance in zip(np.asarray(phase2["step_size"]), np.asarray(phase2["acc_prob"])):
+        state, step = update(state, jnp.asarray(used), jnp.asarray(acceptance))
+    return float(step), bool(state[1])
+
+
 def _chain_mesh(n_chains: int):
     """All devices of the default backend when the chains split evenly over them, else one."""
     import jax
@@ -142,7 +163,8 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     if phase2_samples == 0:
         raise RuntimeError(f"blackjax laps() ran no adjusted samples: warmup {budget.warmup} gives "
                            f"num_steps2={num_steps2} < {grads_per_step * STEPS_PER_SAMPLE} gradients per sample")
-    step_size = jnp.asarray(info["phase_2"]["step_size"][-1], dtype)
+    step_size, bisection_done = _bisected_step_size(info["phase_2"], float(acc_prob))
+    step_size = jnp.asarray(step_size, dtype)
     positions = final_state.position
     inverse_mass_matrix = jnp.var(positions, axis=0)
     kernel = blackjax.adjusted_mclmc.build_kernel(integrator=blackjax.mcmc.integrators.isokinetic_mclachlan)
@@ -198,7 +220,8 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "num_steps2": num_steps2,
             "phase1_steps_run": phase1_steps,
             "phase2_samples": phase2_samples,
-            "phase2_final_acceptance": float(info["phase_2"]["acc_prob"][-1]),
+            "phase2_last_acceptance": float(info["phase_2"]["acc_prob"][-1]),
+            "phase2_bisection_stopped": bisection_done,
             "initialization": "U(-2, 2) per superchain, drawn by BlackJAX's initialize through sample_init",
             "compile_s_warmup": compile_laps_s,
             "compile_s_sampling": compile_sampling_s,

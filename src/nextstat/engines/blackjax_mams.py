@@ -115,6 +115,8 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "step_size": float(step_size),
             "trajectory_length": float(length),
             "integration_steps": int(steps),
+            "initialization": "one tuning chain from the shared U(-2, 2) point of chain 0, then every chain at "
+                              "its tuned position + N(0, 0.5^2)",
             "tuning_num_steps_argument": num_steps,
             "tuning_integrator_steps": int(tuning_steps),
             "compile_s_warmup": compile_tune_s,
