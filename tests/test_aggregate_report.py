@@ -104,3 +104,18 @@ def test_nodes_with_different_hardware_get_separate_rows(tmp_path, ok_artifact):
     model = ok_artifact["environment"]["cpu"]["model"]
     assert devices == [f"{model} [hardware aaaaaaaa]", f"{model} [hardware bbbbbbbb]"]
     assert sorted(r["n_ok"] for r in summary["rows"]) == [1, 2]
+
+
+def test_head_to_head_pairs_every_engine_but_the_reference_ours_on_top(tmp_path, ok_artifact):
+    runs = tmp_path / "runs"
+    for seed, ours, theirs in [(1, 300.0, 100.0), (2, 600.0, 150.0), (3, 900.0, 200.0)]:
+        write_json(runs / f"ref{seed}.json", _variant(ok_artifact, "stan_nuts", "stan_nuts", seed, 50.0, 0.1))
+        write_json(runs / f"ours{seed}.json", _variant(ok_artifact, "ours", "nextstat_nuts", seed, ours, 0.3))
+        write_json(runs / f"zz{seed}.json", _variant(ok_artifact, "a_baseline", "numpyro_nuts", seed, theirs, 0.1))
+    summary = aggregate("t", sorted(runs.glob("*.json")))
+    text = write_report(summary, tmp_path / "report").read_text()
+    assert "### Head to head, without `stan_nuts`" in text
+    # ours is the numerator although its label sorts last; 600/150 = 4x, envelope 300/200 to 900/100
+    assert any("ours / a_baseline" in line and "4.00x [1.50, 9.00]" in line and "3.00x [3.00, 3.00]" in line
+               for line in text.splitlines())
+    assert "stan_nuts /" not in text and "/ stan_nuts" not in text

@@ -142,3 +142,19 @@ def test_blackjax_laps_step_size_is_where_its_bisection_ends():
     running = {"step_size": [1.0, 2.0, 4.0], "acc_prob": [0.95, 0.85, 0.2]}  # bracketed, not yet stopped
     step, stopped = _bisected_step_size(running, 0.7)
     assert not stopped and step == pytest.approx((2.0 * 4.0) ** 0.5)  # the midpoint in log step size
+
+
+def test_laps_runs_in_float32_and_records_it():
+    """The GPU setting: the same sampler in single precision, the dtype in the artifact."""
+    import jax
+
+    from nextstat.cases import get_case
+    from nextstat.diagnostics import correctness, parameter_summary
+
+    try:
+        case, result = _run("std_normal_d10", dtype="float32")
+    finally:
+        jax.config.update("jax_enable_x64", True)  # what every other test here expects
+    assert result.engine_info["dtype"] == "float32"
+    verdict = correctness(parameter_summary(result.draws.astype(float), result.param_names), get_case("std_normal_d10").reference)
+    assert verdict["verdict"] == "pass", verdict["max_z"]

@@ -185,6 +185,18 @@ def _row(key: tuple, members: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def ratio(mine: dict[str, Any] | None, theirs: dict[str, Any] | None, reference: str) -> dict[str, Any] | None:
+    """Ratio of medians of two rows' statistics of one metric, with the envelope over
+    seeds (min/max against max/min); None where either is missing or theirs is not positive."""
+    if not mine or not theirs or theirs["median"] <= 0:
+        return None
+    return {
+        "reference": reference,
+        "ratio_of_medians": mine["median"] / theirs["median"],
+        "envelope": [mine["min"] / theirs["max"], mine["max"] / theirs["min"]] if theirs["min"] > 0 else None,
+    }
+
+
 def _add_ratios(rows: list[dict[str, Any]], reference: str) -> None:
     """Ratio of medians (and the per-seed ratio envelope) against the reference row."""
     by_key = {(r["backend"], r["device"], r["case"], r["label"]): r for r in rows}
@@ -193,13 +205,9 @@ def _add_ratios(rows: list[dict[str, Any]], reference: str) -> None:
         if ref is None or ref is row:
             continue
         for name in RATIO_METRICS:
-            mine, theirs = row["metrics"][name], ref["metrics"][name]
-            if mine and theirs and theirs["median"] > 0:
-                row["ratios"][name] = {
-                    "reference": reference,
-                    "ratio_of_medians": mine["median"] / theirs["median"],
-                    "envelope": [mine["min"] / theirs["max"], mine["max"] / theirs["min"]] if theirs["min"] > 0 else None,
-                }
+            found = ratio(row["metrics"][name], ref["metrics"][name], reference)
+            if found:
+                row["ratios"][name] = found
 
 
 def _agreement(runs, reference: str) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from .aggregate import ratio
 from .charts import grouped_bars, ratio_bars, start_times
 from .engines.base import DEFAULT_SETTINGS
 
@@ -60,6 +61,7 @@ def write_report(summary: dict[str, Any], out_dir: Path) -> Path:
     lines += _environment(summary)
     for (backend, device), rows in tables.items():
         lines += _results_table(summary, backend, device, rows, sink)
+        lines += _head_to_head(summary, backend, device, rows, sink)
     lines += _timings(summary, sink)
     lines += _health(summary, sink)
     lines += _controls(summary)
@@ -255,6 +257,33 @@ def _results_table(summary, backend, device, rows, sink: _Sink) -> list[str]:
     if chart:
         lines += [f"![Ratios to {ref}]({CHARTS}/{chart.name})", ""]
     return lines
+
+
+def _head_to_head(summary, backend, device, rows, sink: _Sink) -> list[str]:
+    """Every pair of engines other than the reference engine, on each case both ran: our
+    engines (``nextstat_*``) are the numerator where a pair has one."""
+    ref = summary["reference_engine"]
+    by_case: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r["label"] != ref:
+            by_case.setdefault(r["case"], []).append(r)
+    table = []
+    for case, members in sorted(by_case.items()):
+        members.sort(key=lambda r: (not r["engine"].startswith("nextstat_"), r["label"]))
+        for i, mine in enumerate(members):
+            for theirs in members[i + 1:]:
+                cells = [ratio(mine["metrics"].get(name), theirs["metrics"].get(name), theirs["label"])
+                         for name in ("ess_bulk_per_s", "ess_bulk_per_grad", "ess_bulk_per_grad_with_warmup")]
+                health = f"{mine['health_passed']}/{mine['n_ok']} vs {theirs['health_passed']}/{theirs['n_ok']}"
+                table.append([case, f"{mine['label']} / {theirs['label']}", *map(_ratio, cells), health])
+    if not table:
+        return []
+    slug = re.sub(r"[^a-z0-9]+", "-", f"{backend}-{device}".lower()).strip("-")
+    return [f"### Head to head, without `{ref}`", "",
+            sink.table(f"head_to_head_{slug}", table, ["case", "engines", "ESS/s", "ESS/grad",
+                                                       "ESS/grad with warmup grads", "health pass"],
+                       disable_numparse=True),
+            "", "Ratios of medians over seeds, the envelope over seeds in brackets.", ""]
 
 
 def _timings(summary, sink: _Sink) -> list[str]:
