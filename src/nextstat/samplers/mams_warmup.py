@@ -25,6 +25,9 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+# imported here, never first inside a traced function: BlackJAX builds module-level JAX
+# constants at import, which would otherwise be captured as tracers and leak
+from blackjax.diagnostics import effective_sample_size
 
 from .mams import MAMSInfo, MAMSState, build_kernel, init
 from .stan_warmup import (
@@ -80,8 +83,6 @@ def schedule(num_warmup: int) -> Schedule:
 
 def length_from_draws(draws, path_lengths, d: int):
     """L = 0.4 * mean_i(total path length / ESS_i), from one chain's draws."""
-    from blackjax.diagnostics import effective_sample_size
-
     ess = effective_sample_size(draws[None], chain_axis=0, sample_axis=1)
     ess = jnp.clip(jnp.where(jnp.isfinite(ess), ess, 1.0), 1.0, draws.shape[0])
     length = LENGTH_FACTOR * jnp.mean(jnp.sum(path_lengths) / ess)
