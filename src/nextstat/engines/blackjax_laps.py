@@ -48,7 +48,7 @@ import numpy as np
 from ..cases import Case
 from .base import Budget, RunResult
 from .jax_common import (INIT_RADIUS, SUPERCHAIN_SIZE, compile_ahead, configure_jax, draws_to_chains,
-                         many_chain_report, run_blocking)
+                         fixed_steps_sample_stats, many_chain_report, run_blocking)
 
 NAME = "blackjax_laps"
 HEALTH_GATE = "microcanonical"
@@ -184,21 +184,13 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     (draws, lp, acceptance, divergent), sampling_s = run_blocking(compiled, sample_key, final_state, step_size,
                                                                   inverse_mass_matrix)
 
-    lp = draws_to_chains(lp).astype(float)
     grads_per_draw = int(grads_per_step) * STEPS_PER_SAMPLE
     # per chain: one gradient at initialization, one per unadjusted step, a sample's worth per adjusted sample
     warmup_grads_per_chain = 1 + phase1_steps + phase2_samples * grads_per_draw
     return RunResult(
         draws=case.constrain(draws_to_chains(draws)),
         param_names=case.param_names,
-        sample_stats={
-            "lp": lp,
-            "n_steps": np.full(lp.shape, grads_per_draw),
-            "diverging": draws_to_chains(divergent).astype(bool),
-            "energy": -lp,
-            "acceptance_rate": draws_to_chains(acceptance).astype(float),
-            "step_size": np.full(lp.shape, float(step_size)),
-        },
+        sample_stats=fixed_steps_sample_stats(lp, acceptance, divergent, grads_per_draw, float(step_size)),
         grad_evals_warmup=warmup_grads_per_chain * report,
         grad_evals_sampling=grads_per_draw * report * budget.draws,
         compile_s=compile_laps_s + compile_sampling_s,

@@ -21,8 +21,8 @@ import numpy as np
 
 from ..cases import Case
 from .base import Budget, RunResult
-from .jax_common import (SUPERCHAIN_SIZE, compile_ahead, configure_jax, draws_to_chains, initial_points,
-                         many_chain_report, run_blocking)
+from .jax_common import (SUPERCHAIN_SIZE, compile_ahead, configure_jax, draws_to_chains, fixed_steps_sample_stats,
+                         initial_points, many_chain_report, run_blocking)
 
 NAME = "blackjax_mams"
 HEALTH_GATE = "microcanonical"
@@ -86,19 +86,11 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     ((draws, lp, acceptance, divergent), steps), sampling_s = run_blocking(
         compiled_sampling, sample_key, noise_key, position, length, step_size, inverse_mass_matrix)
 
-    lp = draws_to_chains(lp).astype(float)
     grads_per_draw = GRADS_PER_STEP * int(steps)
     return RunResult(
         draws=case.constrain(draws_to_chains(draws)),
         param_names=case.param_names,
-        sample_stats={
-            "lp": lp,
-            "n_steps": np.full(lp.shape, grads_per_draw),
-            "diverging": draws_to_chains(divergent).astype(bool),
-            "energy": -lp,
-            "acceptance_rate": draws_to_chains(acceptance).astype(float),
-            "step_size": np.full(lp.shape, float(step_size)),
-        },
+        sample_stats=fixed_steps_sample_stats(lp, acceptance, divergent, grads_per_draw, float(step_size)),
         # the one tuning chain's gradients, counted for each report chain (they all start from it)
         grad_evals_warmup=GRADS_PER_STEP * int(tuning_steps) * report,
         grad_evals_sampling=grads_per_draw * report * budget.draws,

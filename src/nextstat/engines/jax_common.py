@@ -185,3 +185,17 @@ def many_chain_report(engine_name: str, settings: dict[str, Any], n_chains: int)
 def draws_to_chains(values) -> np.ndarray:
     """A lockstep scan's (draw, chain, ...) outputs as (chain, draw, ...)."""
     return np.swapaxes(np.asarray(values), 0, 1)
+
+
+def fixed_steps_sample_stats(lp, acceptance, divergent, grads_per_draw: int, step_size: float) -> dict[str, np.ndarray]:
+    """Per-draw statistics of a lockstep scan whose every draw costs ``grads_per_draw``
+    gradients at one step size (BlackJAX's MAMS and LAPS); inputs shaped (draw, chain)."""
+    lp = draws_to_chains(lp).astype(float)
+    return {
+        "lp": lp,
+        "n_steps": np.full(lp.shape, grads_per_draw),
+        "diverging": draws_to_chains(divergent).astype(bool),
+        "energy": -lp,
+        "acceptance_rate": draws_to_chains(acceptance).astype(float),
+        "step_size": np.full(lp.shape, float(step_size)),
+    }
