@@ -158,10 +158,11 @@ def _protocol(summary, sink: _Sink) -> list[str]:
             lines += ["", f"`{label}` ran only on {', '.join(info['cases'])} (the suite leaves it out of "
                       f"{', '.join(missing)}; see the suite's configuration for why)."]
     if any("adaptation" in info["settings"] for info in protocol["engines"].values()):
-        lines += ["", "`adaptation` is our NUTS's metric estimator in warmup: `stan` is Stan's windowed variance; "
-                  "`fisher` and `fisher-lowrank` minimize the Fisher divergence from the warmup draws and their "
-                  "gradients (`nextstat.samplers.fisher_metric`). Rows without it are other engines, each with its "
-                  "own (Stan-style) adaptation."]
+        lines += ["", "`adaptation` is our samplers' metric estimator in warmup. Our NUTS: `stan` is Stan's windowed "
+                  "variance; `fisher` and `fisher-lowrank` minimize the Fisher divergence from the warmup draws and "
+                  "their gradients (`nextstat.samplers.fisher_metric`). Our LAPS: `variance` is the chains' variance, "
+                  "`fisher` the same minimizer across the chains at every warmup step. Rows without it are other "
+                  "engines, each with its own adaptation."]
     return lines + [""]
 
 

@@ -97,7 +97,9 @@ ENGINE_SETTINGS: dict[str, dict[str, tuple[Any, tuple[Any, ...]]]] = {
     # MAMS: the step-size jitter per transition (published: 0.1)
     "nextstat_mams": {"eps_jitter": (0.1, NumberIn(0.0, 0.5))},
     # LAPS: chains whose draws are diagnosed and reported (the rest only sample)
-    "nextstat_laps": {"eps_jitter": (0.1, NumberIn(0.0, 0.5)), "report_chains": (256, NumberIn(16, 65536))},
+    "nextstat_laps": {"eps_jitter": (0.1, NumberIn(0.0, 0.5)), "report_chains": (256, NumberIn(16, 65536)),
+                      # the ensemble's metric estimator (samplers/laps.ensemble_metric)
+                      "adaptation": ("variance", ("variance", "fisher"))},
     "blackjax_mams": {"report_chains": (256, NumberIn(16, 65536))},
     "blackjax_laps": {"report_chains": (256, NumberIn(16, 65536))},
 }
@@ -123,7 +125,7 @@ def resolve_settings(overrides: Mapping[str, Any] | None, engine: str | None = N
         if settings[key] not in allowed:
             what = allowed if isinstance(allowed, NumberIn) else f"one of {', '.join(map(str, allowed))}"
             raise SettingsError(f"setting {key}={settings[key]!r}: must be {what}")
-    if settings.get("adaptation", "stan") != "stan" and settings["metric"] == "dense":
+    if settings.get("adaptation", "stan") not in ("stan", "variance") and settings["metric"] == "dense":
         raise SettingsError(f"setting adaptation={settings['adaptation']!r} estimates its own metric form: "
                             "use it with metric='diag'")
     ta = settings["target_accept"]

@@ -49,7 +49,8 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
 
     def warmup(key, positions):
         return laps.run_warmup(key, positions, case.log_density, budget.warmup, target_accept=settings["target_accept"],
-                               jitter=jitter, kernel=kernel, report_chains=report)
+                               jitter=jitter, kernel=kernel, report_chains=report,
+                               metric_estimator=settings.get("adaptation", "variance"))
 
     def sampling(key, ensemble):
         return laps.sample(key, ensemble, case.log_density, budget.draws, jitter=jitter, kernel=kernel,
@@ -93,6 +94,7 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "compile_s_warmup": compile_warmup_s,
             "compile_s_sampling": compile_sampling_s,
             "integration_steps": int(max(1, round(float(ensemble.trajectory_length) / step_size))),
+            "metric_estimator": settings.get("adaptation", "variance"),
             "adaptation": "ensemble: Var_chains metric (first half of warmup), dual averaging of the mean "
                           "acceptance, L = sqrt(d) in the preconditioned space then, at the metric freeze, the "
                           "steps per draw with the most lag-1 ESS per gradient over x and x^2 across the chains",

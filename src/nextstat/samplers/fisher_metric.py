@@ -95,6 +95,13 @@ def _diagonal_scale2(var_x, var_g):
     return jnp.clip(jnp.sqrt(var_x / jnp.maximum(var_g, CLIP[0])), *CLIP)
 
 
+def ensemble_fisher_diagonal(positions, grads):
+    """The diagonal Fisher minimizer across many chains at one moment (LAPS's warmup):
+    sqrt(Var_chains(x_i) / Var_chains(g_i)), regularized like a window of that many draws."""
+    scale2 = _diagonal_scale2(jnp.var(positions, axis=0), jnp.var(grads, axis=0))
+    return stan_shrinkage(positions.shape[0], scale2)
+
+
 def fisher_diagonal() -> WindowEstimator:
     def estimate(m: Moments):
         n = m.n

@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from .mams import MAMSInfo, MAMSState, build_kernel, init
+from .fisher_metric import ensemble_fisher_diagonal
 from .metrics import stan_shrinkage
 from .stan_warmup import DualAveraging, dual_averaging_init, dual_averaging_update
 
@@ -42,8 +43,20 @@ class EnsembleState(NamedTuple):
     dual_averaging: DualAveraging
 
 
-def ensemble_metric(positions):
-    """Var_chains(x_i), regularized towards 1e-3 as Stan regularizes a window's variance."""
+#: how the ensemble's diagonal metric is estimated: the chains' variance, or the Fisher
+#: divergence minimizer from their positions and the gradients they already hold
+METRIC_ESTIMATORS = ("variance", "fisher")
+
+
+def ensemble_metric(positions, grads=None, estimator: str = "variance"):
+    """The diagonal inverse metric from the ensemble at one moment: Var_chains(x_i)
+    (``variance``) or sqrt(Var_chains(x_i) / Var_chains(g_i)) (``fisher``,
+    ``fisher_metric.ensemble_fisher_diagonal``), each regularized towards 1e-3 as Stan
+    regularizes a window's variance."""
+    if estimator == "fisher":
+        return ensemble_fisher_diagonal(positions, grads)
+    if estimator != "variance":
+        raise ValueError(f"metric estimator {estimator!r}: expected one of {', '.join(METRIC_ESTIMATORS)}")
     return stan_shrinkage(positions.shape[0], jnp.var(positions, axis=0, ddof=1))
 
 
@@ -92,13 +105,15 @@ def choose_trajectory_length(key, kernel, states: MAMSState, step_size, inverse_
 
 
 def run_warmup(key, positions, logdensity_fn: Callable, num_warmup: int, *, target_accept: float = 0.9,
-               jitter: float = 0.1, kernel=None, report_chains: int | None = None, tune_length: bool = True):
+               jitter: float = 0.1, kernel=None, report_chains: int | None = None, tune_length: bool = True,
+               metric_estimator: str = "variance"):
     """Ensemble-tuned warmup from ``positions`` (chains, d). Returns the final ensemble
     state, the gradient evaluations spent by the first ``report_chains`` chains and the
     ensemble's mean acceptance per iteration.
 
     First half: L = sqrt(d) in the preconditioned space, the metric from the ensemble
-    after every iteration, dual averaging of eps. Then the metric is frozen, dual
+    after every iteration (``metric_estimator``, see ``ensemble_metric``), dual
+    averaging of eps. Then the metric is frozen, dual
     averaging restarts from its averaged eps, and (``tune_length``) L is chosen by
     ``choose_trajectory_length``; the second half tunes eps for that L."""
     kernel = lockstep(kernel or build_kernel(logdensity_fn))
@@ -117,7 +132,8 @@ def run_warmup(key, positions, logdensity_fn: Callable, num_warmup: int, *, targ
                                   ensemble.trajectory_length, ensemble.inverse_metric, jitter)
             accept = jnp.mean(jnp.where(jnp.isfinite(info.accept_prob), info.accept_prob, 0.0))
             da, step_size = dual_averaging_update(ensemble.dual_averaging, accept, delta=target_accept)
-            inverse_metric = ensemble_metric(states.position) if adapt_metric else ensemble.inverse_metric
+            inverse_metric = (ensemble_metric(states.position, states.logdensity_grad, metric_estimator)
+                              if adapt_metric else ensemble.inverse_metric)
             grads = grads + jnp.sum(info.n_grads[:report]).astype(grads.dtype)
             return (EnsembleState(states, step_size, inverse_metric, ensemble.trajectory_length, da), grads), accept
 
@@ -159,5 +175,5 @@ def sample(key, ensemble: EnsembleState, logdensity_fn: Callable, num_draws: int
     return outputs
 
 
-__all__ = ["EnsembleState", "LENGTH_CANDIDATES", "MAMSInfo", "choose_trajectory_length", "ensemble_metric", "ess_per_gradient",
+__all__ = ["EnsembleState", "LENGTH_CANDIDATES", "METRIC_ESTIMATORS", "MAMSInfo", "choose_trajectory_length", "ensemble_metric", "ess_per_gradient",
            "lockstep", "run_warmup", "sample"]
