@@ -56,3 +56,16 @@ def test_write_is_atomic_and_refuses_invalid_documents(tmp_path, artifact):
         write_json(path, artifact)
     assert json.loads(path.read_text())["seed"] != -1  # the good file is untouched
     assert [p.name for p in tmp_path.iterdir()] == ["run.json"]  # no temporary left behind
+
+
+def test_a_copy_without_git_names_its_commit_through_the_environment(monkeypatch):
+    from nextstat import environment
+
+    def no_git(*args, **kwargs):
+        raise OSError("git: not found")
+
+    monkeypatch.setattr(environment.subprocess, "run", no_git)
+    monkeypatch.delenv("NEXTSTAT_GIT_COMMIT", raising=False)
+    assert environment._git() == {"commit": None, "dirty": None}
+    monkeypatch.setenv("NEXTSTAT_GIT_COMMIT", "c" * 40)
+    assert environment._git() == {"commit": "c" * 40, "dirty": None}
