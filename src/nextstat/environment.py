@@ -156,11 +156,12 @@ def _git() -> dict[str, Any]:
             return None
         return out.stdout.strip() if out.returncode == 0 else None
 
-    commit = git("rev-parse", "HEAD")
-    if commit is None and os.environ.get("NEXTSTAT_GIT_COMMIT"):
-        # A copy of a checkout without its .git (a cluster's staging copy, a GPU
-        # machine's): the copier names the commit; whether the copy was clean is unknown.
+    if os.environ.get("NEXTSTAT_GIT_COMMIT"):
+        # A copy of a checkout (a cluster's staging copy, a GPU machine's) whose .git is
+        # missing or is not the copied tree's: the copier names the commit; whether the
+        # copy was clean is unknown.
         return {"commit": os.environ["NEXTSTAT_GIT_COMMIT"], "dirty": None}
+    commit = git("rev-parse", "HEAD")
     status = git("status", "--porcelain", "--untracked-files=no") if commit else None
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
