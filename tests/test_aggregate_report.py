@@ -119,3 +119,28 @@ def test_head_to_head_pairs_every_engine_but_the_reference_ours_on_top(tmp_path,
     assert any("ours / a_baseline" in line and "4.00x [1.50, 9.00]" in line and "3.00x [3.00, 3.00]" in line
                for line in text.splitlines())
     assert "stan_nuts /" not in text and "/ stan_nuts" not in text
+
+
+def test_convergence_is_a_cost_ratio_with_its_own_table_and_chart(tmp_path, ok_artifact):
+    """Fewer gradients per chain to converge is better: the ratio is the reference's over
+    the row's; a run that never converged is counted, not averaged in."""
+    runs = tmp_path / "runs"
+    for seed, ours, theirs in [(1, 20.0, 400.0), (2, 30.0, 600.0), (3, None, 800.0)]:
+        for label, engine, grads in (("theirs", "blackjax_mams", theirs), ("ours", "nextstat_laps", ours)):
+            doc = _variant(ok_artifact, label, engine, seed, 100.0, 0.1)
+            doc["convergence"] = {"statistic": "b2", "threshold": 0.01, "grads_per_chain_to_converge": grads,
+                                  "iterations_to_converge": None if grads is None else 3,
+                                  "b2_max_final": 0.02 if grads is None else 0.001, "grads_per_chain_total": 900.0,
+                                  "curve": [[10.0, 1.0], [900.0, 0.001]]}
+            write_json(runs / f"{label}{seed}.json", doc)
+    summary = aggregate("t", sorted(runs.glob("*.json")), reference="theirs")
+    assert validation_errors(summary) == []
+    ours = next(r for r in summary["rows"] if r["label"] == "ours")
+    assert ours["metrics"]["grads_per_chain_to_converge"]["median"] == 25.0
+    assert ours["ratios"]["grads_per_chain_to_converge"]["ratio_of_medians"] == pytest.approx(600.0 / 25.0)
+    text = write_report(summary, tmp_path / "report").read_text()
+    assert "### Ensemble convergence" in text and "charts/convergence_" in text
+    line = next(line for line in text.splitlines() if line.startswith("| std_normal_d10") and "| ours" in line
+                and "2/3" in line)
+    assert "24.00x" in line
+    assert list((tmp_path / "report" / "charts").glob("convergence_*.png"))

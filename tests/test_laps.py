@@ -186,3 +186,55 @@ def test_ensemble_fisher_metric_is_exact_on_independent_gaussians_and_runs_in_la
     assert result.engine_info["metric_estimator"] == "fisher"
     verdict = correctness(parameter_summary(result.draws, result.param_names), get_case("eight_schools").reference)
     assert verdict["verdict"] == "pass", verdict["max_z"]
+
+
+def test_ensemble_convergence_counts_gradients_to_the_first_crossing():
+    """A hand-built trace: the ensemble's second moment approaches the reference's, and
+    the headline is the cumulative gradients per chain where the squared bias (in units
+    of Var[x^2]) first drops below the threshold."""
+    from types import SimpleNamespace
+
+    from nextstat.diagnostics import ensemble_convergence
+
+    reference = SimpleNamespace(mean={"a": 1.0, "b": 0.0}, sd={"a": 2.0, "b": 1.0})
+    # Var[a^2] = 2*16 + 4*1*4 = 48, E[a^2] = 5; Var[b^2] = 2, E[b^2] = 1
+    bias_a = np.array([10.0, 3.0, 1.0, 0.5, 0.0])  # b2 for a: 100/48, 9/48, 1/48, 0.25/48, 0
+    moments = np.column_stack([np.ones(5), np.zeros(5), 5.0 + bias_a, np.ones(5)])
+    grads = np.array([100.0, 10.0, 10.0, 10.0, 10.0])  # a tuning run's cost lands on the first
+    out = ensemble_convergence(moments, grads, reference, ("a", "b"), threshold=0.1)
+    assert out["iterations_to_converge"] == 3 and out["grads_per_chain_to_converge"] == 120.0
+    assert out["grads_per_chain_total"] == 140.0 and out["b2_max_final"] == 0.0
+    assert out["curve"][0] == [100.0, pytest.approx(100 / 48)]
+    never = ensemble_convergence(moments[:2], grads[:2], reference, ("a", "b"), threshold=0.1)
+    assert never["grads_per_chain_to_converge"] is None and never["iterations_to_converge"] is None
+    with pytest.raises(ValueError, match=r"expected \(iterations, 4\)"):
+        ensemble_convergence(moments[:, :3], grads, reference, ("a", "b"))
+
+
+@pytest.mark.parametrize("case_name", ["eight_schools", "neal_funnel_ncp_10d", "glm_logistic_n200_p6"])
+def test_traceable_constrain_matches_the_numpy_constrain(case_name):
+    import jax.numpy as jnp
+
+    from nextstat.cases import get_case
+    from nextstat.cases.base import traceable_constrain
+
+    case = get_case(case_name)
+    x = np.random.default_rng(0).normal(size=(5, case.dim))
+    np.testing.assert_allclose(np.asarray(traceable_constrain(case)(jnp.asarray(x))), case.constrain(x), rtol=1e-6)
+
+
+@pytest.mark.parametrize("engine", ["nextstat_laps", "blackjax_mams"])
+def test_many_chain_runs_record_when_their_ensemble_converged(engine):
+    from nextstat.runner import execute
+
+    budget = Budget(1024, 200, 100)  # the statistic's noise floor is about 5 / chains over 10 parameters
+    doc = execute("std_normal_d10", engine, 3, budget, settings={**SETTINGS, "target_accept": 0.9})
+    assert doc["status"] == "ok", doc["reason"]
+    conv = doc["convergence"]
+    warmup_total = doc["gradients"]["warmup"] / 64 if engine == "nextstat_laps" else None
+    assert 0 < conv["grads_per_chain_to_converge"] <= conv["grads_per_chain_total"]
+    assert conv["b2_max_final"] < conv["threshold"]
+    assert len(conv["curve"]) <= 60 and conv["curve"][-1][0] == conv["grads_per_chain_total"]
+    if warmup_total is not None:  # the trace's gradients are the report chains' gradients, per chain
+        assert conv["grads_per_chain_total"] == pytest.approx(
+            warmup_total + doc["gradients"]["sampling"] / 64, rel=0.05)

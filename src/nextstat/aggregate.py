@@ -36,9 +36,15 @@ METRICS: dict[str, tuple[str, str]] = {
     "sampling_s": ("timing", "sampling_s"),
     "end_to_end_s": ("timing", "end_to_end_s"),
     "sampling_us_per_grad": ("timing", "sampling_us_per_grad"),
+    # many-chain engines: gradients per chain until the ensemble's moments match the reference
+    "grads_per_chain_to_converge": ("convergence", "grads_per_chain_to_converge"),
+    "convergence_b2_final": ("convergence", "b2_max_final"),
 }
 #: Ratios to the reference row: higher is better for all of them.
 RATIO_METRICS = ("ess_bulk_per_s", "ess_bulk_per_s_end_to_end", "ess_bulk_per_grad", "ess_bulk_per_grad_with_warmup")
+#: Costs (lower is better): their ratio is the reference's over this row's, so that
+#: here too a ratio above 1 means this row does better.
+COST_RATIO_METRICS = ("grads_per_chain_to_converge",)
 #: Settings that must agree between rows of one table for a fair comparison.
 FAIRNESS_FIELDS = ("target_accept", "metric", "max_tree_depth", "chain_method", "dtype", "warmup_budget", "threads")
 
@@ -122,6 +128,7 @@ def _run_record(path: Path, doc: dict[str, Any]) -> dict[str, Any]:
         "failed_checks": [c["name"] for c in doc["quality"]["checks"] if not c["passed"]] if ok else [],
         "correctness": {k: doc["correctness"][k] for k in ("reference", "verdict", "max_z")} if ok else None,
         "metrics": {name: (doc.get(section) or {}).get(key) for name, (section, key) in METRICS.items()},
+        "convergence_curve": (doc.get("convergence") or {}).get("curve"),
     }
 
 
@@ -206,6 +213,10 @@ def _add_ratios(rows: list[dict[str, Any]], reference: str) -> None:
             continue
         for name in RATIO_METRICS:
             found = ratio(row["metrics"][name], ref["metrics"][name], reference)
+            if found:
+                row["ratios"][name] = found
+        for name in COST_RATIO_METRICS:
+            found = ratio(ref["metrics"][name], row["metrics"][name], reference)
             if found:
                 row["ratios"][name] = found
 

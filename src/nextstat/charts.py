@@ -162,3 +162,46 @@ def start_times(timings: list[dict[str, Any]], path: Path) -> Path | None:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def convergence_curves(runs: list[dict[str, Any]], threshold: float, path: Path) -> Path | None:
+    """One panel per case: the ensemble's squared second-moment bias (b2_max) against the
+    cumulative gradients per chain, one line per run (colour by engine), log-log, with the
+    convergence threshold drawn across."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = [r for r in runs if r.get("convergence_curve")]
+    if not runs:
+        return None
+    cases = sorted({r["case"] for r in runs})
+    labels = sorted({r["label"] for r in runs})
+    colors = dict(zip(labels, plt.get_cmap("tab10").colors))
+    columns = min(len(cases), 3)
+    rows_n = -(-len(cases) // columns)
+    fig, axes = plt.subplots(rows_n, columns, figsize=(4.2 * columns, 3.2 * rows_n + 0.6), dpi=110, squeeze=False)
+    for ax, case in zip(axes.flat, cases):
+        for run in (r for r in runs if r["case"] == case):
+            points = np.array([(g, b) for g, b in run["convergence_curve"] if b is not None and g > 0 and b > 0])
+            if len(points):
+                ax.plot(points[:, 0], points[:, 1], color=colors[run["label"]], lw=1.1, alpha=0.8)
+        ax.axhline(threshold, color="0.3", ls="--", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(case, fontsize=9)
+        ax.set_xlabel("gradients per chain", fontsize=8)
+        ax.set_ylabel("max squared bias of E[x²] / Var[x²]", fontsize=7)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3, which="major")
+    for ax in list(axes.flat)[len(cases):]:
+        ax.set_visible(False)
+    handles = [plt.Line2D([], [], color=colors[label], lw=2) for label in labels]
+    fig.legend(handles, labels, loc="lower center", ncols=min(len(labels), 4), fontsize=8, frameon=False)
+    fig.suptitle(f"Ensemble convergence (one line per seed; dashed: threshold {threshold:g})", fontsize=10)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -16,7 +16,7 @@ from typing import Any
 from tabulate import tabulate
 
 from .aggregate import ratio
-from .charts import grouped_bars, ratio_bars, start_times
+from .charts import convergence_curves, grouped_bars, ratio_bars, start_times
 from .engines.base import DEFAULT_SETTINGS
 
 CHARTS, TABLES = "charts", "tables"
@@ -62,6 +62,7 @@ def write_report(summary: dict[str, Any], out_dir: Path) -> Path:
     for (backend, device), rows in tables.items():
         lines += _results_table(summary, backend, device, rows, sink)
         lines += _head_to_head(summary, backend, device, rows, sink)
+        lines += _convergence(summary, backend, device, rows, sink)
     lines += _timings(summary, sink)
     lines += _health(summary, sink)
     lines += _controls(summary)
@@ -83,6 +84,10 @@ def _tables(rows) -> dict[tuple[str, str], list[dict[str, Any]]]:
     for row in rows:
         tables[(row["backend"], row["device"])].append(row)
     return dict(sorted(tables.items()))
+
+
+#: the many-chain convergence figure (a cost: fewer gradients per chain is better)
+CONVERGE = "grads_per_chain_to_converge"
 
 
 def _median(row, metric):
@@ -264,6 +269,7 @@ def _head_to_head(summary, backend, device, rows, sink: _Sink) -> list[str]:
     """Every pair of engines other than the reference engine, on each case both ran: our
     engines (``nextstat_*``) are the numerator where a pair has one."""
     ref = summary["reference_engine"]
+    converging = any(r["metrics"].get(CONVERGE) for r in rows)
     by_case: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         if r["label"] != ref:
@@ -275,16 +281,55 @@ def _head_to_head(summary, backend, device, rows, sink: _Sink) -> list[str]:
             for theirs in members[i + 1:]:
                 cells = [ratio(mine["metrics"].get(name), theirs["metrics"].get(name), theirs["label"])
                          for name in ("ess_bulk_per_s", "ess_bulk_per_grad", "ess_bulk_per_grad_with_warmup")]
+                if converging:  # a cost: theirs over mine, so that above 1 is mine doing better here too
+                    cells.append(ratio(theirs["metrics"].get(CONVERGE), mine["metrics"].get(CONVERGE), theirs["label"]))
                 health = f"{mine['health_passed']}/{mine['n_ok']} vs {theirs['health_passed']}/{theirs['n_ok']}"
                 table.append([case, f"{mine['label']} / {theirs['label']}", *map(_ratio, cells), health])
     if not table:
         return []
     slug = re.sub(r"[^a-z0-9]+", "-", f"{backend}-{device}".lower()).strip("-")
+    headers = ["case", "engines", "ESS/s", "ESS/grad", "ESS/grad with warmup grads"]
+    headers += ["convergence speed (grads/chain, theirs / mine)"] if converging else []
     return [f"### Head to head, without `{ref}`", "",
-            sink.table(f"head_to_head_{slug}", table, ["case", "engines", "ESS/s", "ESS/grad",
-                                                       "ESS/grad with warmup grads", "health pass"],
-                       disable_numparse=True),
+            sink.table(f"head_to_head_{slug}", table, headers + ["health pass"], disable_numparse=True),
             "", "Ratios of medians over seeds, the envelope over seeds in brackets.", ""]
+
+
+def _convergence(summary, backend, device, rows, sink: _Sink) -> list[str]:
+    """Many-chain engines: gradients per chain until the ensemble's second moments match
+    the reference (diagnostics.ensemble_convergence), the many-chain papers' headline."""
+    from .diagnostics import CONVERGENCE_THRESHOLD
+
+    ref = summary["reference_engine"]
+    members = [r for r in rows if r["metrics"].get("convergence_b2_final")]
+    if not members:
+        return []
+    runs = [run for run in summary["runs"]
+            if run["backend"] == backend and run["device"] == device and run["status"] == "ok"]
+    table = []
+    for r in sorted(members, key=lambda r: (r["case"], r["label"])):
+        mine = [run for run in runs if run["case"] == r["case"] and run["label"] == r["label"]]
+        traced = [run for run in mine if run["metrics"].get("convergence_b2_final") is not None]
+        converged = sum(run["metrics"].get(CONVERGE) is not None for run in traced)
+        table.append([r["case"], r["label"], _pm(r["metrics"].get(CONVERGE)), f"{converged}/{len(traced)}",
+                      _ratio(r["ratios"].get(CONVERGE)), _num(_med(r["metrics"].get("convergence_b2_final")), 4)])
+    slug = re.sub(r"[^a-z0-9]+", "-", f"{backend}-{device}".lower()).strip("-")
+    lines = ["### Ensemble convergence: gradients per chain until the moments match the reference", "",
+             f"Per iteration, warmup included, the mean over **all** chains of each parameter's square is set "
+             f"against the reference: b2 = max over parameters of (E_chains[x²] − E[x²])² / Var[x²]. A run "
+             f"converges at the first iteration where b2 < {CONVERGENCE_THRESHOLD:g} (the squared bias of an estimate "
+             "from about 100 independent draws); the figure is the gradients each chain had spent by then, a "
+             "one-chain tuning run's included. This is the many-chain papers' headline (their ESS per gradient "
+             "comes from it), and the fairest figure for ensembles whose warmup is most of the work.", "",
+             sink.table(f"convergence_{slug}", table, [
+                 "case", "engine", "grads/chain to converge (median ± std)", "runs converged",
+                 f"vs {ref} ({ref} / this)", "final b2 (median)"], disable_numparse=True),
+             "", "Runs that never crossed the threshold are left out of the median and counted in 'runs converged'.", ""]
+    chart = convergence_curves([run for run in runs if run["label"] in {r["label"] for r in members}],
+                               CONVERGENCE_THRESHOLD, sink.chart(f"convergence_{slug}.png"))
+    if chart:
+        lines += [f"![Ensemble convergence]({CHARTS}/{chart.name})", ""]
+    return lines
 
 
 def _timings(summary, sink: _Sink) -> list[str]:

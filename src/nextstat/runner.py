@@ -19,7 +19,7 @@ import psutil
 from . import __version__
 from .artifacts import RUN_SCHEMA, read_json, utc_now
 from .cases import Case, get_case
-from .diagnostics import correctness, health_gate, run_metrics
+from .diagnostics import correctness, ensemble_convergence, health_gate, run_metrics
 from .engines import Budget, EngineUnavailable, load_engine, resolve_settings
 from .environment import backend, fingerprint
 
@@ -74,6 +74,10 @@ def execute(case_spec: str, engine_name: str, seed: int, budget: Budget, *, suit
     artifact["summary"] = computed["summary"]
     artifact["quality"] = {**gate, "verdict": _verdict(gate["passed"], case.is_control)}
     artifact["correctness"] = correctness(computed["summary"], case.reference)
+    if result.ensemble_trace is not None and case.reference is not None:
+        artifact["convergence"] = ensemble_convergence(result.ensemble_trace["moments"],
+                                                       result.ensemble_trace["grads_per_chain"],
+                                                       case.reference, case.param_names)
     return _finish(artifact, status="ok", reason=None)
 
 

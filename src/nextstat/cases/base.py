@@ -123,6 +123,9 @@ def identity(x: np.ndarray) -> np.ndarray:
     return np.asarray(x, dtype=float)
 
 
+identity.traceable = lambda x: x
+
+
 def exp_columns(*indices: int):
     """``constrain`` for a case whose coordinates ``indices`` are logs of positive parameters."""
 
@@ -131,7 +134,20 @@ def exp_columns(*indices: int):
         out[..., list(indices)] = np.exp(out[..., list(indices)])
         return out
 
+    def traceable(x):
+        import jax.numpy as jnp
+
+        logs = jnp.zeros(x.shape[-1], dtype=bool).at[jnp.asarray(indices)].set(True)
+        return jnp.where(logs, jnp.exp(jnp.where(logs, x, 0.0)), x)
+
+    constrain.traceable = traceable
     return constrain
+
+
+def traceable_constrain(case: "Case") -> Callable | None:
+    """The case's ``constrain`` as a JAX function that can run inside a traced sampler
+    (the built-in cases have one as ``constrain.traceable``), or None."""
+    return getattr(case.constrain, "traceable", None)
 
 
 def bernoulli_logit_loglik(y, eta):

@@ -165,6 +165,10 @@ class RunResult:
     warmup_s: float
     sampling_s: float
     engine_info: dict[str, Any] = field(default_factory=dict)
+    #: Many-chain engines: per iteration (warmup and sampling), the mean over all chains of
+    #: each constrained parameter and its square, ``moments`` (iterations, 2p), and the
+    #: gradients each chain spent on it, ``grads_per_chain`` (iterations,).
+    ensemble_trace: dict[str, np.ndarray] | None = None
 
     def check(self, budget: Budget) -> "RunResult":
         chains = self.engine_info.get("report_chains", budget.chains)  # many-chain engines report a subset

@@ -22,7 +22,7 @@ import numpy as np
 from ..cases import Case
 from .base import Budget, RunResult
 from .jax_common import (SUPERCHAIN_SIZE, compile_ahead, configure_jax, draws_to_chains, fixed_steps_sample_stats,
-                         initial_points, many_chain_report, run_blocking)
+                         initial_points, many_chain_report, moments_trace_fn, run_blocking)
 
 NAME = "blackjax_mams"
 HEALTH_GATE = "microcanonical"
@@ -48,6 +48,7 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     start = jnp.asarray(initial_points(case, seed, 1)[0], dtype=dtype)
     tune_key, noise_key, sample_key = jax.random.split(jax.random.key(seed), 3)
     logdensity = case.log_density
+    trace_fn = moments_trace_fn(case)
     base_kernel = blackjax.adjusted_mclmc.build_kernel(integrator=blackjax.mcmc.integrators.isokinetic_mclachlan)
 
     def tuning_kernel(rng_key, state, logdensity_fn, step_size, inverse_mass_matrix, integration_steps_params):
@@ -74,7 +75,8 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
                                                              inverse_mass_matrix))(keys, states)
             out = (states.position[:report], states.logdensity[:report], info.acceptance_rate[:report],
                    info.is_divergent[:report])
-            return states, out
+            moments = jnp.mean(trace_fn(states.position), axis=0) if trace_fn else None
+            return states, (out, moments)
 
         return jax.lax.scan(one, states, jax.random.split(key, budget.draws))[1], steps
 
@@ -83,10 +85,15 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
         compiled_tune, tune_key, start)
     compiled_sampling, compile_sampling_s = compile_ahead(sampling, sample_key, noise_key, position, length, step_size,
                                                           inverse_mass_matrix)
-    ((draws, lp, acceptance, divergent), steps), sampling_s = run_blocking(
+    (((draws, lp, acceptance, divergent), moments), steps), sampling_s = run_blocking(
         compiled_sampling, sample_key, noise_key, position, length, step_size, inverse_mass_matrix)
 
     grads_per_draw = GRADS_PER_STEP * int(steps)
+    ensemble_trace = None
+    if trace_fn is not None:  # the ensemble exists from the first draw; the tuning chain's cost comes before it
+        grads_per_chain = np.full(budget.draws, float(grads_per_draw))
+        grads_per_chain[0] += GRADS_PER_STEP * int(tuning_steps)
+        ensemble_trace = {"moments": np.asarray(moments), "grads_per_chain": grads_per_chain}
     return RunResult(
         draws=case.constrain(draws_to_chains(draws)),
         param_names=case.param_names,
@@ -97,6 +104,7 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
         compile_s=compile_tune_s + compile_sampling_s,
         warmup_s=warmup_s,
         sampling_s=sampling_s,
+        ensemble_trace=ensemble_trace,
         engine_info={
             "frontend": "blackjax.adjusted_mclmc + adjusted_mclmc_find_L_and_step_size (shipped defaults)",
             "nuts": False,

@@ -199,3 +199,21 @@ def fixed_steps_sample_stats(lp, acceptance, divergent, grads_per_draw: int, ste
         "acceptance_rate": draws_to_chains(acceptance).astype(float),
         "step_size": np.full(lp.shape, float(step_size)),
     }
+
+
+def moments_trace_fn(case: Case):
+    """(chains, d) -> (chains, 2p): each constrained parameter and its square, for the
+    samplers' ensemble trace; None where the case's ``constrain`` cannot be traced."""
+    from ..cases.base import traceable_constrain
+
+    constrain = traceable_constrain(case)
+    if constrain is None:
+        return None
+
+    def trace_fn(positions):
+        import jax.numpy as jnp
+
+        values = constrain(positions)
+        return jnp.concatenate([values, values * values], axis=-1)
+
+    return trace_fn

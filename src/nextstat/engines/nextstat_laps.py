@@ -17,7 +17,7 @@ import numpy as np
 from ..cases import Case
 from .base import Budget, RunResult
 from .jax_common import (SUPERCHAIN_SIZE, compile_ahead, configure_jax, draws_to_chains, initial_points,
-                         many_chain_report, run_blocking)
+                         many_chain_report, moments_trace_fn, run_blocking)
 
 NAME = "nextstat_laps"
 HEALTH_GATE = "microcanonical"
@@ -46,20 +46,30 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     warmup_key, sample_key = jax.random.split(jax.random.key(seed))
     jitter = float(settings.get("eps_jitter", 0.1))
     kernel = build_kernel(case.log_density)
+    trace_fn = moments_trace_fn(case)
 
     def warmup(key, positions):
         return laps.run_warmup(key, positions, case.log_density, budget.warmup, target_accept=settings["target_accept"],
                                jitter=jitter, kernel=kernel, report_chains=report,
-                               metric_estimator=settings.get("adaptation", "variance"))
+                               metric_estimator=settings.get("adaptation", "variance"), trace_fn=trace_fn)
 
     def sampling(key, ensemble):
         return laps.sample(key, ensemble, case.log_density, budget.draws, jitter=jitter, kernel=kernel,
-                           report_chains=report)
+                           report_chains=report, trace_fn=trace_fn)
 
     compiled_warmup, compile_warmup_s = compile_ahead(warmup, warmup_key, positions)
-    (ensemble, warmup_grads, _), warmup_s = run_blocking(compiled_warmup, warmup_key, positions)
+    (ensemble, warmup_grads, _, *warmup_trace), warmup_s = run_blocking(compiled_warmup, warmup_key, positions)
     compiled_sampling, compile_sampling_s = compile_ahead(sampling, sample_key, ensemble)
-    (draws, logdensity, info), sampling_s = run_blocking(compiled_sampling, sample_key, ensemble)
+    outputs, sampling_s = run_blocking(compiled_sampling, sample_key, ensemble)
+    (draws, logdensity, info), sampling_trace = outputs if trace_fn else (outputs, None)
+    ensemble_trace = None
+    if trace_fn is not None:
+        (warmup_trace,) = warmup_trace
+        ensemble_trace = {
+            "moments": np.concatenate([np.asarray(warmup_trace.moments), np.asarray(sampling_trace.moments)]),
+            "grads_per_chain": np.concatenate([np.asarray(warmup_trace.grads_per_chain),
+                                               np.asarray(sampling_trace.grads_per_chain)]),
+        }
 
     logdensity = draws_to_chains(logdensity).astype(float)
     n_grads = draws_to_chains(info.n_grads).astype(int)
@@ -80,6 +90,7 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
         compile_s=compile_warmup_s + compile_sampling_s,
         warmup_s=warmup_s,
         sampling_s=sampling_s,
+        ensemble_trace=ensemble_trace,
         engine_info={
             "frontend": "nextstat.samplers.laps",
             "nuts": False,

@@ -43,6 +43,21 @@ class EnsembleState(NamedTuple):
     dual_averaging: DualAveraging
 
 
+class EnsembleTrace(NamedTuple):
+    """Per iteration: the mean over all chains of ``trace_fn(positions)`` and the
+    gradient evaluations each chain spent on it (for the convergence of the ensemble's
+    moments against gradients, ``diagnostics.ensemble_convergence``)."""
+
+    moments: jax.Array  # (iterations, k)
+    grads_per_chain: jax.Array  # (iterations,)
+
+
+def _trace(trace_fn: Callable | None, positions, n_grads):
+    if trace_fn is None:
+        return None
+    return EnsembleTrace(jnp.mean(trace_fn(positions), axis=0), jnp.mean(n_grads.astype(positions.dtype)))
+
+
 #: how the ensemble's diagonal metric is estimated: the chains' variance, or the Fisher
 #: divergence minimizer from their positions and the gradients they already hold
 METRIC_ESTIMATORS = ("variance", "fisher")
@@ -106,10 +121,12 @@ def choose_trajectory_length(key, kernel, states: MAMSState, step_size, inverse_
 
 def run_warmup(key, positions, logdensity_fn: Callable, num_warmup: int, *, target_accept: float = 0.9,
                jitter: float = 0.1, kernel=None, report_chains: int | None = None, tune_length: bool = True,
-               metric_estimator: str = "variance"):
+               metric_estimator: str = "variance", trace_fn: Callable | None = None):
     """Ensemble-tuned warmup from ``positions`` (chains, d). Returns the final ensemble
     state, the gradient evaluations spent by the first ``report_chains`` chains and the
-    ensemble's mean acceptance per iteration.
+    ensemble's mean acceptance per iteration; with ``trace_fn`` (chains, d) -> (chains, k)
+    also an ``EnsembleTrace`` per iteration (the L choice's gradients count in the first
+    iteration after it).
 
     First half: L = sqrt(d) in the preconditioned space, the metric from the ensemble
     after every iteration (``metric_estimator``, see ``ensemble_metric``), dual
@@ -135,14 +152,16 @@ def run_warmup(key, positions, logdensity_fn: Callable, num_warmup: int, *, targ
             inverse_metric = (ensemble_metric(states.position, states.logdensity_grad, metric_estimator)
                               if adapt_metric else ensemble.inverse_metric)
             grads = grads + jnp.sum(info.n_grads[:report]).astype(grads.dtype)
-            return (EnsembleState(states, step_size, inverse_metric, ensemble.trajectory_length, da), grads), accept
+            return ((EnsembleState(states, step_size, inverse_metric, ensemble.trajectory_length, da), grads),
+                    (accept, _trace(trace_fn, states.position, info.n_grads)))
 
         return one
 
     metric_key, length_key, step_key = jax.random.split(key, 3)
     ensemble = EnsembleState(states, step, jnp.ones(d, dtype), length, dual_averaging_init(step))
-    (ensemble, grads), accept_first = jax.lax.scan(iterate(True), (ensemble, jnp.zeros((), jnp.int32)),
-                                                   jax.random.split(metric_key, metric_iterations))
+    (ensemble, grads), (accept_first, trace_first) = jax.lax.scan(
+        iterate(True), (ensemble, jnp.zeros((), jnp.int32)), jax.random.split(metric_key, metric_iterations))
+    spent = 0
     if metric_iterations > 0:  # freeze the metric; restart dual averaging from the averaged step size
         step = jnp.exp(ensemble.dual_averaging.x_bar)
         ensemble = ensemble._replace(step_size=step, dual_averaging=dual_averaging_init(step))
@@ -151,17 +170,26 @@ def run_warmup(key, positions, logdensity_fn: Callable, num_warmup: int, *, targ
                                                     ensemble.inverse_metric, jitter)
         ensemble = ensemble._replace(trajectory_length=length)
         grads = grads + spent * report
-    (ensemble, grads), accept_second = jax.lax.scan(iterate(False), (ensemble, grads),
-                                                    jax.random.split(step_key, num_warmup - metric_iterations))
+    (ensemble, grads), (accept_second, trace_second) = jax.lax.scan(
+        iterate(False), (ensemble, grads), jax.random.split(step_key, num_warmup - metric_iterations))
     if num_warmup > 0:
         ensemble = ensemble._replace(step_size=jnp.exp(ensemble.dual_averaging.x_bar))
-    return ensemble, grads, jnp.concatenate([accept_first, accept_second])
+    accept = jnp.concatenate([accept_first, accept_second])
+    if trace_fn is None:
+        return ensemble, grads, accept
+    grads_second = trace_second.grads_per_chain
+    if grads_second.shape[0] > 0:
+        grads_second = grads_second.at[0].add(spent)
+    trace = EnsembleTrace(jnp.concatenate([trace_first.moments, trace_second.moments]),
+                          jnp.concatenate([trace_first.grads_per_chain, grads_second]))
+    return ensemble, grads, accept, trace
 
 
 def sample(key, ensemble: EnsembleState, logdensity_fn: Callable, num_draws: int, *, jitter: float = 0.1,
-           kernel=None, report_chains: int):
+           kernel=None, report_chains: int, trace_fn: Callable | None = None):
     """``num_draws`` lockstep transitions of every chain; returns the report chains'
-    positions, log densities and transition info, shaped (draw, chain, ...)."""
+    positions, log densities and transition info, shaped (draw, chain, ...), and with
+    ``trace_fn`` also the ensemble's ``EnsembleTrace`` per draw."""
     kernel = lockstep(kernel or build_kernel(logdensity_fn))
     n_chains = ensemble.states.position.shape[0]
 
@@ -169,11 +197,11 @@ def sample(key, ensemble: EnsembleState, logdensity_fn: Callable, num_draws: int
         states, info = kernel(jax.random.split(key, n_chains), states, ensemble.step_size,
                               ensemble.trajectory_length, ensemble.inverse_metric, jitter)
         report = jax.tree.map(lambda a: a[:report_chains], (states.position, states.logdensity, info))
-        return states, report
+        return states, (report, _trace(trace_fn, states.position, info.n_grads))
 
-    _, outputs = jax.lax.scan(one, ensemble.states, jax.random.split(key, num_draws))
-    return outputs
+    _, (outputs, trace) = jax.lax.scan(one, ensemble.states, jax.random.split(key, num_draws))
+    return outputs if trace_fn is None else (outputs, trace)
 
 
-__all__ = ["EnsembleState", "LENGTH_CANDIDATES", "METRIC_ESTIMATORS", "MAMSInfo", "choose_trajectory_length", "ensemble_metric", "ess_per_gradient",
+__all__ = ["EnsembleState", "EnsembleTrace", "LENGTH_CANDIDATES", "METRIC_ESTIMATORS", "MAMSInfo", "choose_trajectory_length", "ensemble_metric", "ess_per_gradient",
            "lockstep", "run_warmup", "sample"]
