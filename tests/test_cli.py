@@ -91,6 +91,9 @@ def test_timing_measures_cold_cached_and_warm_starts(tmp_path):
     assert nextstat("validate", out).returncode == 0
     for mode in doc["modes"].values():
         assert mode["engine_wall_s"] > 0 and mode["time_to_result_s"] > mode["sampling_s"]
+    # a fresh process starts JAX's backend once, before the engine's clock; the warm run reuses it
+    assert doc["modes"]["cold"]["backend_start_s"] > 0 and doc["modes"]["cached"]["backend_start_s"] > 0
+    assert doc["modes"]["warm"]["backend_start_s"] == 0
     bad = nextstat("timing", "--case", "nope", "--engine", "numpyro_nuts", "--seed", "1", "--budget", "10",
                    "--out", tmp_path / "x.json")
     assert bad.returncode == 2 and "unknown case 'nope'" in bad.stderr

@@ -1,5 +1,7 @@
 """Engine registry. Each adapter module exposes ``NAME``, ``versions()`` and
-``run(case, settings, budget, seed) -> RunResult``; it is imported only when used,
+``run(case, settings, budget, seed) -> RunResult``, and optionally ``start_backend() ->
+seconds`` (the timing protocol starts a compute backend before its clock; see
+``nextstat.timing``); it is imported only when used,
 so a missing optional library skips that engine instead of breaking the tool."""
 
 from __future__ import annotations

@@ -95,7 +95,9 @@ ENGINE_SETTINGS: dict[str, dict[str, tuple[Any, tuple[Any, ...]]]] = {
         "adaptation": ("stan", ("stan", "fisher", "fisher-lowrank")),
     },
     # MAMS: the step-size jitter per transition (published: 0.1)
-    "nextstat_mams": {"eps_jitter": (0.1, NumberIn(0.0, 0.5))},
+    "nextstat_mams": {"eps_jitter": (0.1, NumberIn(0.0, 0.5)),
+                      # the window's metric estimator (samplers/mams_warmup.metric_window)
+                      "adaptation": ("variance", ("variance", "fisher"))},
     # LAPS: chains whose draws are diagnosed and reported (the rest only sample)
     "nextstat_laps": {"eps_jitter": (0.1, NumberIn(0.0, 0.5)), "report_chains": (256, NumberIn(16, 65536)),
                       # the ensemble's metric estimator (samplers/laps.ensemble_metric)

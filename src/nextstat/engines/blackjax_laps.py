@@ -50,6 +50,8 @@ from .base import Budget, RunResult
 from .jax_common import (INIT_RADIUS, SUPERCHAIN_SIZE, compile_ahead, configure_jax, draws_to_chains,
                          fixed_steps_sample_stats, many_chain_report, run_blocking)
 
+from .jax_common import start_backend  # noqa: F401  (the timing protocol starts it before its clock)
+
 NAME = "blackjax_laps"
 HEALTH_GATE = "microcanonical"
 STEPS_PER_SAMPLE = 15  # laps()'s default

@@ -13,6 +13,8 @@ from ..cases import Case
 from .base import Budget, RunResult
 from .jax_common import chain_result, prepare_chains, run_chains, stack_chains
 
+from .jax_common import start_backend  # noqa: F401  (the timing protocol starts it before its clock)
+
 NAME = "blackjax_nuts"
 
 

@@ -2,7 +2,9 @@
 every engine: chains one after another under the shared timing protocol (``run_chains``).
 
 ``target_accept`` is MAMS's target acceptance (0.9 is the published choice; a suite
-sets it per row); ``eps_jitter`` (default 0.1) jitters the step size per transition.
+sets it per row); ``eps_jitter`` (default 0.1) jitters the step size per transition;
+``adaptation`` is the diagonal metric's estimator, ``variance`` (default) or ``fisher``
+(``samplers/mams_warmup.py``).
 Its health gate is the microcanonical one: E-BFMI, computed from the potential energy
 at the draws, is reported as a warning only.
 """
@@ -16,6 +18,8 @@ import numpy as np
 from ..cases import Case
 from .base import Budget, RunResult
 from .jax_common import chain_result, prepare_chains, run_chains, stack_chains
+
+from .jax_common import start_backend  # noqa: F401  (the timing protocol starts it before its clock)
 
 NAME = "nextstat_mams"
 HEALTH_GATE = "microcanonical"
@@ -38,11 +42,13 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     from ..samplers.mams_warmup import run_warmup
 
     jitter = float(settings.get("eps_jitter", 0.1))
+    adaptation = settings.get("adaptation", "variance")
     kernel = build_kernel(case.log_density)
 
     def warmup(key, position):
         final, info = run_warmup(key, position, case.log_density, budget.warmup,
-                                 target_accept=settings["target_accept"], jitter=jitter, kernel=kernel)
+                                 target_accept=settings["target_accept"], jitter=jitter, kernel=kernel,
+                                 adaptation=adaptation)
         return (final.state, final.step_size, final.inverse_metric, final.trajectory_length), jnp.sum(info.n_grads)
 
     def sample(key, state, step_size, inverse_metric, length):
@@ -72,8 +78,9 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "frontend": "nextstat.samplers.mams",
             "nuts": False,  # no trees: no tree_depth per draw
             "integrator": "isokinetic minimal-norm (McLachlan), 2 gradients per step",
-            "adaptation": "dual averaging of eps to target_accept; diagonal preconditioner from 30-60% of warmup; "
-                          "L = 0.4 x path length per effective sample over 60-80% of warmup",
+            "adaptation": "dual averaging of eps to target_accept; diagonal preconditioner "
+                          f"({'Fisher-divergence diagonal sqrt(Var x / Var g)' if adaptation == 'fisher' else 'variance'})"
+                          " from 30-60% of warmup; L = 0.4 x path length per effective sample over 60-80% of warmup",
             "trajectory_length_per_chain": lengths,
             "step_size_per_chain": step_sizes,
             "eps_jitter": jitter,

@@ -6,9 +6,12 @@ Four phases over ``num_warmup`` iterations (a static schedule, fed to one ``scan
    target 0.9 by default for MAMS), unit preconditioner, L = sqrt(d) but at most 8 steps
    per draw until the preconditioner is set (with a unit metric on a posterior with
    small scales eps is tiny, and L / eps steps would spend most of warmup's gradients);
-2. [30%, 60%): dual averaging goes on while the draws feed a Welford variance;
-3. at 60% the preconditioner becomes that variance, regularized like Stan's
-   (n/(n+5) var + 1e-3 * 5/(n+5)); dual averaging restarts from the current eps;
+2. [30%, 60%): dual averaging goes on while the draws (and the gradients the kernel
+   already holds at them) feed the metric estimator of ``adaptation``: a Welford
+   variance (``variance``, the default) or the Fisher-divergence diagonal
+   sqrt(Var x / Var g) (``fisher``, ``fisher_metric.fisher_diagonal``);
+3. at 60% the preconditioner becomes that estimate, regularized like Stan's
+   (n/(n+5) s^2 + 1e-3 * 5/(n+5)); dual averaging restarts from the current eps;
    [60%, 80%) keeps the draws (in the preconditioned space) and the path length of
    every transition;
 4. at 80% the trajectory length is set from those draws, as MCLMC and MAMS tune it:
@@ -20,7 +23,7 @@ Four phases over ``num_warmup`` iterations (a static schedule, fed to one ``scan
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -29,20 +32,24 @@ import numpy as np
 # constants at import, which would otherwise be captured as tracers and leak
 from blackjax.diagnostics import effective_sample_size
 
+from .fisher_metric import fisher_diagonal
 from .mams import MAMSInfo, MAMSState, build_kernel, init
-from .stan_warmup import (
-    DualAveraging,
-    Welford,
-    dual_averaging_init,
-    dual_averaging_update,
-    regularized_metric,
-    welford_add,
-    welford_init,
-)
+from .stan_warmup import DualAveraging, WindowEstimator, dual_averaging_init, dual_averaging_update, stan_variance
 
 FIRST_PHASE, VARIANCE_END, LENGTH_END = 0.3, 0.6, 0.8
 LENGTH_FACTOR = 0.4  # L = 0.4 x the path length per effective sample (MCLMC's choice)
 EARLY_STEPS = 8  # before the preconditioner exists, at most this many steps per draw
+#: the diagonal metric's estimator over the window: the draws' variance, or the Fisher
+#: divergence minimizer from the draws and their gradients
+ADAPTATIONS = ("variance", "fisher")
+
+
+def metric_window(adaptation: str) -> WindowEstimator:
+    if adaptation == "variance":
+        return stan_variance(dense=False)
+    if adaptation == "fisher":
+        return fisher_diagonal()
+    raise ValueError(f"MAMS adaptation {adaptation!r}: expected one of {', '.join(ADAPTATIONS)}")
 
 
 class MAMSWarmupState(NamedTuple):
@@ -51,7 +58,7 @@ class MAMSWarmupState(NamedTuple):
     inverse_metric: jax.Array
     trajectory_length: jax.Array
     dual_averaging: DualAveraging
-    welford: Welford
+    window: Any  # the metric estimator's running state over the window
     draws: jax.Array  # (capacity, d): the preconditioned draws of phase 3
     path_lengths: jax.Array  # (capacity,): how far each of those transitions moved
 
@@ -94,9 +101,12 @@ def default_trajectory_length(d: int) -> float:
 
 
 def run_warmup(key, position, logdensity_fn: Callable, num_warmup: int, *, target_accept: float = 0.9,
-               jitter: float = 0.1, kernel=None, trajectory_length: float | None = None):
+               jitter: float = 0.1, kernel=None, trajectory_length: float | None = None,
+               adaptation: str = "variance"):
     """Tune eps, M^-1 and L from ``position``; returns (final warmup state, per-iteration
-    info). A given ``trajectory_length`` is kept as it is (no length tuning)."""
+    info). A given ``trajectory_length`` is kept as it is (no length tuning);
+    ``adaptation`` picks the metric estimator (``ADAPTATIONS``)."""
+    window = metric_window(adaptation)
     kernel = kernel or build_kernel(logdensity_fn)
     d = position.shape[0]
     dtype = position.dtype
@@ -115,8 +125,8 @@ def run_warmup(key, position, logdensity_fn: Callable, num_warmup: int, *, targe
         state, info = kernel(key, carry.state, carry.step_size, length_now, carry.inverse_metric, jitter)
         accept = jnp.where(jnp.isfinite(info.accept_prob), info.accept_prob, 0.0)
         da, step_size = dual_averaging_update(carry.dual_averaging, accept, delta=target_accept)
-        welford = jax.tree.map(lambda a, b: jnp.where(add, a, b), welford_add(carry.welford, state.position),
-                               carry.welford)
+        window_state = jax.tree.map(lambda a, b: jnp.where(add, a, b),
+                                    window.add(carry.window, state.position, state.logdensity_grad), carry.window)
         slot = jnp.maximum(keep, 0)
         path = (info.n_grads // 2) * carry.step_size  # integrator steps x eps (jitter averages out)
         draws = jnp.where(keep >= 0, carry.draws.at[slot].set(state.position / jnp.sqrt(carry.inverse_metric)),
@@ -124,7 +134,7 @@ def run_warmup(key, position, logdensity_fn: Callable, num_warmup: int, *, targe
         path_lengths = jnp.where(keep >= 0, carry.path_lengths.at[slot].set(path), carry.path_lengths)
 
         def set_preconditioner(_):
-            inverse_metric = regularized_metric(welford)
+            inverse_metric = window.estimate(window_state)
             # the step size that worked in the unit metric, rescaled to the new metric's mean scale
             eps = jnp.exp(da.x_bar) / jnp.sqrt(jnp.mean(inverse_metric))
             return inverse_metric, carry.trajectory_length, eps, dual_averaging_init(eps)
@@ -140,10 +150,11 @@ def run_warmup(key, position, logdensity_fn: Callable, num_warmup: int, *, targe
         branch = jnp.where(set_now, 1, jnp.where(set_length, 2, 0))
         inverse_metric, new_length, step_size, da = jax.lax.switch(
             branch, [carry_on, set_preconditioner, set_trajectory_length], None)
-        return MAMSWarmupState(state, step_size, inverse_metric, new_length, da, welford, draws, path_lengths), info
+        return (MAMSWarmupState(state, step_size, inverse_metric, new_length, da, window_state, draws, path_lengths),
+                info)
 
     initial = MAMSWarmupState(state, step_size, jnp.ones(d, dtype), length, dual_averaging_init(step_size),
-                              welford_init(d, False, dtype), jnp.zeros((capacity, d), dtype),
+                              window.init(d, dtype), jnp.zeros((capacity, d), dtype),
                               jnp.zeros(capacity, dtype))
     keys = jax.random.split(key, num_warmup)
     final, infos = jax.lax.scan(one, initial, (keys, jnp.asarray(plan.early), jnp.asarray(plan.collect_variance),
@@ -154,4 +165,4 @@ def run_warmup(key, position, logdensity_fn: Callable, num_warmup: int, *, targe
     return final, infos
 
 
-__all__ = ["MAMSInfo", "MAMSWarmupState", "run_warmup", "schedule", "default_trajectory_length", "length_from_draws"]
+__all__ = ["ADAPTATIONS", "MAMSInfo", "MAMSWarmupState", "run_warmup", "schedule", "default_trajectory_length", "length_from_draws", "metric_window"]
