@@ -45,11 +45,17 @@ def test_sample_with_mams_and_auto():
     from nextstat.api import choose_method
     from nextstat.cases import get_case
 
-    idata = nextstat.sample("std_normal_d2", method="mams", n_chains=2, n_warmup=200, n_samples=200, seed=3,
-                            target_accept=0.9)
+    idata = mams = nextstat.sample("std_normal_d2", method="mams", n_chains=2, n_warmup=200, n_samples=200, seed=3,
+                                   target_accept=0.9)
     assert idata.posterior["x"].shape == (2, 200, 2)
     assert idata.attrs["method"] == "mams"
     assert choose_method(get_case("glm_logistic_n200_p6")) == "nuts"
     assert choose_method(get_case("eight_schools")) == "mams"
     idata = nextstat.sample("std_normal_d2", method="auto", n_chains=2, n_warmup=100, n_samples=100)
     assert idata.attrs["method"] == "mams"
+    fisher = nextstat.sample("std_normal_d2", method="mams", n_chains=2, n_warmup=200, n_samples=200, seed=3,
+                             target_accept=0.9, adaptation="fisher")
+    assert fisher.posterior["x"].shape == mams.posterior["x"].shape  # same run but the metric estimator
+    assert not np.array_equal(fisher.posterior["x"].values, mams.posterior["x"].values)
+    with pytest.raises(ValueError, match="adaptation='fisher-lowrank': must be one of variance, fisher"):
+        nextstat.sample("std_normal_d2", method="mams", adaptation="fisher-lowrank")

@@ -51,9 +51,10 @@ def sample(
     256 are returned); ``"auto"`` picks NUTS for logistic-regression-like cases and MAMS
     otherwise (``choose_method``, backed by the mams-cpu suite).
 
-    ``adaptation`` (NUTS) is the warmup's metric estimator: ``"stan"`` (Stan's windowed
-    variance), ``"fisher"`` or ``"fisher-lowrank"`` (Fisher-divergence minimizers from
-    the warmup draws and their gradients; see ``nextstat.samplers.fisher_metric``).
+    ``adaptation`` is the warmup's metric estimator: ``"stan"`` (Stan's windowed
+    variance; for MAMS and LAPS, their variance estimate), ``"fisher"`` (the diagonal
+    Fisher-divergence minimizer from the warmup draws and their gradients; every method)
+    or ``"fisher-lowrank"`` (NUTS only); see ``nextstat.samplers.fisher_metric``.
 
     ``posterior`` holds the constrained parameters (indexed names grouped into vectors);
     ``sample_stats`` holds ``lp``, ``n_steps``, ``tree_depth``, ``diverging``, ``energy``,
@@ -67,7 +68,9 @@ def sample(
     overrides: dict[str, Any] = {"target_accept": target_accept, "metric": metric, "dtype": dtype}
     if method == "nuts":
         overrides.update(max_tree_depth=max_tree_depth, adaptation=adaptation)
-    elif method == "laps":
+    else:  # MAMS and LAPS name Stan's estimator after what it is, the variance
+        overrides["adaptation"] = "variance" if adaptation == "stan" else adaptation
+    if method == "laps":
         overrides.update(chain_method="vectorized", report_chains=min(256, n_chains))
     settings = resolve_settings(overrides, METHODS[method])
     budget = Budget(n_chains, n_warmup, n_samples).checked()
