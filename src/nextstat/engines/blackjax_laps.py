@@ -31,6 +31,12 @@ Starts: BlackJAX draws each superchain's start through ``sample_init(key)``; we 
 that U(-2, 2) on the unconstrained space, the distribution every engine starts from
 (the points themselves differ from the other engines').
 
+Ensemble convergence (``RunResult.ensemble_trace``): ``laps()``'s own bias hook
+(``observables_for_bias``) also drives its phase-1 early stop, so it is left as shipped;
+the trace reads every chain's constrained parameters and their squares through
+``all_chains_info``, which BlackJAX stores for all chains at every step without touching
+the adaptation (it costs memory, steps x chains x 2p numbers, and a little warmup time).
+
 Compatibility: with JAX 0.10, ``shard_map``'s replication check rejects the scalar
 outputs of BlackJAX 1.7.1's ``run_eca``; the call runs with ``check_vma=False``, the
 workaround JAX's error names. The computation is unchanged.
@@ -48,7 +54,7 @@ import numpy as np
 from ..cases import Case
 from .base import Budget, RunResult
 from .jax_common import (INIT_RADIUS, SUPERCHAIN_SIZE, compile_ahead, configure_jax, draws_to_chains,
-                         fixed_steps_sample_stats, many_chain_report, run_blocking)
+                         fixed_steps_sample_stats, many_chain_report, moments_trace_fn, run_blocking)
 
 from .jax_common import start_backend  # noqa: F401  (the timing protocol starts it before its clock)
 
@@ -150,12 +156,14 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
         return jax.random.uniform(key, (case.dim,), dtype, minval=-INIT_RADIUS, maxval=INIT_RADIUS)
 
     num_steps2 = PHASE2_GRADIENTS_PER_WARMUP * budget.warmup
+    trace_fn = moments_trace_fn(case)
+    per_chain_trace = (lambda position: trace_fn(position[None])[0]) if trace_fn else None
     started = time.perf_counter()
     with compile_clock() as compile_seconds, _shard_map_without_replication_check():
         info, grads_per_step, acc_prob, final_state = laps(
             case.log_density, sample_init, case.dim, budget.warmup, num_steps2, budget.chains, mesh, laps_key,
             acc_prob=settings["target_accept"], steps_per_sample=STEPS_PER_SAMPLE, superchain_size=SUPERCHAIN_SIZE,
-            diagnostics=True)
+            diagnostics=True, all_chains_info=per_chain_trace)
         final_state = jax.block_until_ready(final_state)
         compile_laps_s = compile_seconds()
     warmup_s = time.perf_counter() - started - compile_laps_s
@@ -178,17 +186,26 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
                                                         inverse_mass_matrix, L_PROPOSAL_FACTOR))(keys, states)
             out = (states.position[:report], states.logdensity[:report], info.acceptance_rate[:report],
                    info.is_divergent[:report])
-            return states, out
+            moments = jnp.mean(trace_fn(states.position), axis=0) if trace_fn else None
+            return states, (out, moments)
 
         return jax.lax.scan(one, states, jax.random.split(key, budget.draws))[1]
 
     compiled, compile_sampling_s = compile_ahead(sampling, sample_key, final_state, step_size, inverse_mass_matrix)
-    (draws, lp, acceptance, divergent), sampling_s = run_blocking(compiled, sample_key, final_state, step_size,
-                                                                  inverse_mass_matrix)
+    ((draws, lp, acceptance, divergent), moments), sampling_s = run_blocking(compiled, sample_key, final_state,
+                                                                             step_size, inverse_mass_matrix)
 
     grads_per_draw = int(grads_per_step) * STEPS_PER_SAMPLE
     # per chain: one gradient at initialization, one per unadjusted step, a sample's worth per adjusted sample
     warmup_grads_per_chain = 1 + phase1_steps + phase2_samples * grads_per_draw
+    ensemble_trace = None
+    if trace_fn is not None:
+        phases = [np.asarray(info[phase]["all_chains_info"]).mean(axis=1) for phase in ("phase_1", "phase_2")]
+        grads = [np.ones(phase1_steps), np.full(phase2_samples, float(grads_per_draw)),
+                 np.full(budget.draws, float(grads_per_draw))]
+        grads[0][0] += 1  # the gradient at initialization
+        ensemble_trace = {"moments": np.concatenate([*phases, np.asarray(moments)]),
+                          "grads_per_chain": np.concatenate(grads)}
     return RunResult(
         draws=case.constrain(draws_to_chains(draws)),
         param_names=case.param_names,
@@ -198,6 +215,7 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
         compile_s=compile_laps_s + compile_sampling_s,
         warmup_s=warmup_s,
         sampling_s=sampling_s,
+        ensemble_trace=ensemble_trace,
         engine_info={
             "frontend": "blackjax.adaptation.laps.laps (shipped defaults) + adjusted_mclmc with its tuned kernel",
             "nuts": False,
