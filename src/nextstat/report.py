@@ -115,6 +115,8 @@ def _tldr(summary, tables) -> list[str]:
                 text += f" {_num(_median(r, 'ess_bulk_per_s'))} ESS/s"
                 if ratio is not None:
                     text += f" ({ratio:.2f}x ESS/s, {grad:.2f}x ESS/grad vs `{ref}`)" if grad else f" ({ratio:.2f}x)"
+                if _median(r, CONVERGE):
+                    text += f", ensemble converged in {_num(_median(r, CONVERGE))} grads/chain"
                 if r["health_passed"] < r["n_ok"]:
                     text += f" — health gate failed on {r['n_ok'] - r['health_passed']}/{r['n_ok']} seeds"
                 parts.append(text)
@@ -319,8 +321,10 @@ def _convergence(summary, backend, device, rows, sink: _Sink) -> list[str]:
              f"against the reference: b2 = max over parameters of (E_chains[x²] − E[x²])² / Var[x²]. A run "
              f"converges at the first iteration where b2 < {CONVERGENCE_THRESHOLD:g} (the squared bias of an estimate "
              "from about 100 independent draws); the figure is the gradients each chain had spent by then, a "
-             "one-chain tuning run's included. This is the many-chain papers' headline (their ESS per gradient "
-             "comes from it), and the fairest figure for ensembles whose warmup is most of the work.", "",
+             "one-chain tuning run's included. This is the many-chain papers' headline: their ESS per gradient "
+             f"is {1 / CONVERGENCE_THRESHOLD:g} over this count, so the ratio column is a ratio of that ESS per "
+             "gradient. It measures warmup and sampling together, from each engine's own start; the ESS per "
+             "gradient of the tables above measures sampling only, on the report chains.", "",
              sink.table(f"convergence_{slug}", table, [
                  "case", "engine", "grads/chain to converge (median ± std)", "runs converged",
                  f"vs {ref} ({ref} / this)", "final b2 (median)"], disable_numparse=True),
