@@ -8,8 +8,9 @@ of the same case on the same backend and device, as a ratio of medians.
 from __future__ import annotations
 
 import csv
+import json
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -263,10 +264,13 @@ def _fairness_flags(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _protocol(runs) -> dict[str, Any]:
     engines = {}
+    settings_seen: dict[str, Counter] = defaultdict(Counter)
+    for _, doc in runs:  # a suite's case_settings change a row's settings on some cases: name the usual ones
+        settings_seen[doc["label"]][json.dumps(doc["config"]["settings"], sort_keys=True)] += 1
     for _, doc in runs:
         engines.setdefault(doc["label"], {
             "engine": doc["engine"],
-            "settings": doc["config"]["settings"],
+            "settings": json.loads(settings_seen[doc["label"]].most_common(1)[0][0]),
             "frontend": (doc.get("engine_info") or {}).get("frontend"),
             "versions": (doc.get("engine_info") or {}).get("versions"),
             "initialization": (doc.get("engine_info") or {}).get("initialization"),

@@ -167,8 +167,10 @@ def _protocol(summary, sink: _Sink) -> list[str]:
     if any("adaptation" in info["settings"] for info in protocol["engines"].values()):
         lines += ["", "`adaptation` is our samplers' metric estimator in warmup. Our NUTS: `stan` is Stan's windowed "
                   "variance; `fisher` and `fisher-lowrank` minimize the Fisher divergence from the warmup draws and "
-                  "their gradients (`nextstat.samplers.fisher_metric`). Our LAPS: `variance` is the chains' variance, "
-                  "`fisher` the same minimizer across the chains at every warmup step. Rows without it are other "
+                  "their gradients (`nextstat.samplers.fisher_metric`). Our MAMS: `variance` is its tuning window's "
+                  "variance, `fisher` the diagonal minimizer over that window. Our LAPS: `variance` is the chains' "
+                  "variance, `fisher` the diagonal minimizer across the chains at every warmup step. Rows without "
+                  "it are other "
                   "engines, each with its own adaptation."]
     return lines + [""]
 
