@@ -209,8 +209,16 @@ def test_ensemble_convergence_counts_gradients_to_the_first_crossing():
     assert out["iterations_to_converge"] == 3 and out["grads_per_chain_to_converge"] == 120.0
     assert out["grads_per_chain_total"] == 140.0 and out["b2_max_final"] == 0.0
     assert out["curve"][0] == [100.0, pytest.approx(100 / 48)]
+    assert out["grads_per_chain_to_settle"] == 120.0  # below from there to the end (3 iterations)
+    assert len(out["b2_max"]) == len(out["grads_per_chain"]) == 5
+    # a dip that does not last is a first crossing but not a settled one
+    dip = moments.copy()
+    dip[3, 2] = 5.0 + 3.0
+    out = ensemble_convergence(dip, grads, reference, ("a", "b"), threshold=0.1, settle_iterations=2)
+    assert out["grads_per_chain_to_converge"] == 120.0 and out["grads_per_chain_to_settle"] == 140.0
     never = ensemble_convergence(moments[:2], grads[:2], reference, ("a", "b"), threshold=0.1)
     assert never["grads_per_chain_to_converge"] is None and never["iterations_to_converge"] is None
+    assert never["grads_per_chain_to_settle"] is None
     with pytest.raises(ValueError, match=r"expected \(iterations, 4\)"):
         ensemble_convergence(moments[:, :3], grads, reference, ("a", "b"))
 
