@@ -132,6 +132,9 @@ def test_convergence_is_a_cost_ratio_with_its_own_table_and_chart(tmp_path, ok_a
                                   "iterations_to_converge": None if grads is None else 3,
                                   "b2_max_final": 0.02 if grads is None else 0.001, "grads_per_chain_total": 900.0,
                                   "curve": [[10.0, 1.0], [900.0, 0.001]]}
+            if label == "ours":  # an artifact made before the settle figure existed has no such field
+                doc["convergence"].update(settle_iterations=10,
+                                          grads_per_chain_to_settle=None if grads is None else 2 * grads)
             write_json(runs / f"{label}{seed}.json", doc)
     summary = aggregate("t", sorted(runs.glob("*.json")), reference="theirs")
     assert validation_errors(summary) == []
@@ -142,5 +145,9 @@ def test_convergence_is_a_cost_ratio_with_its_own_table_and_chart(tmp_path, ok_a
     assert "### Ensemble convergence" in text and "charts/convergence_" in text
     line = next(line for line in text.splitlines() if line.startswith("| std_normal_d10") and "| ours" in line
                 and "2/3" in line)
-    assert "24.00x" in line
+    assert "24.00x" in line and "50 ± 14" in line and "2/3" in line
+    theirs = next(line for line in text.splitlines() if line.startswith("| std_normal_d10") and "| theirs" in line
+                  and "600 ± 200" in line)
+    assert "0/0" in theirs  # not traced for settling: nothing counted as unsettled
+    assert "grads_per_chain_to_settle" not in ours["ratios"]  # the reference has no settle figure to divide
     assert list((tmp_path / "report" / "charts").glob("convergence_*.png"))

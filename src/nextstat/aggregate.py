@@ -39,13 +39,15 @@ METRICS: dict[str, tuple[str, str]] = {
     "sampling_us_per_grad": ("timing", "sampling_us_per_grad"),
     # many-chain engines: gradients per chain until the ensemble's moments match the reference
     "grads_per_chain_to_converge": ("convergence", "grads_per_chain_to_converge"),
+    "grads_per_chain_to_settle": ("convergence", "grads_per_chain_to_settle"),
+    "convergence_settle_iterations": ("convergence", "settle_iterations"),  # present where settling was traced
     "convergence_b2_final": ("convergence", "b2_max_final"),
 }
 #: Ratios to the reference row: higher is better for all of them.
 RATIO_METRICS = ("ess_bulk_per_s", "ess_bulk_per_s_end_to_end", "ess_bulk_per_grad", "ess_bulk_per_grad_with_warmup")
 #: Costs (lower is better): their ratio is the reference's over this row's, so that
 #: here too a ratio above 1 means this row does better.
-COST_RATIO_METRICS = ("grads_per_chain_to_converge",)
+COST_RATIO_METRICS = ("grads_per_chain_to_converge", "grads_per_chain_to_settle")
 #: Settings that must agree between rows of one table for a fair comparison.
 FAIRNESS_FIELDS = ("target_accept", "metric", "max_tree_depth", "chain_method", "dtype", "warmup_budget", "threads")
 

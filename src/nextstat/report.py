@@ -86,8 +86,9 @@ def _tables(rows) -> dict[tuple[str, str], list[dict[str, Any]]]:
     return dict(sorted(tables.items()))
 
 
-#: the many-chain convergence figure (a cost: fewer gradients per chain is better)
-CONVERGE = "grads_per_chain_to_converge"
+#: the many-chain convergence figures (costs: fewer gradients per chain is better): the
+#: first crossing of the threshold, and the first that lasts (diagnostics.ensemble_convergence)
+CONVERGE, SETTLE = "grads_per_chain_to_converge", "grads_per_chain_to_settle"
 
 
 def _median(row, metric):
@@ -285,15 +286,16 @@ def _head_to_head(summary, backend, device, rows, sink: _Sink) -> list[str]:
             for theirs in members[i + 1:]:
                 cells = [ratio(mine["metrics"].get(name), theirs["metrics"].get(name), theirs["label"])
                          for name in ("ess_bulk_per_s", "ess_bulk_per_grad", "ess_bulk_per_grad_with_warmup")]
-                if converging:  # a cost: theirs over mine, so that above 1 is mine doing better here too
-                    cells.append(ratio(theirs["metrics"].get(CONVERGE), mine["metrics"].get(CONVERGE), theirs["label"]))
+                if converging:  # costs: theirs over mine, so that above 1 is mine doing better here too
+                    cells += [ratio(theirs["metrics"].get(name), mine["metrics"].get(name), theirs["label"])
+                              for name in (CONVERGE, SETTLE)]
                 health = f"{mine['health_passed']}/{mine['n_ok']} vs {theirs['health_passed']}/{theirs['n_ok']}"
                 table.append([case, f"{mine['label']} / {theirs['label']}", *map(_ratio, cells), health])
     if not table:
         return []
     slug = re.sub(r"[^a-z0-9]+", "-", f"{backend}-{device}".lower()).strip("-")
     headers = ["case", "engines", "ESS/s", "ESS/grad", "ESS/grad with warmup grads"]
-    headers += ["convergence speed (grads/chain, theirs / mine)"] if converging else []
+    headers += ["grads/chain to converge, theirs / mine", "to settle, theirs / mine"] if converging else []
     return [f"### Head to head, without `{ref}`", "",
             sink.table(f"head_to_head_{slug}", table, headers + ["health pass"], disable_numparse=True),
             "", "Ratios of medians over seeds, the envelope over seeds in brackets.", ""]
@@ -302,7 +304,7 @@ def _head_to_head(summary, backend, device, rows, sink: _Sink) -> list[str]:
 def _convergence(summary, backend, device, rows, sink: _Sink) -> list[str]:
     """Many-chain engines: gradients per chain until the ensemble's second moments match
     the reference (diagnostics.ensemble_convergence), the many-chain papers' headline."""
-    from .diagnostics import CONVERGENCE_THRESHOLD
+    from .diagnostics import CONVERGENCE_THRESHOLD, SETTLE_ITERATIONS
 
     ref = summary["reference_engine"]
     members = [r for r in rows if r["metrics"].get("convergence_b2_final")]
@@ -315,8 +317,11 @@ def _convergence(summary, backend, device, rows, sink: _Sink) -> list[str]:
         mine = [run for run in runs if run["case"] == r["case"] and run["label"] == r["label"]]
         traced = [run for run in mine if run["metrics"].get("convergence_b2_final") is not None]
         converged = sum(run["metrics"].get(CONVERGE) is not None for run in traced)
+        settle_traced = [run for run in traced if run["metrics"].get("convergence_settle_iterations")]
+        settled = sum(run["metrics"].get(SETTLE) is not None for run in settle_traced)
         table.append([r["case"], r["label"], _pm(r["metrics"].get(CONVERGE)), f"{converged}/{len(traced)}",
-                      _ratio(r["ratios"].get(CONVERGE)), _num(_med(r["metrics"].get("convergence_b2_final")), 4)])
+                      _ratio(r["ratios"].get(CONVERGE)), _pm(r["metrics"].get(SETTLE)), f"{settled}/{len(settle_traced)}",
+                      _ratio(r["ratios"].get(SETTLE)), _num(_med(r["metrics"].get("convergence_b2_final")), 4)])
     slug = re.sub(r"[^a-z0-9]+", "-", f"{backend}-{device}".lower()).strip("-")
     lines = ["### Ensemble convergence: gradients per chain until the moments match the reference", "",
              f"Per iteration, warmup included, the mean over **all** chains of each parameter's square is set "
@@ -324,13 +329,18 @@ def _convergence(summary, backend, device, rows, sink: _Sink) -> list[str]:
              f"converges at the first iteration where b2 < {CONVERGENCE_THRESHOLD:g} (the squared bias of an estimate "
              "from about 100 independent draws); the figure is the gradients each chain had spent by then, a "
              "one-chain tuning run's included. This is the many-chain papers' headline: their ESS per gradient "
-             f"is {1 / CONVERGENCE_THRESHOLD:g} over this count, so the ratio column is a ratio of that ESS per "
-             "gradient. It measures warmup and sampling together, from each engine's own start; the ESS per "
-             "gradient of the tables above measures sampling only, on the report chains.", "",
+             f"is {1 / CONVERGENCE_THRESHOLD:g} over this count, so its ratio column is a ratio of that ESS per "
+             f"gradient. A run **settles** at the first iteration that starts {SETTLE_ITERATIONS} in a row below "
+             "the threshold: a dip that does not last (an unadjusted phase passing through the target on its way "
+             "to a biased plateau) converges but does not settle. Both measure warmup and sampling together, "
+             "from each engine's own start; the ESS per gradient of the tables above measures sampling only, on "
+             "the report chains.", "",
              sink.table(f"convergence_{slug}", table, [
                  "case", "engine", "grads/chain to converge (median ± std)", "runs converged",
+                 f"vs {ref} ({ref} / this)", "grads/chain to settle (median ± std)", "runs settled",
                  f"vs {ref} ({ref} / this)", "final b2 (median)"], disable_numparse=True),
-             "", "Runs that never crossed the threshold are left out of the median and counted in 'runs converged'.", ""]
+             "", "Runs that never crossed (or settled) are left out of the median and counted beside it; artifacts "
+             "made before the settle figure existed count as not traced for it (—).", ""]
     chart = convergence_curves([run for run in runs if run["label"] in {r["label"] for r in members}],
                                CONVERGENCE_THRESHOLD, sink.chart(f"convergence_{slug}.png"))
     if chart:
