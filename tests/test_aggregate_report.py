@@ -83,6 +83,28 @@ def test_report_has_every_section_and_separate_backend_tables(suite_dir):
     assert "health.csv" in tables and sum(name.startswith("results_") for name in tables) == 2
 
 
+def test_tail_ess_per_gradient_is_derived_and_rated(tmp_path, ok_artifact):
+    """Tail ESS per sampling gradient comes from each artifact's min tail ESS and sampling
+    gradients, gets its own ratio and report column: an antithetic sampler's bulk ratio
+    can flatter it where its tail ratio does not."""
+    runs = tmp_path / "runs"
+    for seed in (1, 2, 3):
+        ref = _variant(ok_artifact, "stan_nuts", "stan_nuts", seed, 100.0, 0.1)
+        ref["diagnostics"]["min_ess_tail"], ref["gradients"]["sampling"] = 1000.0, 10_000
+        antithetic = _variant(ok_artifact, "flip", "numpyro_nuts", seed, 300.0, 0.3)
+        antithetic["diagnostics"]["min_ess_tail"], antithetic["gradients"]["sampling"] = 250.0 * seed, 10_000
+        write_json(runs / f"ref{seed}.json", ref)
+        write_json(runs / f"flip{seed}.json", antithetic)
+    summary = aggregate("t", sorted(runs.glob("*.json")))
+    assert validation_errors(summary) == []
+    flip = next(r for r in summary["rows"] if r["label"] == "flip")
+    assert flip["metrics"]["ess_tail_per_grad"]["median"] == pytest.approx(0.05)
+    assert flip["ratios"]["ess_tail_per_grad"]["ratio_of_medians"] == pytest.approx(0.5)
+    assert flip["ratios"]["ess_bulk_per_grad"]["ratio_of_medians"] == pytest.approx(3.0)
+    text = write_report(summary, tmp_path / "report").read_text()
+    assert "tail ESS/grad vs stan_nuts" in text and "3.00x ESS/grad, 0.50x tail ESS/grad vs `stan_nuts`" in text
+
+
 def test_aggregate_cli_refuses_an_invalid_run(tmp_path, ok_artifact):
     bad = copy.deepcopy(ok_artifact)
     bad["summary"] = "oops"

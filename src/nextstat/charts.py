@@ -56,8 +56,8 @@ def grouped_bars(rows: list[dict[str, Any]], metric: str, ylabel: str, title: st
 
 
 def ratio_bars(rows: list[dict[str, Any]], reference: str, title: str, path: Path) -> Path | None:
-    """Two panels, ESS/s and ESS per gradient as ratios to the reference engine: one
-    group per case, one bar per other engine, the ratio of medians with the per-seed
+    """A panel each for ESS/s, bulk and tail ESS per gradient (those with ratios) as
+    ratios to the reference engine: one group per case, one bar per other engine, the ratio of medians with the per-seed
     envelope as whiskers, on a log scale around the line at 1 (parity)."""
     import matplotlib
     import matplotlib.ticker
@@ -65,7 +65,9 @@ def ratio_bars(rows: list[dict[str, Any]], reference: str, title: str, path: Pat
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    metrics = (("ess_bulk_per_s", "ESS/s"), ("ess_bulk_per_grad", "ESS per gradient"))
+    metrics = (("ess_bulk_per_s", "ESS/s"), ("ess_bulk_per_grad", "ESS per gradient"),
+               ("ess_tail_per_grad", "tail ESS per gradient"))
+    metrics = tuple((m, name) for m, name in metrics if any(r["ratios"].get(m) for r in rows))
     rated = [r for r in rows if any(r["ratios"].get(m) for m, _ in metrics)]
     if not rated:
         return None
@@ -76,9 +78,12 @@ def ratio_bars(rows: list[dict[str, Any]], reference: str, title: str, path: Pat
     all_labels = sorted({r["label"] for r in rows})  # the same colour per engine as in the other charts
     stacked = len(cases) > 4  # many cases: one panel above the other, each as wide as the page
     if stacked:
-        fig, axes = plt.subplots(2, 1, figsize=(min(16.0, max(8.0, 1.1 * len(cases) + 2.0)), 8.4), dpi=110)
+        fig, axes = plt.subplots(len(metrics), 1, figsize=(min(16.0, max(8.0, 1.1 * len(cases) + 2.0)),
+                                                            4.2 * len(metrics)), dpi=110, squeeze=False)
     else:
-        fig, axes = plt.subplots(1, 2, figsize=(max(8.0, 3.2 * len(cases) + 2.0), 4.4), dpi=110, sharey=True)
+        fig, axes = plt.subplots(1, len(metrics), figsize=(max(8.0, 1.6 * len(metrics) * len(cases) + 2.0), 4.4),
+                                 dpi=110, sharey=True, squeeze=False)
+    axes = list(axes.flat)
     for ax, (metric, name) in zip(axes, metrics):
         for i, label in enumerate(labels):
             x = np.arange(len(cases)) + (i - (len(labels) - 1) / 2) * width
