@@ -100,9 +100,12 @@ def test_tail_ess_per_gradient_is_derived_and_rated(tmp_path, ok_artifact):
     flip = next(r for r in summary["rows"] if r["label"] == "flip")
     assert flip["metrics"]["ess_tail_per_grad"]["median"] == pytest.approx(0.05)
     assert flip["ratios"]["ess_tail_per_grad"]["ratio_of_medians"] == pytest.approx(0.5)
+    seconds = ok_artifact["timing"]["sampling_s"]
+    assert flip["metrics"]["ess_tail_per_s"]["median"] == pytest.approx(500.0 / seconds)
+    assert flip["ratios"]["ess_tail_per_s"]["ratio_of_medians"] == pytest.approx(0.5)
     assert flip["ratios"]["ess_bulk_per_grad"]["ratio_of_medians"] == pytest.approx(3.0)
     text = write_report(summary, tmp_path / "report").read_text()
-    assert "tail ESS/grad vs stan_nuts" in text and "3.00x ESS/grad, 0.50x tail ESS/grad vs `stan_nuts`" in text
+    assert "tail ESS/s vs stan_nuts" in text and "tail ESS/grad vs stan_nuts" in text and "3.00x ESS/grad, 0.50x tail ESS/grad vs `stan_nuts`" in text
 
 
 def test_aggregate_cli_refuses_an_invalid_run(tmp_path, ok_artifact):

@@ -25,9 +25,10 @@ METRICS: dict[str, tuple[str, str]] = {
     "ess_bulk_per_grad_with_warmup": ("diagnostics", "ess_bulk_per_grad_with_warmup"),
     "min_ess_bulk": ("diagnostics", "min_ess_bulk"),
     "min_ess_tail": ("diagnostics", "min_ess_tail"),
-    # min tail ESS over sampling gradients, derived here from the two fields every run
-    # artifact has (``_tail_per_grad``): bulk ESS can exceed the draws where moves are
+    # min tail ESS per sampling second and per sampling gradient, derived here from fields
+    # every run artifact has (``_derived``): bulk ESS can exceed the draws where moves are
     # antithetic (x -> -x leaves x^2 where it was); tail ESS cannot be gamed that way
+    "ess_tail_per_s": ("derived", "ess_tail_per_s"),
     "ess_tail_per_grad": ("derived", "ess_tail_per_grad"),
     "max_rhat": ("diagnostics", "max_rhat"),
     "max_nested_rhat": ("diagnostics", "max_nested_rhat"),  # many-chain engines only
@@ -49,7 +50,7 @@ METRICS: dict[str, tuple[str, str]] = {
 }
 #: Ratios to the reference row: higher is better for all of them.
 RATIO_METRICS = ("ess_bulk_per_s", "ess_bulk_per_s_end_to_end", "ess_bulk_per_grad", "ess_bulk_per_grad_with_warmup",
-                 "ess_tail_per_grad")
+                 "ess_tail_per_s", "ess_tail_per_grad")
 #: Costs (lower is better): their ratio is the reference's over this row's, so that
 #: here too a ratio above 1 means this row does better.
 COST_RATIO_METRICS = ("grads_per_chain_to_converge", "grads_per_chain_to_settle")
@@ -145,7 +146,9 @@ def _derived(doc: dict[str, Any]) -> dict[str, Any]:
     """Figures computed from a run artifact's own fields (see METRICS)."""
     tail = (doc.get("diagnostics") or {}).get("min_ess_tail")
     grads = (doc.get("gradients") or {}).get("sampling")
-    return {"ess_tail_per_grad": tail / grads if tail is not None and grads else None}
+    seconds = (doc.get("timing") or {}).get("sampling_s")
+    return {"ess_tail_per_s": tail / seconds if tail is not None and seconds else None,
+            "ess_tail_per_grad": tail / grads if tail is not None and grads else None}
 
 
 def _split_devices_by_hardware(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -233,7 +233,8 @@ def _results_table(summary, backend, device, rows, sink: _Sink) -> list[str]:
             r["case"], r["label"],
             _pm(m.get("ess_bulk_per_s")), _ratio(ratio.get("ess_bulk_per_s")),
             _pm(m.get("ess_bulk_per_grad"), 4), _ratio(ratio.get("ess_bulk_per_grad")),
-            _ratio(ratio.get("ess_bulk_per_grad_with_warmup")), _ratio(ratio.get("ess_tail_per_grad")),
+            _ratio(ratio.get("ess_bulk_per_grad_with_warmup")), _ratio(ratio.get("ess_tail_per_s")),
+            _ratio(ratio.get("ess_tail_per_grad")),
             _num(_med(m.get("min_ess_bulk"))), _num(_med(m.get("min_ess_tail"))), _num(_med(m.get("mean_steps_per_draw")), 1),
             _num(_med(m.get("sampling_us_per_grad")), 2),
             _num(_med(m.get("compile_s")), 2), _num(_med(m.get("compile_cold_s")), 1),
@@ -244,11 +245,11 @@ def _results_table(summary, backend, device, rows, sink: _Sink) -> list[str]:
     slug = re.sub(r"[^a-z0-9]+", "-", f"{backend}-{device}".lower()).strip("-")
     lines.append(sink.table(f"results_{slug}", table, [
         "case", "engine", "ESS/s (median ± std)", f"ESS/s vs {ref}", "ESS/grad (median ± std)", f"ESS/grad vs {ref}",
-        f"ESS/grad with warmup grads vs {ref}", f"tail ESS/grad vs {ref}", "min ESS bulk", "min ESS tail", "grads/draw", "µs/grad", "compile s", "cold compile s", "warmup s", "sampling s", "max R-hat",
+        f"ESS/grad with warmup grads vs {ref}", f"tail ESS/s vs {ref}", f"tail ESS/grad vs {ref}", "min ESS bulk", "min ESS tail", "grads/draw", "µs/grad", "compile s", "cold compile s", "warmup s", "sampling s", "max R-hat",
         "div %", "health pass", "runs ok"], disable_numparse=True))
     lines += ["", "Ratio columns give the ratio of medians and, in brackets, the envelope over seeds. "
               "'with warmup grads' divides the ESS by every gradient the run spent, warmup included. "
-              "'tail ESS/grad' uses the minimum tail ESS (of the 5% and 95% quantiles) instead of the bulk ESS: "
+              "The tail columns use the minimum tail ESS (of the 5% and 95% quantiles) instead of the bulk ESS: "
               "bulk ESS rewards moves that jump to the other side of the mean (it can exceed the number of draws, "
               "an antithetic chain) even where the spread itself mixes slowly, which tail ESS does not; where the "
               "two ratios disagree, the tail ratio is the safer one to quote. "
@@ -292,7 +293,7 @@ def _head_to_head(summary, backend, device, rows, sink: _Sink) -> list[str]:
             for theirs in members[i + 1:]:
                 cells = [ratio(mine["metrics"].get(name), theirs["metrics"].get(name), theirs["label"])
                          for name in ("ess_bulk_per_s", "ess_bulk_per_grad", "ess_bulk_per_grad_with_warmup",
-                                      "ess_tail_per_grad")]
+                                      "ess_tail_per_s", "ess_tail_per_grad")]
                 if converging:  # costs: theirs over mine, so that above 1 is mine doing better here too
                     cells += [ratio(theirs["metrics"].get(name), mine["metrics"].get(name), theirs["label"])
                               for name in (CONVERGE, SETTLE)]
@@ -301,7 +302,7 @@ def _head_to_head(summary, backend, device, rows, sink: _Sink) -> list[str]:
     if not table:
         return []
     slug = re.sub(r"[^a-z0-9]+", "-", f"{backend}-{device}".lower()).strip("-")
-    headers = ["case", "engines", "ESS/s", "ESS/grad", "ESS/grad with warmup grads", "tail ESS/grad"]
+    headers = ["case", "engines", "ESS/s", "ESS/grad", "ESS/grad with warmup grads", "tail ESS/s", "tail ESS/grad"]
     headers += ["grads/chain to converge, theirs / mine", "to settle, theirs / mine"] if converging else []
     return [f"### Head to head, without `{ref}`", "",
             sink.table(f"head_to_head_{slug}", table, headers + ["health pass"], disable_numparse=True),
