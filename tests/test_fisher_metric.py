@@ -114,6 +114,21 @@ def test_stan_adaptation_is_the_default():
     assert float(default.step_size) == float(stan.step_size)
 
 
+@pytest.mark.parametrize("known", [np.array([0.25, 1.0, 9.0]), np.diag([0.25, 1.0, 9.0]) + 0.1])
+def test_a_known_metric_replaces_the_estimate_and_keeps_stans_schedule(known):
+    """The metric ceiling benchmark's oracle: every window ends on the given metric,
+    while the step size is still adapted after each window."""
+    from nextstat.benchmarks.metric_ceiling import fixed_estimator
+
+    start = jnp.array([0.5, -1.0, 1.5])
+    final, info = run_warmup(jax.random.key(3), start, _log_density, 300, estimator=fixed_estimator(jnp.asarray(known)),
+                             dense=known.ndim == 2)
+    np.testing.assert_array_equal(np.asarray(final.inverse_metric), known)
+    stan, _ = run_warmup(jax.random.key(3), start, _log_density, 300)
+    assert float(final.step_size) != float(stan.step_size) and 0.1 < float(final.step_size) < 3.0
+    assert info.n_leapfrog.shape == (300,)
+
+
 def test_adaptation_is_an_engine_setting_of_our_nuts_only():
     assert resolve_settings({"adaptation": "fisher"}, "nextstat_nuts")["adaptation"] == "fisher"
     with pytest.raises(SettingsError, match="taken only by nextstat_nuts"):

@@ -198,11 +198,15 @@ class WarmupState(NamedTuple):
 
 def run_warmup(key, position, logdensity_fn: Callable, num_warmup: int, *, target_accept: float = 0.8,
                max_tree_depth: int = 10, dense: bool = False, initial_step_size: float = 1.0,
-               kernel=None, adaptation: str = "stan") -> tuple[WarmupState, NUTSInfo]:
+               kernel=None, adaptation: str = "stan",
+               estimator: WindowEstimator | None = None) -> tuple[WarmupState, NUTSInfo]:
     """Stan's adaptive warmup from ``position``; returns the final adaptation state
-    (step size already set to exp(x_bar)) and the per-iteration NUTS info."""
+    (step size already set to exp(x_bar)) and the per-iteration NUTS info.
+
+    ``estimator`` replaces the metric estimator that ``adaptation`` names (the metric
+    ceiling benchmark hands in a known posterior covariance this way)."""
     kernel = kernel or build_kernel(logdensity_fn, max_tree_depth=max_tree_depth)
-    estimator = window_estimator(adaptation, dense, num_warmup)
+    estimator = estimator or window_estimator(adaptation, dense, num_warmup)
     d = position.shape[0]
     dtype = position.dtype
     state = init(position, logdensity_fn)
