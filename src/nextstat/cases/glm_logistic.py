@@ -80,20 +80,26 @@ model {
 """
 
 
-def simulate_correlated(n: int, p: int, rho: float, seed: int = DATASET_SEED) -> dict:
-    """Covariates with AR(1) correlation rho between neighbouring columns; no intercept."""
+def simulate_correlated(n: int, p: int, rho: float, seed: int = DATASET_SEED,
+                        column_scales: tuple[float, float] | None = None) -> dict:
+    """Covariates with AR(1) correlation rho between neighbouring columns; no intercept.
+    ``column_scales=(low, high)`` multiplies the columns by scales spaced geometrically
+    from low to high, as unstandardized covariates are."""
     rng = np.random.default_rng(seed)
     corr = rho ** np.abs(np.subtract.outer(np.arange(p), np.arange(p)))
     X = rng.standard_normal((n, p)) @ np.linalg.cholesky(corr).T
+    if column_scales is not None:
+        X = X * np.geomspace(*column_scales, p)
     beta = rng.standard_normal(p)
     y = (rng.uniform(size=n) < 1.0 / (1.0 + np.exp(-(X @ beta)))).astype(int)
     return {"N": n, "P": p, "X": np.round(X, 12).tolist(), "y": y.tolist()}
 
 
-def logreg(n: int, p: int, rho: float = 0.5) -> Case:
+def logreg(n: int, p: int, rho: float = 0.5, column_scales: tuple[float, float] | None = None) -> Case:
     """Logistic regression without intercept on correlated covariates: the posterior's
-    correlations make a diagonal metric work for its step size."""
-    data = simulate_correlated(n, p, rho)
+    correlations make a diagonal metric work for its step size. With ``column_scales``
+    the covariates are also unstandardized (see ``simulate_correlated``)."""
+    data = simulate_correlated(n, p, rho, column_scales=column_scales)
     X = np.asarray(data["X"], dtype=float)
     y = np.asarray(data["y"], dtype=float)
     names = indexed_names("beta", p)
@@ -103,11 +109,13 @@ def logreg(n: int, p: int, rho: float = 0.5) -> Case:
 
         return bernoulli_logit_loglik(y, X @ beta) - 0.5 * jnp.sum(beta**2)
 
+    scaled = "" if column_scales is None else f", columns scaled {column_scales[0]:g} to {column_scales[1]:g}"
     return Case(
-        name=f"logreg_n{n}_p{p}",
+        name=f"logreg_n{n}_p{p}" if column_scales is None else f"logreg_scaled_n{n}_p{p}",
         family="glm_logistic",
         parameterization="none",
-        description=f"Logistic regression, no intercept, {n} rows x {p} AR(1)-correlated covariates (rho {rho}), N(0, 1) priors.",
+        description=f"Logistic regression, no intercept, {n} rows x {p} AR(1)-correlated covariates (rho {rho}"
+                    f"{scaled}), N(0, 1) priors.",
         unconstrained_names=names,
         param_names=names,
         log_density=log_density,
