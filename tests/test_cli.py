@@ -19,7 +19,7 @@ def test_cases_lists_the_builtin_cases():
     assert set(rows) == {
         "std_normal_d2", "std_normal_d10", "std_normal_d50", "eight_schools", "neal_funnel_10d",
         "neal_funnel_ncp_10d", "glm_logistic_n200_p6", "logreg_n1000_p10", "glm_logistic_n1000_p20",
-        "glm_logistic_n5000_p20", "hier_logistic_ri",
+        "glm_logistic_n5000_p20", "hier_logistic_ri", "logreg_scaled_n1000_p10",
     }
     assert rows["eight_schools"]["dim"] == 10 and rows["eight_schools"]["parameterization"] == "ncp"
     assert rows["std_normal_d10"]["reference"] == "analytic"

@@ -108,6 +108,32 @@ def test_wall_time_is_gated_as_a_ratio_only_in_the_same_environment(tmp_path, ro
     assert result["verdict"] == "pass"  # ESS per gradient is unchanged, wall time only reported
 
 
+def test_tail_ess_per_gradient_gates_on_its_own(tmp_path, rows_of):
+    """A change that keeps the bulk ESS but halves the tail ESS (moves made antithetic)
+    fails the tail rule; a baseline made before the tail figure existed only reports it."""
+    def with_tail(doc, tail):
+        doc["diagnostics"]["min_ess_tail"] = tail
+        return doc
+
+    reference = [rows_of("blackjax_nuts", s, 1000.0, 0.3) for s in (1, 2, 3)]
+    base = [with_tail(rows_of("ours", s, 2000.0, 0.32), 800.0 + s) for s in (1, 2, 3)]
+    cur = [with_tail(rows_of("ours", s, 2000.0, 0.32), 400.0 + s) for s in (1, 2, 3)]
+    baseline, current = _summary(tmp_path, "b", base + reference), _summary(tmp_path, "c", cur + reference)
+    result = evaluate(baseline, current)
+    assert validation_errors(result, GATE_SCHEMA) == []
+    failed = [(c["kind"], c["label"], c["metric"]) for c in result["checks"] if c["status"] == "fail"]
+    assert failed == [("tail_ess_per_grad", "ours", "ess_tail_per_grad")]
+    assert next(c for c in result["checks"] if c["kind"] == "ess_per_grad" and c["label"] == "ours")["status"] == "pass"
+
+    older = copy.deepcopy(baseline)
+    for row in older["rows"]:
+        row["metrics"].pop("ess_tail_per_grad")
+    result = evaluate(older, current)
+    assert result["verdict"] == "pass"
+    tail = [c for c in result["checks"] if c["kind"] == "tail_ess_per_grad" and c["label"] == "ours"]
+    assert [c["status"] for c in tail] == ["report-only"] and "missing in the baseline" in tail[0]["message"]
+
+
 def test_tolerance_comes_from_the_baseline_envelope_within_policy_bounds():
     rule = DEFAULT_POLICY["ess_per_grad"]
     tight = {"median": 1.0, "min": 0.99, "max": 1.01}

@@ -11,7 +11,9 @@ allows a drop below ``floor`` times its median. The rules:
 
 - health: every run of a gating row is ok, passes its health gate and is not refuted by
   its reference (correctness); a pathological control must still fail its gate;
-- ESS per gradient (machine-independent): current median >= allowed;
+- ESS per gradient (machine-independent): current median >= allowed, for the bulk ESS
+  and, as its own rule, the tail ESS (a change that makes moves antithetic can raise the
+  bulk figure while the tails mix worse);
 - wall time: only as the ratio of a row's ESS/s to the reference engine's, measured in
   the same run, and only when both summaries come from the same environment (hardware,
   software and thread settings; the commit under test aside). Otherwise it is reported,
@@ -35,12 +37,17 @@ POLICY_SCHEMA = "nextstat.gate_policy.v1"
 DEFAULT_POLICY: dict[str, Any] = {
     "labels": None,  # engine labels whose rows gate; None: every row
     "ess_per_grad": {"metric": "ess_bulk_per_grad", "spread_factor": 1.0, "min_tolerance": 0.05, "floor": 0.7},
+    "tail_ess_per_grad": {"metric": "ess_tail_per_grad", "spread_factor": 1.0, "min_tolerance": 0.05, "floor": 0.7},
     "wall_time": {"metric": "ess_bulk_per_s", "spread_factor": 0.5, "min_tolerance": 0.10, "floor": 0.6},
     "missing_rows": "fail",  # or "report"
 }
 
 #: Environment fields that do not change wall times (or name the commit under test).
 _NOT_TIMING_FIELDS = ("hostname", "git", "fingerprint_sha256", "hardware_sha256", "schema_version")
+
+
+#: check kinds that compare a figure with its baseline (the report's comparison table)
+_COMPARED = ("ess_per_grad", "tail_ess_per_grad", "wall_time")
 
 
 class GateInputError(ValueError):
@@ -159,6 +166,7 @@ def evaluate(baseline: dict[str, Any], current: dict[str, Any], policy: dict[str
                 f"current {row['budget']}); figures not compared")
             continue
         _ess_check(base, row, key, policy["ess_per_grad"], add)
+        _ess_check(base, row, key, policy["tail_ess_per_grad"], add, kind="tail_ess_per_grad")
         _wall_time_check(base, row, key, policy["wall_time"], same_env, env_note, add)
 
     failures = [c for c in checks if c["status"] == "fail"]
@@ -216,10 +224,10 @@ def _compare(kind, key, metric, base_stats, current_value, rule, add, what: str)
         baseline=base_stats["median"], current=current_value, bound=bound, tolerance=tolerance)
 
 
-def _ess_check(base, row, key, rule, add) -> None:
+def _ess_check(base, row, key, rule, add, kind: str = "ess_per_grad") -> None:
     metric = rule["metric"]
     current = (row["metrics"].get(metric) or {}).get("median")
-    _compare("ess_per_grad", key, metric, base["metrics"].get(metric), current, rule, add,
+    _compare(kind, key, metric, base["metrics"].get(metric), current, rule, add,
              f"{metric} median")
 
 
@@ -261,7 +269,7 @@ def markdown(result: dict[str, Any]) -> str:
         lines += ["Wall time: same environment, so ESS/s ratios to the reference engine are gated.", ""]
     if failed:
         lines += ["## Regressions", ""] + [f"- {c['message']}" for c in failed] + [""]
-    compared = [c for c in result["checks"] if c["kind"] in ("ess_per_grad", "wall_time")]
+    compared = [c for c in result["checks"] if c["kind"] in _COMPARED]
     if compared:
         lines += ["## Comparisons", "", "| case | label | metric | baseline | current | allowed | tolerance | status |",
                   "|---|---|---|---:|---:|---:|---:|---|"]
@@ -270,7 +278,7 @@ def markdown(result: dict[str, Any]) -> str:
             lines.append(f"| {c['case']} | {c['label']} | {c['metric']} | {_fmt(c['baseline'])} | "
                          f"{_fmt(c['current'])} | {_fmt(c['bound'])} | {tolerance} | {c['status']} |")
         lines.append("")
-    notes = [c for c in result["checks"] if c["kind"] not in ("ess_per_grad", "wall_time") and c["status"] == "report-only"]
+    notes = [c for c in result["checks"] if c["kind"] not in _COMPARED and c["status"] == "report-only"]
     if notes:
         lines += ["## Notes", ""] + [f"- {c['message']}" for c in notes] + [""]
     healthy = sum(c["status"] == "pass" for c in result["checks"] if c["kind"] in ("health", "control"))
