@@ -104,7 +104,10 @@ def test_tail_ess_per_gradient_is_derived_and_rated(tmp_path, ok_artifact):
     assert flip["metrics"]["ess_tail_per_s"]["median"] == pytest.approx(500.0 / seconds)
     assert flip["ratios"]["ess_tail_per_s"]["ratio_of_medians"] == pytest.approx(0.5)
     assert flip["ratios"]["ess_bulk_per_grad"]["ratio_of_medians"] == pytest.approx(3.0)
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "CEILING.md").write_text("# Metric ceiling: `python -m x`\n\nfigures\n")
     text = write_report(summary, tmp_path / "report").read_text()
+    assert "- [CEILING.md](CEILING.md): Metric ceiling: `python -m x`" in text
     assert "tail ESS/s vs stan_nuts" in text and "tail ESS/grad vs stan_nuts" in text and "3.00x ESS/grad, 0.50x tail ESS/grad vs `stan_nuts`" in text
 
 

@@ -14,7 +14,7 @@ def test_metric_ceiling_prints_every_metric_and_the_summary(tmp_path, capsys):
     assert [row[1] for row in rows] == list(metric_ceiling.VARIANTS)
     assert rows[0][3] == "1.00x"  # the baseline against itself
     assert "median over cases vs stan" in text
-    assert out.read_text().startswith("# Metric ceiling")
+    assert out.read_text().startswith("# Metric ceiling, std_normal_d2: `python -m nextstat.benchmarks.metric_ceiling std_normal_d2`")
 
 
 def test_laps_steps_prints_one_row_per_step_count(tmp_path, capsys):

@@ -70,12 +70,31 @@ def write_report(summary: dict[str, Any], out_dir: Path) -> Path:
     lines += _fairness(summary)
     lines += _failures(summary)
     lines += _harness(summary)
+    lines += _beside(out_dir)
     lines += _reproduce(summary)
     path = out_dir / "REPORT.md"
     tmp = path.with_suffix(".md.tmp")
     tmp.write_text("\n".join(lines).rstrip() + "\n")
     tmp.replace(path)
     return path
+
+
+def _beside(out_dir: Path) -> list[str]:
+    """Links to the other markdown files in the report's folder: the side-by-side
+    benchmarks (``nextstat.benchmarks``) whose output was written there, each under its
+    own first heading."""
+    found = []
+    for path in sorted(out_dir.glob("*.md")):
+        if path.name == "REPORT.md":
+            continue
+        heading = next((line.lstrip("# ").strip() for line in path.read_text().splitlines() if line.startswith("#")),
+                       path.stem)
+        found.append(f"- [{path.name}]({path.name}): {heading}")
+    if not found:
+        return []
+    return ["## Benchmarks beside this suite", "",
+            "Measurements from `python -m nextstat.benchmarks.<name> --out ...` kept in this folder:", "",
+            *found, ""]
 
 
 def _tables(rows) -> dict[tuple[str, str], list[dict[str, Any]]]:

@@ -145,6 +145,11 @@ def tables(results: dict[str, dict[str, list[dict[str, float]]]]) -> str:
     return per_case + "\n\n" + summary
 
 
+def argv_cases(cases: list[str]) -> list[str]:
+    """The cases as the command line names them: none where they are the defaults."""
+    return [] if list(cases) == list(CASES) else list(cases)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cases", nargs="*", default=list(CASES))
@@ -169,7 +174,8 @@ def main(argv: list[str] | None = None) -> None:
     print(text)
     if args.out:
         with open(args.out, "w") as handle:
-            handle.write("# Metric ceiling: `python -m nextstat.benchmarks.metric_ceiling`\n\n" + text)
+            command = " ".join(["python -m nextstat.benchmarks.metric_ceiling", *argv_cases(args.cases)])
+            handle.write(f"# Metric ceiling, {', '.join(args.cases)}: `{command}`\n\n" + text)
 
 
 if __name__ == "__main__":
