@@ -8,6 +8,15 @@ from nextstat.cases.glm_logistic import simulate
 REPO_EXAMPLE = "examples/my_regression.py"
 
 
+@pytest.fixture(autouse=True)
+def float64():
+    """The densities are compared in float64, as every engine runs them; without this the
+    module passed only after another module had switched JAX to 64 bits."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+
+
 @pytest.mark.parametrize("name", list(BUILTIN_CASES))
 def test_builtin_case_contract(name):
     import jax
@@ -110,3 +119,15 @@ def test_a_stale_reference_is_an_error_not_a_silent_mismatch():
     changed = replace(case, data={**case.data, "y": [0.0] * 8})
     with pytest.raises(ValueError, match="remake it with `nextstat reference --case eight_schools`"):
         load_reference(doc, changed)
+
+
+def test_references_from_draws_keep_the_variance_of_each_square():
+    """The many-chain convergence statistic's scale: eight schools' tau is skewed, so its
+    Var[tau^2] is well above what a Gaussian with its mean and sd would have."""
+    reference = get_case("eight_schools").reference
+    assert reference.var_sq is not None and set(reference.var_sq) == set(reference.mean)
+    mean, sd = reference.mean["tau"], reference.sd["tau"]
+    assert reference.var_sq["tau"] > 2.0 * (2 * sd**4 + 4 * mean**2 * sd**2)
+    mean, sd = reference.mean["mu"], reference.sd["mu"]  # mu is close to Gaussian
+    assert abs(reference.var_sq["mu"] / (2 * sd**4 + 4 * mean**2 * sd**2) - 1) < 0.15
+    assert get_case("std_normal_d10").reference.var_sq is None  # analytic: the Gaussian form is exact

@@ -221,6 +221,26 @@ def test_ensemble_convergence_counts_gradients_to_the_first_crossing():
     assert never["grads_per_chain_to_settle"] is None
     with pytest.raises(ValueError, match=r"expected \(iterations, 4\)"):
         ensemble_convergence(moments[:, :3], grads, reference, ("a", "b"))
+    assert out["variance_of_square"] == "gaussian from mean and sd"
+
+
+def test_ensemble_convergence_scales_by_the_references_measured_var_of_the_square():
+    """Where the reference kept Var[x^2] (a skewed marginal's is larger than the Gaussian
+    form), b2 is measured in its units: the same bias counts for less."""
+    from types import SimpleNamespace
+
+    from nextstat.diagnostics import ensemble_convergence
+
+    moments = np.column_stack([np.ones(2), [5.0 + 3.0, 5.0 + 1.0]])
+    grads = np.array([10.0, 10.0])
+    gaussian = SimpleNamespace(mean={"a": 1.0}, sd={"a": 2.0})  # Var[a^2] = 48 as a Gaussian
+    measured = SimpleNamespace(mean={"a": 1.0}, sd={"a": 2.0}, var_sq={"a": 144.0})
+    as_gaussian = ensemble_convergence(moments, grads, gaussian, ("a",), threshold=0.1)
+    as_measured = ensemble_convergence(moments, grads, measured, ("a",), threshold=0.1)
+    assert as_gaussian["b2_max"] == [pytest.approx(9 / 48, rel=1e-3), pytest.approx(1 / 48, rel=1e-3)]
+    assert as_measured["b2_max"] == [pytest.approx(9 / 144, rel=1e-3), pytest.approx(1 / 144, rel=1e-3)]
+    assert as_gaussian["iterations_to_converge"] == 2 and as_measured["iterations_to_converge"] == 1
+    assert as_measured["variance_of_square"] == "reference draws"
 
 
 @pytest.mark.parametrize("case_name", ["eight_schools", "neal_funnel_ncp_10d", "glm_logistic_n200_p6"])

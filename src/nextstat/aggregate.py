@@ -139,6 +139,9 @@ def _run_record(path: Path, doc: dict[str, Any]) -> dict[str, Any]:
         "metrics": {name: (_derived(doc) if section == "derived" else (doc.get(section) or {})).get(key)
                     for name, (section, key) in METRICS.items()},
         "convergence_curve": (doc.get("convergence") or {}).get("curve"),
+        # artifacts made before the field existed used the Gaussian form
+        "convergence_variance": ((doc.get("convergence") or {}).get("variance_of_square", "gaussian from mean and sd")
+                                 if doc.get("convergence") else None),
     }
 
 

@@ -57,8 +57,8 @@ def grouped_bars(rows: list[dict[str, Any]], metric: str, ylabel: str, title: st
 
 def ratio_bars(rows: list[dict[str, Any]], reference: str, title: str, path: Path) -> Path | None:
     """A panel each for ESS/s, bulk and tail ESS per gradient (those with ratios) as
-    ratios to the reference engine: one group per case, one bar per other engine, the ratio of medians with the per-seed
-    envelope as whiskers, on a log scale around the line at 1 (parity)."""
+    ratios to the reference engine: one group per case, one bar per other engine, the
+    ratio of medians with the per-seed envelope as whiskers, on a log scale around the line at 1 (parity)."""
     import matplotlib
     import matplotlib.ticker
 

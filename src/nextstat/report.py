@@ -368,11 +368,29 @@ def _convergence(summary, backend, device, rows, sink: _Sink) -> list[str]:
                  f"vs {ref} ({ref} / this)", "final b2 (median)"], disable_numparse=True),
              "", "Runs that never crossed (or settled) are left out of the median and counted beside it; artifacts "
              "made before the settle figure existed count as not traced for it (—).", ""]
+    lines += _variance_of_square_note(runs, members)
     chart = convergence_curves([run for run in runs if run["label"] in {r["label"] for r in members}],
                                CONVERGENCE_THRESHOLD, sink.chart(f"convergence_{slug}.png"))
     if chart:
         lines += [f"![Ensemble convergence]({CHARTS}/{chart.name})", ""]
     return lines
+
+
+def _variance_of_square_note(runs, members) -> list[str]:
+    """Which Var[x²] scaled b2, case by case: the reference draws' own, or the Gaussian
+    form from mean and sd (exact for Gaussian marginals, too small for skewed ones)."""
+    labels = {r["label"] for r in members}
+    sources: dict[str, set] = defaultdict(set)
+    for run in runs:
+        if run["label"] in labels and run.get("convergence_variance"):
+            sources[run["case"]].add(run["convergence_variance"])
+    gaussian = sorted(case for case, found in sources.items() if "gaussian from mean and sd" in found)
+    if not gaussian:
+        return ["Var[x²] is each reference's own, measured over its draws.", ""]
+    return [f"Var[x²] is each reference's own, measured over its draws, except on {', '.join(gaussian)}: there "
+            "(analytic references, or runs made before the references kept it) it is the Gaussian 2 sd⁴ + 4 mean² "
+            "sd², exact for a Gaussian marginal and too small for a skewed one, which inflates b2 and its noise "
+            "floor.", ""]
 
 
 def _timings(summary, sink: _Sink) -> list[str]:

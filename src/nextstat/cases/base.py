@@ -24,7 +24,10 @@ DATASET_SEED = 12345
 class Reference:
     """Posterior moments of the constrained parameters that a run is checked against.
 
-    ``mcse`` is the Monte Carlo error of ``mean`` (zero for analytic moments).
+    ``mcse`` is the Monte Carlo error of ``mean`` (zero for analytic moments);
+    ``var_sq`` is Var[x^2] per parameter where the reference measured it (None where it
+    did not: a Gaussian marginal's 2 sd^4 + 4 mean^2 sd^2 then stands in, exact for the
+    analytic Gaussian cases).
     """
 
     kind: str  # "analytic" or "reference-draws"
@@ -32,6 +35,7 @@ class Reference:
     sd: Mapping[str, float]
     mcse: Mapping[str, float]
     source: str = ""
+    var_sq: Mapping[str, float] | None = None
 
 
 @dataclass(frozen=True)

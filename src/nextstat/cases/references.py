@@ -37,6 +37,9 @@ def load_reference(doc: dict, case: Case) -> Reference:
         mean={n: params[n]["mean"] for n in case.param_names},
         sd={n: params[n]["sd"] for n in case.param_names},
         mcse={n: params[n]["mcse"] for n in case.param_names},
+        # Var[x^2], for the many-chain convergence statistic; references made before it was kept lack it
+        var_sq=({n: params[n]["var_sq"] for n in case.param_names}
+                if all("var_sq" in params[n] for n in case.param_names) else None),
         source=(f"{settings['frontend']} NUTS, {settings['chains']} chains x {settings['draws_per_chain']} draws "
                 f"(thinned by {settings['thin']}), seed {settings['seed']}"),
     )
