@@ -180,7 +180,7 @@ def ensemble_convergence(moments: np.ndarray, grads_per_chain: np.ndarray, refer
     from the reference and Var[x_i^2] from the reference's draws where it kept it
     (``Reference.var_sq``), else the Gaussian 2 sd^4 + 4 mean^2 sd^2, exact for Gaussian
     marginals. For a skewed marginal the Gaussian form understates Var[x^2] (eight
-    schools' tau: 3.2 times) and inflates that parameter's b2, and with it the noise
+    schools' tau: 2.6 times over the reference's draws) and inflates that parameter's b2, and with it the noise
     floor of b2 around the threshold; ``variance_of_square`` says which was used.
 
     Two figures, both cumulative gradients per chain: ``grads_per_chain_to_converge`` at
