@@ -161,7 +161,7 @@ def test_convergence_is_a_cost_ratio_with_its_own_table_and_chart(tmp_path, ok_a
                                   "b2_max_final": 0.02 if grads is None else 0.001, "grads_per_chain_total": 900.0,
                                   "curve": [[10.0, 1.0], [900.0, 0.001]]}
             if label == "ours":  # an artifact made before the settle figure existed has no such field
-                doc["convergence"].update(settle_iterations=10,
+                doc["convergence"].update(settle_iterations=10, variance_of_square="reference draws",
                                           grads_per_chain_to_settle=None if grads is None else 2 * grads)
             write_json(runs / f"{label}{seed}.json", doc)
     summary = aggregate("t", sorted(runs.glob("*.json")), reference="theirs")
@@ -179,3 +179,11 @@ def test_convergence_is_a_cost_ratio_with_its_own_table_and_chart(tmp_path, ok_a
     assert "0/0" in theirs  # not traced for settling: nothing counted as unsettled
     assert "grads_per_chain_to_settle" not in ours["ratios"]  # the reference has no settle figure to divide
     assert list((tmp_path / "report" / "charts").glob("convergence_*.png"))
+    # "theirs" predates the field, so its runs count as scaled by the Gaussian form and the case is named
+    assert "Var[x²] is each reference's own, measured over its draws, except on std_normal_d10:" in text
+    for doc_path in runs.glob("theirs*.json"):
+        doc = json.loads(doc_path.read_text())
+        doc["convergence"]["variance_of_square"] = "reference draws"
+        write_json(doc_path, doc)
+    text = write_report(aggregate("t", sorted(runs.glob("*.json")), reference="theirs"), tmp_path / "again").read_text()
+    assert "Var[x²] is each reference's own, measured over its draws.\n" in text

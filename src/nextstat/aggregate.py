@@ -115,6 +115,7 @@ def _timing_record(path: Path) -> dict[str, Any]:
 def _run_record(path: Path, doc: dict[str, Any]) -> dict[str, Any]:
     env = doc["environment"]
     ok = doc["status"] == "ok"
+    sections = {**doc, "derived": _derived(doc)}  # where METRICS looks each figure up
     return {
         "path": str(path),
         "case": doc["case"],
@@ -136,8 +137,7 @@ def _run_record(path: Path, doc: dict[str, Any]) -> dict[str, Any]:
         "verdict": doc["quality"]["verdict"] if ok else None,
         "failed_checks": [c["name"] for c in doc["quality"]["checks"] if not c["passed"]] if ok else [],
         "correctness": {k: doc["correctness"][k] for k in ("reference", "verdict", "max_z")} if ok else None,
-        "metrics": {name: (_derived(doc) if section == "derived" else (doc.get(section) or {})).get(key)
-                    for name, (section, key) in METRICS.items()},
+        "metrics": {name: (sections.get(section) or {}).get(key) for name, (section, key) in METRICS.items()},
         "convergence_curve": (doc.get("convergence") or {}).get("curve"),
         # artifacts made before the field existed used the Gaussian form
         "convergence_variance": ((doc.get("convergence") or {}).get("variance_of_square", "gaussian from mean and sd")

@@ -20,9 +20,6 @@ os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_
 
 
 def measure(case_name: str, seed: int, steps, chains: int, report: int, warmup: int, draws: int):
-    import warnings
-
-    import arviz as az
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -31,6 +28,7 @@ def measure(case_name: str, seed: int, steps, chains: int, report: int, warmup: 
     from ..engines.jax_common import SUPERCHAIN_SIZE, configure_jax, initial_points
     from ..samplers import laps
     from ..samplers.mams import build_kernel
+    from . import min_bulk_and_tail_ess
 
     configure_jax("float64")
     case = get_case(case_name)
@@ -46,11 +44,7 @@ def measure(case_name: str, seed: int, steps, chains: int, report: int, warmup: 
     out = {"chosen": chosen, "scores": dict(zip(laps.LENGTH_CANDIDATES, np.asarray(scores).tolist())), "steps": {}}
     for n in steps:
         draws_, _, info = sample(sample_key, ensemble._replace(trajectory_length=n * ensemble.step_size))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            dataset = az.convert_to_dataset(case.constrain(np.swapaxes(np.asarray(draws_), 0, 1)))
-            bulk = float(az.ess(dataset, method="bulk")["x"].values.min())
-            tail = float(az.ess(dataset, method="tail")["x"].values.min())
+        bulk, tail = min_bulk_and_tail_ess(case.constrain(np.swapaxes(np.asarray(draws_), 0, 1)), case.param_names)
         grads = float(np.asarray(info.n_grads).sum())
         out["steps"][n] = {"bulk": bulk / grads, "tail": tail / grads, "draws": report * draws,
                            "bulk_ess": bulk, "accept": float(np.asarray(info.accept_prob).mean())}

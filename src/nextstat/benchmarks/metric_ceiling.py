@@ -89,15 +89,9 @@ def posterior_covariance(case, warmup: int, draws: int):
 
 
 def score(case, positions, warmup_grads: int, sampling_grads: int) -> dict[str, float]:
-    import warnings
+    from . import min_bulk_and_tail_ess
 
-    import arviz as az
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        dataset = az.convert_to_dataset(case.constrain(positions))
-        bulk = float(az.ess(dataset, method="bulk")["x"].values.min())
-        tail = float(az.ess(dataset, method="tail")["x"].values.min())
+    bulk, tail = min_bulk_and_tail_ess(case.constrain(positions), case.param_names)
     return {"bulk": bulk / sampling_grads, "tail": tail / sampling_grads,
             "bulk_with_warmup": bulk / (warmup_grads + sampling_grads)}
 
