@@ -140,8 +140,12 @@ def health_gate(metrics: Mapping[str, Any], gate: Mapping[str, float] = NUTS_GAT
     return {"gate": kind, "passed": all(c["passed"] for c in checks), "checks": checks}
 
 
-def correctness(summary: Mapping[str, Mapping[str, float]], reference) -> dict[str, Any]:
-    """z = |mean - ref_mean| / sqrt(mcse^2 + ref_mcse^2) per parameter; |z| > 4 fails."""
+def correctness(summary: Mapping[str, Mapping[str, float]], reference,
+                problem: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """z = |mean - ref_mean| / sqrt(mcse^2 + ref_mcse^2) per parameter; |z| > 4 fails.
+    ``problem`` (``Case.reference_problem``): the case's reference exists but cannot be used."""
+    if problem is not None:
+        return {"reference": "reference-draws", "max_z": None, "z": {}, **problem}
     if reference is None:
         return {"reference": None, "verdict": "no-reference", "max_z": None, "z": {}}
     z = {}

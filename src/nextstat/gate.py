@@ -205,6 +205,9 @@ def _health_check(run: dict[str, Any], key, add) -> None:
         z = run["correctness"]["max_z"]
         add("correctness", key, "fail", f"{name}: posterior disagrees with the {run['correctness']['reference']} "
             f"reference (max |z| {_fmt(z)})", seed=run["seed"], current=z)
+    elif (run["correctness"] or {}).get("verdict") in ("reference-mismatch", "reference-invalid"):
+        add("correctness", key, "fail", f"{name}: {run['correctness']['verdict']}: the case's reference cannot be "
+            "used, so the run's correctness is unknown", seed=run["seed"])
     else:
         add("health", key, "pass", f"{name}: healthy", seed=run["seed"])
 

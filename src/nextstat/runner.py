@@ -73,7 +73,7 @@ def execute(case_spec: str, engine_name: str, seed: int, budget: Budget, *, suit
     artifact["diagnostics"] = computed["metrics"]
     artifact["summary"] = computed["summary"]
     artifact["quality"] = {**gate, "verdict": _verdict(gate["passed"], case.is_control)}
-    artifact["correctness"] = correctness(computed["summary"], case.reference)
+    artifact["correctness"] = correctness(computed["summary"], case.reference, case.reference_problem)
     if result.ensemble_trace is not None and case.reference is not None:
         artifact["convergence"] = ensemble_convergence(result.ensemble_trace["moments"],
                                                        result.ensemble_trace["grads_per_chain"],

@@ -11,7 +11,7 @@ from typing import Callable
 from .base import DATASET_SEED, Case, Reference
 from .eight_schools import eight_schools
 from .funnel import neal_funnel, neal_funnel_ncp
-from .glm_logistic import glm_logistic, logreg
+from .glm_logistic import SCALED_COLUMNS, glm_logistic, logreg
 from .hier_logistic import hier_logistic_ri
 from .references import attach_reference
 from .std_normal import std_normal
@@ -33,7 +33,7 @@ BUILTIN_CASES: dict[str, Callable[[], Case]] = {
     "hier_logistic_ri": hier_logistic_ri,
     # not in the published protocol: a posterior where the metric matters (strong
     # correlations and scales over two decades), for the fisher suite's metric comparison
-    "logreg_scaled_n1000_p10": lambda: logreg(1000, 10, rho=0.9, column_scales=(0.1, 10.0)),
+    "logreg_scaled_n1000_p10": lambda: logreg(1000, 10, rho=0.9, column_scales=SCALED_COLUMNS),
 }
 
 

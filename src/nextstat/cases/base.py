@@ -60,6 +60,9 @@ class Case:
     #: A pathological control is expected to fail its health gates.
     is_control: bool = False
     source: str = "builtin"
+    #: Why the case's committed reference could not be used (e.g. made on other data),
+    #: with ``reference`` None: runs still go ahead and say so in their correctness.
+    reference_problem: Mapping[str, Any] | None = None
 
     @property
     def dim(self) -> int:
@@ -67,7 +70,7 @@ class Case:
 
     @property
     def dataset_sha256(self) -> str:
-        return hashlib.sha256(canonical_json(self.data).encode()).hexdigest()
+        return dataset_sha256(self.data)
 
     @property
     def dataset_id(self) -> str:
@@ -76,6 +79,11 @@ class Case:
     def stan_init(self, x_unconstrained: np.ndarray) -> dict[str, Any]:
         """A Stan ``init`` dict for one unconstrained point (constrained values, arrays grouped)."""
         return group_indexed(self.param_names, self.constrain(np.asarray(x_unconstrained)))
+
+
+def dataset_sha256(data: Mapping[str, Any]) -> str:
+    """sha256 of a dataset's canonical JSON: what artifacts and references record."""
+    return hashlib.sha256(canonical_json(data).encode()).hexdigest()
 
 
 def canonical_json(obj: Any) -> str:

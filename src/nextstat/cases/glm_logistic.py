@@ -5,6 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from .base import DATASET_SEED, Case, bernoulli_logit_loglik, identity, indexed_names
+from .case_data import load_case_data
+
+#: ``logreg_scaled_n1000_p10``'s column scales (see ``simulate_correlated``).
+SCALED_COLUMNS = (0.1, 10.0)
 
 STAN_CODE = """
 data {
@@ -26,7 +30,8 @@ model {
 
 
 def simulate(n: int, p: int, seed: int = DATASET_SEED) -> dict:
-    """Standard-normal covariates, coefficients drawn from the prior, Bernoulli outcomes."""
+    """Standard-normal covariates, coefficients drawn from the prior, Bernoulli outcomes.
+    How the committed data file was made (``case_data``); cases read the file."""
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, p))
     alpha = rng.standard_normal()
@@ -37,8 +42,9 @@ def simulate(n: int, p: int, seed: int = DATASET_SEED) -> dict:
     return {"N": n, "P": p, "X": np.round(X, 12).tolist(), "y": y.tolist()}
 
 
-def glm_logistic(n: int, p: int, name: str | None = None) -> Case:
-    data = simulate(n, p)
+def glm_logistic(n: int, p: int) -> Case:
+    name = f"glm_logistic_n{n}_p{p}"
+    data = load_case_data(name)
     X = np.asarray(data["X"], dtype=float)
     y = np.asarray(data["y"], dtype=float)
     names = ("alpha", *indexed_names("beta", p))
@@ -49,7 +55,7 @@ def glm_logistic(n: int, p: int, name: str | None = None) -> Case:
         return bernoulli_logit_loglik(y, x[0] + X @ x[1:]) - 0.5 * jnp.sum(x**2)
 
     return Case(
-        name=name or f"glm_logistic_n{n}_p{p}",
+        name=name,
         family="glm_logistic",
         parameterization="none",
         description=f"Logistic regression, {n} rows x {p} standard-normal covariates + intercept, N(0, 1) priors.",
@@ -84,7 +90,9 @@ def simulate_correlated(n: int, p: int, rho: float, seed: int = DATASET_SEED,
                         column_scales: tuple[float, float] | None = None) -> dict:
     """Covariates with AR(1) correlation rho between neighbouring columns; no intercept.
     ``column_scales=(low, high)`` multiplies the columns by scales spaced geometrically
-    from low to high, as unstandardized covariates are."""
+    from low to high, as unstandardized covariates are. How the committed data files were
+    made (``case_data``): the product with the Cholesky factor is a BLAS call, whose last
+    bits differ between CPUs, which is why cases read the files."""
     rng = np.random.default_rng(seed)
     corr = rho ** np.abs(np.subtract.outer(np.arange(p), np.arange(p)))
     X = rng.standard_normal((n, p)) @ np.linalg.cholesky(corr).T
@@ -99,7 +107,8 @@ def logreg(n: int, p: int, rho: float = 0.5, column_scales: tuple[float, float] 
     """Logistic regression without intercept on correlated covariates: the posterior's
     correlations make a diagonal metric work for its step size. With ``column_scales``
     the covariates are also unstandardized (see ``simulate_correlated``)."""
-    data = simulate_correlated(n, p, rho, column_scales=column_scales)
+    name = f"logreg_n{n}_p{p}" if column_scales is None else f"logreg_scaled_n{n}_p{p}"
+    data = load_case_data(name)
     X = np.asarray(data["X"], dtype=float)
     y = np.asarray(data["y"], dtype=float)
     names = indexed_names("beta", p)
@@ -111,7 +120,7 @@ def logreg(n: int, p: int, rho: float = 0.5, column_scales: tuple[float, float] 
 
     scaled = "" if column_scales is None else f", columns scaled {column_scales[0]:g} to {column_scales[1]:g}"
     return Case(
-        name=f"logreg_n{n}_p{p}" if column_scales is None else f"logreg_scaled_n{n}_p{p}",
+        name=name,
         family="glm_logistic",
         parameterization="none",
         description=f"Logistic regression, no intercept, {n} rows x {p} AR(1)-correlated covariates (rho {rho}"

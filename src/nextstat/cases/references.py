@@ -2,7 +2,9 @@
 
 Each ``references/<case>.json`` is made by ``nextstat reference --case <case>`` (a long
 Stan run to posteriordb's definition) and records the dataset hash it was made on; a
-reference whose data no longer matches the case is an error, never silently used.
+reference whose data no longer matches the case is never used: the case then carries
+no reference and says why (``Case.reference_problem``), so listing and running every
+other case goes on, and a run on this one reports ``reference-mismatch``.
 """
 
 from __future__ import annotations
@@ -21,12 +23,21 @@ def reference_path(case_name: str) -> Path:
     return REFERENCES_DIR / f"{case_name}.json"
 
 
-def load_reference(doc: dict, case: Case) -> Reference:
-    if doc.get("dataset_sha256") != case.dataset_sha256:
-        raise ValueError(
-            f"reference for case '{case.name}' was made on dataset {str(doc.get('dataset_sha256'))[:12]} but the case's "
+class ReferenceMismatch(ValueError):
+    """A committed reference that was made on other data than the case's."""
+
+    def __init__(self, case: Case, reference_sha256: str | None):
+        self.reference_sha256 = reference_sha256
+        self.dataset_sha256 = case.dataset_sha256
+        super().__init__(
+            f"reference for case '{case.name}' was made on dataset {str(reference_sha256)[:12]} but the case's "
             f"data is {case.dataset_sha256[:12]}: remake it with `nextstat reference --case {case.name}`"
         )
+
+
+def load_reference(doc: dict, case: Case) -> Reference:
+    if doc.get("dataset_sha256") != case.dataset_sha256:
+        raise ReferenceMismatch(case, doc.get("dataset_sha256"))
     params = doc["parameters"]
     missing = set(case.param_names) - set(params)
     if missing:
@@ -45,11 +56,21 @@ def load_reference(doc: dict, case: Case) -> Reference:
     )
 
 
-def attach_reference(case: Case) -> Case:
-    """The case with its committed reference, when it has no analytic one."""
+def attach_reference(case: Case, path: Path | None = None) -> Case:
+    """The case with its committed reference, when it has no analytic one; a reference that
+    does not fit the case leaves it without one and with the problem recorded."""
     if case.reference is not None:
         return case
-    path = reference_path(case.name)
+    path = path or reference_path(case.name)
     if not path.exists():
         return case
-    return replace(case, reference=load_reference(json.loads(path.read_text()), case))
+    try:
+        return replace(case, reference=load_reference(json.loads(path.read_text()), case))
+    except ReferenceMismatch as exc:
+        return replace(case, reference_problem={"verdict": "reference-mismatch", "reason": str(exc),
+                                                "reference_dataset_sha256": exc.reference_sha256,
+                                                "dataset_sha256": exc.dataset_sha256})
+    except (ValueError, KeyError) as exc:
+        return replace(case, reference_problem={"verdict": "reference-invalid",
+                                                "reason": f"reference {path.name} for case '{case.name}' "
+                                                          f"is unusable: {type(exc).__name__}: {exc}"})
