@@ -10,12 +10,20 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-.PHONY: install report test test-all gate clean-results
+.PHONY: install report resume test test-all gate clean-results
 install: $(VENV)/.installed
 
 # The default suite (config/config.yaml): runs, validation, aggregation, report.
+# --rerun-incomplete: jobs a killed run left marked incomplete are rerun, not refused.
 report: $(VENV)/.installed
-	$(PY) -m snakemake --cores $(CORES)
+	$(PY) -m snakemake --cores $(CORES) --rerun-incomplete
+
+# After a killed run: unlock (refused while a snakemake still runs here) and finish it.
+# `make resume SUITE=ci` for config/suites/ci.yaml, or CONFIG=path/to/suite.yaml.
+SUITE ?= default
+CONFIG ?= $(if $(filter-out default,$(SUITE)),config/suites/$(SUITE).yaml)
+resume: $(VENV)/.installed
+	$(PY) -m nextstat resume --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG))
 
 # The test suite CI runs (slow statistical tests excluded; `make test-all` includes them).
 test: $(VENV)/.installed
@@ -29,6 +37,6 @@ clean-results:
 
 # The CI regression gate: the ci suite, then its summary against the committed baseline.
 gate: $(VENV)/.installed
-	$(PY) -m snakemake --cores $(CORES) --keep-going --configfile config/suites/ci.yaml
+	$(PY) -m snakemake --cores $(CORES) --keep-going --rerun-incomplete --configfile config/suites/ci.yaml
 	$(PY) -m nextstat gate --baseline results/baselines/ci.summary.json --current results/ci/summary.json \
 		--policy config/gate/ci.yaml

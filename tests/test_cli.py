@@ -4,7 +4,7 @@ import pytest
 
 from conftest import nextstat
 
-SUBCOMMANDS = ["cases", "run", "compile", "parity", "reference", "validate", "aggregate", "report", "env"]
+SUBCOMMANDS = ["cases", "run", "compile", "parity", "reference", "validate", "aggregate", "report", "env", "resume"]
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS)
@@ -66,6 +66,23 @@ def test_validate_names_the_file_and_the_field(tmp_path, ok_artifact):
     assert f"{broken}: INVALID: not valid JSON" in proc.stderr
     missing = nextstat("validate", tmp_path / "missing.json")
     assert missing.returncode == 1 and "missing.json: INVALID: cannot read" in missing.stderr
+
+
+def test_validate_on_a_suite_folder_passes_its_own_validation_record(tmp_path, ok_artifact):
+    """`validate --out` writes validation.json into the suite folder; validating the folder
+    again must not count that record (or an older one without schema_version) as invalid."""
+    run = tmp_path / "runs" / "std_normal_d10" / "blackjax_nuts" / "seed42.json"
+    run.parent.mkdir(parents=True)
+    run.write_text(json.dumps(ok_artifact))
+    record = tmp_path / "validation.json"
+    nextstat("validate", tmp_path, "--out", record, check=True)
+    again = nextstat("validate", tmp_path, "--out", record)
+    assert again.returncode == 0, again.stderr
+    assert "1 valid, 0 invalid" in again.stdout
+    assert json.loads(record.read_text())["schema_version"] == "nextstat.validation.v1"
+    assert nextstat("validate", record).returncode == 0  # named, it is checked against its own schema
+    record.write_text(json.dumps({"validated_utc": "2026-01-01T00:00:00+00:00", "artifacts": [], "valid": 0}))
+    assert nextstat("validate", tmp_path).returncode == 0  # a record from before schema_version
 
 
 def test_report_refuses_a_file_that_is_not_a_summary(tmp_path, ok_artifact):

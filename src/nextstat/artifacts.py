@@ -23,12 +23,14 @@ SCHEMA_FILES = {
     "nextstat.timing.v1": "timing.v1.schema.json",
     "nextstat.gate_result.v1": "gate_result.v1.schema.json",
     "nextstat.gate_policy.v1": "gate_policy.v1.schema.json",
+    "nextstat.validation.v1": "validation.v1.schema.json",
 }
 RUN_SCHEMA = "nextstat.bayesian_benchmark_result.v1"
 SUMMARY_SCHEMA = "nextstat.suite_summary.v1"
 STAN_BUILD_SCHEMA = "nextstat.stan_build.v1"
 REFERENCE_SCHEMA = "nextstat.reference.v1"
 TIMING_SCHEMA = "nextstat.timing.v1"
+VALIDATION_SCHEMA = "nextstat.validation.v1"
 
 
 class ArtifactError(ValueError):

@@ -114,6 +114,13 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", help="the explanation (default: gate.md beside --out)")
     p.set_defaults(handler=cmd_gate)
 
+    p = sub.add_parser("resume", help="resume a killed workflow: unlock it, then rerun it with --rerun-incomplete")
+    p.add_argument("--configfile", help="the suite's config (default: the workflow's, config/config.yaml)")
+    p.add_argument("--cores", default="2", help="Snakemake's --cores (default 2)")
+    p.add_argument("--directory", default=".", help="the workflow's working directory (default: here)")
+    p.add_argument("snakemake_args", nargs="*", metavar="SNAKEMAKE_ARG", help="more Snakemake arguments, after --")
+    p.set_defaults(handler=cmd_resume)
+
     p = sub.add_parser("env", help="print this machine's environment fingerprint")
     p.add_argument("--out", help="write it to this file instead")
     p.set_defaults(handler=cmd_env)
@@ -162,21 +169,31 @@ def _parse_settings(items: list[str]) -> dict[str, Any]:
 def cmd_cases(args) -> int:
     from .cases import BUILTIN_CASES, get_case
 
-    rows = []
+    rows, problems = [], []
     for name in BUILTIN_CASES:
         case = get_case(name)
         rows.append({
             "case": name, "dim": case.dim, "family": case.family, "parameterization": case.parameterization,
-            "reference": case.reference.kind if case.reference else "none", "stan": bool(case.stan_code),
+            "reference": _reference_label(case), "stan": bool(case.stan_code),
             "control": case.is_control,
         })
+        if case.reference_problem is not None:
+            problems.append(case.reference_problem["reason"])
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
         from tabulate import tabulate
 
         print(tabulate(rows, headers="keys"))
+    for problem in problems:
+        print(f"WARNING: {problem}", file=sys.stderr)
     return EXIT_OK
+
+
+def _reference_label(case) -> str:
+    if case.reference_problem is not None:
+        return f"{case.reference_problem['verdict'].upper()} (unusable)"
+    return case.reference.kind if case.reference else "none"
 
 
 def cmd_run(args) -> int:
@@ -208,6 +225,8 @@ def cmd_run(args) -> int:
     else:
         line += f": {artifact['reason']}"
     print(line)
+    if (artifact.get("correctness") or {}).get("reason"):
+        print(f"WARNING: {artifact['correctness']['reason']}", file=sys.stderr)
     if (artifact.get("quality") or {}).get("verdict") == "unexpected-pass":
         print(f"WARNING: pathological control {args.case} PASSED its health gates with {artifact['label']}: "
               "a control must keep failing; check the sampler and the gates", file=sys.stderr)
@@ -309,19 +328,25 @@ def cmd_compile(args) -> int:
     return EXIT_OK
 
 
+#: What `validate --out` writes into a suite folder: a record of a check, not an artifact (and
+#: records from before it had a schema_version cannot be validated), so folders leave it out.
+VALIDATION_RECORD = "validation.json"
+
+
 def _expand(paths: Sequence[str]) -> list[Path]:
     files: list[Path] = []
     for text in paths:
         path = Path(text)
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*.json") if not p.name.startswith("."))
+            files += sorted(p for p in path.rglob("*.json")
+                            if not p.name.startswith(".") and p.name != VALIDATION_RECORD)
         else:
             files.append(path)
     return files
 
 
 def cmd_validate(args) -> int:
-    from .artifacts import ArtifactError, read_json, utc_now, validation_errors, write_json
+    from .artifacts import VALIDATION_SCHEMA, ArtifactError, read_json, utc_now, validation_errors, write_json
 
     files = _expand(args.paths)
     if not files:
@@ -340,7 +365,8 @@ def cmd_validate(args) -> int:
     if invalid:
         return EXIT_INVALID
     if args.out:
-        write_json(args.out, {"validated_utc": utc_now(), "artifacts": [str(p) for p in files], "valid": len(files)})
+        write_json(args.out, {"schema_version": VALIDATION_SCHEMA, "validated_utc": utc_now(),
+                              "artifacts": [str(p) for p in files], "valid": len(files)})
     return EXIT_OK
 
 
@@ -408,3 +434,50 @@ def cmd_env(args) -> int:
     else:
         print(json.dumps(env, indent=2))
     return EXIT_OK
+
+
+def running_snakemake(directory: str | Path, processes=None) -> list[int]:
+    """Pids of live snakemake processes working in ``directory``, this process and its parents
+    aside: unlocking under one of them would let two workflows write the same outputs.
+    ``processes`` is (pid, cmdline, cwd) triples, psutil's process table by default."""
+    import psutil
+
+    target = Path(directory).resolve()
+    own = {psutil.Process().pid, *(p.pid for p in psutil.Process().parents())}
+    if processes is None:
+        processes = [(p.info["pid"], p.info["cmdline"], p.info["cwd"])
+                     for p in psutil.process_iter(["pid", "cmdline", "cwd"])]
+    pids = []
+    for pid, cmdline, cwd in processes:
+        # `snakemake ...`, `python .../bin/snakemake ...` or `python -m snakemake ...`
+        if pid in own or not cmdline or not cwd or "snakemake" not in (Path(a).name for a in cmdline[:3]):
+            continue
+        workdir = Path(cwd)  # snakemake moves into its --directory once it starts; before, it is in the cmdline
+        for flag, value in zip(cmdline, [*cmdline[1:], ""]):
+            if flag.startswith("--directory="):
+                flag, value = flag.split("=", 1)
+            if flag in ("--directory", "-d"):
+                workdir = Path(cwd, value)
+        if target in (Path(cwd).resolve(), workdir.resolve()):
+            pids.append(pid)
+    return pids
+
+
+def cmd_resume(args) -> int:
+    """After a workflow was killed, Snakemake's lock stays and its jobs are marked incomplete:
+    unlock (only when no snakemake still runs here) and rerun them, in one command."""
+    import subprocess
+
+    if not Path(args.directory).is_dir():
+        raise UsageError(f"--directory {args.directory}: not a folder")
+    pids = running_snakemake(args.directory)
+    if pids:
+        print(f"nextstat: resume refused: snakemake is still running in {Path(args.directory).resolve()} "
+              f"(pid {', '.join(map(str, pids))}); let it finish or stop it first", file=sys.stderr)
+        return EXIT_INVALID
+    snakemake = [sys.executable, "-m", "snakemake", "--directory", args.directory, "--cores", args.cores,
+                 *(["--configfile", args.configfile] if args.configfile else []), *args.snakemake_args]
+    unlock = subprocess.run([*snakemake, "--unlock"])
+    if unlock.returncode != 0:
+        return unlock.returncode
+    return subprocess.run([*snakemake, "--rerun-incomplete"]).returncode
