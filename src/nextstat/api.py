@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -17,6 +18,10 @@ METHODS = {"nuts": "nextstat_nuts", "mams": "nextstat_mams", "laps": "nextstat_l
 #: funnel; on the logistic regressions it won in sampling (1.19x, 1.61x) but lost or tied
 #: once its warmup was counted (0.64x, 1.06x ESS/grad).
 AUTO_NUTS_FAMILIES = ("glm_logistic",)
+
+
+class SamplingWarning(UserWarning):
+    """A run that returned draws which should not be trusted as they are."""
 
 
 def choose_method(case: Case) -> str:
@@ -49,7 +54,12 @@ def sample(
     ``method``: ``"nuts"``; ``"mams"`` (a few chains of MAMS; ``target_accept`` 0.9 is its
     published choice); ``"laps"`` (``n_chains`` lockstep MAMS chains, e.g. 4096, of which
     256 are returned); ``"auto"`` picks NUTS for logistic-regression-like cases and MAMS
-    otherwise (``choose_method``, backed by the mams-cpu suite).
+    otherwise (``choose_method``, backed by the mams-cpu suite); when the MAMS run shows
+    that its warmup failed (a frozen chain, a collapsed step size), ``auto`` warns and
+    samples with NUTS instead (``attrs["auto_fallback"]`` says why).
+
+    A run with frozen chains, a collapsed step size or R-hat above 1.01 warns
+    (``SamplingWarning``) instead of returning silently.
 
     ``adaptation`` is the warmup's metric estimator: ``"stan"`` (Stan's windowed
     variance; for MAMS and LAPS, their variance estimate), ``"fisher"`` (the diagonal
@@ -58,13 +68,37 @@ def sample(
 
     ``posterior`` holds the constrained parameters (indexed names grouped into vectors);
     ``sample_stats`` holds ``lp``, ``n_steps``, ``tree_depth``, ``diverging``, ``energy``,
-    ``acceptance_rate`` and ``step_size``, the names arviz's plots and diagnostics read.
+    ``acceptance_rate`` and ``step_size``, the names arviz's plots and diagnostics read;
+    MAMS and LAPS add ``accepted`` (what the Metropolis step did) and ``distance`` (how
+    far each transition moved), since a chain with a collapsed step size accepts nearly
+    everything and goes nowhere.
     """
     if method not in (*METHODS, "auto"):
         raise ValueError(f"method={method!r}: available methods are {', '.join(METHODS)}, auto")
     case = _as_case(model, dim)
-    if method == "auto":
-        method = choose_method(case)
+    common = dict(n_chains=n_chains, n_warmup=n_warmup, n_samples=n_samples, seed=seed, target_accept=target_accept,
+                  max_tree_depth=max_tree_depth, metric=metric, adaptation=adaptation, dtype=dtype)
+    if method != "auto":
+        result, problems = _run(case, method, **common)
+        _warn(problems, method)
+        return _inference_data(result, case, method, common)
+    method = choose_method(case)
+    result, problems = _run(case, method, **common)
+    fallback = None
+    warmup_failed = [text for kind, text in problems if kind in ("frozen", "step-collapse")]
+    if method == "mams" and warmup_failed:
+        fallback = f"MAMS: {'; '.join(warmup_failed)}"
+        warnings.warn(f"nextstat.sample(method='auto'): {fallback}; sampling with NUTS instead", SamplingWarning,
+                      stacklevel=2)
+        method = "nuts"
+        result, problems = _run(case, method, **common)
+    _warn(problems, method)
+    return _inference_data(result, case, method, common, auto_fallback=fallback)
+
+
+def _run(case: Case, method: str, *, n_chains, n_warmup, n_samples, seed, target_accept, max_tree_depth, metric,
+         adaptation, dtype):
+    """One engine run and what is wrong with it (``run_problems``)."""
     overrides: dict[str, Any] = {"target_accept": target_accept, "metric": metric, "dtype": dtype}
     if method == "nuts":
         overrides.update(max_tree_depth=max_tree_depth, adaptation=adaptation)
@@ -77,12 +111,46 @@ def sample(
     from .engines import load_engine
 
     result = load_engine(METHODS[method]).run(case, settings, budget, seed)
-    return to_inference_data(result, attrs={
-        "sampler": f"nextstat {method}", "method": method, "case": case.name, "seed": seed, "target_accept": target_accept,
-        "adaptation": adaptation,
+    return result, run_problems(result, max_tree_depth)
+
+
+def run_problems(result, max_tree_depth: int = 10) -> list[tuple[str, str]]:
+    """What makes a run's draws untrustworthy as they are, as (kind, message): frozen
+    chains (``frozen``), a collapsed step size (``step-collapse``), R-hat above the health
+    gate's 1.01 (``rhat``); see ``diagnostics``."""
+    from .diagnostics import NUTS_GATE, STEP_COLLAPSE, run_metrics
+
+    metrics = run_metrics(result, max_tree_depth)["metrics"]
+    problems = []
+    if metrics.get("frozen_chains"):
+        problems.append(("frozen", f"{metrics['frozen_chains']} of {result.draws.shape[0]} chains frozen "
+                                   "(their draws do not move)"))
+    ratio = metrics.get("min_step_size_ratio")
+    if ratio is not None and ratio < STEP_COLLAPSE:
+        problems.append(("step-collapse", f"step size collapsed to {ratio:.1e} of its initial value"))
+    rhat = metrics.get("max_rhat")
+    if rhat is None or not rhat < NUTS_GATE["max_rhat"]:
+        problems.append(("rhat", f"R-hat {rhat if rhat is None else f'{rhat:.3f}'} (not below {NUTS_GATE['max_rhat']})"))
+    return problems
+
+
+def _warn(problems: list[tuple[str, str]], method: str) -> None:
+    if problems:
+        text = "; ".join(message for _, message in problems)
+        warnings.warn(f"nextstat.sample(method={method!r}): {text}: do not trust these draws as they are",
+                      SamplingWarning, stacklevel=3)
+
+
+def _inference_data(result, case: Case, method: str, common: dict[str, Any], auto_fallback: str | None = None):
+    attrs = {
+        "sampler": f"nextstat {method}", "method": method, "case": case.name, "seed": common["seed"],
+        "target_accept": common["target_accept"], "adaptation": common["adaptation"],
         "grad_evals_warmup": result.grad_evals_warmup, "grad_evals_sampling": result.grad_evals_sampling,
         "warmup_s": result.warmup_s, "sampling_s": result.sampling_s, "compile_s": result.compile_s,
-    })
+    }
+    if auto_fallback:
+        attrs["auto_fallback"] = auto_fallback
+    return to_inference_data(result, attrs=attrs)
 
 
 def to_inference_data(result, attrs: dict[str, Any] | None = None):

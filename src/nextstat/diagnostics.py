@@ -13,6 +13,11 @@ import numpy as np
 
 #: Strict NUTS health gate (DESIGN section 4).
 NUTS_GATE = {"max_rhat": 1.01, "max_divergences": 0, "min_ebfmi": 0.2, "min_ess": 400.0}
+#: A chain whose draws spread less than this fraction of the pooled spread, in every
+#: parameter, is frozen: it reports draws, and acceptance, but does not move.
+FROZEN_SPREAD = 1e-6
+#: A final step size below this fraction of the one its warmup started from has collapsed.
+STEP_COLLAPSE = 1e-6
 #: |z| above this fails the correctness gate.
 MAX_CORRECTNESS_Z = 4.0
 
@@ -78,6 +83,34 @@ def nested_rhat(draws: np.ndarray, n_superchains: int) -> np.ndarray:
     return np.sqrt(1.0 + n_between / n_within)
 
 
+def frozen_chains(draws: np.ndarray) -> int:
+    """Chains whose draws stay put: within-chain sd <= ``FROZEN_SPREAD`` x the pooled sd,
+    in every parameter. A chain whose eps collapsed to 1e-22 still "accepts" 92% of its
+    proposals and its draws differ in the last bits only; R-hat may flag it, but a frozen
+    chain is its own failure with its own name."""
+    draws = np.asarray(draws, dtype=float)
+    if draws.ndim == 2:
+        draws = draws[..., None]
+    with np.errstate(invalid="ignore"):
+        within = np.std(draws, axis=1)
+        pooled = np.std(draws.reshape(-1, draws.shape[-1]), axis=0)
+        still = within <= FROZEN_SPREAD * pooled[None, :]
+    return int(np.sum(np.all(still, axis=1)))
+
+
+def step_size_ratio(engine_info: Mapping[str, Any]) -> float | None:
+    """min over chains of final eps / the eps its warmup started from, where the engine
+    reports both (``initial_step_size_per_chain`` and ``step_size_per_chain``, or one
+    shared ``initial_step_size`` and ``step_size`` for a lockstep ensemble)."""
+    first, last = engine_info.get("initial_step_size_per_chain"), engine_info.get("step_size_per_chain")
+    if first is None and engine_info.get("initial_step_size") is not None:
+        first, last = [engine_info["initial_step_size"]], [engine_info.get("step_size")]
+    if not first or not last:
+        return None
+    ratios = [b / a for a, b in zip(first, last) if a and a > 0 and b is not None]
+    return _finite(min(ratios)) if ratios else None
+
+
 def ebfmi(energy: np.ndarray) -> np.ndarray:
     """E-BFMI per chain from the Hamiltonian energy at each draw, ``(chain, draw)``."""
     return np.asarray(_arviz().bfmi(np.asarray(energy, dtype=float)), dtype=float)
@@ -109,7 +142,11 @@ def run_metrics(result, max_tree_depth: int) -> dict[str, Any]:
         ),
         "mean_acceptance": _finite(np.mean(stats["acceptance_rate"])) if "acceptance_rate" in stats else None,
         "mean_steps_per_draw": _finite(np.mean(stats["n_steps"])) if "n_steps" in stats else None,
+        "frozen_chains": frozen_chains(result.draws),
     }
+    ratio = step_size_ratio(getattr(result, "engine_info", None) or {})
+    if ratio is not None:
+        metrics["min_step_size_ratio"] = ratio
     superchain = (getattr(result, "engine_info", None) or {}).get("superchain_size")
     if superchain and result.draws.shape[0] // superchain >= 2:
         metrics["max_nested_rhat"] = _finite(np.max(nested_rhat(result.draws, result.draws.shape[0] // superchain)))
@@ -118,7 +155,8 @@ def run_metrics(result, max_tree_depth: int) -> dict[str, Any]:
 
 def health_gate(metrics: Mapping[str, Any], gate: Mapping[str, float] = NUTS_GATE,
                 kind: str = "nuts-strict") -> dict[str, Any]:
-    """Strict NUTS gate: R-hat < 1.01, no divergences, E-BFMI >= 0.2, bulk and tail ESS >= 400.
+    """Strict NUTS gate: R-hat < 1.01, no divergences, E-BFMI >= 0.2, bulk and tail ESS >= 400,
+    no frozen chain, and (where the engine reports it) no step size that collapsed.
 
     ``kind="microcanonical"`` (MAMS, LAPS) applies the same thresholds but reports
     E-BFMI as a warning only: the isokinetic dynamics has no Gaussian momentum, so the
@@ -135,6 +173,10 @@ def health_gate(metrics: Mapping[str, Any], gate: Mapping[str, float] = NUTS_GAT
         _check("min_ess_bulk", metrics["min_ess_bulk"], ">=", gate["min_ess"]),
         _check("min_ess_tail", metrics["min_ess_tail"], ">=", gate["min_ess"]),
     ]
+    if "frozen_chains" in metrics:
+        checks.append(_check("frozen_chains", metrics["frozen_chains"], "<=", 0))
+    if metrics.get("min_step_size_ratio") is not None:
+        checks.append(_check("min_step_size_ratio", metrics["min_step_size_ratio"], ">=", STEP_COLLAPSE))
     if "max_nested_rhat" in metrics:  # many-chain engines: superchains must agree too
         checks.append(_check("max_nested_rhat", metrics["max_nested_rhat"], "<", gate["max_rhat"]))
     return {"gate": kind, "passed": all(c["passed"] for c in checks), "checks": checks}

@@ -53,7 +53,8 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     def warmup(key, positions):
         return laps.run_warmup(key, positions, case.log_density, budget.warmup, target_accept=settings["target_accept"],
                                jitter=jitter, kernel=kernel, report_chains=report,
-                               metric_estimator=settings.get("adaptation", "variance"), trace_fn=trace_fn)
+                               metric_estimator=settings.get("adaptation", "variance"), trace_fn=trace_fn,
+                               superchain_size=SUPERCHAIN_SIZE)
 
     def sampling(key, ensemble):
         return laps.sample(key, ensemble, case.log_density, budget.draws, jitter=jitter, kernel=kernel,
@@ -85,6 +86,8 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "diverging": draws_to_chains(info.divergent).astype(bool),
             "energy": -logdensity,
             "acceptance_rate": draws_to_chains(info.accept_prob).astype(float),
+            "accepted": draws_to_chains(info.accepted).astype(bool),
+            "distance": draws_to_chains(info.distance).astype(float),
             "step_size": np.full(logdensity.shape, step_size),
         },
         grad_evals_warmup=int(warmup_grads),
@@ -101,6 +104,7 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "superchain_size": SUPERCHAIN_SIZE,
             "dtype": settings["dtype"],
             "step_size": step_size,
+            "initial_step_size": float(ensemble.initial_step_size),
             "trajectory_length": float(ensemble.trajectory_length),
             "eps_jitter": jitter,
             "gradients_all_chains_sampling": int(n_grads.sum()) * budget.chains // report,
@@ -108,8 +112,10 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "compile_s_sampling": compile_sampling_s,
             "integration_steps": int(max(1, round(float(ensemble.trajectory_length) / step_size))),
             "metric_estimator": settings.get("adaptation", "variance"),
-            "adaptation": "ensemble: Var_chains metric (first half of warmup), dual averaging of the mean "
-                          "acceptance, L = sqrt(d) in the preconditioned space then, at the metric freeze, the "
+            "adaptation": "far starts climb to the typical set (line-searched gradient ascent while it gains > d "
+                          "nats, once per superchain); Stan's step-size heuristic on the ensemble; "
+                          "ensemble: Var_chains metric (first half of warmup), dual averaging of the mean "
+                          "acceptance (floored at 1e-3 x its restart eps), L = sqrt(d) in the preconditioned space then, at the metric freeze, the "
                           "steps per draw with the most lag-1 ESS per gradient over x and x^2 across the chains",
         },
     )

@@ -49,9 +49,14 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
         final, info = run_warmup(key, position, case.log_density, budget.warmup,
                                  target_accept=settings["target_accept"], jitter=jitter, kernel=kernel,
                                  adaptation=adaptation)
-        return (final.state, final.step_size, final.inverse_metric, final.trajectory_length), jnp.sum(info.n_grads)
+        carry = (final.state, final.step_size, final.inverse_metric, final.trajectory_length)
+        setup = (final.initial_step_size, final.approach.iterations)
+        return (carry, setup), jnp.sum(info.n_grads) + final.setup_grads
 
-    def sample(key, state, step_size, inverse_metric, length):
+    def sample(key, carry, setup):
+        return sample_from(key, *carry)
+
+    def sample_from(key, state, step_size, inverse_metric, length):
         def one(state, draw_key):
             state, info = kernel(draw_key, state, step_size, length, inverse_metric, jitter)
             return state, (state.position, state.logdensity, info)
@@ -61,8 +66,9 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     runs = run_chains(warmup, sample, keys, inits)
     info = lambda field: stack_chains(runs.outputs, lambda out: getattr(out[2], field))  # noqa: E731
     logdensity = stack_chains(runs.outputs, lambda out: out[1]).astype(float)
-    step_sizes = [float(carry[1]) for carry in runs.carries]
-    lengths = [float(carry[3]) for carry in runs.carries]
+    step_sizes = [float(carry[0][1]) for carry in runs.carries]
+    lengths = [float(carry[0][3]) for carry in runs.carries]
+    initial_step_sizes = [float(carry[1][0]) for carry in runs.carries]
     return chain_result(
         case,
         runs,
@@ -72,18 +78,25 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "diverging": info("divergent").astype(bool),
             "energy": -logdensity,  # the potential: isokinetic dynamics has no Gaussian kinetic energy
             "acceptance_rate": info("accept_prob").astype(float),
+            "accepted": info("accepted").astype(bool),  # what the Metropolis step did
+            "distance": info("distance").astype(float),  # how far each transition moved
             "step_size": np.repeat(np.asarray(step_sizes)[:, None], budget.draws, axis=1),
         },
         engine_info={
             "frontend": "nextstat.samplers.mams",
             "nuts": False,  # no trees: no tree_depth per draw
             "integrator": "isokinetic minimal-norm (McLachlan), 2 gradients per step",
-            "adaptation": "dual averaging of eps to target_accept; diagonal preconditioner "
+            "adaptation": "far starts climb to the typical set (line-searched gradient ascent while it gains > d "
+                          "nats); Stan's step-size heuristic; dual averaging of eps to target_accept, floored at "
+                          "1e-3 x its restart eps; diagonal preconditioner "
                           f"({'Fisher-divergence diagonal sqrt(Var x / Var g)' if adaptation == 'fisher' else 'variance'})"
                           " from 30-60% of warmup; L = 0.4 x path length per effective sample over 60-80% of warmup",
             "trajectory_length_per_chain": lengths,
             "step_size_per_chain": step_sizes,
+            "initial_step_size_per_chain": initial_step_sizes,
+            "climb_iterations_per_chain": [int(carry[1][1]) for carry in runs.carries],
             "eps_jitter": jitter,
             "mean_acceptance": float(np.mean(info("accept_prob"))),
+            "accepted_fraction": float(np.mean(info("accepted"))),
         },
     )

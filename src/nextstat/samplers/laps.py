@@ -2,10 +2,18 @@
 transition in lockstep under ``vmap`` (nothing waits for a per-chain tree, so a GPU
 stays full), and the tuning comes from the ensemble rather than from each chain's past.
 
+Before warmup, every start climbs towards the typical set when it is far outside it
+(``approach.climb``, once per superchain start; a start near it does not move), and the
+first eps is Stan's heuristic on the ensemble: doubled or halved until the chains' mean
+one-step acceptance crosses 0.8. A chain left far out would otherwise hold the shared
+eps down for every chain: from an ARMA model's U(-2, 2) starts, dual averaging drove
+eps to 0 and the whole ensemble froze.
+
 Warmup over ``num_warmup`` lockstep iterations:
 
 - eps: dual averaging (Stan's constants) of the ensemble's mean acceptance towards the
-  target (0.9), restarted once when the preconditioner is frozen;
+  target (0.9), restarted once when the preconditioner is frozen, and floored at
+  ``STEP_FLOOR`` times the eps it (re)started from;
 - M^-1: during the first half, after every iteration, the variance of the chains'
   current positions, coordinate by coordinate (Var_chains(x_i)), regularized like
   Stan's with n = the number of chains; frozen for the second half;
@@ -29,10 +37,12 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .mams import MAMSInfo, MAMSState, build_kernel, init
+from .approach import climb
 from .fisher_metric import ensemble_fisher_diagonal
+from .mams import MAMSInfo, MAMSState, build_kernel, init
+from .mams_warmup import STEP_FLOOR
 from .metrics import stan_shrinkage
-from .stan_warmup import DualAveraging, dual_averaging_init, dual_averaging_update
+from .step_size import LOG_08, DualAveraging, double_or_halve, dual_averaging_init, dual_averaging_update
 
 
 class EnsembleState(NamedTuple):
@@ -41,6 +51,8 @@ class EnsembleState(NamedTuple):
     inverse_metric: jax.Array
     trajectory_length: jax.Array
     dual_averaging: DualAveraging
+    step_floor: jax.Array  # STEP_FLOOR x the eps dual averaging last (re)started from
+    initial_step_size: jax.Array  # the heuristic's eps at the (climbed) starts
 
 
 class EnsembleTrace(NamedTuple):
@@ -119,14 +131,38 @@ def choose_trajectory_length(key, kernel, states: MAMSState, step_size, inverse_
     return candidates[jnp.argmax(scores)] * step_size, scores, 2 * sum(LENGTH_CANDIDATES)
 
 
+def climb_starts(logdensity_fn: Callable, positions, superchain_size: int = 1):
+    """``approach.climb`` from every start; chains of one superchain share their start
+    (consecutive rows), so each distinct start climbs once. Returns the climbed positions
+    and the evaluations each chain's start spent."""
+    starts = positions[::superchain_size]
+    climbed, info = jax.vmap(lambda x: climb(logdensity_fn, x))(starts)
+    return jnp.repeat(climbed, superchain_size, axis=0)[: positions.shape[0]], info
+
+
+def ensemble_step_size(key, kernel, states: MAMSState, step_size, inverse_metric):
+    """Stan's heuristic on the ensemble: eps doubled or halved until the chains' mean
+    acceptance of one integrator step (no jitter) crosses 0.8. Returns (eps, gradient
+    evaluations per chain)."""
+    n_chains = states.position.shape[0]
+
+    def log_accept(key, eps):
+        _, info = kernel(jax.random.split(key, n_chains), states, eps, eps, inverse_metric, 0.0)
+        return jnp.log(jnp.mean(jnp.where(jnp.isfinite(info.accept_prob), info.accept_prob, 0.0)))
+
+    eps, evaluations = double_or_halve(key, step_size, log_accept, LOG_08, max_iterations=200)
+    return eps, 2 * evaluations
+
+
 def run_warmup(key, positions, logdensity_fn: Callable, num_warmup: int, *, target_accept: float = 0.9,
                jitter: float = 0.1, kernel=None, report_chains: int | None = None, tune_length: bool = True,
-               metric_estimator: str = "variance", trace_fn: Callable | None = None):
+               metric_estimator: str = "variance", trace_fn: Callable | None = None, superchain_size: int = 1):
     """Ensemble-tuned warmup from ``positions`` (chains, d). Returns the final ensemble
     state, the gradient evaluations spent by the first ``report_chains`` chains and the
     ensemble's mean acceptance per iteration; with ``trace_fn`` (chains, d) -> (chains, k)
-    also an ``EnsembleTrace`` per iteration (the L choice's gradients count in the first
-    iteration after it).
+    also an ``EnsembleTrace`` per iteration (the climb's and the heuristic's gradients
+    count in the first iteration, the L choice's in the first iteration after it).
+    ``superchain_size``: consecutive chains that share a start (they climb once).
 
     First half: L = sqrt(d) in the preconditioned space, the metric from the ensemble
     after every iteration (``metric_estimator``, see ``ensemble_metric``), dual
@@ -137,9 +173,15 @@ def run_warmup(key, positions, logdensity_fn: Callable, num_warmup: int, *, targ
     n_chains, d = positions.shape
     report = report_chains or n_chains
     dtype = positions.dtype
+    positions, approach = climb_starts(logdensity_fn, positions, superchain_size)
     states = jax.vmap(lambda x: init(x, logdensity_fn))(positions)
     length = jnp.asarray(math.sqrt(d), dtype)
-    step = jnp.asarray(length / 4.0, dtype)
+    key, heuristic_key = jax.random.split(key)
+    step, heuristic_grads = ensemble_step_size(heuristic_key, kernel, states, jnp.asarray(length / 4.0, dtype),
+                                               jnp.ones(d, dtype))
+    step = step.astype(dtype)
+    # every chain counts its start's climb as its own (conservative: superchains climb once)
+    setup_grads = jnp.max(approach.n_evals) + heuristic_grads
     metric_iterations = num_warmup // 2
 
     def iterate(adapt_metric: bool):
@@ -148,23 +190,28 @@ def run_warmup(key, positions, logdensity_fn: Callable, num_warmup: int, *, targ
             states, info = kernel(jax.random.split(key, n_chains), ensemble.states, ensemble.step_size,
                                   ensemble.trajectory_length, ensemble.inverse_metric, jitter)
             accept = jnp.mean(jnp.where(jnp.isfinite(info.accept_prob), info.accept_prob, 0.0))
-            da, step_size = dual_averaging_update(ensemble.dual_averaging, accept, delta=target_accept)
+            da, step_size = dual_averaging_update(ensemble.dual_averaging, accept, delta=target_accept,
+                                                  floor=ensemble.step_floor)
             inverse_metric = (ensemble_metric(states.position, states.logdensity_grad, metric_estimator)
                               if adapt_metric else ensemble.inverse_metric)
             grads = grads + jnp.sum(info.n_grads[:report]).astype(grads.dtype)
-            return ((EnsembleState(states, step_size, inverse_metric, ensemble.trajectory_length, da), grads),
+            return ((ensemble._replace(states=states, step_size=step_size, inverse_metric=inverse_metric,
+                                       dual_averaging=da), grads),
                     (accept, _trace(trace_fn, states.position, info.n_grads)))
 
         return one
 
     metric_key, length_key, step_key = jax.random.split(key, 3)
-    ensemble = EnsembleState(states, step, jnp.ones(d, dtype), length, dual_averaging_init(step))
+    ensemble = EnsembleState(states, step, jnp.ones(d, dtype), length, dual_averaging_init(step), STEP_FLOOR * step,
+                             step)
     (ensemble, grads), (accept_first, trace_first) = jax.lax.scan(
-        iterate(True), (ensemble, jnp.zeros((), jnp.int32)), jax.random.split(metric_key, metric_iterations))
+        iterate(True), (ensemble, (setup_grads * report).astype(jnp.int32)),
+        jax.random.split(metric_key, metric_iterations))
     spent = 0
     if metric_iterations > 0:  # freeze the metric; restart dual averaging from the averaged step size
         step = jnp.exp(ensemble.dual_averaging.x_bar)
-        ensemble = ensemble._replace(step_size=step, dual_averaging=dual_averaging_init(step))
+        ensemble = ensemble._replace(step_size=step, dual_averaging=dual_averaging_init(step),
+                                     step_floor=STEP_FLOOR * step)
     if tune_length:
         length, _, spent = choose_trajectory_length(length_key, kernel, ensemble.states, ensemble.step_size,
                                                     ensemble.inverse_metric, jitter)
@@ -177,11 +224,13 @@ def run_warmup(key, positions, logdensity_fn: Callable, num_warmup: int, *, targ
     accept = jnp.concatenate([accept_first, accept_second])
     if trace_fn is None:
         return ensemble, grads, accept
-    grads_second = trace_second.grads_per_chain
+    grads_first, grads_second = trace_first.grads_per_chain, trace_second.grads_per_chain
+    if grads_first.shape[0] > 0:
+        grads_first = grads_first.at[0].add(setup_grads)
     if grads_second.shape[0] > 0:
         grads_second = grads_second.at[0].add(spent)
     trace = EnsembleTrace(jnp.concatenate([trace_first.moments, trace_second.moments]),
-                          jnp.concatenate([trace_first.grads_per_chain, grads_second]))
+                          jnp.concatenate([grads_first, grads_second]))
     return ensemble, grads, accept, trace
 
 
@@ -203,5 +252,5 @@ def sample(key, ensemble: EnsembleState, logdensity_fn: Callable, num_draws: int
     return outputs if trace_fn is None else (outputs, trace)
 
 
-__all__ = ["EnsembleState", "EnsembleTrace", "LENGTH_CANDIDATES", "METRIC_ESTIMATORS", "MAMSInfo", "choose_trajectory_length", "ensemble_metric", "ess_per_gradient",
-           "lockstep", "run_warmup", "sample"]
+__all__ = ["EnsembleState", "EnsembleTrace", "LENGTH_CANDIDATES", "METRIC_ESTIMATORS", "MAMSInfo", "choose_trajectory_length",
+           "climb_starts", "ensemble_metric", "ensemble_step_size", "ess_per_gradient", "lockstep", "run_warmup", "sample"]

@@ -40,6 +40,10 @@ class MAMSInfo(NamedTuple):
     energy_error: jax.Array  # W of the proposal
     n_grads: jax.Array  # gradient evaluations of the transition
     divergent: jax.Array
+    #: how far the chain moved (Euclidean, unconstrained): 0 when the proposal was rejected,
+    #: and about 0 when eps has collapsed, whatever accept_prob says (a chain stuck at
+    #: eps = 1e-80 accepts everything it proposes and goes nowhere)
+    distance: jax.Array
 
 
 def init(position, logdensity_fn: Callable) -> MAMSState:
@@ -98,6 +102,21 @@ def integrate(logdensity_fn: Callable):
     return trajectory
 
 
+def find_reasonable_step_size(key, kernel: Callable, state: MAMSState, step_size, inverse_metric,
+                              max_iterations: int = 200):
+    """Stan's step-size heuristic for MAMS: move eps by factors of 2 from ``step_size``
+    until one transition of a single integrator step (no jitter) crosses acceptance 0.8.
+    200 factors of two span 1e-60 to 1e60. Returns (eps, gradient evaluations spent)."""
+    from .step_size import LOG_08, double_or_halve
+
+    def log_accept(key, eps):
+        _, info = kernel(key, state, eps, eps, inverse_metric, 0.0)
+        return -info.energy_error
+
+    eps, evaluations = double_or_halve(key, step_size, log_accept, LOG_08, max_iterations)
+    return eps, 2 * evaluations
+
+
 def build_kernel(logdensity_fn: Callable, max_steps: int = 1024):
     """``kernel(key, state, step_size, trajectory_length, inverse_metric, jitter) -> (state, info)``."""
     trajectory = integrate(logdensity_fn)
@@ -116,7 +135,8 @@ def build_kernel(logdensity_fn: Callable, max_steps: int = 1024):
         accept_prob = jnp.minimum(1.0, jnp.exp(-energy_error))
         accepted = jax.random.uniform(accept_key, (), dtype) < accept_prob
         new = jax.tree.map(lambda a, b: jnp.where(accepted, a, b), proposal, state)
-        info = MAMSInfo(accept_prob, accepted, energy_error, 2 * n_steps, energy_error > MAX_ENERGY_ERROR)
+        distance = jnp.where(accepted, jnp.sqrt(jnp.sum((proposal.position - state.position) ** 2)), 0.0)
+        info = MAMSInfo(accept_prob, accepted, energy_error, 2 * n_steps, energy_error > MAX_ENERGY_ERROR, distance)
         return new, info
 
     return kernel

@@ -1,17 +1,31 @@
 """Tuning MAMS for a few chains: step size, diagonal preconditioner, trajectory length.
 
-Four phases over ``num_warmup`` iterations (a static schedule, fed to one ``scan``):
+Before the schedule, three moves that make far starts and bad scales safe (``approach``,
+``step_size``): the start climbs towards the typical set when it is far outside it
+(``approach.climb``; nothing moves from a start that is already near it); the first
+preconditioner is -1 / (the Hessian's diagonal) at the climbed start
+(``approach.curvature_metric``, 1 where the curvature is not negative), so that scales
+that differ by 1e6 are known before the first transition; and the first eps comes from
+Stan's heuristic there (``mams.find_reasonable_step_size``). Dual
+averaging's eps is floored at ``STEP_FLOOR`` times the eps of its last (re)start, so a
+run of rejections cannot drive it to zero; and a window in which the chain did not move
+leaves the preconditioner as it was instead of estimating one from a point.
+
+Then four phases over ``num_warmup`` iterations (a static schedule, fed to one ``scan``):
 
 1. [0, 30%): dual averaging of eps towards the target acceptance (Stan's constants,
-   target 0.9 by default for MAMS), unit preconditioner, L = sqrt(d) but at most 8 steps
-   per draw until the preconditioner is set (with a unit metric on a posterior with
-   small scales eps is tiny, and L / eps steps would spend most of warmup's gradients);
+   target 0.9 by default for MAMS), the start's curvature preconditioner, L = sqrt(d)
+   but at most 8 steps per draw until the window's preconditioner is set (where that
+   first guess is poor eps is tiny, and L / eps steps would spend most of warmup's
+   gradients);
 2. [30%, 60%): dual averaging goes on while the draws (and the gradients the kernel
-   already holds at them) feed the metric estimator of ``adaptation``: a Welford
+   already holds at them), in the space the current preconditioner scales, feed the
+   metric estimator of ``adaptation``: a Welford
    variance (``variance``, the default) or the Fisher-divergence diagonal
    sqrt(Var x / Var g) (``fisher``, ``fisher_metric.fisher_diagonal``);
 3. at 60% the preconditioner becomes that estimate, regularized like Stan's
-   (n/(n+5) s^2 + 1e-3 * 5/(n+5)); dual averaging restarts from the current eps;
+   (n/(n+5) s^2 + 1e-3 * 5/(n+5), in the scaled space, so relative to the known scales);
+   dual averaging restarts from the current eps;
    [60%, 80%) keeps the draws (in the preconditioned space) and the path length of
    every transition;
 4. at 80% the trajectory length is set from those draws, as MCLMC and MAMS tune it:
@@ -32,13 +46,17 @@ import numpy as np
 # constants at import, which would otherwise be captured as tracers and leak
 from blackjax.diagnostics import effective_sample_size
 
-from .fisher_metric import fisher_diagonal
-from .mams import MAMSInfo, MAMSState, build_kernel, init
-from .stan_warmup import DualAveraging, WindowEstimator, dual_averaging_init, dual_averaging_update, stan_variance
+from .approach import ApproachInfo, climb, curvature_metric
+from .fisher_metric import WindowEstimator, fisher_diagonal
+from .mams import MAMSInfo, MAMSState, build_kernel, find_reasonable_step_size, init
+from .stan_warmup import stan_variance
+from .step_size import DualAveraging, dual_averaging_init, dual_averaging_update
 
 FIRST_PHASE, VARIANCE_END, LENGTH_END = 0.3, 0.6, 0.8
 LENGTH_FACTOR = 0.4  # L = 0.4 x the path length per effective sample (MCLMC's choice)
 EARLY_STEPS = 8  # before the preconditioner exists, at most this many steps per draw
+#: dual averaging never proposes an eps below this fraction of the eps it (re)started from
+STEP_FLOOR = 1e-3
 #: the diagonal metric's estimator over the window: the draws' variance, or the Fisher
 #: divergence minimizer from the draws and their gradients
 ADAPTATIONS = ("variance", "fisher")
@@ -61,6 +79,11 @@ class MAMSWarmupState(NamedTuple):
     window: Any  # the metric estimator's running state over the window
     draws: jax.Array  # (capacity, d): the preconditioned draws of phase 3
     path_lengths: jax.Array  # (capacity,): how far each of those transitions moved
+    step_floor: jax.Array  # STEP_FLOOR x the eps dual averaging last (re)started from
+    window_distance: jax.Array  # how far the chain moved while the metric window collected
+    initial_step_size: jax.Array  # the heuristic's eps at the (climbed) start
+    approach: ApproachInfo  # the climb from the start
+    setup_grads: jax.Array  # gradient evaluations of the climb and the heuristic
 
 
 class Schedule(NamedTuple):
@@ -105,14 +128,21 @@ def run_warmup(key, position, logdensity_fn: Callable, num_warmup: int, *, targe
                adaptation: str = "variance"):
     """Tune eps, M^-1 and L from ``position``; returns (final warmup state, per-iteration
     info). A given ``trajectory_length`` is kept as it is (no length tuning);
-    ``adaptation`` picks the metric estimator (``ADAPTATIONS``)."""
+    ``adaptation`` picks the metric estimator (``ADAPTATIONS``). The warmup's gradient
+    evaluations are the infos' ``n_grads`` plus the final state's ``setup_grads``."""
     window = metric_window(adaptation)
     kernel = kernel or build_kernel(logdensity_fn)
     d = position.shape[0]
     dtype = position.dtype
     length = jnp.asarray(trajectory_length or default_trajectory_length(d), dtype)
+    position, approach = climb(logdensity_fn, position)
     state = init(position, logdensity_fn)
-    step_size = jnp.asarray(length / 4.0, dtype)  # four steps per draw to start; dual averaging takes over
+    start_metric, curvature_grads = curvature_metric(logdensity_fn, position)
+    key, heuristic_key = jax.random.split(key)
+    # from four steps per draw, Stan's heuristic; dual averaging takes over
+    step_size, heuristic_grads = find_reasonable_step_size(heuristic_key, kernel, state, jnp.asarray(length / 4.0, dtype),
+                                                           start_metric)
+    step_size = step_size.astype(dtype)
     plan = schedule(num_warmup)
     if trajectory_length is not None:
         plan = plan._replace(set_length=np.zeros(num_warmup, bool))
@@ -124,9 +154,15 @@ def run_warmup(key, position, logdensity_fn: Callable, num_warmup: int, *, targe
                                carry.trajectory_length)
         state, info = kernel(key, carry.state, carry.step_size, length_now, carry.inverse_metric, jitter)
         accept = jnp.where(jnp.isfinite(info.accept_prob), info.accept_prob, 0.0)
-        da, step_size = dual_averaging_update(carry.dual_averaging, accept, delta=target_accept)
+        da, step_size = dual_averaging_update(carry.dual_averaging, accept, delta=target_accept,
+                                              floor=carry.step_floor)
+        window_distance = carry.window_distance + jnp.where(add, info.distance, 0.0)
+        # the window estimates in the space the current metric preconditions (x / sigma, g sigma),
+        # so that Stan's shrinkage towards 1e-3 is relative to the scales already known
+        sigma = jnp.sqrt(carry.inverse_metric)
         window_state = jax.tree.map(lambda a, b: jnp.where(add, a, b),
-                                    window.add(carry.window, state.position, state.logdensity_grad), carry.window)
+                                    window.add(carry.window, state.position / sigma, state.logdensity_grad * sigma),
+                                    carry.window)
         slot = jnp.maximum(keep, 0)
         path = (info.n_grads // 2) * carry.step_size  # integrator steps x eps (jitter averages out)
         draws = jnp.where(keep >= 0, carry.draws.at[slot].set(state.position / jnp.sqrt(carry.inverse_metric)),
@@ -134,28 +170,34 @@ def run_warmup(key, position, logdensity_fn: Callable, num_warmup: int, *, targe
         path_lengths = jnp.where(keep >= 0, carry.path_lengths.at[slot].set(path), carry.path_lengths)
 
         def set_preconditioner(_):
-            inverse_metric = window.estimate(window_state)
-            # the step size that worked in the unit metric, rescaled to the new metric's mean scale
-            eps = jnp.exp(da.x_bar) / jnp.sqrt(jnp.mean(inverse_metric))
-            return inverse_metric, carry.trajectory_length, eps, dual_averaging_init(eps)
+            estimate = carry.inverse_metric * window.estimate(window_state)
+            # a chain that did not move over the window has no variance to estimate from
+            usable = (window_distance > 0) & jnp.all(jnp.isfinite(estimate) & (estimate > 0))
+            inverse_metric = jnp.where(usable, estimate, carry.inverse_metric)
+            # the step size that worked in the old metric, rescaled to the new metric's mean scale
+            eps = jnp.exp(da.x_bar) * jnp.sqrt(jnp.mean(carry.inverse_metric) / jnp.mean(inverse_metric))
+            return inverse_metric, carry.trajectory_length, eps, dual_averaging_init(eps), STEP_FLOOR * eps
 
         def set_trajectory_length(_):
             new_length = length_from_draws(draws, path_lengths, d)
             eps = jnp.minimum(jnp.exp(da.x_bar), new_length)
-            return carry.inverse_metric, new_length, eps, dual_averaging_init(eps)
+            return carry.inverse_metric, new_length, eps, dual_averaging_init(eps), STEP_FLOOR * eps
 
         def carry_on(_):
-            return carry.inverse_metric, carry.trajectory_length, step_size, da
+            return carry.inverse_metric, carry.trajectory_length, step_size, da, carry.step_floor
 
         branch = jnp.where(set_now, 1, jnp.where(set_length, 2, 0))
-        inverse_metric, new_length, step_size, da = jax.lax.switch(
+        inverse_metric, new_length, step_size, da, floor = jax.lax.switch(
             branch, [carry_on, set_preconditioner, set_trajectory_length], None)
-        return (MAMSWarmupState(state, step_size, inverse_metric, new_length, da, window_state, draws, path_lengths),
+        return (carry._replace(state=state, step_size=step_size, inverse_metric=inverse_metric,
+                               trajectory_length=new_length, dual_averaging=da, window=window_state, draws=draws,
+                               path_lengths=path_lengths, step_floor=floor, window_distance=window_distance),
                 info)
 
-    initial = MAMSWarmupState(state, step_size, jnp.ones(d, dtype), length, dual_averaging_init(step_size),
+    initial = MAMSWarmupState(state, step_size, start_metric, length, dual_averaging_init(step_size),
                               window.init(d, dtype), jnp.zeros((capacity, d), dtype),
-                              jnp.zeros(capacity, dtype))
+                              jnp.zeros(capacity, dtype), STEP_FLOOR * step_size, jnp.zeros((), dtype), step_size,
+                              approach, approach.n_evals + curvature_grads + heuristic_grads)
     keys = jax.random.split(key, num_warmup)
     final, infos = jax.lax.scan(one, initial, (keys, jnp.asarray(plan.early), jnp.asarray(plan.collect_variance),
                                                jnp.asarray(plan.set_metric), jnp.asarray(plan.keep_index),

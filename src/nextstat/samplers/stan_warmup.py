@@ -22,7 +22,6 @@ schedule, step-size adaptation and everything else are the same for all three.
 
 from __future__ import annotations
 
-import math
 from typing import Callable, NamedTuple
 
 import jax
@@ -33,6 +32,7 @@ from .fisher_metric import WindowEstimator, fisher_diagonal, fisher_low_rank
 from .integrators import PhasePoint, leapfrog
 from .metrics import euclidean, stan_shrinkage
 from .nuts import NUTSInfo, NUTSState, build_kernel, init
+from .step_size import LOG_08, DualAveraging, double_or_halve, dual_averaging_init, dual_averaging_update
 
 INIT_BUFFER, BASE_WINDOW, TERM_BUFFER = 75, 25, 50
 ADAPTATIONS = ("stan", "fisher", "fisher-lowrank")
@@ -80,31 +80,6 @@ def slow_windows(num_warmup: int) -> list[tuple[int, int]]:
             windows.append((start, i))
             start = i + 1
     return windows
-
-
-# ----------------------------------------------------------------------------- dual averaging
-class DualAveraging(NamedTuple):
-    counter: jax.Array
-    s_bar: jax.Array
-    x_bar: jax.Array
-    mu: jax.Array
-
-
-def dual_averaging_init(step_size) -> DualAveraging:
-    zero = jnp.zeros_like(jnp.asarray(step_size, dtype=float))
-    return DualAveraging(jnp.zeros_like(zero), zero, zero, jnp.log(10.0 * step_size))
-
-
-def dual_averaging_update(da: DualAveraging, accept_stat, delta=0.8, gamma=0.05, kappa=0.75, t0=10.0):
-    """One step of Stan's ``stepsize_adaptation::learn_stepsize``; returns (state, new step size)."""
-    counter = da.counter + 1
-    accept_stat = jnp.minimum(accept_stat, 1.0)
-    eta = 1.0 / (counter + t0)
-    s_bar = (1.0 - eta) * da.s_bar + eta * (delta - accept_stat)
-    x = da.mu - s_bar * jnp.sqrt(counter) / gamma
-    x_eta = counter ** (-kappa)
-    x_bar = (1.0 - x_eta) * da.x_bar + x_eta * x
-    return DualAveraging(counter, s_bar, x_bar, da.mu), jnp.exp(x)
 
 
 # ----------------------------------------------------------------------------- Welford variance
@@ -157,7 +132,6 @@ def find_reasonable_step_size(key, state: NUTSState, step_size, inverse_metric, 
     """Stan's ``init_stepsize``: move eps by factors of 2 until one leapfrog step's
     acceptance crosses 0.8 (capped at ``max_iterations`` halvings/doublings)."""
     step = leapfrog(jax.value_and_grad(logdensity_fn), metric.velocity)
-    log_target = math.log(0.8)
 
     def delta_h(key, eps):
         p = metric.sample_momentum(key, inverse_metric, state.position)
@@ -167,23 +141,7 @@ def find_reasonable_step_size(key, state: NUTSState, step_size, inverse_metric, 
         h = -new.logdensity + metric.kinetic_energy(inverse_metric, new.momentum)
         return h0 - jnp.where(jnp.isnan(h), jnp.inf, h)
 
-    key, first_key = jax.random.split(key)
-    direction = jnp.where(delta_h(first_key, step_size) > log_target, 1.0, -1.0)
-
-    def cond(carry):
-        _, _, done, i = carry
-        return ~done & (i < max_iterations)
-
-    def body(carry):
-        key, eps, _, i = carry
-        key, draw_key = jax.random.split(key)
-        dh = delta_h(draw_key, eps)
-        crossed = jnp.where(direction > 0, ~(dh > log_target), ~(dh < log_target))
-        new_eps = jnp.where(crossed, eps, jnp.where(direction > 0, 2.0 * eps, 0.5 * eps))
-        return key, new_eps, crossed, i + 1
-
-    _, eps, _, _ = jax.lax.while_loop(cond, body, (key, jnp.asarray(step_size, dtype=float), jnp.array(False), 0))
-    return eps
+    return double_or_halve(key, step_size, delta_h, LOG_08, max_iterations)[0]
 
 
 # ----------------------------------------------------------------------------- the warmup run

@@ -1,0 +1,156 @@
+"""Far starts: MAMS, LAPS and our NUTS on posteriors whose U(-2, 2) starts lie far from
+the mode (``cases/far_start.py``), and the pieces that make that safe: the climb, the
+start's curvature metric, the step-size floor, honest transition statistics, and a
+health gate that no frozen chain can pass."""
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from nextstat.cases.far_start import FAR_START_CASES, ma1
+from nextstat.diagnostics import correctness, frozen_chains, health_gate, run_metrics, step_size_ratio
+from nextstat.engines import Budget, load_engine, resolve_settings
+from nextstat.samplers import mams
+from nextstat.samplers.approach import climb, curvature_metric
+from nextstat.samplers.step_size import dual_averaging_init, dual_averaging_update
+
+jax.config.update("jax_enable_x64", True)
+
+ENGINES = {
+    "nextstat_mams": ({"target_accept": 0.9}, Budget(4, 1000, 1000)),
+    "nextstat_nuts": ({}, Budget(4, 1000, 1000)),
+    "nextstat_laps": ({"chain_method": "vectorized", "report_chains": 256, "target_accept": 0.9},
+                      Budget(1024, 1000, 1000)),
+}
+
+
+def _sampled_correctly(case, engine, seed):
+    settings, budget = ENGINES[engine]
+    result = load_engine(engine).run(case, resolve_settings(settings, engine), budget, seed)
+    computed = run_metrics(result, 10)
+    metrics = computed["metrics"]
+    verdict = correctness(computed["summary"], case.reference)
+    assert metrics["frozen_chains"] == 0
+    assert metrics["max_rhat"] < 1.01, metrics["max_rhat"]
+    assert verdict["max_z"] < 4.0, verdict["z"]
+    if "max_nested_rhat" in metrics:
+        assert metrics["max_nested_rhat"] < 1.01
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+@pytest.mark.parametrize("name", list(FAR_START_CASES))
+def test_far_starts_are_sampled_correctly(name, engine):
+    """Before the climb and the curvature metric, MAMS froze 2 of 4 chains on ma1 (eps
+    2e-22, acceptance still 0.92, R-hat 3.3) and missed scaled_regression by |z| = 277."""
+    _sampled_correctly(FAR_START_CASES[name](), engine, 42)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [123, 777])
+@pytest.mark.parametrize("engine", list(ENGINES))
+@pytest.mark.parametrize("name", list(FAR_START_CASES))
+def test_far_starts_are_sampled_correctly_on_every_protocol_seed(name, engine, seed):
+    _sampled_correctly(FAR_START_CASES[name](), engine, seed)
+
+
+def test_the_climb_leaves_a_near_start_alone_and_brings_a_far_one_in():
+    near = jnp.asarray(np.random.default_rng(0).uniform(-2, 2, 10))
+    moved, info = climb(lambda x: -0.5 * jnp.sum(x**2), near)
+    assert int(info.iterations) == 0 and np.array_equal(np.asarray(moved), np.asarray(near))
+
+    case = ma1()
+    far = jnp.asarray([0.5, 2.0, 0.0])  # theta = 2: log density about -7e59
+    assert float(case.log_density(far)) < -1e59
+    moved, info = climb(case.log_density, far)
+    assert int(info.iterations) >= 1 and float(info.gain) > 1e59
+    assert abs(float(moved[1])) < 1.0 and float(case.log_density(moved)) > -1e3
+
+
+def test_curvature_metric_is_exact_for_independent_gaussians_and_unit_where_not_concave():
+    scales = jnp.asarray([1e-4, 1.0, 1e3])
+    inverse_metric, grads = curvature_metric(lambda x: -0.5 * jnp.sum((x / scales) ** 2), jnp.ones(3))
+    np.testing.assert_allclose(np.asarray(inverse_metric), np.asarray(scales**2), rtol=1e-10)
+    assert grads == 6
+    convex_in_first = lambda x: 0.5 * x[0] ** 2 - 0.5 * x[1] ** 2  # noqa: E731
+    np.testing.assert_allclose(np.asarray(curvature_metric(convex_in_first, jnp.ones(2))[0]), [1.0, 1.0])
+
+
+def test_dual_averaging_floor_holds_through_a_run_of_rejections():
+    da = dual_averaging_init(0.5)
+    unfloored = da
+    for _ in range(200):
+        da, eps = dual_averaging_update(da, 0.0, delta=0.9, floor=1e-3 * 0.5)
+        unfloored, eps_unfloored = dual_averaging_update(unfloored, 0.0, delta=0.9)
+    assert float(eps) == pytest.approx(5e-4) and float(np.exp(da.x_bar)) >= 5e-4 * (1 - 1e-12)
+    assert float(eps_unfloored) < 1e-100  # what froze MAMS's chains
+
+
+def test_a_transition_reports_what_the_metropolis_step_did_and_how_far_it_went():
+    kernel = mams.build_kernel(lambda x: -0.5 * jnp.sum(x**2))
+    state = mams.init(jnp.ones(3), lambda x: -0.5 * jnp.sum(x**2))
+    _, tiny = kernel(jax.random.key(0), state, 1e-30, 1e-30, jnp.ones(3), 0.0)
+    assert float(tiny.accept_prob) == pytest.approx(1.0) and float(tiny.distance) < 1e-20
+    moved, info = kernel(jax.random.key(1), state, 0.5, 1.0, jnp.ones(3), 0.0)
+    expected = float(jnp.linalg.norm(moved.position - state.position))
+    assert float(info.distance) == pytest.approx(expected)
+    assert (float(info.distance) > 0) == bool(info.accepted)
+
+
+def test_mams_find_reasonable_step_size_halves_down_to_the_far_starts_scale():
+    case = ma1()
+    kernel = mams.build_kernel(case.log_density)
+    state = mams.init(jnp.asarray([0.5, 2.0, 0.0]), case.log_density)
+    eps, grads = mams.find_reasonable_step_size(jax.random.key(0), kernel, state, 0.5, jnp.ones(3))
+    assert 0 < float(eps) < 1e-5 and int(grads) > 2 * 16  # more than 16 halvings from 0.5
+    _, info = kernel(jax.random.key(1), state, eps, eps, jnp.ones(3), 0.0)
+    assert float(info.accept_prob) > 0.5
+
+
+def test_a_frozen_chain_fails_every_health_gate():
+    rng = np.random.default_rng(0)
+    draws = rng.standard_normal((4, 500, 3))
+    draws[1] = np.array([0.3, -1.2, 0.8]) + 1e-15 * rng.standard_normal((500, 3))  # eps 1e-22: last bits move
+    assert frozen_chains(draws) == 1
+    assert frozen_chains(rng.standard_normal((4, 500, 3))) == 0
+    metrics = {"max_rhat": 1.0, "divergences": 0, "min_ebfmi": 1.0, "min_ess_bulk": 1e4, "min_ess_tail": 1e4,
+               "frozen_chains": 1}
+    for kind in ("nuts-strict", "microcanonical"):
+        gate = health_gate(metrics, kind=kind)
+        assert not gate["passed"] and [c["name"] for c in gate["checks"] if not c["passed"]] == ["frozen_chains"]
+    collapsed = health_gate({**metrics, "frozen_chains": 0, "min_step_size_ratio": 1e-20}, kind="microcanonical")
+    assert [c["name"] for c in collapsed["checks"] if not c["passed"]] == ["min_step_size_ratio"]
+    assert step_size_ratio({"initial_step_size_per_chain": [0.5, 0.5], "step_size_per_chain": [1.0, 1e-22]}) < 1e-20
+    assert step_size_ratio({"initial_step_size": 0.2, "step_size": 0.4}) == pytest.approx(2.0)
+
+
+def test_sample_warns_and_auto_falls_back_to_nuts_when_mams_warmup_failed(monkeypatch):
+    import nextstat
+    from nextstat import api
+
+    real = api.run_problems
+
+    def mams_froze(result, max_tree_depth=10):
+        if result.engine_info.get("frontend") == "nextstat.samplers.mams":
+            return [("frozen", "3 of 4 chains frozen (their draws do not move)")]
+        return real(result, max_tree_depth)
+
+    monkeypatch.setattr(api, "run_problems", mams_froze)
+    with pytest.warns(api.SamplingWarning, match="3 of 4 chains frozen"):
+        nextstat.sample("std_normal_d2", method="mams", n_chains=2, n_warmup=100, n_samples=100)
+    with pytest.warns(api.SamplingWarning, match="sampling with NUTS instead"):
+        idata = nextstat.sample("std_normal_d2", method="auto", n_chains=2, n_warmup=150, n_samples=150)
+    assert idata.attrs["method"] == "nuts" and "frozen" in idata.attrs["auto_fallback"]
+
+
+def test_sample_is_silent_on_a_healthy_run():
+    import nextstat
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        idata = nextstat.sample("std_normal_d2", method="mams", n_chains=4, n_warmup=500, n_samples=1000, seed=1,
+                                target_accept=0.9)
+    assert float(idata.sample_stats["distance"].mean()) > 0
+    assert idata.sample_stats["accepted"].dtype == bool
