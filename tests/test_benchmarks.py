@@ -26,3 +26,14 @@ def test_laps_steps_prints_one_row_per_step_count(tmp_path, capsys):
     rows = [line for line in text.splitlines() if line.startswith("| 1 ") or line.startswith("| 2 ")]
     assert len(rows) == 2
     assert out.read_text().startswith("# LAPS steps per draw")
+
+
+def test_far_starts_prints_one_row_per_variant(tmp_path, capsys):
+    from nextstat.benchmarks import far_starts
+
+    out = tmp_path / "far.md"
+    far_starts.main(["std_normal_d2", "--seeds", "1", "--variants", "all", "none", "--warmup", "100", "--draws", "100",
+                     "--chains", "2", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert "| all " in printed and "| none " in printed
+    assert out.read_text().startswith("# Far starts")

@@ -46,6 +46,7 @@ import numpy as np
 # constants at import, which would otherwise be captured as tracers and leak
 from blackjax.diagnostics import effective_sample_size
 
+from .approach import MAX_ITERATIONS as MAX_CLIMB
 from .approach import ApproachInfo, climb, curvature_metric
 from .fisher_metric import WindowEstimator, fisher_diagonal
 from .mams import MAMSInfo, MAMSState, build_kernel, find_reasonable_step_size, init
@@ -125,19 +126,23 @@ def default_trajectory_length(d: int) -> float:
 
 def run_warmup(key, position, logdensity_fn: Callable, num_warmup: int, *, target_accept: float = 0.9,
                jitter: float = 0.1, kernel=None, trajectory_length: float | None = None,
-               adaptation: str = "variance"):
+               adaptation: str = "variance", climb_start: bool = True, curvature_start: bool = True,
+               step_floor: float = STEP_FLOOR):
     """Tune eps, M^-1 and L from ``position``; returns (final warmup state, per-iteration
     info). A given ``trajectory_length`` is kept as it is (no length tuning);
     ``adaptation`` picks the metric estimator (``ADAPTATIONS``). The warmup's gradient
-    evaluations are the infos' ``n_grads`` plus the final state's ``setup_grads``."""
+    evaluations are the infos' ``n_grads`` plus the final state's ``setup_grads``.
+    ``climb_start``, ``curvature_start`` and ``step_floor`` (0: none) switch the far-start
+    safeguards off one by one, for ``benchmarks.far_starts``, which measures each."""
     window = metric_window(adaptation)
     kernel = kernel or build_kernel(logdensity_fn)
     d = position.shape[0]
     dtype = position.dtype
     length = jnp.asarray(trajectory_length or default_trajectory_length(d), dtype)
-    position, approach = climb(logdensity_fn, position)
+    position, approach = climb(logdensity_fn, position, max_iterations=MAX_CLIMB if climb_start else 0)
     state = init(position, logdensity_fn)
-    start_metric, curvature_grads = curvature_metric(logdensity_fn, position)
+    start_metric, curvature_grads = (curvature_metric(logdensity_fn, position) if curvature_start
+                                     else (jnp.ones(d, dtype), 0))
     key, heuristic_key = jax.random.split(key)
     # from four steps per draw, Stan's heuristic; dual averaging takes over
     step_size, heuristic_grads = find_reasonable_step_size(heuristic_key, kernel, state, jnp.asarray(length / 4.0, dtype),
@@ -176,12 +181,12 @@ def run_warmup(key, position, logdensity_fn: Callable, num_warmup: int, *, targe
             inverse_metric = jnp.where(usable, estimate, carry.inverse_metric)
             # the step size that worked in the old metric, rescaled to the new metric's mean scale
             eps = jnp.exp(da.x_bar) * jnp.sqrt(jnp.mean(carry.inverse_metric) / jnp.mean(inverse_metric))
-            return inverse_metric, carry.trajectory_length, eps, dual_averaging_init(eps), STEP_FLOOR * eps
+            return inverse_metric, carry.trajectory_length, eps, dual_averaging_init(eps), step_floor * eps
 
         def set_trajectory_length(_):
             new_length = length_from_draws(draws, path_lengths, d)
             eps = jnp.minimum(jnp.exp(da.x_bar), new_length)
-            return carry.inverse_metric, new_length, eps, dual_averaging_init(eps), STEP_FLOOR * eps
+            return carry.inverse_metric, new_length, eps, dual_averaging_init(eps), step_floor * eps
 
         def carry_on(_):
             return carry.inverse_metric, carry.trajectory_length, step_size, da, carry.step_floor
@@ -196,7 +201,7 @@ def run_warmup(key, position, logdensity_fn: Callable, num_warmup: int, *, targe
 
     initial = MAMSWarmupState(state, step_size, start_metric, length, dual_averaging_init(step_size),
                               window.init(d, dtype), jnp.zeros((capacity, d), dtype),
-                              jnp.zeros(capacity, dtype), STEP_FLOOR * step_size, jnp.zeros((), dtype), step_size,
+                              jnp.zeros(capacity, dtype), step_floor * step_size, jnp.zeros((), dtype), step_size,
                               approach, approach.n_evals + curvature_grads + heuristic_grads)
     keys = jax.random.split(key, num_warmup)
     final, infos = jax.lax.scan(one, initial, (keys, jnp.asarray(plan.early), jnp.asarray(plan.collect_variance),
