@@ -9,8 +9,8 @@ and the chain freezes. Hamiltonian dynamics falls instead (the momentum grows wi
 gradient), which is why NUTS survives the same start.
 
 So MAMS and LAPS first climb: gradient ascent on the log density, each iteration a line
-search over step lengths 2^-40 .. 2^20 along the normalized gradient (61 density
-evaluations, the best kept). A climb iteration is taken only while it gains more than
+search over step lengths along the normalized gradient (2^-40 .. 2^20 at first, 61
+density evaluations, then 13 powers of two around the last length taken; the best kept). A climb iteration is taken only while it gains more than
 ``d`` nats: the typical set of a d-dimensional Gaussian lies about d/2 below its mode,
 so from a start that is already near the typical set (every built-in case's U(-2, 2)
 starts but the regressions', whose likelihood is far from its mode there) the first line
@@ -27,8 +27,10 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-#: step lengths tried along the normalized gradient at each climb iteration
+#: step lengths 2^k tried along the normalized gradient at the first climb iteration
 STEP_EXPONENTS = tuple(range(-40, 21))
+#: later iterations try the powers of two within this many of the last length taken
+WINDOW = 6
 MAX_ITERATIONS = 50
 
 
@@ -40,12 +42,16 @@ class ApproachInfo(NamedTuple):
 
 def climb(logdensity_fn: Callable, position, max_iterations: int = MAX_ITERATIONS):
     """Gradient ascent with a grid line search from ``position`` while an iteration gains
-    more than ``d`` nats; returns (new position, ``ApproachInfo``)."""
+    more than ``d`` nats; returns (new position, ``ApproachInfo``). The first line search
+    tries every length in ``STEP_EXPONENTS``; later ones only the ``WINDOW`` powers of two
+    either side of the last length taken (a climb's good step changes gradually), which
+    cuts an iteration from 62 to 14 evaluations."""
     value_and_grad = jax.value_and_grad(logdensity_fn)
     d = position.shape[0]
     dtype = position.dtype
-    lengths = jnp.asarray([2.0**k for k in STEP_EXPONENTS], dtype)
     threshold = jnp.asarray(float(d), dtype)
+    full = jnp.asarray(STEP_EXPONENTS, dtype)
+    window = jnp.arange(-WINDOW, WINDOW + 1).astype(dtype)
 
     def finite(value):
         return jnp.where(jnp.isfinite(value), value, -jnp.inf)
@@ -55,30 +61,34 @@ def climb(logdensity_fn: Callable, position, max_iterations: int = MAX_ITERATION
         scaled = jnp.where(jnp.isfinite(grad), grad, 0.0) / jnp.where(largest > 0, largest, 1.0)
         return scaled / jnp.maximum(jnp.sqrt(jnp.sum(scaled * scaled)), 1e-300)
 
-    def cond(carry):
-        _, _, _, iteration, _, done, _ = carry
-        return ~done & (iteration < max_iterations)
-
-    def body(carry):
-        x, logp, grad, iteration, evals, _, gain = carry
-        u = direction(grad)
-        candidates = x[None, :] + lengths[:, None] * u[None, :]
+    def line_search(x, logp, grad, exponents):
+        candidates = x[None, :] + (2.0**exponents)[:, None] * direction(grad)[None, :]
         values = finite(jax.vmap(logdensity_fn)(candidates))
         best = jnp.argmax(values)
         improvement = values[best] - logp
         take = improvement > threshold
         new_x = jnp.where(take, candidates[best], x)
         new_logp, new_grad = value_and_grad(new_x)
-        return (new_x, finite(new_logp), new_grad, iteration + take.astype(iteration.dtype),
-                evals + lengths.shape[0] + 1, ~take, gain + jnp.where(take, improvement, 0.0))
+        return new_x, finite(new_logp), new_grad, take, jnp.where(take, improvement, 0.0), exponents[best]
+
+    def cond(carry):
+        return ~carry[5] & (carry[3] < max_iterations)
+
+    def body(carry):
+        x, logp, grad, iteration, evals, _, gain, exponent = carry
+        x, logp, grad, take, improvement, exponent = line_search(x, logp, grad, jnp.clip(exponent + window, -60, 60))
+        return (x, logp, grad, iteration + take.astype(iteration.dtype), evals + window.shape[0] + 1, ~take,
+                gain + improvement, exponent)
 
     logp, grad = value_and_grad(position)
-    start = (position, finite(logp), grad, jnp.zeros((), jnp.int32), jnp.ones((), jnp.int32), jnp.array(False),
-             jnp.zeros((), dtype))
-    x, _, _, iterations, evals, _, gain = jax.lax.while_loop(cond, body, start)
+    logp = finite(logp)
+    zero = jnp.zeros((), jnp.int32)
+    if max_iterations < 1:
+        return position, ApproachInfo(zero, zero + 1, jnp.zeros((), dtype))
+    x, logp, grad, take, gain, exponent = line_search(position, logp, grad, full)
+    start = (x, logp, grad, take.astype(jnp.int32), zero + 2 + full.shape[0], ~take, gain, exponent)
+    x, _, _, iterations, evals, _, gain, _ = jax.lax.while_loop(cond, body, start)
     return x, ApproachInfo(iterations, evals, gain)
-
-
 
 
 #: the start metric's variances are kept within this range (and 1 where the curvature is
@@ -106,4 +116,4 @@ def curvature_metric(logdensity_fn: Callable, position):
     return jnp.where(usable, variance, 1.0), 2 * d
 
 
-__all__ = ["ApproachInfo", "CURVATURE_CLIP", "MAX_ITERATIONS", "STEP_EXPONENTS", "climb", "curvature_metric"]
+__all__ = ["ApproachInfo", "CURVATURE_CLIP", "MAX_ITERATIONS", "STEP_EXPONENTS", "WINDOW", "climb", "curvature_metric"]
