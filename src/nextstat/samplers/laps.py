@@ -4,8 +4,8 @@ stays full), and the tuning comes from the ensemble rather than from each chain'
 
 Before warmup, every start climbs towards the typical set when it is far outside it
 (``approach.climb``, once per superchain start; a start near it does not move), and the
-first eps is Stan's heuristic on the ensemble: doubled or halved until the chains' mean
-one-step acceptance crosses 0.8. A chain left far out would otherwise hold the shared
+first eps is four steps per draw or, where smaller, Stan's heuristic on the ensemble
+(doubled or halved until the chains' mean one-step acceptance crosses 0.8). A chain left far out would otherwise hold the shared
 eps down for every chain: from an ARMA model's U(-2, 2) starts, dual averaging drove
 eps to 0 and the whole ensemble froze.
 
@@ -177,9 +177,9 @@ def run_warmup(key, positions, logdensity_fn: Callable, num_warmup: int, *, targ
     states = jax.vmap(lambda x: init(x, logdensity_fn))(positions)
     length = jnp.asarray(math.sqrt(d), dtype)
     key, heuristic_key = jax.random.split(key)
-    step, heuristic_grads = ensemble_step_size(heuristic_key, kernel, states, jnp.asarray(length / 4.0, dtype),
-                                               jnp.ones(d, dtype))
-    step = step.astype(dtype)
+    four_steps = jnp.asarray(length / 4.0, dtype)
+    step, heuristic_grads = ensemble_step_size(heuristic_key, kernel, states, four_steps, jnp.ones(d, dtype))
+    step = jnp.minimum(four_steps, step.astype(dtype))  # the heuristic only ever shortens the first step
     # every chain counts its start's climb as its own (conservative: superchains climb once)
     setup_grads = jnp.max(approach.n_evals) + heuristic_grads
     metric_iterations = num_warmup // 2

@@ -4,9 +4,10 @@ Before the schedule, three moves that make far starts and bad scales safe (``app
 ``step_size``): the start climbs towards the typical set when it is far outside it
 (``approach.climb``; nothing moves from a start that is already near it); the first
 preconditioner is -1 / (the Hessian's diagonal) at the climbed start
-(``approach.curvature_metric``, 1 where the curvature is not negative), so that scales
-that differ by 1e6 are known before the first transition; and the first eps comes from
-Stan's heuristic there (``mams.find_reasonable_step_size``). Dual
+(``approach.curvature_metric``: only where it is beyond 100x in sd of the unit metric,
+1 elsewhere), so that scales that differ by 1e6 are known before the first transition;
+and the first eps is four steps per draw, or Stan's heuristic there where that is
+smaller (``mams.find_reasonable_step_size``). Dual
 averaging's eps is floored at ``STEP_FLOOR`` times the eps of its last (re)start, so a
 run of rejections cannot drive it to zero; and a window in which the chain did not move
 leaves the preconditioner as it was instead of estimating one from a point.
@@ -144,10 +145,11 @@ def run_warmup(key, position, logdensity_fn: Callable, num_warmup: int, *, targe
     start_metric, curvature_grads = (curvature_metric(logdensity_fn, position) if curvature_start
                                      else (jnp.ones(d, dtype), 0))
     key, heuristic_key = jax.random.split(key)
-    # from four steps per draw, Stan's heuristic; dual averaging takes over
-    step_size, heuristic_grads = find_reasonable_step_size(heuristic_key, kernel, state, jnp.asarray(length / 4.0, dtype),
-                                                           start_metric)
-    step_size = step_size.astype(dtype)
+    # four steps per draw, or less where Stan's heuristic finds that too long (a far start);
+    # dual averaging takes over
+    four_steps = jnp.asarray(length / 4.0, dtype)
+    heuristic, heuristic_grads = find_reasonable_step_size(heuristic_key, kernel, state, four_steps, start_metric)
+    step_size = jnp.minimum(four_steps, heuristic.astype(dtype))
     plan = schedule(num_warmup)
     if trajectory_length is not None:
         plan = plan._replace(set_length=np.zeros(num_warmup, bool))
