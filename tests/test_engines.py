@@ -27,7 +27,7 @@ def _check(result, case, budget):
 @pytest.mark.parametrize("engine", ["blackjax_nuts", "numpyro_nuts"])
 def test_jax_engines_sample_a_standard_normal(engine):
     case = get_case("std_normal_d10")
-    result = load_engine(engine).run(case, resolve_settings({}), BUDGET, seed=7)
+    result = load_engine(engine).run(case, resolve_settings({}, engine), BUDGET, seed=7)
     _check(result, case, BUDGET)
     assert 0.6 < result.sample_stats["acceptance_rate"].mean() < 0.98
 
@@ -36,9 +36,9 @@ def test_jax_engines_sample_a_standard_normal(engine):
 def test_same_seed_same_draws(engine):
     case = get_case("std_normal_d10")
     budget = Budget(1, 100, 50)
-    first = load_engine(engine).run(case, resolve_settings({}), budget, seed=3)
-    second = load_engine(engine).run(case, resolve_settings({}), budget, seed=3)
-    other = load_engine(engine).run(case, resolve_settings({}), budget, seed=4)
+    first = load_engine(engine).run(case, resolve_settings({}, engine), budget, seed=3)
+    second = load_engine(engine).run(case, resolve_settings({}, engine), budget, seed=3)
+    other = load_engine(engine).run(case, resolve_settings({}, engine), budget, seed=4)
     np.testing.assert_array_equal(first.draws, second.draws)
     assert not np.array_equal(first.draws, other.draws)
 
@@ -90,3 +90,54 @@ def test_bad_budgets_are_named(spec, message):
 def test_budget_forms():
     assert Budget.parse("4x500x1000") == Budget(4, 500, 1000)
     assert Budget.parse(200) == Budget(4, 200, 200)
+
+
+def test_every_registered_engine_provides_the_contract():
+    from nextstat.engines import ENGINES, EngineSpec
+
+    for name in ENGINES:
+        spec = load_engine(name)
+        assert isinstance(spec, EngineSpec) and spec.name == name
+        assert spec.health_gate in ("nuts-strict", "microcanonical")
+        assert ("tree_depth" in spec.stat_names) == spec.nuts
+        resolved = resolve_settings({}, name)
+        assert resolve_settings(resolved, name) == resolved  # resolving twice changes nothing
+        for key, own in spec.settings.items():
+            assert resolved[key] == own.default and own.default in own.allowed
+
+
+def test_an_engine_setting_is_refused_by_the_engines_that_do_not_take_it():
+    with pytest.raises(SettingsError, match="'eps_jitter' is taken only by nextstat_mams, nextstat_laps, not nextstat_nuts"):
+        resolve_settings({"eps_jitter": 0.1}, "nextstat_nuts")
+    with pytest.raises(SettingsError, match=r"eps_jitter=0.9: must be a number in \[0.0, 0.5\]"):
+        resolve_settings({"eps_jitter": 0.9}, "nextstat_mams")
+
+
+def test_a_missing_library_makes_the_engine_unavailable_not_broken():
+    from nextstat.engines import EngineUnavailable
+    from nextstat.engines.contract import EngineSpec, library_versions
+
+    with pytest.raises(EngineUnavailable, match="no_such_sampler_lib"):
+        library_versions("no_such_sampler_lib")
+    assert library_versions("numpy") == {"numpy": np.__version__}
+    with pytest.raises(ValueError, match="health gate"):
+        EngineSpec(name="x", run=lambda *a: None, versions=dict, health_gate="lenient")
+
+
+def test_compile_needs_an_engine_with_a_compile_step(tmp_path):
+    from conftest import nextstat
+
+    proc = nextstat("compile", "--case", "std_normal_d2", "--engine", "blackjax_nuts", "--out", tmp_path / "b.json")
+    assert proc.returncode != 0 and "no compile step" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cmdstan_elapsed_times_read_cmdstanpys_per_chain_list():
+    """cmdstanpy 1.3's ``fit.time`` is a list of per-chain dicts; reading it as a mapping
+    failed every Stan run once a CmdStan was installed."""
+    from nextstat.engines.stan_nuts import cmdstan_elapsed
+
+    chains = [{"warmup": 0.5, "sampling": 1.0, "total": 1.5}, {"warmup": 0.25, "sampling": 2.0, "total": 2.25}]
+    assert cmdstan_elapsed(chains) == (0.75, 3.0)
+    assert cmdstan_elapsed(dict(enumerate(chains))) == (0.75, 3.0)
+    with pytest.raises(RuntimeError, match="no per-chain elapsed times"):
+        cmdstan_elapsed([{"total": 1.0}])

@@ -64,7 +64,7 @@ def test_blackjax_mams_baseline_runs_as_published():
     case = get_case("std_normal_d10")
     settings = resolve_settings({"chain_method": "vectorized", "target_accept": 0.9, "report_chains": 64},
                                 "blackjax_mams")
-    result = load_engine("blackjax_mams").run(case, settings, Budget(256, 300, 300), 2).check(Budget(256, 300, 300))
+    result = load_engine("blackjax_mams").run(case, settings, Budget(256, 300, 300), 2).check(Budget(256, 300, 300), load_engine("blackjax_mams").stat_names)
     info = result.engine_info
     # BlackJAX's shipped tuner pins L to about 2 eps: two McLachlan steps, four gradients per draw
     assert info["integration_steps"] == round(info["trajectory_length"] / info["step_size"]) == 2
@@ -81,7 +81,7 @@ def test_blackjax_laps_baseline_runs_laps_then_samples_with_its_kernel():
     budget = Budget(256, 300, 300)
     settings = resolve_settings({"chain_method": "vectorized", "target_accept": 0.7, "report_chains": 64},
                                 "blackjax_laps")
-    result = load_engine("blackjax_laps").run(case, settings, budget, 2).check(budget)
+    result = load_engine("blackjax_laps").run(case, settings, budget, 2).check(budget, load_engine("blackjax_laps").stat_names)
     info = result.engine_info
     assert info["num_steps1"] == 300 and info["num_steps2"] == 600 and info["acc_prob"] == 0.7
     # 15 McLachlan steps (30 gradients) per draw, as laps() builds its adjusted kernel

@@ -175,7 +175,7 @@ def _sample(log_density, dim, seed, chains=2, warmup=400, draws=1000):
     case = Case(name="t", family="t", parameterization="none", description="", unconstrained_names=tuple(
         f"x[{i}]" for i in range(1, dim + 1)), param_names=tuple(f"x[{i}]" for i in range(1, dim + 1)),
         log_density=log_density, constrain=lambda x: np.asarray(x, float))
-    return load_engine("nextstat_nuts").run(case, resolve_settings({}), Budget(chains, warmup, draws), seed)
+    return load_engine("nextstat_nuts").run(case, resolve_settings({}, "nextstat_nuts"), Budget(chains, warmup, draws), seed)
 
 
 @pytest.mark.parametrize("dim", [10, 50])
@@ -198,7 +198,7 @@ def test_eight_schools_matches_its_reference():
     from nextstat.engines import Budget, load_engine, resolve_settings
 
     case = get_case("eight_schools")
-    result = load_engine("nextstat_nuts").run(case, resolve_settings({"target_accept": 0.95}), Budget(4, 500, 1000), 5)
+    result = load_engine("nextstat_nuts").run(case, resolve_settings({"target_accept": 0.95}, "nextstat_nuts"), Budget(4, 500, 1000), 5)
     verdict = correctness(parameter_summary(result.draws, result.param_names), case.reference)
     assert verdict["verdict"] == "pass", verdict
 

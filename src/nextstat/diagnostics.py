@@ -147,7 +147,7 @@ def run_metrics(result, max_tree_depth: int) -> dict[str, Any]:
     ratio = step_size_ratio(getattr(result, "engine_info", None) or {})
     if ratio is not None:
         metrics["min_step_size_ratio"] = ratio
-    superchain = (getattr(result, "engine_info", None) or {}).get("superchain_size")
+    superchain = getattr(result, "superchain_size", None)
     if superchain and result.draws.shape[0] // superchain >= 2:
         metrics["max_nested_rhat"] = _finite(np.max(nested_rhat(result.draws, result.draws.shape[0] // superchain)))
     return {"metrics": metrics, "summary": summary}

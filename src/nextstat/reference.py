@@ -25,7 +25,7 @@ class ReferenceFailed(RuntimeError):
 
 def make_reference(case: Case, *, seed: int = 4711, warmup: int = 2000, thin: int = 10,
                    target_accept: float = 0.95, chain_method: str = "parallel") -> dict[str, Any]:
-    settings = resolve_settings({"target_accept": target_accept, "chain_method": chain_method})
+    settings = resolve_settings({"target_accept": target_accept, "chain_method": chain_method}, "stan_nuts")
     engine = load_engine("stan_nuts")
     budget = Budget(REFERENCE_CHAINS, warmup, REFERENCE_DRAWS * thin)
     result = engine.run(case, settings, budget, seed)

@@ -48,7 +48,7 @@ def execute(case_spec: str, engine_name: str, seed: int, budget: Budget, *, suit
     try:
         started = time.perf_counter()
         artifact["engine_info"] = {"versions": engine.versions()}  # imports the engine's library
-        result = engine.run(case, resolved, budget, seed).check(budget)
+        result = engine.run(case, resolved, budget, seed).check(budget, engine.stat_names)
         engine_wall_s = time.perf_counter() - started
     except EngineUnavailable as exc:
         return _finish(artifact, status="skipped", reason=str(exc))
@@ -58,8 +58,9 @@ def execute(case_spec: str, engine_name: str, seed: int, budget: Budget, *, suit
         return _finish(artifact, status="failed", reason=reason)
 
     computed = run_metrics(result, resolved["max_tree_depth"])
-    gate = health_gate(computed["metrics"], kind=getattr(engine, "HEALTH_GATE", "nuts-strict"))
+    gate = health_gate(computed["metrics"], kind=engine.health_gate)
     artifact["engine_info"].update(result.engine_info)
+    artifact["engine_info"]["nuts"] = engine.nuts
     artifact["timing"] = {
         "compile_s": result.compile_s,
         "compile_cold_s": _cold_compile_s(compile_record, result),

@@ -42,8 +42,7 @@ def probe(case_spec: str, engine_name: str, settings: dict[str, Any], budget_spe
     engine = load_engine(engine_name)
     resolved = resolve_settings(settings, engine_name)
     budget = Budget.parse(budget_spec)
-    start_backend = getattr(engine, "start_backend", None)
-    backend_start_s = start_backend() if start_backend else 0.0
+    backend_start_s = engine.start_backend() if engine.start_backend else 0.0
     records = []
     for repeat in range(repeats):
         started = time.perf_counter()

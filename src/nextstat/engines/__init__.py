@@ -1,19 +1,17 @@
-"""Engine registry. Each adapter module exposes ``NAME``, ``versions()`` and
-``run(case, settings, budget, seed) -> RunResult``, and optionally ``start_backend() ->
-seconds`` (the timing protocol starts a compute backend before its clock; see
-``nextstat.timing``); it is imported only when used,
-so a missing optional library skips that engine instead of breaking the tool."""
+"""Engine registry: engine name -> the module that defines its ``ENGINE``
+(``contract.EngineSpec``). Adding an engine is one module and one line here."""
 
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
+from typing import Mapping
 
-from .base import DEFAULT_SETTINGS, ENGINE_SETTINGS, Budget, EngineUnavailable, RunResult, SettingsError, resolve_settings
+from .base import DEFAULT_SETTINGS, Budget, EngineUnavailable, RunResult, SettingsError, resolve_settings
+from .contract import EngineSpec, NumberIn, Setting
 
 __all__ = [
-    "ENGINES", "DEFAULT_SETTINGS", "ENGINE_SETTINGS", "Budget", "EngineUnavailable", "RunResult", "SettingsError",
-    "EngineError", "load_engine", "resolve_settings",
+    "ENGINES", "DEFAULT_SETTINGS", "Budget", "EngineSpec", "EngineUnavailable", "NumberIn", "RunResult", "Setting",
+    "SettingsError", "EngineError", "engine_settings", "load_engine", "resolve_settings",
 ]  # fmt: skip
 
 #: engine name -> adapter module (relative to this package)
@@ -33,10 +31,25 @@ class EngineError(ValueError):
     """An engine name that is not registered."""
 
 
-def load_engine(name: str) -> ModuleType:
+def load_engine(name: str) -> EngineSpec:
+    """The engine's spec. Its module's top level imports no sampling library, so this
+    works whether or not the library is installed; ``versions()`` and ``run`` find out."""
     if name not in ENGINES:
         raise EngineError(f"unknown engine '{name}': expected one of {', '.join(ENGINES)}")
     try:
-        return importlib.import_module(ENGINES[name], __name__)
+        spec = importlib.import_module(ENGINES[name], __name__).ENGINE
     except ImportError as exc:
         raise EngineUnavailable(f"engine '{name}' needs a package that is not installed: {exc}") from exc
+    if spec.name != name:
+        raise EngineError(f"engine module {ENGINES[name]} defines '{spec.name}', registered as '{name}'")
+    return spec
+
+
+def engine_settings(name: str) -> Mapping[str, Setting]:
+    """The settings an engine takes beyond the shared ones (none for an unknown name)."""
+    if name not in ENGINES:
+        return {}
+    try:
+        return load_engine(name).settings
+    except EngineUnavailable:
+        return {}

@@ -70,63 +70,27 @@ _ALLOWED: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True)
-class NumberIn:
-    """Allowed values of a numeric engine setting: a closed interval."""
-
-    low: float
-    high: float
-
-    def __contains__(self, value) -> bool:
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and self.low <= value <= self.high
-
-    def __str__(self) -> str:
-        return f"a number in [{self.low}, {self.high}]"
-
-
-#: Settings only some engines take: engine -> {setting: (default, allowed values)}. They
-#: are recorded in that engine's artifacts beside the shared ones.
-ENGINE_SETTINGS: dict[str, dict[str, tuple[Any, tuple[Any, ...]]]] = {
-    # the top-level join of NUTS subtrees; "multinomial" is a deliberately weaker variant
-    # (what the regression gate must catch), never a default
-    "nextstat_nuts": {
-        "top_level_join": ("progressive", ("progressive", "multinomial")),
-        # the metric estimator of the warmup windows (samplers/fisher_metric.py)
-        "adaptation": ("stan", ("stan", "fisher", "fisher-lowrank")),
-    },
-    # MAMS: the step-size jitter per transition (published: 0.1)
-    "nextstat_mams": {"eps_jitter": (0.1, NumberIn(0.0, 0.5)),
-                      # the window's metric estimator (samplers/mams_warmup.metric_window)
-                      "adaptation": ("variance", ("variance", "fisher"))},
-    # LAPS: chains whose draws are diagnosed and reported (the rest only sample)
-    "nextstat_laps": {"eps_jitter": (0.1, NumberIn(0.0, 0.5)), "report_chains": (256, NumberIn(16, 65536)),
-                      # the ensemble's metric estimator (samplers/laps.ensemble_metric)
-                      "adaptation": ("variance", ("variance", "fisher"))},
-    "blackjax_mams": {"report_chains": (256, NumberIn(16, 65536))},
-    "blackjax_laps": {"report_chains": (256, NumberIn(16, 65536))},
-}
-
-
 def resolve_settings(overrides: Mapping[str, Any] | None, engine: str | None = None) -> dict[str, Any]:
     """Defaults + overrides, type-checked. Unknown keys are errors, not silently ignored.
 
-    With ``engine``, that engine's own settings (``ENGINE_SETTINGS``) are allowed and
-    filled in with their defaults."""
-    extra = ENGINE_SETTINGS.get(engine, {}) if engine else {}
+    With ``engine``, that engine's own settings (its ``EngineSpec.settings``) are allowed
+    and filled in with their defaults. Resolving resolved settings again changes nothing."""
+    from . import engine_settings
+
+    extra = engine_settings(engine) if engine else {}
     settings = dict(DEFAULT_SETTINGS)
-    settings.update({key: default for key, (default, _) in extra.items()})
+    settings.update({key: own.default for key, own in extra.items()})
     for key, value in (overrides or {}).items():
         if key not in settings:
-            takers = [name for name, own in ENGINE_SETTINGS.items() if key in own]
+            takers = [name for name in _engine_names() if key in engine_settings(name)]
             if takers:
                 raise SettingsError(f"engine setting '{key}' is taken only by {', '.join(takers)}"
                                     f"{f', not {engine}' if engine else ''}")
             raise SettingsError(f"unknown engine setting '{key}': known settings are {', '.join(settings)}")
         settings[key] = value
-    for key, (_, allowed) in extra.items():
-        if settings[key] not in allowed:
-            what = allowed if isinstance(allowed, NumberIn) else f"one of {', '.join(map(str, allowed))}"
-            raise SettingsError(f"setting {key}={settings[key]!r}: must be {what}")
+    for key, own in extra.items():
+        if settings[key] not in own.allowed:
+            raise SettingsError(f"setting {key}={settings[key]!r}: must be {own.describe_allowed()}")
     if settings.get("adaptation", "stan") not in ("stan", "variance") and settings["metric"] == "dense":
         raise SettingsError(f"setting adaptation={settings['adaptation']!r} estimates its own metric form: "
                             "use it with metric='diag'")
@@ -141,6 +105,12 @@ def resolve_settings(overrides: Mapping[str, Any] | None, engine: str | None = N
         if settings[key] not in allowed:
             raise SettingsError(f"setting {key}={settings[key]!r}: must be one of {', '.join(allowed)}")
     return settings
+
+
+def _engine_names():
+    from . import ENGINES
+
+    return ENGINES
 
 
 #: Per-draw statistics every engine reports, named as arviz's ``sample_stats`` names them
@@ -171,14 +141,25 @@ class RunResult:
     #: each constrained parameter and its square, ``moments`` (iterations, 2p), and the
     #: gradients each chain spent on it, ``grads_per_chain`` (iterations,).
     ensemble_trace: dict[str, np.ndarray] | None = None
+    #: Many-chain engines: the chains whose draws are returned and diagnosed (the rest only
+    #: sample), and how many consecutive chains share a start (for nested R-hat).
+    report_chains: int | None = None
+    superchain_size: int | None = None
 
-    def check(self, budget: Budget) -> "RunResult":
-        chains = self.engine_info.get("report_chains", budget.chains)  # many-chain engines report a subset
+    def __post_init__(self):
+        # the artifact's engine record says it too
+        for key in ("report_chains", "superchain_size"):
+            if getattr(self, key) is not None:
+                self.engine_info.setdefault(key, getattr(self, key))
+
+    def check(self, budget: Budget, stat_names: tuple[str, ...] = NUTS_STAT_NAMES) -> "RunResult":
+        """Shapes as the budget says, and every per-draw statistic in ``stat_names`` (the
+        engine's ``EngineSpec.stat_names``) present."""
+        chains = self.report_chains or budget.chains
         expected = (chains, budget.draws, len(self.param_names))
         if self.draws.shape != expected:
             raise RuntimeError(f"engine returned draws of shape {self.draws.shape}, expected {expected}")
-        required = NUTS_STAT_NAMES if "tree_depth" in self.sample_stats or self.engine_info.get("nuts", True) else STAT_NAMES
-        missing = set(required) - set(self.sample_stats)
+        missing = set(stat_names) - set(self.sample_stats)
         if missing:
             raise RuntimeError(f"engine returned no per-draw {', '.join(sorted(missing))}")
         for name, values in self.sample_stats.items():

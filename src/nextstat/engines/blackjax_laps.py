@@ -53,13 +53,11 @@ import numpy as np
 
 from ..cases import Case
 from .base import Budget, RunResult
+from .contract import EngineSpec, NumberIn, Setting, library_versions
 from .jax_common import (INIT_RADIUS, SUPERCHAIN_SIZE, compile_ahead, configure_jax, draws_to_chains,
-                         fixed_steps_sample_stats, many_chain_report, moments_trace_fn, run_blocking)
-
-from .jax_common import start_backend  # noqa: F401  (the timing protocol starts it before its clock)
+                         fixed_steps_sample_stats, many_chain_report, moments_trace_fn, run_blocking, start_backend)
 
 NAME = "blackjax_laps"
-HEALTH_GATE = "microcanonical"
 STEPS_PER_SAMPLE = 15  # laps()'s default
 L_PROPOSAL_FACTOR = 1.25  # what laps() builds its phase-2 kernel with
 GRADS_PER_STEP = 2  # McLachlan: two gradient evaluations per step
@@ -69,13 +67,6 @@ _COMPILE_EVENTS = ("/jax/core/compile/jaxpr_trace_duration", "/jax/core/compile/
                    "/jax/core/compile/backend_compile_duration")
 _compile_seconds: list[float] = []
 _listening = False
-
-
-def versions() -> dict[str, str]:
-    import blackjax
-    import jax
-
-    return {"blackjax": blackjax.__version__, "jax": jax.__version__}
 
 
 def _on_duration(event: str, duration: float, **_: Any) -> None:
@@ -216,12 +207,11 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
         warmup_s=warmup_s,
         sampling_s=sampling_s,
         ensemble_trace=ensemble_trace,
+        report_chains=report,
+        superchain_size=SUPERCHAIN_SIZE,
         engine_info={
             "frontend": "blackjax.adaptation.laps.laps (shipped defaults) + adjusted_mclmc with its tuned kernel",
-            "nuts": False,
             "n_chains": budget.chains,
-            "report_chains": report,
-            "superchain_size": SUPERCHAIN_SIZE,
             "dtype": settings["dtype"],
             "devices": int(mesh.devices.size),
             "step_size": float(step_size),
@@ -239,3 +229,14 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "compile_s_sampling": compile_sampling_s,
         },
     )
+
+
+ENGINE = EngineSpec(
+    name=NAME,
+    run=run,
+    versions=lambda: library_versions("blackjax", "jax"),
+    health_gate="microcanonical",
+    nuts=False,
+    settings={"report_chains": Setting(256, NumberIn(16, 65536), "chains whose draws are diagnosed (the rest only sample)")},
+    start_backend=start_backend,
+)

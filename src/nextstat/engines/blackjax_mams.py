@@ -21,22 +21,13 @@ import numpy as np
 
 from ..cases import Case
 from .base import Budget, RunResult
+from .contract import EngineSpec, NumberIn, Setting, library_versions
 from .jax_common import (SUPERCHAIN_SIZE, compile_ahead, configure_jax, draws_to_chains, fixed_steps_sample_stats,
-                         initial_points, many_chain_report, moments_trace_fn, run_blocking)
-
-from .jax_common import start_backend  # noqa: F401  (the timing protocol starts it before its clock)
+                         initial_points, many_chain_report, moments_trace_fn, run_blocking, start_backend)
 
 NAME = "blackjax_mams"
-HEALTH_GATE = "microcanonical"
 TUNE_FRACTIONS = (0.1, 0.1)  # BlackJAX's defaults for frac_tune1, frac_tune2
 GRADS_PER_STEP = 2  # McLachlan: two gradient evaluations per step
-
-
-def versions() -> dict[str, str]:
-    import blackjax
-    import jax
-
-    return {"blackjax": blackjax.__version__, "jax": jax.__version__}
 
 
 def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunResult:
@@ -107,12 +98,11 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
         warmup_s=warmup_s,
         sampling_s=sampling_s,
         ensemble_trace=ensemble_trace,
+        report_chains=report,
+        superchain_size=SUPERCHAIN_SIZE,
         engine_info={
             "frontend": "blackjax.adjusted_mclmc + adjusted_mclmc_find_L_and_step_size (shipped defaults)",
-            "nuts": False,
             "n_chains": budget.chains,
-            "report_chains": report,
-            "superchain_size": SUPERCHAIN_SIZE,
             "dtype": settings["dtype"],
             "step_size": float(step_size),
             "trajectory_length": float(length),
@@ -125,3 +115,14 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "compile_s_sampling": compile_sampling_s,
         },
     )
+
+
+ENGINE = EngineSpec(
+    name=NAME,
+    run=run,
+    versions=lambda: library_versions("blackjax", "jax"),
+    health_gate="microcanonical",
+    nuts=False,
+    settings={"report_chains": Setting(256, NumberIn(16, 65536), "chains whose draws are diagnosed (the rest only sample)")},
+    start_backend=start_backend,
+)

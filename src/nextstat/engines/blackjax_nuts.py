@@ -11,18 +11,10 @@ import numpy as np
 
 from ..cases import Case
 from .base import Budget, RunResult
-from .jax_common import chain_result, prepare_chains, run_chains, stack_chains
-
-from .jax_common import start_backend  # noqa: F401  (the timing protocol starts it before its clock)
+from .contract import EngineSpec, library_versions
+from .jax_common import chain_result, prepare_chains, run_chains, stack_chains, start_backend
 
 NAME = "blackjax_nuts"
-
-
-def versions() -> dict[str, str]:
-    import blackjax
-    import jax
-
-    return {"blackjax": blackjax.__version__, "jax": jax.__version__}
 
 
 def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunResult:
@@ -78,3 +70,7 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "step_size_per_chain": step_sizes,
         },
     )
+
+
+ENGINE = EngineSpec(name=NAME, run=run, versions=lambda: library_versions("blackjax", "jax"),
+                    start_backend=start_backend)

@@ -188,7 +188,7 @@ def many_chain_report(engine_name: str, settings: dict[str, Any], n_chains: int)
     if settings["chain_method"] != "vectorized":
         raise SettingsError(f"{engine_name} runs its chains as one batch: set chain_method='vectorized' "
                             f"(got {settings['chain_method']!r})")
-    report = int(settings.get("report_chains", 256))
+    report = int(settings["report_chains"])
     if n_chains % SUPERCHAIN_SIZE or report % SUPERCHAIN_SIZE or report > n_chains:
         raise SettingsError(f"{engine_name}: chains ({n_chains}) and report_chains ({report}) must be multiples of "
                             f"{SUPERCHAIN_SIZE} with report_chains <= chains")

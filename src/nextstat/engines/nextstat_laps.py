@@ -16,21 +16,12 @@ import numpy as np
 
 from ..cases import Case
 from .base import Budget, RunResult
+from .contract import EngineSpec, NumberIn, Setting, library_versions
 from .jax_common import (SUPERCHAIN_SIZE, compile_ahead, configure_jax, draws_to_chains, initial_points,
-                         many_chain_report, moments_trace_fn, run_blocking)
+                         many_chain_report, moments_trace_fn, run_blocking, start_backend)
 
-from .jax_common import start_backend  # noqa: F401  (the timing protocol starts it before its clock)
 
 NAME = "nextstat_laps"
-HEALTH_GATE = "microcanonical"
-
-
-def versions() -> dict[str, str]:
-    import jax
-
-    from .. import __version__
-
-    return {"nextstat": __version__ or "source", "jax": jax.__version__}
 
 
 def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunResult:
@@ -46,14 +37,14 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     starts = initial_points(case, seed, budget.chains // SUPERCHAIN_SIZE)
     positions = jnp.asarray(np.repeat(starts, SUPERCHAIN_SIZE, axis=0), dtype=dtype)  # superchains share a start
     warmup_key, sample_key = jax.random.split(jax.random.key(seed))
-    jitter = float(settings.get("eps_jitter", 0.1))
+    jitter = float(settings["eps_jitter"])
     kernel = build_kernel(case.log_density)
     trace_fn = moments_trace_fn(case)
 
     def warmup(key, positions):
         return laps.run_warmup(key, positions, case.log_density, budget.warmup, target_accept=settings["target_accept"],
                                jitter=jitter, kernel=kernel, report_chains=report,
-                               metric_estimator=settings.get("adaptation", "variance"), trace_fn=trace_fn,
+                               metric_estimator=settings["adaptation"], trace_fn=trace_fn,
                                superchain_size=SUPERCHAIN_SIZE)
 
     def sampling(key, ensemble):
@@ -96,12 +87,11 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
         warmup_s=warmup_s,
         sampling_s=sampling_s,
         ensemble_trace=ensemble_trace,
+        report_chains=report,
+        superchain_size=SUPERCHAIN_SIZE,
         engine_info={
             "frontend": "nextstat.samplers.laps",
-            "nuts": False,
             "n_chains": budget.chains,
-            "report_chains": report,
-            "superchain_size": SUPERCHAIN_SIZE,
             "dtype": settings["dtype"],
             "step_size": step_size,
             "initial_step_size": float(ensemble.initial_step_size),
@@ -111,11 +101,27 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "compile_s_warmup": compile_warmup_s,
             "compile_s_sampling": compile_sampling_s,
             "integration_steps": int(max(1, round(float(ensemble.trajectory_length) / step_size))),
-            "metric_estimator": settings.get("adaptation", "variance"),
-            "adaptation": "far starts climb to the typical set (line-searched gradient ascent while it gains > d "
+            "metric_estimator": settings["adaptation"],
+            "adaptation": "far starts climb to the typical set (line-searched gradient ascent while it gains > d + 4 sqrt(d) "
                           "nats, once per superchain); Stan's step-size heuristic on the ensemble; "
                           "ensemble: Var_chains metric (first half of warmup), dual averaging of the mean "
                           "acceptance (floored at 1e-3 x its restart eps), L = sqrt(d) in the preconditioned space then, at the metric freeze, the "
                           "steps per draw with the most lag-1 ESS per gradient over x and x^2 across the chains",
         },
     )
+
+
+ENGINE = EngineSpec(
+    name=NAME,
+    run=run,
+    versions=lambda: library_versions("jax", nextstat=True),
+    health_gate="microcanonical",
+    nuts=False,
+    settings={
+        "eps_jitter": Setting(0.1, NumberIn(0.0, 0.5), "step-size jitter per transition (published: 0.1)"),
+        "report_chains": Setting(256, NumberIn(16, 65536), "chains whose draws are diagnosed (the rest only sample)"),
+        "adaptation": Setting("variance", ("variance", "fisher"),
+                              "the ensemble's metric estimator (samplers/laps.ensemble_metric)"),
+    },
+    start_backend=start_backend,
+)

@@ -17,20 +17,11 @@ import numpy as np
 
 from ..cases import Case
 from .base import Budget, RunResult
-from .jax_common import chain_result, prepare_chains, run_chains, stack_chains
+from .contract import EngineSpec, NumberIn, Setting, library_versions
+from .jax_common import chain_result, prepare_chains, run_chains, stack_chains, start_backend
 
-from .jax_common import start_backend  # noqa: F401  (the timing protocol starts it before its clock)
 
 NAME = "nextstat_mams"
-HEALTH_GATE = "microcanonical"
-
-
-def versions() -> dict[str, str]:
-    import jax
-
-    from .. import __version__
-
-    return {"nextstat": __version__ or "source", "jax": jax.__version__}
 
 
 def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunResult:
@@ -41,8 +32,8 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     from ..samplers.mams import build_kernel
     from ..samplers.mams_warmup import run_warmup
 
-    jitter = float(settings.get("eps_jitter", 0.1))
-    adaptation = settings.get("adaptation", "variance")
+    jitter = float(settings["eps_jitter"])
+    adaptation = settings["adaptation"]
     kernel = build_kernel(case.log_density)
 
     def warmup(key, position):
@@ -84,9 +75,8 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
         },
         engine_info={
             "frontend": "nextstat.samplers.mams",
-            "nuts": False,  # no trees: no tree_depth per draw
             "integrator": "isokinetic minimal-norm (McLachlan), 2 gradients per step",
-            "adaptation": "far starts climb to the typical set (line-searched gradient ascent while it gains > d "
+            "adaptation": "far starts climb to the typical set (line-searched gradient ascent while it gains > d + 4 sqrt(d) "
                           "nats); Stan's step-size heuristic; dual averaging of eps to target_accept, floored at "
                           "1e-3 x its restart eps; diagonal preconditioner "
                           f"({'Fisher-divergence diagonal sqrt(Var x / Var g)' if adaptation == 'fisher' else 'variance'})"
@@ -100,3 +90,18 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "accepted_fraction": float(np.mean(info("accepted"))),
         },
     )
+
+
+ENGINE = EngineSpec(
+    name=NAME,
+    run=run,
+    versions=lambda: library_versions("jax", nextstat=True),
+    health_gate="microcanonical",
+    nuts=False,
+    settings={
+        "eps_jitter": Setting(0.1, NumberIn(0.0, 0.5), "step-size jitter per transition (published: 0.1)"),
+        "adaptation": Setting("variance", ("variance", "fisher"),
+                              "the window's metric estimator (samplers/mams_warmup.metric_window)"),
+    },
+    start_backend=start_backend,
+)

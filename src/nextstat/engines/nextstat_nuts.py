@@ -11,9 +11,8 @@ import numpy as np
 
 from ..cases import Case
 from .base import Budget, RunResult
-from .jax_common import chain_result, prepare_chains, run_chains, stack_chains
-
-from .jax_common import start_backend  # noqa: F401  (the timing protocol starts it before its clock)
+from .contract import EngineSpec, Setting, library_versions
+from .jax_common import chain_result, prepare_chains, run_chains, stack_chains, start_backend
 
 NAME = "nextstat_nuts"
 ADAPTATION_NOTES = {
@@ -21,14 +20,6 @@ ADAPTATION_NOTES = {
     "fisher": "fisher (diagonal Fisher-divergence metric from draws and gradients, Stan's windows + dual averaging)",
     "fisher-lowrank": "fisher-lowrank (low-rank + diagonal Fisher-divergence metric, Stan's windows + dual averaging)",
 }
-
-
-def versions() -> dict[str, str]:
-    import jax
-
-    from .. import __version__
-
-    return {"nextstat": __version__ or "source", "jax": jax.__version__}
 
 
 def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunResult:
@@ -40,12 +31,12 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     from ..samplers.stan_warmup import run_warmup
 
     kernel = build_kernel(case.log_density, max_tree_depth=settings["max_tree_depth"],
-                          top_level_join=settings.get("top_level_join", "progressive"))
+                          top_level_join=settings["top_level_join"])
 
     def warmup(key, position):
         final, info = run_warmup(key, position, case.log_density, budget.warmup,
                                  target_accept=settings["target_accept"], dense=settings["metric"] == "dense",
-                                 kernel=kernel, adaptation=settings.get("adaptation", "stan"))
+                                 kernel=kernel, adaptation=settings["adaptation"])
         return (final.state, final.step_size, final.inverse_metric), jnp.sum(info.n_leapfrog)
 
     def sample(key, state, step_size, inverse_metric):
@@ -73,8 +64,22 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
         },
         engine_info={
             "frontend": "nextstat.samplers.nuts",
-            "adaptation": ADAPTATION_NOTES[settings.get("adaptation", "stan")],
-            "top_level_join": settings.get("top_level_join", "progressive"),
+            "adaptation": ADAPTATION_NOTES[settings["adaptation"]],
+            "top_level_join": settings["top_level_join"],
             "step_size_per_chain": step_sizes,
         },
     )
+
+
+ENGINE = EngineSpec(
+    name=NAME,
+    run=run,
+    versions=lambda: library_versions("jax", nextstat=True),
+    settings={
+        # "multinomial" is a deliberately weaker variant (what the regression gate must catch), never a default
+        "top_level_join": Setting("progressive", ("progressive", "multinomial"), "the top-level join of NUTS subtrees"),
+        "adaptation": Setting("stan", ("stan", "fisher", "fisher-lowrank"),
+                              "the warmup windows' metric estimator (samplers/fisher_metric.py)"),
+    },
+    start_backend=start_backend,
+)

@@ -14,18 +14,10 @@ import numpy as np
 
 from ..cases import Case
 from .base import Budget, RunResult
-from .jax_common import chain_result, prepare_chains, run_chains, stack_chains, tree_depth_from_steps
-
-from .jax_common import start_backend  # noqa: F401  (the timing protocol starts it before its clock)
+from .contract import EngineSpec, library_versions
+from .jax_common import chain_result, prepare_chains, run_chains, stack_chains, start_backend, tree_depth_from_steps
 
 NAME = "numpyro_nuts"
-
-
-def versions() -> dict[str, str]:
-    import jax
-    import numpyro
-
-    return {"numpyro": numpyro.__version__, "jax": jax.__version__}
 
 
 def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunResult:
@@ -89,3 +81,7 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "step_size_per_chain": step_size[:, -1].tolist(),
         },
     )
+
+
+ENGINE = EngineSpec(name=NAME, run=run, versions=lambda: library_versions("numpyro", "jax"),
+                    start_backend=start_backend)

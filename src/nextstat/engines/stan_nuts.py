@@ -20,6 +20,7 @@ import numpy as np
 
 from ..cases import Case
 from .base import Budget, EngineUnavailable, RunResult, SettingsError
+from .contract import EngineSpec
 from .jax_common import initial_points
 
 NAME = "stan_nuts"
@@ -250,11 +251,9 @@ def _run_cmdstanpy(case: Case, settings: dict[str, Any], budget: Budget, seed: i
         wall_s = time.perf_counter() - start
         table = np.asarray(fit.draws(inc_warmup=True)).transpose(1, 0, 2)  # (chain, iteration, column)
         columns = list(fit.column_names)
-        times = fit.time  # per chain: {"warmup": s, "sampling": s, "total": s}
+        warmup_s, sampling_s = cmdstan_elapsed(fit.time)
     draws = table[:, budget.warmup :, [columns.index(n) for n in case.param_names]]
     column = {name: table[..., columns.index(name)] for name in columns if name.endswith("__")}
-    warmup_s = float(sum(t["warmup"] for t in times.values()))
-    sampling_s = float(sum(t["sampling"] for t in times.values()))
     return _result(case, budget, draws, column, compile_s, warmup_s, sampling_s, {
         "frontend": "cmdstanpy",
         "compile_cache": cache,
@@ -262,6 +261,16 @@ def _run_cmdstanpy(case: Case, settings: dict[str, Any], budget: Budget, seed: i
         "frontend_wall_s": wall_s,
         "timing_source": "CmdStan's per-chain elapsed times (CSV writing included), summed over chains",
     })
+
+
+def cmdstan_elapsed(chain_times) -> tuple[float, float]:
+    """(warmup, sampling) seconds summed over chains from cmdstanpy's ``fit.time``: a list
+    with one {"warmup", "sampling", "total"} dict per chain (cmdstanpy 1.3; a mapping of
+    chain to such a dict is read too)."""
+    per_chain = list(chain_times.values()) if isinstance(chain_times, dict) else list(chain_times)
+    if not per_chain or any("warmup" not in t or "sampling" not in t for t in per_chain):
+        raise RuntimeError(f"CmdStan reported no per-chain elapsed times: {chain_times!r}")
+    return float(sum(t["warmup"] for t in per_chain)), float(sum(t["sampling"] for t in per_chain))
 
 
 def _result(case, budget, draws, column, compile_s, warmup_s, sampling_s, info) -> RunResult:
@@ -285,3 +294,6 @@ def _result(case, budget, draws, column, compile_s, warmup_s, sampling_s, info) 
         sampling_s=sampling_s,
         engine_info={**info, "step_size_per_chain": column["stepsize__"][:, -1].astype(float).tolist()},
     )
+
+
+ENGINE = EngineSpec(name=NAME, run=run, versions=versions, compile=compile_model)

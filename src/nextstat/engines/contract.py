@@ -1,0 +1,97 @@
+"""The engine contract: what one engine module provides, in one place.
+
+An engine is one module in this package that defines ``ENGINE = EngineSpec(...)`` and is
+listed in ``engines.ENGINES``. The harness reads nothing else from it: its own settings
+(defaults and allowed values, beside the shared fairness settings), its health gate,
+whether it is NUTS (tree depth per draw), ``versions()``, ``run(case, settings, budget,
+seed) -> RunResult``, and two optional hooks: ``start_backend() -> seconds`` (the timing
+protocol starts a compute backend before its clock) and ``compile(case) -> record``
+(build a model ahead of its runs, as Stan's engine does). ``run`` receives settings
+already resolved (``resolve_settings``): every key present, every value checked, so an
+engine never repeats a default.
+
+A module's top level imports nothing heavy (its sampling library is imported inside
+``run`` and ``versions``), so reading an engine's spec never needs its library, and a
+missing library skips that engine's runs instead of breaking the tool.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+HEALTH_GATES = ("nuts-strict", "microcanonical")
+
+
+@dataclass(frozen=True)
+class NumberIn:
+    """Allowed values of a numeric engine setting: a closed interval."""
+
+    low: float
+    high: float
+
+    def __contains__(self, value) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and self.low <= value <= self.high
+
+    def __str__(self) -> str:
+        return f"a number in [{self.low}, {self.high}]"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting an engine takes beyond the shared ones: its default and allowed values
+    (a tuple of choices or a ``NumberIn``), and what it means."""
+
+    default: Any
+    allowed: tuple[Any, ...] | NumberIn
+    doc: str = ""
+
+    def describe_allowed(self) -> str:
+        return str(self.allowed) if isinstance(self.allowed, NumberIn) else f"one of {', '.join(map(str, self.allowed))}"
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    name: str
+    run: Callable[..., Any]  # (case, settings, budget, seed) -> RunResult
+    versions: Callable[[], dict[str, str]]
+    health_gate: str = "nuts-strict"
+    #: a NUTS engine reports ``tree_depth`` per draw (``base.NUTS_STAT_NAMES``)
+    nuts: bool = True
+    settings: Mapping[str, Setting] = field(default_factory=dict)
+    start_backend: Callable[[], float] | None = None
+    compile: Callable[..., dict[str, Any]] | None = None
+
+    def __post_init__(self):
+        if self.health_gate not in HEALTH_GATES:
+            raise ValueError(f"engine {self.name}: health gate {self.health_gate!r} is not one of {HEALTH_GATES}")
+
+    @property
+    def stat_names(self) -> tuple[str, ...]:
+        from .base import NUTS_STAT_NAMES, STAT_NAMES
+
+        return NUTS_STAT_NAMES if self.nuts else STAT_NAMES
+
+
+def library_versions(*modules: str, nextstat: bool = False) -> dict[str, str]:
+    """``{module: module.__version__}`` for the libraries an engine runs on (and nextstat's
+    own version first with ``nextstat=True``); a library that is not installed makes the
+    engine unavailable, so its runs are skipped with the reason."""
+    from .base import EngineUnavailable
+
+    out: dict[str, str] = {}
+    if nextstat:
+        from .. import __version__
+
+        out["nextstat"] = __version__ or "source"
+    for name in modules:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            raise EngineUnavailable(f"needs the Python package '{name}', which is not installed: {exc}") from exc
+        out[name] = module.__version__
+    return out
+
+
+__all__ = ["EngineSpec", "HEALTH_GATES", "NumberIn", "Setting", "library_versions"]
