@@ -176,7 +176,7 @@ def run_warmup(key, positions, logdensity_fn: Callable, num_warmup: int, *, targ
     positions, approach = climb_starts(logdensity_fn, positions, superchain_size)
     states = jax.vmap(lambda x: init(x, logdensity_fn))(positions)
     length = jnp.asarray(math.sqrt(d), dtype)
-    key, heuristic_key = jax.random.split(key)
+    heuristic_key = jax.random.fold_in(key, 0x5eed)  # the warmup keeps its own stream
     four_steps = jnp.asarray(length / 4.0, dtype)
     step, heuristic_grads = ensemble_step_size(heuristic_key, kernel, states, four_steps, jnp.ones(d, dtype))
     step = jnp.minimum(four_steps, step.astype(dtype))  # the heuristic only ever shortens the first step
