@@ -13,10 +13,10 @@ from .engines import Budget, resolve_settings
 
 METHODS = {"nuts": "nextstat_nuts", "mams": "nextstat_mams", "laps": "nextstat_laps"}
 #: ``method="auto"``: NUTS for GLM-like posteriors with much data per parameter, MAMS otherwise.
-#: Backed by the mams-cpu suite: MAMS's ESS/s over our NUTS was 3.2x on eight schools
-#: (2.65x ESS/grad with warmup counted), 1.1-1.8x on standard normals and the non-centered
-#: funnel; on the logistic regressions it won in sampling (1.19x, 1.61x) but lost or tied
-#: once its warmup was counted (0.64x, 1.06x ESS/grad).
+#: Backed by the mams-cpu suite: MAMS's ESS/s over our NUTS was 4.2x on eight schools
+#: (2.6x ESS/grad with warmup counted), 1.3-1.7x on standard normals and the non-centered
+#: funnel; on the logistic regressions it won in sampling (1.7x, 2.0x ESS/grad) but tied
+#: once its warmup was counted (0.93x, 1.03x).
 AUTO_NUTS_FAMILIES = ("glm_logistic",)
 
 
