@@ -141,3 +141,32 @@ def test_cmdstan_elapsed_times_read_cmdstanpys_per_chain_list():
     assert cmdstan_elapsed(dict(enumerate(chains))) == (0.75, 3.0)
     with pytest.raises(RuntimeError, match="no per-chain elapsed times"):
         cmdstan_elapsed([{"total": 1.0}])
+
+
+def _cmdstan_found() -> str | None:
+    try:
+        import cmdstanpy
+
+        return cmdstanpy.cmdstan_path()
+    except Exception:
+        return None
+
+
+@pytest.mark.stan
+@pytest.mark.skipif(_cmdstan_found() is None, reason="no CmdStan installed (set CMDSTAN, or install one where "
+                                                      "cmdstanpy looks: ~/.cmdstan); the PyStan path is tested above")
+def test_cmdstan_frontend_samples_with_stans_own_timings():
+    from nextstat.engines.stan_nuts import frontend
+
+    assert frontend() == "cmdstanpy"
+    case = get_case("std_normal_d10")
+    engine = load_engine("stan_nuts")
+    assert engine.versions()["cmdstan"].startswith("2.")  # cmdstanpy reports major.minor
+    result = engine.run(case, resolve_settings({}, "stan_nuts"), BUDGET, seed=7)
+    _check(result, case, BUDGET)
+    assert result.engine_info["frontend"] == "cmdstanpy"
+    assert 0 < result.warmup_s and 0 < result.sampling_s
+    assert result.warmup_s + result.sampling_s <= result.engine_info["frontend_wall_s"]
+    again = engine.run(case, resolve_settings({}, "stan_nuts"), BUDGET, seed=7)
+    np.testing.assert_array_equal(result.draws, again.draws)
+    assert again.engine_info["compile_cache"] == "hit"
