@@ -1,6 +1,5 @@
 import copy
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -8,7 +7,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+from nextstat.threads import single_thread_xla  # noqa: E402
+
+single_thread_xla()
 
 
 def nextstat(*args, cwd=REPO, check=False):

@@ -29,6 +29,7 @@ from typing import Any
 import psutil
 
 from .artifacts import TIMING_SCHEMA, utc_now
+from .threads import limit_threads
 MODES = ("cold", "cached", "warm")
 
 
@@ -82,9 +83,7 @@ def measure(case_spec: str, engine_name: str, settings: dict[str, Any], budget_s
             "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
         }
         if threads == 1:
-            env.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
-            for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-                env.setdefault(name, "1")
+            limit_threads(1, env)
         (cold,) = _run_probe(args, 1, env)
         cached, warm = _run_probe(args, 2, env)
     return {"cold": cold, "cached": cached, "warm": warm}

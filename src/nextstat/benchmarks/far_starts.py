@@ -20,7 +20,9 @@ import os
 import statistics
 import sys
 
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+from ..threads import single_thread_xla
+
+single_thread_xla()
 
 VARIANTS = {
     "all": {},

@@ -16,7 +16,9 @@ import os
 import statistics
 import sys
 
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+from ..threads import single_thread_xla
+
+single_thread_xla()
 
 
 def measure(case_name: str, seed: int, steps, chains: int, report: int, warmup: int, draws: int):

@@ -13,7 +13,9 @@ import argparse
 import os
 import statistics
 
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+from ..threads import single_thread_xla
+
+single_thread_xla()
 
 VARIANTS = {  # label: run_warmup keyword arguments
     "L sqrt(d), variance": {"tune_length": False, "metric_estimator": "variance"},

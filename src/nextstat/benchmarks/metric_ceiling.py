@@ -21,7 +21,9 @@ import statistics
 import sys
 import time
 
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+from ..threads import single_thread_xla
+
+single_thread_xla()
 
 #: the fisher suite's cases (config/suites/fisher.yaml) and its one case setting
 CASES = ("glm_logistic_n200_p6", "hier_logistic_ri", "eight_schools", "std_normal_d50", "neal_funnel_ncp_10d",

@@ -14,7 +14,9 @@ import os
 import sys
 import time
 
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+from ..threads import single_thread_xla
+
+single_thread_xla()
 
 SETTINGS = {  # case: ((tiny step, draws), (large step, draws))
     "std_normal_d10": ((0.003, 200), (1.6, 20000)),
