@@ -132,10 +132,10 @@ def test_sample_warns_and_auto_falls_back_to_nuts_when_mams_warmup_failed(monkey
 
     real = api.run_problems
 
-    def mams_froze(result, max_tree_depth=10):
+    def mams_froze(result, health_gate_kind, max_tree_depth=10):
         if result.engine_info.get("frontend") == "nextstat.samplers.mams":
             return [("frozen", "3 of 4 chains frozen (their draws do not move)")]
-        return real(result, max_tree_depth)
+        return real(result, health_gate_kind, max_tree_depth)
 
     monkeypatch.setattr(api, "run_problems", mams_froze)
     with pytest.warns(api.SamplingWarning, match="3 of 4 chains frozen"):

@@ -110,27 +110,29 @@ def _run(case: Case, method: str, *, n_chains, n_warmup, n_samples, seed, target
     budget = Budget(n_chains, n_warmup, n_samples).checked()
     from .engines import load_engine
 
-    result = load_engine(METHODS[method]).run(case, settings, budget, seed)
-    return result, run_problems(result, max_tree_depth)
+    engine = load_engine(METHODS[method])
+    result = engine.run(case, settings, budget, seed)
+    return result, run_problems(result, engine.health_gate, max_tree_depth)
 
 
-def run_problems(result, max_tree_depth: int = 10) -> list[tuple[str, str]]:
-    """What makes a run's draws untrustworthy as they are, as (kind, message): frozen
-    chains (``frozen``), a collapsed step size (``step-collapse``), R-hat above the health
-    gate's 1.01 (``rhat``); see ``diagnostics``."""
-    from .diagnostics import NUTS_GATE, STEP_COLLAPSE, run_metrics
+def run_problems(result, health_gate_kind: str, max_tree_depth: int = 10) -> list[tuple[str, str]]:
+    """What makes a run's draws untrustworthy as they are, as (kind, message): the health
+    gate's frozen-chain (``frozen``), step-collapse (``step-collapse``) and R-hat (``rhat``)
+    checks that failed, with the gate's own thresholds (``diagnostics.health_gate``)."""
+    from .diagnostics import health_gate, run_metrics
 
     metrics = run_metrics(result, max_tree_depth)["metrics"]
+    failed = {c["name"]: c for c in health_gate(metrics, kind=health_gate_kind)["checks"] if not c["passed"]}
     problems = []
-    if metrics.get("frozen_chains"):
+    if "frozen_chains" in failed:
         problems.append(("frozen", f"{metrics['frozen_chains']} of {result.draws.shape[0]} chains frozen "
                                    "(their draws do not move)"))
-    ratio = metrics.get("min_step_size_ratio")
-    if ratio is not None and ratio < STEP_COLLAPSE:
-        problems.append(("step-collapse", f"step size collapsed to {ratio:.1e} of its initial value"))
-    rhat = metrics.get("max_rhat")
-    if rhat is None or not rhat < NUTS_GATE["max_rhat"]:
-        problems.append(("rhat", f"R-hat {rhat if rhat is None else f'{rhat:.3f}'} (not below {NUTS_GATE['max_rhat']})"))
+    if "min_step_size_ratio" in failed:
+        problems.append(("step-collapse", f"step size collapsed to {metrics['min_step_size_ratio']:.1e} of its "
+                                          "initial value"))
+    if "max_rhat" in failed:
+        rhat, check = metrics["max_rhat"], failed["max_rhat"]
+        problems.append(("rhat", f"R-hat {rhat if rhat is None else f'{rhat:.3f}'} (not below {check['threshold']})"))
     return problems
 
 

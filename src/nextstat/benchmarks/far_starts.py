@@ -41,12 +41,12 @@ def case_by_name(name: str):
     return FAR_START_CASES[name]() if name in FAR_START_CASES else get_case(name)
 
 
-def measure(case, seed: int, variant: dict, chains: int, warmup: int, draws: int, target_accept: float) -> dict:
+def chain_runner(case, variant: dict, warmup: int, draws: int, target_accept: float):
+    """One chain's warmup and sampling, jitted once for a case and variant and reused for
+    every seed: (key, start) -> (positions, sampling gradients, warmup gradients)."""
     import jax
-    import numpy as np
 
-    from ..diagnostics import correctness, frozen_chains, parameter_summary
-    from ..engines.jax_common import chain_keys, configure_jax, initial_points
+    from ..engines.jax_common import configure_jax
     from ..samplers.mams import build_kernel
     from ..samplers.mams_warmup import run_warmup
 
@@ -65,6 +65,15 @@ def measure(case, seed: int, variant: dict, chains: int, warmup: int, draws: int
 
         _, (positions, n_grads) = jax.lax.scan(one, final.state, jax.random.split(sample_key, draws))
         return positions, n_grads.sum(), info.n_grads.sum() + final.setup_grads
+
+    return run
+
+
+def measure(case, seed: int, run, chains: int) -> dict:
+    import numpy as np
+
+    from ..diagnostics import correctness, frozen_chains, parameter_summary
+    from ..engines.jax_common import chain_keys, initial_points
 
     starts = initial_points(case, seed, chains)
     outputs = [run(key, start) for key, start in zip(chain_keys(seed, chains), starts)]
@@ -99,8 +108,8 @@ def main(argv: list[str] | None = None) -> None:
         case = case_by_name(name)
         rows = []
         for label in args.variants:
-            runs = [measure(case, seed, VARIANTS[label], args.chains, args.warmup, args.draws, 0.9)
-                    for seed in args.seeds]
+            run = chain_runner(case, VARIANTS[label], args.warmup, args.draws, 0.9)
+            runs = [measure(case, seed, run, args.chains) for seed in args.seeds]
             rhats = [r["rhat"] for r in runs]
             zs = [r["max_z"] if r["max_z"] is not None else float("inf") for r in runs]
             rows.append([label, f"{statistics.median(rhats):.3f} [{max(rhats):.3f}]",

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..cases import Case
 from .base import Budget, RunResult
-from .contract import EngineSpec, NumberIn, Setting, library_versions
+from .contract import REPORT_CHAINS, EngineSpec, library_versions
 from .jax_common import (SUPERCHAIN_SIZE, compile_ahead, configure_jax, draws_to_chains, fixed_steps_sample_stats,
                          initial_points, many_chain_report, moments_trace_fn, run_blocking, start_backend)
 
@@ -123,6 +123,6 @@ ENGINE = EngineSpec(
     versions=lambda: library_versions("blackjax", "jax"),
     health_gate="microcanonical",
     nuts=False,
-    settings={"report_chains": Setting(256, NumberIn(16, 65536), "chains whose draws are diagnosed (the rest only sample)")},
+    settings={"report_chains": REPORT_CHAINS},
     start_backend=start_backend,
 )

@@ -51,6 +51,11 @@ class Setting:
         return str(self.allowed) if isinstance(self.allowed, NumberIn) else f"one of {', '.join(map(str, self.allowed))}"
 
 
+#: Settings several engines take, defined once.
+EPS_JITTER = Setting(0.1, NumberIn(0.0, 0.5), "step-size jitter per transition (published: 0.1)")
+REPORT_CHAINS = Setting(256, NumberIn(16, 65536), "chains whose draws are diagnosed (the rest only sample)")
+
+
 @dataclass(frozen=True)
 class EngineSpec:
     name: str
@@ -94,4 +99,4 @@ def library_versions(*modules: str, nextstat: bool = False) -> dict[str, str]:
     return out
 
 
-__all__ = ["EngineSpec", "HEALTH_GATES", "NumberIn", "Setting", "library_versions"]
+__all__ = ["EPS_JITTER", "EngineSpec", "HEALTH_GATES", "NumberIn", "REPORT_CHAINS", "Setting", "library_versions"]

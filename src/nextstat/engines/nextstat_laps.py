@@ -16,7 +16,7 @@ import numpy as np
 
 from ..cases import Case
 from .base import Budget, RunResult
-from .contract import EngineSpec, NumberIn, Setting, library_versions
+from .contract import EPS_JITTER, REPORT_CHAINS, EngineSpec, Setting, library_versions
 from .jax_common import (SUPERCHAIN_SIZE, compile_ahead, configure_jax, draws_to_chains, initial_points,
                          many_chain_report, moments_trace_fn, run_blocking, start_backend)
 
@@ -118,8 +118,8 @@ ENGINE = EngineSpec(
     health_gate="microcanonical",
     nuts=False,
     settings={
-        "eps_jitter": Setting(0.1, NumberIn(0.0, 0.5), "step-size jitter per transition (published: 0.1)"),
-        "report_chains": Setting(256, NumberIn(16, 65536), "chains whose draws are diagnosed (the rest only sample)"),
+        "eps_jitter": EPS_JITTER,
+        "report_chains": REPORT_CHAINS,
         "adaptation": Setting("variance", ("variance", "fisher"),
                               "the ensemble's metric estimator (samplers/laps.ensemble_metric)"),
     },

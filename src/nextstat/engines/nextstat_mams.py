@@ -17,7 +17,7 @@ import numpy as np
 
 from ..cases import Case
 from .base import Budget, RunResult
-from .contract import EngineSpec, NumberIn, Setting, library_versions
+from .contract import EPS_JITTER, EngineSpec, Setting, library_versions
 from .jax_common import chain_result, prepare_chains, run_chains, stack_chains, start_backend
 
 
@@ -99,7 +99,7 @@ ENGINE = EngineSpec(
     health_gate="microcanonical",
     nuts=False,
     settings={
-        "eps_jitter": Setting(0.1, NumberIn(0.0, 0.5), "step-size jitter per transition (published: 0.1)"),
+        "eps_jitter": EPS_JITTER,
         "adaptation": Setting("variance", ("variance", "fisher"),
                               "the window's metric estimator (samplers/mams_warmup.metric_window)"),
     },
