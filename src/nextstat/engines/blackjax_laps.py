@@ -15,7 +15,14 @@ library's defaults except those a budget sets:
   enough for the bisection to settle);
 - ``acc_prob`` = ``target_accept``; the suites set 0.7, BlackJAX's own choice below 200
   dimensions;
-- ``superchain_size`` = 16, as for our LAPS, so nested R-hat reads the same.
+- ``superchain_size`` = 16, as for our LAPS, so nested R-hat reads the same (laps()'s
+  default is 1, every chain its own start);
+- ``early_stop`` and ``r_end`` (phase 1's stop once the ensemble's fluctuations fall
+  below 0.01) as shipped, the values the sampling book uses.
+
+The ``bisection`` setting picks phase 2's step-size bisection: ``shipped`` runs BlackJAX
+1.7.1's, which keeps the step proposed one iteration after the acceptance met its
+tolerance (a known defect, shown as its own row); ``fixed`` keeps the step that met it.
 
 Two things ``laps()`` does not hand back are rebuilt from what it does: the step size
 is where phase 2's bisection ends, replayed with BlackJAX's own update over the history
@@ -53,7 +60,7 @@ import numpy as np
 
 from ..cases import Case
 from .base import Budget, RunResult
-from .contract import REPORT_CHAINS, EngineSpec, library_versions
+from .contract import REPORT_CHAINS, EngineSpec, Setting, library_versions
 from .jax_common import (INIT_RADIUS, SUPERCHAIN_SIZE, compile_ahead, configure_jax, draws_to_chains,
                          fixed_steps_sample_stats, many_chain_report, moments_trace_fn, run_blocking, start_backend)
 
@@ -101,24 +108,73 @@ def _shard_map_without_replication_check():
         blackjax.eca.shard_map = shipped
 
 
-def _bisected_step_size(phase2: dict, acc_prob: float) -> tuple[float, bool]:
-    """The step size phase 2's bisection ends with, replayed with BlackJAX's own update
-    over the (step size, ensemble acceptance) history laps() reports; and whether the
-    bisection had stopped (an acceptance within its tolerance of the target).
-
-    BlackJAX 1.7.1's ``bisection_monotonic_fn`` freezes the step size that it computes
-    *after* the iteration that met the tolerance, not the one that met it, so the frozen
-    step can be far off target (eight schools, seed 123: 0.701 at eps 2.05, then eps 4.10
-    frozen at acceptance 0.06). That is what laps() samples with, so it is what we use."""
+def _bisection_meeting_tolerance(acc_prob_wanted, reduce_shift=None, tolerance=0.03):
+    """BlackJAX 1.7.1's ``bisection_monotonic_fn`` with one change: once an iteration's
+    acceptance is within ``tolerance`` of the target, the step size that iteration used
+    is kept. The shipped update decides whether to stop one iteration late, so it keeps
+    the step it proposed *after* the good one. Same state, bounds and signature."""
+    import jax
     import jax.numpy as jnp
     from blackjax.adaptation.step_size import bisection_monotonic_fn
 
-    update = bisection_monotonic_fn(acc_prob)
+    shipped = bisection_monotonic_fn(acc_prob_wanted, **({} if reduce_shift is None else
+                                                          {"reduce_shift": reduce_shift}), tolerance=tolerance)
+
+    def update(state, exp_x, acc_rate_new):
+        (bounds_new, terminated_new), proposed = shipped(state, exp_x, acc_rate_new)
+        return (bounds_new, terminated_new), jax.lax.select(terminated_new, jnp.asarray(exp_x, proposed.dtype),
+                                                             proposed)
+
+    return update
+
+
+BISECTIONS = {"shipped": None, "fixed": _bisection_meeting_tolerance}
+
+
+@contextlib.contextmanager
+def _bisection(variant: str):
+    """laps() with the shipped step-size bisection, or with the one that keeps the step
+    meeting the tolerance (patched into ``blackjax.adaptation.laps`` for the call)."""
+    import blackjax.adaptation.laps as laps_module
+
+    shipped = laps_module.bisection_monotonic_fn
+    if BISECTIONS[variant] is not None:
+        laps_module.bisection_monotonic_fn = BISECTIONS[variant]
+    try:
+        yield
+    finally:
+        laps_module.bisection_monotonic_fn = shipped
+
+
+def _bisected_step_size(phase2: dict, acc_prob: float, variant: str) -> tuple[float, bool]:
+    """The step size phase 2's bisection ends with, replayed with the update laps() ran
+    (``variant``) over the (step size, ensemble acceptance) history laps() reports; and
+    whether the bisection had stopped (an acceptance within its tolerance of the target).
+
+    BlackJAX 1.7.1's shipped ``bisection_monotonic_fn`` freezes the step size that it
+    computes *after* the iteration that met the tolerance, not the one that met it, so the
+    frozen step can be far off target (eight schools, seed 123: 0.701 at eps 2.05, then
+    eps 4.10 frozen at acceptance 0.06). That is what laps() samples with as shipped, so
+    it is what the ``shipped`` variant uses; ``fixed`` keeps the step that met it."""
+    import jax.numpy as jnp
+    from blackjax.adaptation.step_size import bisection_monotonic_fn
+
+    update = (BISECTIONS[variant] or bisection_monotonic_fn)(acc_prob)
     state = (jnp.array([-jnp.inf, jnp.inf]), False)
     step = None
     for used, acceptance in zip(np.asarray(phase2["step_size"]), np.asarray(phase2["acc_prob"])):
         state, step = update(state, jnp.asarray(used), jnp.asarray(acceptance))
     return float(step), bool(state[1])
+
+
+def _laps_defaults(*names: str) -> dict[str, Any]:
+    """laps()'s own defaults for the arguments we leave to it, as recorded facts."""
+    import inspect
+
+    from blackjax.adaptation.laps import laps
+
+    parameters = inspect.signature(laps).parameters
+    return {name: parameters[name].default for name in names}
 
 
 def _chain_mesh(n_chains: int):
@@ -150,7 +206,7 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     trace_fn = moments_trace_fn(case)
     per_chain_trace = (lambda position: trace_fn(position[None])[0]) if trace_fn else None
     started = time.perf_counter()
-    with compile_clock() as compile_seconds, _shard_map_without_replication_check():
+    with compile_clock() as compile_seconds, _shard_map_without_replication_check(), _bisection(settings["bisection"]):
         info, grads_per_step, acc_prob, final_state = laps(
             case.log_density, sample_init, case.dim, budget.warmup, num_steps2, budget.chains, mesh, laps_key,
             acc_prob=settings["target_accept"], steps_per_sample=STEPS_PER_SAMPLE, superchain_size=SUPERCHAIN_SIZE,
@@ -164,7 +220,7 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     if phase2_samples == 0:
         raise RuntimeError(f"blackjax laps() ran no adjusted samples: warmup {budget.warmup} gives "
                            f"num_steps2={num_steps2} < {grads_per_step * STEPS_PER_SAMPLE} gradients per sample")
-    step_size, bisection_done = _bisected_step_size(info["phase_2"], float(acc_prob))
+    step_size, bisection_done = _bisected_step_size(info["phase_2"], float(acc_prob), settings["bisection"])
     step_size = jnp.asarray(step_size, dtype)
     positions = final_state.position
     inverse_mass_matrix = jnp.var(positions, axis=0)
@@ -224,6 +280,8 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "phase2_samples": phase2_samples,
             "phase2_last_acceptance": float(info["phase_2"]["acc_prob"][-1]),
             "phase2_bisection_stopped": bisection_done,
+            "bisection": settings["bisection"],
+            **_laps_defaults("early_stop", "r_end"),
             "initialization": "U(-2, 2) per superchain, drawn by BlackJAX's initialize through sample_init",
             "compile_s_warmup": compile_laps_s,
             "compile_s_sampling": compile_sampling_s,
@@ -237,6 +295,11 @@ ENGINE = EngineSpec(
     versions=lambda: library_versions("blackjax", "jax"),
     health_gate="microcanonical",
     nuts=False,
-    settings={"report_chains": REPORT_CHAINS},
+    settings={
+        "report_chains": REPORT_CHAINS,
+        "bisection": Setting("shipped", tuple(BISECTIONS),
+                             "phase 2's step-size bisection: shipped (BlackJAX 1.7.1, keeps the step proposed after "
+                             "the tolerance was met) or fixed (keeps the step that met it)"),
+    },
     start_backend=start_backend,
 )

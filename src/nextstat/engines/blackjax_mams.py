@@ -1,16 +1,25 @@
-"""BlackJAX's MAMS as shipped (``adjusted_mclmc``), configured as in the published
-many-chain comparison:
+"""BlackJAX's MAMS (adjusted MCLMC) on many chains in lockstep, in two configurations
+chosen by the ``kernel`` setting:
 
-- the isokinetic McLachlan integrator;
-- ``adjusted_mclmc_find_L_and_step_size`` on one chain, target acceptance 0.9, diagonal
-  preconditioning, with its shipped defaults (which include
-  ``target_num_integration_steps=2.0``, pinning L to about 2 eps: users get that), given
-  the budget's warmup iterations;
-- then all the budget's chains start at the tuned position plus N(0, 0.5^2) noise and
-  run in lockstep under ``vmap`` with n_steps = round(L / step_size).
+- ``dynamic`` (default): as BlackJAX's authors recommend it. Every chain is tuned by
+  ``adjusted_mclmc_find_L_and_step_size`` (target acceptance 0.9, diagonal
+  preconditioning, the shipped defaults, given the budget's warmup iterations; ``vmap``
+  over chains) from the superchain starts our LAPS uses, then samples with the dynamic
+  kernel (``adjusted_mclmc_dynamic``): each iteration's number of integration steps is
+  ``ceil(U * rescale(L / eps))``, mean L / eps, BlackJAX's
+  ``make_random_trajectory_length_fn(True)``. All chains share the uniform draw U (their
+  random generator argument starts equal and advances the same way), so they stay in
+  lockstep; each chain keeps its own tuned step size and metric.
+- ``static``: the configuration of the published many-chain comparison. One chain is
+  tuned; every chain then starts at the tuned position plus N(0, 0.5^2) and runs the
+  static kernel with a fixed ``round(L / eps)`` steps. With the tuner's pin of L to about
+  2 eps (``target_num_integration_steps=2.0``) the fixed length makes chains near-periodic:
+  bulk ESS above the number of draws while tail ESS lags.
 
-Diagnostics use the first ``report_chains`` chains, as for our LAPS, so ESS per
-gradient is normalized the same way. Needs ``chain_method: vectorized``.
+Both use the isokinetic McLachlan integrator (two gradients per step) and count every
+gradient spent: the tuner's integrator steps (per chain in ``dynamic``, the one chain's
+counted for every report chain in ``static``) and each sampling iteration's steps.
+Diagnostics use the first ``report_chains`` chains. Needs ``chain_method: vectorized``.
 """
 
 from __future__ import annotations
@@ -21,13 +30,14 @@ import numpy as np
 
 from ..cases import Case
 from .base import Budget, RunResult
-from .contract import REPORT_CHAINS, EngineSpec, library_versions
+from .contract import REPORT_CHAINS, EngineSpec, Setting, library_versions
 from .jax_common import (SUPERCHAIN_SIZE, compile_ahead, configure_jax, draws_to_chains, fixed_steps_sample_stats,
                          initial_points, many_chain_report, moments_trace_fn, run_blocking, start_backend)
 
 NAME = "blackjax_mams"
 TUNE_FRACTIONS = (0.1, 0.1)  # BlackJAX's defaults for frac_tune1, frac_tune2
 GRADS_PER_STEP = 2  # McLachlan: two gradient evaluations per step
+STATIC_START_NOISE = 0.5
 
 
 def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunResult:
@@ -38,34 +48,145 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     import jax.numpy as jnp
 
     dtype = jnp.float64 if settings["dtype"] == "float64" else jnp.float32
-    start = jnp.asarray(initial_points(case, seed, 1)[0], dtype=dtype)
-    tune_key, noise_key, sample_key = jax.random.split(jax.random.key(seed), 3)
     logdensity = case.log_density
-    trace_fn = moments_trace_fn(case)
-    base_kernel = blackjax.adjusted_mclmc.build_kernel(integrator=blackjax.mcmc.integrators.isokinetic_mclachlan)
+    static_kernel = blackjax.adjusted_mclmc.build_kernel(integrator=blackjax.mcmc.integrators.isokinetic_mclachlan)
 
     def tuning_kernel(rng_key, state, logdensity_fn, step_size, inverse_mass_matrix, integration_steps_params):
         (average_steps,) = integration_steps_params
         steps = jnp.maximum(jnp.round(average_steps), 1).astype(jnp.int32)
-        return base_kernel(rng_key, state, logdensity_fn, step_size, (steps,), inverse_mass_matrix)
+        return static_kernel(rng_key, state, logdensity_fn, step_size, (steps,), inverse_mass_matrix)
 
     num_steps = max(1, round(budget.warmup / sum(TUNE_FRACTIONS)))  # so that tuning runs `warmup` iterations
 
     def tune(key, position):
         state = blackjax.adjusted_mclmc.init(position, logdensity)
         state, params, integrator_steps = blackjax.adjusted_mclmc_find_L_and_step_size(
-            tuning_kernel, logdensity, num_steps, state, key, target=0.9, diagonal_preconditioning=True)
+            tuning_kernel, logdensity, num_steps, state, key, target=settings["target_accept"],
+            diagonal_preconditioning=True)
         return state.position, params.L, params.step_size, params.inverse_mass_matrix, integrator_steps
 
+    sampler = _dynamic if settings["kernel"] == "dynamic" else _static
+    result = sampler(case, settings, budget, seed, report, dtype, tune, static_kernel)
+    result.engine_info["tuning_num_steps_argument"] = num_steps
+    result.engine_info["tuning_target_num_integration_steps"] = _l_pin()
+    return result
+
+
+def _l_pin() -> float:
+    """The tuner's pin of L / eps (its ``target_num_integration_steps`` default)."""
+    import inspect
+
+    import blackjax
+
+    tuner = inspect.signature(blackjax.adjusted_mclmc_find_L_and_step_size)
+    return float(tuner.parameters["target_num_integration_steps"].default)
+
+
+def _dynamic(case, settings, budget, seed, report, dtype, tune, static_kernel) -> RunResult:
+    import blackjax
+    import jax
+    import jax.numpy as jnp
+    from blackjax.mcmc import adjusted_mclmc_dynamic
+
+    logdensity = case.log_density
+    trace_fn = moments_trace_fn(case)
+    starts = initial_points(case, seed, budget.chains // SUPERCHAIN_SIZE)
+    positions = jnp.asarray(np.repeat(starts, SUPERCHAIN_SIZE, axis=0), dtype=dtype)  # superchains share a start
+    tune_key, length_key, sample_key = jax.random.split(jax.random.key(seed), 3)
+    kernel = adjusted_mclmc_dynamic.build_kernel(
+        integration_steps_fn=adjusted_mclmc_dynamic.make_random_trajectory_length_fn(True),
+        integrator=blackjax.mcmc.integrators.isokinetic_mclachlan)
+
+    def tune_all(key, positions):
+        return jax.vmap(tune)(jax.random.split(key, budget.chains), positions)
+
+    def sampling(key, length_key, positions, length, step_size, inverse_mass_matrix):
+        states = jax.vmap(lambda x: adjusted_mclmc_dynamic.init(x, logdensity, length_key))(positions)
+        average_steps = length / step_size
+
+        def one(states, key):
+            keys = jax.random.split(key, budget.chains)
+            states, info = jax.vmap(
+                lambda k, s, eps, imm, avg: kernel(k, s, logdensity, eps, jnp.inf, imm, (avg,)))(
+                keys, states, step_size, inverse_mass_matrix, average_steps)
+            out = (states.position[:report], states.logdensity[:report], info.acceptance_rate[:report],
+                   info.is_divergent[:report], info.num_integration_steps[:report])
+            moments = jnp.mean(trace_fn(states.position), axis=0) if trace_fn else None
+            return states, (out, moments)
+
+        return jax.lax.scan(one, states, jax.random.split(key, budget.draws))[1]
+
+    compiled_tune, compile_tune_s = compile_ahead(tune_all, tune_key, positions)
+    (positions, length, step_size, inverse_mass_matrix, tuning_steps), warmup_s = run_blocking(
+        compiled_tune, tune_key, positions)
+    compiled_sampling, compile_sampling_s = compile_ahead(sampling, sample_key, length_key, positions, length,
+                                                          step_size, inverse_mass_matrix)
+    ((draws, lp, acceptance, divergent, steps), moments), sampling_s = run_blocking(
+        compiled_sampling, sample_key, length_key, positions, length, step_size, inverse_mass_matrix)
+
+    steps = np.asarray(steps)  # (draw, report chain)
+    tuning_steps = np.asarray(tuning_steps)
+    shared = bool(np.all(steps == steps[:, :1]))
+    ensemble_trace = None
+    if trace_fn is not None:  # the ensemble trace starts after tuning; the tuning gradients come before it
+        grads_per_chain = GRADS_PER_STEP * steps.max(axis=1).astype(float)
+        grads_per_chain[0] += GRADS_PER_STEP * float(tuning_steps.max())
+        ensemble_trace = {"moments": np.asarray(moments), "grads_per_chain": grads_per_chain}
+    step_size = np.asarray(step_size)
+    average_steps = np.asarray(length) / step_size
+    return RunResult(
+        draws=case.constrain(draws_to_chains(draws)),
+        param_names=case.param_names,
+        sample_stats=fixed_steps_sample_stats(lp, acceptance, divergent, GRADS_PER_STEP * steps, step_size[:report]),
+        grad_evals_warmup=GRADS_PER_STEP * int(tuning_steps[:report].sum()),
+        grad_evals_sampling=GRADS_PER_STEP * int(steps.sum()),
+        compile_s=compile_tune_s + compile_sampling_s,
+        warmup_s=warmup_s,
+        sampling_s=sampling_s,
+        ensemble_trace=ensemble_trace,
+        report_chains=report,
+        superchain_size=SUPERCHAIN_SIZE,
+        engine_info={
+            "frontend": "blackjax.adjusted_mclmc_dynamic (random trajectory length) + "
+                        "adjusted_mclmc_find_L_and_step_size on every chain (shipped defaults)",
+            "kernel": "dynamic",
+            "n_chains": budget.chains,
+            "dtype": settings["dtype"],
+            "step_size": float(np.median(step_size)),
+            "step_size_range": [float(step_size.min()), float(step_size.max())],
+            "trajectory_length": float(np.median(np.asarray(length))),
+            "average_integration_steps": float(np.median(average_steps)),
+            "integration_steps_per_draw_mean": float(steps.mean()),
+            "integration_steps_shared_by_chains": shared,
+            "initialization": f"U(-2, 2) per superchain of {SUPERCHAIN_SIZE} chains (the starts nextstat_laps "
+                              "uses); every chain tuned from its start",
+            "tuning_integrator_steps_median": float(np.median(tuning_steps)),
+            "compile_s_warmup": compile_tune_s,
+            "compile_s_sampling": compile_sampling_s,
+        },
+    )
+
+
+def _static(case, settings, budget, seed, report, dtype, tune, static_kernel) -> RunResult:
+    import jax
+    import jax.numpy as jnp
+    from blackjax.mcmc.adjusted_mclmc import init as blackjax_init
+
+    logdensity = case.log_density
+    trace_fn = moments_trace_fn(case)
+    start = jnp.asarray(initial_points(case, seed, 1)[0], dtype=dtype)
+    tune_key, noise_key, sample_key = jax.random.split(jax.random.key(seed), 3)
+
     def sampling(key, noise_key, position, length, step_size, inverse_mass_matrix):
-        positions = position + 0.5 * jax.random.normal(noise_key, (budget.chains, position.shape[0]), position.dtype)
-        states = jax.vmap(lambda x: blackjax.adjusted_mclmc.init(x, logdensity))(positions)
+        positions = position + STATIC_START_NOISE * jax.random.normal(noise_key, (budget.chains, position.shape[0]),
+                                                                      position.dtype)
+        states = jax.vmap(lambda x: blackjax_init(x, logdensity))(positions)
         steps = jnp.maximum(jnp.round(length / step_size), 1).astype(jnp.int32)
 
         def one(states, key):
             keys = jax.random.split(key, budget.chains)
-            states, info = jax.vmap(lambda k, s: base_kernel(k, s, logdensity, step_size, (steps,),
-                                                             inverse_mass_matrix))(keys, states)
+            states, info = jax.vmap(lambda k, s: static_kernel(k, s, logdensity, step_size, (steps,),
+                                                               inverse_mass_matrix))(keys, states)
             out = (states.position[:report], states.logdensity[:report], info.acceptance_rate[:report],
                    info.is_divergent[:report])
             moments = jnp.mean(trace_fn(states.position), axis=0) if trace_fn else None
@@ -102,14 +223,14 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
         superchain_size=SUPERCHAIN_SIZE,
         engine_info={
             "frontend": "blackjax.adjusted_mclmc + adjusted_mclmc_find_L_and_step_size (shipped defaults)",
+            "kernel": "static",
             "n_chains": budget.chains,
             "dtype": settings["dtype"],
             "step_size": float(step_size),
             "trajectory_length": float(length),
             "integration_steps": int(steps),
             "initialization": "one tuning chain from the shared U(-2, 2) point of chain 0, then every chain at "
-                              "its tuned position + N(0, 0.5^2)",
-            "tuning_num_steps_argument": num_steps,
+                              f"its tuned position + N(0, {STATIC_START_NOISE}^2)",
             "tuning_integrator_steps": int(tuning_steps),
             "compile_s_warmup": compile_tune_s,
             "compile_s_sampling": compile_sampling_s,
@@ -123,6 +244,11 @@ ENGINE = EngineSpec(
     versions=lambda: library_versions("blackjax", "jax"),
     health_gate="microcanonical",
     nuts=False,
-    settings={"report_chains": REPORT_CHAINS},
+    settings={
+        "report_chains": REPORT_CHAINS,
+        "kernel": Setting("dynamic", ("dynamic", "static"),
+                          "dynamic: every chain tuned, random steps per iteration (BlackJAX's recommendation); "
+                          "static: one tuning chain, fixed round(L/eps) steps (the published comparison)"),
+    },
     start_backend=start_backend,
 )

@@ -200,17 +200,19 @@ def draws_to_chains(values) -> np.ndarray:
     return np.swapaxes(np.asarray(values), 0, 1)
 
 
-def fixed_steps_sample_stats(lp, acceptance, divergent, grads_per_draw: int, step_size: float) -> dict[str, np.ndarray]:
-    """Per-draw statistics of a lockstep scan whose every draw costs ``grads_per_draw``
-    gradients at one step size (BlackJAX's MAMS and LAPS); inputs shaped (draw, chain)."""
+def fixed_steps_sample_stats(lp, acceptance, divergent, grads_per_draw, step_size) -> dict[str, np.ndarray]:
+    """Per-draw statistics of a lockstep scan (BlackJAX's MAMS and LAPS); inputs shaped
+    (draw, chain). ``grads_per_draw`` and ``step_size`` are one number for every draw, or
+    arrays broadcasting to (draw, chain) where draws differ in cost or chains in step."""
     lp = draws_to_chains(lp).astype(float)
+    per_draw = lp.shape[::-1]
     return {
         "lp": lp,
-        "n_steps": np.full(lp.shape, grads_per_draw),
+        "n_steps": draws_to_chains(np.broadcast_to(np.asarray(grads_per_draw), per_draw)).astype(int),
         "diverging": draws_to_chains(divergent).astype(bool),
         "energy": -lp,
         "acceptance_rate": draws_to_chains(acceptance).astype(float),
-        "step_size": np.full(lp.shape, float(step_size)),
+        "step_size": draws_to_chains(np.broadcast_to(np.asarray(step_size, float), per_draw)).copy(),
     }
 
 
