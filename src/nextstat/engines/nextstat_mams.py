@@ -29,11 +29,12 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     import jax
     import jax.numpy as jnp
 
-    from ..samplers.mams import build_kernel
+    from ..samplers.mams import build_kernel, random_trajectory_length
     from ..samplers.mams_warmup import run_warmup
 
     jitter = float(settings["eps_jitter"])
     adaptation = settings["adaptation"]
+    random_length = settings["length_jitter"] == "uniform"
     kernel = build_kernel(case.log_density)
 
     def warmup(key, position):
@@ -49,7 +50,9 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
 
     def sample_from(key, state, step_size, inverse_metric, length):
         def one(state, draw_key):
-            state, info = kernel(draw_key, state, step_size, length, inverse_metric, jitter)
+            length_now = (random_trajectory_length(jax.random.fold_in(draw_key, 1), length, step_size)
+                          if random_length else length)
+            state, info = kernel(draw_key, state, step_size, length_now, inverse_metric, jitter)
             return state, (state.position, state.logdensity, info)
 
         return jax.lax.scan(one, state, jax.random.split(key, budget.draws))[1]
@@ -86,6 +89,7 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "initial_step_size_per_chain": initial_step_sizes,
             "climb_iterations_per_chain": [int(carry[1][1]) for carry in runs.carries],
             "eps_jitter": jitter,
+            "length_jitter": settings["length_jitter"],
             "mean_acceptance": float(np.mean(info("accept_prob"))),
             "accepted_fraction": float(np.mean(info("accepted"))),
         },
@@ -102,6 +106,9 @@ ENGINE = EngineSpec(
         "eps_jitter": EPS_JITTER,
         "adaptation": Setting("variance", ("variance", "fisher"),
                               "the window's metric estimator (samplers/mams_warmup.metric_window)"),
+        "length_jitter": Setting("none", ("none", "uniform"),
+                                 "sampling's steps per transition: none (round(L/eps)) or uniform "
+                                 "(on 1..2L/eps-1, mean L/eps; samplers/mams.random_trajectory_length)"),
     },
     start_backend=start_backend,
 )

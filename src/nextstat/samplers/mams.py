@@ -117,6 +117,16 @@ def find_reasonable_step_size(key, kernel: Callable, state: MAMSState, step_size
     return eps, 2 * evaluations
 
 
+def random_trajectory_length(key, trajectory_length, step_size):
+    """A trajectory length drawn per transition: ``n * step_size`` with n uniform on
+    {1, ..., 2m - 1} (continuously: ``floor(1 + U (2m - 1))``), m = L / eps, so the mean
+    number of steps stays m while no two transitions need share a period. Passing it as
+    the kernel's ``trajectory_length`` makes the kernel take exactly n steps."""
+    mean_steps = jnp.maximum(trajectory_length / step_size, 1.0)
+    u = jax.random.uniform(key, (), jnp.result_type(step_size))
+    return jnp.floor(1.0 + u * (2.0 * mean_steps - 1.0)) * step_size
+
+
 def build_kernel(logdensity_fn: Callable, max_steps: int = 1024):
     """``kernel(key, state, step_size, trajectory_length, inverse_metric, jitter) -> (state, info)``."""
     trajectory = integrate(logdensity_fn)
