@@ -98,10 +98,13 @@ ENGINE = EngineSpec(
     versions=lambda: library_versions("jax", nextstat=True),
     health_gate="microcanonical",
     nuts=False,
+    ours=True,
     settings={
         "eps_jitter": EPS_JITTER,
         "adaptation": Setting("variance", ("variance", "fisher"),
-                              "the window's metric estimator (samplers/mams_warmup.metric_window)"),
+                              "the window's metric estimator: `variance` is the tuning window's variance, `fisher` "
+                              "the diagonal minimizer of the Fisher divergence over that window "
+                              "(samplers/mams_warmup.metric_window)"),
     },
     start_backend=start_backend,
 )
