@@ -1,12 +1,17 @@
 import copy
 import json
+import subprocess
+import sys
 
 import pytest
 
 from conftest import nextstat
 from nextstat.aggregate import aggregate, describe
 from nextstat.artifacts import validation_errors, write_json
+from nextstat.engines import load_engine
 from nextstat.report import write_report
+from nextstat.report.formatting import slug
+from nextstat.summary_types import median, ratio_of_medians, ratio_spread
 
 
 def _variant(base, label, engine, seed, ess_per_s, ess_per_grad, **changes):
@@ -41,6 +46,18 @@ def test_describe_gives_median_headline_and_envelope():
     stats = describe([3.0, 1.0, 2.0])
     assert stats == {"n": 3, "median": 2.0, "mean": 2.0, "std": 1.0, "min": 1.0, "max": 3.0}
     assert describe([None]) is None
+
+
+def test_ratio_of_medians_with_its_envelope_over_seeds():
+    mine, theirs = describe([3.0, 6.0, 9.0]), describe([1.0, 2.0, 4.0])
+    ratio = ratio_of_medians(mine, theirs, "ref")
+    assert ratio == {"reference": "ref", "ratio_of_medians": 3.0, "envelope": [0.75, 9.0]}
+    assert ratio_spread(ratio) == {"median": 3.0, "min": 0.75, "max": 9.0}
+    assert ratio_of_medians(mine, describe([0.0, 1.0, 2.0]), "ref")["envelope"] is None
+    assert ratio_spread(ratio_of_medians(mine, describe([0.0, 1.0, 2.0]), "ref")) is None
+    assert ratio_of_medians(mine, None, "ref") is None and ratio_of_medians(mine, describe([0.0]), "ref") is None
+    assert median(mine) == 6.0 and median(None) is None
+    assert slug("cpu-Intel(R) Xeon(R) Processor") == "cpu-intel-r-xeon-r-processor"
 
 
 def test_aggregate_medians_ratios_and_flags(suite_dir):
@@ -187,3 +204,87 @@ def test_convergence_is_a_cost_ratio_with_its_own_table_and_chart(tmp_path, ok_a
         write_json(doc_path, doc)
     text = write_report(aggregate("t", sorted(runs.glob("*.json")), reference="theirs"), tmp_path / "again").read_text()
     assert "Var[x²] is each reference's own, measured over its draws.\n" in text
+
+
+def _engine_facts_suite(tmp_path, ok_artifact):
+    """Stan through PyStan (the reference), our NUTS and NumPyro's, three seeds each."""
+    runs = tmp_path / "runs"
+    for seed, ours, theirs in [(1, 300.0, 100.0), (2, 600.0, 150.0), (3, 900.0, 200.0)]:
+        ref = _variant(ok_artifact, "stan_nuts", "stan_nuts", seed, 50.0, 0.1)
+        ref["engine_info"]["frontend"] = "pystan"
+        write_json(runs / f"ref{seed}.json", ref)
+        write_json(runs / f"ours{seed}.json", _variant(ok_artifact, "ours", "nextstat_nuts", seed, ours, 0.3))
+        write_json(runs / f"zz{seed}.json", _variant(ok_artifact, "a_baseline", "numpyro_nuts", seed, theirs, 0.1))
+    return runs
+
+
+def test_the_summary_carries_what_the_engines_say_about_themselves(tmp_path, ok_artifact):
+    """Whether an engine is ours, what its own settings mean and what its frontend implies
+    come from its EngineSpec, through the summary; so does each run's reproducing command."""
+    runs = _engine_facts_suite(tmp_path, ok_artifact)
+    typo = copy.deepcopy(ok_artifact)  # the failed artifact of a mistyped --engine: an engine without facts
+    typo.update(label="typo", engine="nope", seed=1, status="failed", reason="unknown engine 'nope'", timing=None,
+                diagnostics=None, summary=None, quality=None, correctness=None, gradients=None)
+    write_json(runs / "typo.json", typo)
+    summary = aggregate("t", sorted(runs.glob("*.json")))
+    assert validation_errors(summary) == []
+    engines = summary["protocol"]["engines"]
+    assert engines["ours"]["ours"] is True and engines["a_baseline"]["ours"] is False
+    assert engines["typo"]["ours"] is False and engines["typo"]["setting_docs"] == {}
+    nuts = load_engine("nextstat_nuts").settings
+    assert engines["ours"]["setting_docs"] == {name: setting.doc for name, setting in nuts.items()}
+    assert engines["a_baseline"]["setting_docs"] == {}
+    rows = {r["label"]: r for r in summary["rows"]}
+    assert rows["stan_nuts"]["frontend_caveat"] == load_engine("stan_nuts").frontend_caveats["pystan"]
+    assert rows["ours"]["frontend_caveat"] is None
+    assert {run["command"] for run in summary["runs"]} == {ok_artifact["provenance"]["command"]}
+    text = write_report(summary, tmp_path / "report").read_text()
+    assert "**Stan rows ran through PyStan**" in text
+    assert f"- `nextstat_nuts` `adaptation`: {nuts['adaptation'].doc}." in text
+    assert "- `nextstat_nuts` `top_level_join`:" in text
+
+
+def test_the_report_reads_the_summary_alone(tmp_path, ok_artifact):
+    """The run artifacts may be gone: the report says what the summary says, and nothing
+    that the summary does not."""
+    runs = _engine_facts_suite(tmp_path, ok_artifact)
+    summary = aggregate("t", sorted(runs.glob("*.json")))
+    for path in runs.glob("*.json"):
+        path.unlink()
+    engines = summary["protocol"]["engines"]
+    engines["ours"]["ours"], engines["a_baseline"]["ours"] = False, True
+    engines["a_baseline"]["setting_docs"] = {"step": "a setting this summary made up"}
+    for row in summary["rows"]:
+        row["frontend_caveat"] = "**Rows of a test frontend.**" if row["label"] == "a_baseline" else None
+    for run in summary["runs"]:
+        run["command"] = f"nextstat run --seed {run['seed']} --as-kept-in-the-summary"
+    text = write_report(summary, tmp_path / "report").read_text()
+    assert any(line.startswith("| std_normal_d10") and "a_baseline / ours" in line for line in text.splitlines())
+    assert "**Rows of a test frontend.**" in text and "PyStan" not in text
+    assert "- `numpyro_nuts` `step`: a setting this summary made up." in text
+    assert "--as-kept-in-the-summary" in text
+
+
+def test_a_summary_written_before_the_engine_facts_still_reports(tmp_path, ok_artifact):
+    """Older summaries (the pinned gate baseline among them) lack the engine facts and the
+    commands: they stay valid, and their report says less."""
+    summary = aggregate("t", sorted(_engine_facts_suite(tmp_path, ok_artifact).glob("*.json")))
+    for info in summary["protocol"]["engines"].values():
+        del info["ours"], info["setting_docs"]
+    for row in summary["rows"]:
+        del row["frontend_caveat"]
+    for run in summary["runs"]:
+        del run["command"]
+    assert validation_errors(summary) == []
+    text = write_report(summary, tmp_path / "report").read_text()
+    assert "own settings, as each engine describes them" not in text and "PyStan" not in text
+    assert any(line.startswith("| std_normal_d10") and "a_baseline / ours" in line for line in text.splitlines())
+    example = summary["runs"][0]
+    assert f"nextstat run --case {example['case']} --engine {example['engine']} --seed {example['seed']} ..." in text
+
+
+def test_the_report_imports_nothing_from_the_engines():
+    code = "import sys, nextstat.report; print(sorted(m for m in sys.modules if m.startswith('nextstat.')))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "nextstat.report" in loaded
+    assert "nextstat.engines" not in loaded and "nextstat.aggregate" not in loaded

@@ -3,6 +3,10 @@
 The headline of a row is the median over seeds; mean, std and the min/max envelope
 stand beside it. Ratios are taken against a reference row (``stan_nuts`` by default)
 of the same case on the same backend and device, as a ratio of medians.
+
+What the report says about an engine (one of ours? what its own settings mean? a caveat
+about its frontend?) comes from the engine's ``EngineSpec`` and is written here, into the
+summary, so that the report reads nothing but the summary.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from typing import Any, Iterable
 
 from .artifacts import RUN_SCHEMA, SUMMARY_SCHEMA, TIMING_SCHEMA, ArtifactError, read_json, utc_now, validation_errors
 from .diagnostics import agreement_z
+from .engines import ENGINES, EngineSpec, load_engine
+from .summary_types import (Agreement, EngineInfo, FairnessFlag, Harness, Protocol, RunRecord, Row, Stats, Summary,
+                            TimingRecord, ratio_of_medians)
 
 #: Per-run figures aggregated over seeds: (name, where it lives in the artifact).
 METRICS: dict[str, tuple[str, str]] = {
@@ -74,10 +81,10 @@ def load_runs(paths: Iterable[Path]) -> list[tuple[Path, dict[str, Any]]]:
 
 
 def aggregate(suite: str, paths: Iterable[Path], reference: str = "stan_nuts",
-              benchmarks_dir: str | None = None, timing_paths: Iterable[Path] = ()) -> dict[str, Any]:
+              benchmarks_dir: str | None = None, timing_paths: Iterable[Path] = ()) -> Summary:
     runs = load_runs(paths)
     records = _split_devices_by_hardware([_run_record(path, doc) for path, doc in runs])
-    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[tuple, list[RunRecord]] = defaultdict(list)
     for record in records:
         groups[(record["backend"], record["device"], record["case"], record["label"])].append(record)
 
@@ -87,7 +94,7 @@ def aggregate(suite: str, paths: Iterable[Path], reference: str = "stan_nuts",
     for _, doc in runs:
         env = doc["environment"]
         environments.setdefault(env["fingerprint_sha256"], env)
-    summary = {
+    summary: Summary = {
         "schema_version": SUMMARY_SCHEMA,
         "suite": suite,
         "created_utc": utc_now(),
@@ -104,7 +111,13 @@ def aggregate(suite: str, paths: Iterable[Path], reference: str = "stan_nuts",
     return summary
 
 
-def _timing_record(path: Path) -> dict[str, Any]:
+def _engine_spec(name: str) -> EngineSpec | None:
+    """The spec of the engine that made a run; None for a name no engine registers (the
+    failed artifact of a mistyped ``--engine``), which has no facts to report."""
+    return load_engine(name) if name in ENGINES else None
+
+
+def _timing_record(path: Path) -> TimingRecord:
     doc = read_json(path)
     errors = validation_errors(doc, TIMING_SCHEMA)
     if errors:
@@ -112,7 +125,7 @@ def _timing_record(path: Path) -> dict[str, Any]:
     return {key: doc[key] for key in ("case", "label", "engine", "seed", "budget", "status", "reason", "backend", "modes")}
 
 
-def _run_record(path: Path, doc: dict[str, Any]) -> dict[str, Any]:
+def _run_record(path: Path, doc: dict[str, Any]) -> RunRecord:
     env = doc["environment"]
     ok = doc["status"] == "ok"
     sections = {**doc, "derived": _derived(doc)}  # where METRICS looks each figure up
@@ -142,6 +155,7 @@ def _run_record(path: Path, doc: dict[str, Any]) -> dict[str, Any]:
         # artifacts made before the field existed used the Gaussian form
         "convergence_variance": ((doc.get("convergence") or {}).get("variance_of_square", "gaussian from mean and sd")
                                  if doc.get("convergence") else None),
+        "command": doc["provenance"]["command"],
     }
 
 
@@ -154,7 +168,7 @@ def _derived(doc: dict[str, Any]) -> dict[str, Any]:
             "ess_tail_per_grad": tail / grads if tail is not None and grads else None}
 
 
-def _split_devices_by_hardware(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _split_devices_by_hardware(records: list[RunRecord]) -> list[RunRecord]:
     """Runs from nodes with different hardware fingerprints never share a row, even when
     their CPU (or GPU) model names agree, as on a cluster's mixed partitions: the device
     name then carries the node's hardware hash."""
@@ -173,7 +187,7 @@ def _device(env: dict[str, Any], backend: str) -> str:
     return env["cpu"]["model"]
 
 
-def describe(values: list[float]) -> dict[str, Any] | None:
+def describe(values: list[float | None]) -> Stats | None:
     """Median (the headline), mean, std, min and max over seeds."""
     values = [float(v) for v in values if v is not None]
     if not values:
@@ -188,10 +202,11 @@ def describe(values: list[float]) -> dict[str, Any] | None:
     }
 
 
-def _row(key: tuple, members: list[dict[str, Any]]) -> dict[str, Any]:
+def _row(key: tuple, members: list[RunRecord]) -> Row:
     backend, device, case, label = key
     ok = [m for m in members if m["status"] == "ok"]
     first = (ok or members)[0]
+    spec = _engine_spec(first["engine"])
     return {
         "backend": backend,
         "device": device,
@@ -199,6 +214,7 @@ def _row(key: tuple, members: list[dict[str, Any]]) -> dict[str, Any]:
         "label": label,
         "engine": first["engine"],
         "frontend": first["frontend"],
+        "frontend_caveat": spec.frontend_caveats.get(first["frontend"]) if spec else None,
         "is_control": first["is_control"],
         "seeds": sorted(m["seed"] for m in members),
         "n_ok": len(ok),
@@ -215,19 +231,7 @@ def _row(key: tuple, members: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def ratio(mine: dict[str, Any] | None, theirs: dict[str, Any] | None, reference: str) -> dict[str, Any] | None:
-    """Ratio of medians of two rows' statistics of one metric, with the envelope over
-    seeds (min/max against max/min); None where either is missing or theirs is not positive."""
-    if not mine or not theirs or theirs["median"] <= 0:
-        return None
-    return {
-        "reference": reference,
-        "ratio_of_medians": mine["median"] / theirs["median"],
-        "envelope": [mine["min"] / theirs["max"], mine["max"] / theirs["min"]] if theirs["min"] > 0 else None,
-    }
-
-
-def _add_ratios(rows: list[dict[str, Any]], reference: str) -> None:
+def _add_ratios(rows: list[Row], reference: str) -> None:
     """Ratio of medians (and the per-seed ratio envelope) against the reference row."""
     by_key = {(r["backend"], r["device"], r["case"], r["label"]): r for r in rows}
     for row in rows:
@@ -235,16 +239,16 @@ def _add_ratios(rows: list[dict[str, Any]], reference: str) -> None:
         if ref is None or ref is row:
             continue
         for name in RATIO_METRICS:
-            found = ratio(row["metrics"][name], ref["metrics"][name], reference)
+            found = ratio_of_medians(row["metrics"][name], ref["metrics"][name], reference)
             if found:
                 row["ratios"][name] = found
         for name in COST_RATIO_METRICS:
-            found = ratio(ref["metrics"][name], row["metrics"][name], reference)
+            found = ratio_of_medians(ref["metrics"][name], row["metrics"][name], reference)
             if found:
                 row["ratios"][name] = found
 
 
-def _agreement(runs, reference: str) -> list[dict[str, Any]]:
+def _agreement(runs, reference: str) -> list[Agreement]:
     """Posterior means of each engine against the reference engine, seed by seed:
     max over parameters of |mean_a - mean_b| / sqrt(mcse_a^2 + mcse_b^2)."""
     by_key = {(d["backend"], d["case"], d["label"], d["seed"]): d for _, d in runs if d["status"] == "ok"}
@@ -267,9 +271,9 @@ def _agreement(runs, reference: str) -> list[dict[str, Any]]:
     return out
 
 
-def _fairness_flags(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _fairness_flags(rows: list[Row]) -> list[FairnessFlag]:
     """Settings that differ between rows of the same table (backend, device, case)."""
-    tables: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    tables: dict[tuple, list[Row]] = defaultdict(list)
     for row in rows:
         tables[(row["backend"], row["device"], row["case"])].append(row)
     flags = []
@@ -284,20 +288,14 @@ def _fairness_flags(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return flags
 
 
-def _protocol(runs) -> dict[str, Any]:
-    engines = {}
+def _protocol(runs) -> Protocol:
+    engines: dict[str, EngineInfo] = {}
     settings_seen: dict[str, Counter] = defaultdict(Counter)
     for _, doc in runs:  # a suite's case_settings change a row's settings on some cases: name the usual ones
         settings_seen[doc["label"]][json.dumps(doc["config"]["settings"], sort_keys=True)] += 1
     for _, doc in runs:
-        engines.setdefault(doc["label"], {
-            "engine": doc["engine"],
-            "settings": json.loads(settings_seen[doc["label"]].most_common(1)[0][0]),
-            "frontend": (doc.get("engine_info") or {}).get("frontend"),
-            "versions": (doc.get("engine_info") or {}).get("versions"),
-            "initialization": (doc.get("engine_info") or {}).get("initialization"),
-            "cases": [],
-        })
+        if doc["label"] not in engines:
+            engines[doc["label"]] = _engine_info(doc, json.loads(settings_seen[doc["label"]].most_common(1)[0][0]))
         if doc["case"] not in engines[doc["label"]]["cases"]:
             engines[doc["label"]]["cases"].append(doc["case"])
     for info in engines.values():
@@ -311,13 +309,28 @@ def _protocol(runs) -> dict[str, Any]:
     }
 
 
-def _harness(runs, benchmarks_dir: str | None) -> dict[str, Any]:
+def _engine_info(doc: dict[str, Any], settings: dict[str, Any]) -> EngineInfo:
+    """A label's engine, usual settings and frontend, and its engine's own facts."""
+    spec = _engine_spec(doc["engine"])
+    return {
+        "engine": doc["engine"],
+        "settings": settings,
+        "frontend": (doc.get("engine_info") or {}).get("frontend"),
+        "versions": (doc.get("engine_info") or {}).get("versions"),
+        "initialization": (doc.get("engine_info") or {}).get("initialization"),
+        "cases": [],
+        "ours": spec.ours if spec else False,
+        "setting_docs": {name: setting.doc for name, setting in spec.settings.items()} if spec else {},
+    }
+
+
+def _harness(runs, benchmarks_dir: str | None) -> Harness:
     """How much of the run stage's wall time is the harness's own (process start,
     imports, fingerprint, diagnostics, writing) rather than the engine's."""
     timed = [d["timing"] for _, d in runs if d["timing"]]
     process = sum(t["process_s"] for t in timed)
     engine = sum(t["engine_wall_s"] for t in timed)
-    out: dict[str, Any] = {
+    out: Harness = {
         "runs_timed": len(timed),
         "run_process_s": process,
         "engine_wall_s": engine,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from .summary_types import Row, RunRecord, Spread, TimingRecord, median, ratio_spread
 
-def grouped_bars(rows: list[dict[str, Any]], metric: str, ylabel: str, title: str, path: Path) -> Path | None:
+
+def grouped_bars(rows: list[Row], metric: str, ylabel: str, title: str, path: Path) -> Path | None:
     """One group of bars per case, one bar per engine label: median over seeds, whiskers
     from the smallest to the largest seed. Log scale, since engines differ by factors."""
     import matplotlib
@@ -30,12 +31,10 @@ def grouped_bars(rows: list[dict[str, Any]], metric: str, ylabel: str, title: st
     for i, label in enumerate(labels):
         x = np.arange(len(cases)) + (i - (len(labels) - 1) / 2) * width
         stats = [values.get((case, label)) for case in cases]
-        median = np.array([s["median"] if s else np.nan for s in stats])
-        low = np.array([s["median"] - s["min"] if s else 0.0 for s in stats])
-        high = np.array([s["max"] - s["median"] if s else 0.0 for s in stats])
-        ax.bar(x, median, width * 0.92, label=label, color=colors[i % len(colors)],
+        centre, low, high = _bar_heights([median(s) for s in stats], stats)
+        ax.bar(x, centre, width * 0.92, label=label, color=colors[i % len(colors)],
                yerr=np.vstack([low, high]), capsize=3, error_kw={"elinewidth": 1, "ecolor": "0.25"})
-        for xi, m, top in zip(x, median, median + high):
+        for xi, m, top in zip(x, centre, centre + high):
             if np.isfinite(m):  # above the whisker, so the label never sits on it
                 ax.annotate(_short(m), (xi, top), textcoords="offset points", xytext=(0, 2), ha="center",
                             va="bottom", fontsize=6 if vertical else 7, rotation=90 if vertical else 0)
@@ -55,7 +54,7 @@ def grouped_bars(rows: list[dict[str, Any]], metric: str, ylabel: str, title: st
     return path
 
 
-def ratio_bars(rows: list[dict[str, Any]], reference: str, title: str, path: Path) -> Path | None:
+def ratio_bars(rows: list[Row], reference: str, title: str, path: Path) -> Path | None:
     """A panel each for ESS/s, bulk and tail ESS per gradient (those with ratios) as
     ratios to the reference engine: one group per case, one bar per other engine, the
     ratio of medians with the per-seed envelope as whiskers, on a log scale around the line at 1 (parity)."""
@@ -89,11 +88,8 @@ def ratio_bars(rows: list[dict[str, Any]], reference: str, title: str, path: Pat
             x = np.arange(len(cases)) + (i - (len(labels) - 1) / 2) * width
             ratios = [next((r["ratios"].get(metric) for r in rated if r["case"] == c and r["label"] == label), None)
                       for c in cases]
-            value = np.array([q["ratio_of_medians"] if q else np.nan for q in ratios])
-            low = np.array([q["ratio_of_medians"] - q["envelope"][0] if q and q.get("envelope") else 0.0
-                            for q in ratios])
-            high = np.array([q["envelope"][1] - q["ratio_of_medians"] if q and q.get("envelope") else 0.0
-                             for q in ratios])
+            value, low, high = _bar_heights([q["ratio_of_medians"] if q else None for q in ratios],
+                                            [ratio_spread(q) if q else None for q in ratios])
             ax.bar(x, value, width * 0.92, label=label, color=colors[all_labels.index(label) % len(colors)],
                    yerr=np.vstack([low, high]), capsize=3, error_kw={"elinewidth": 1, "ecolor": "0.25"})
             for xi, v, top in zip(x, value, value + high):
@@ -122,6 +118,15 @@ def ratio_bars(rows: list[dict[str, Any]], reference: str, title: str, path: Pat
     return path
 
 
+def _bar_heights(values: list[float | None], spreads: list[Spread | None]) -> tuple[np.ndarray, ...]:
+    """Bar heights (nan where a figure is missing) and the whiskers' lengths below and
+    above them, to the range over seeds (none where there is no range)."""
+    height = np.array([np.nan if v is None else v for v in values])
+    low = np.array([v - s["min"] if v is not None and s else 0.0 for v, s in zip(values, spreads)])
+    high = np.array([s["max"] - v if v is not None and s else 0.0 for v, s in zip(values, spreads)])
+    return height, low, high
+
+
 def _short(value: float) -> str:
     if value >= 100:
         return f"{value:,.0f}"
@@ -132,7 +137,7 @@ def _short(value: float) -> str:
     return f"{value:.1e}"  # two significant digits, e.g. a pathological control's 1.4e-04
 
 
-def start_times(timings: list[dict[str, Any]], path: Path) -> Path | None:
+def start_times(timings: list[TimingRecord], path: Path) -> Path | None:
     """Time to result of each case x engine row, started cold, cached and warm (log scale)."""
     import matplotlib
     import matplotlib.ticker
@@ -169,7 +174,7 @@ def start_times(timings: list[dict[str, Any]], path: Path) -> Path | None:
     return path
 
 
-def convergence_curves(runs: list[dict[str, Any]], threshold: float, path: Path) -> Path | None:
+def convergence_curves(runs: list[RunRecord], threshold: float, path: Path) -> Path | None:
     """One panel per case: the ensemble's squared second-moment bias (b2_max) against the
     cumulative gradients per chain, one line per run (colour by engine), log-log, with the
     convergence threshold drawn across."""

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .artifacts import SUMMARY_SCHEMA, ArtifactError, read_json, utc_now, validation_errors
+from .summary_types import Row, RunRecord, Spread, Summary, median, ratio_spread
 
 GATE_SCHEMA = "nextstat.gate_result.v1"
 POLICY_SCHEMA = "nextstat.gate_policy.v1"
@@ -78,7 +79,7 @@ def load_policy(path: str | Path | None) -> dict[str, Any]:
     return policy
 
 
-def load_summary(path: str | Path, role: str) -> dict[str, Any]:
+def load_summary(path: str | Path, role: str) -> Summary:
     try:
         doc = read_json(path)
     except ArtifactError as exc:
@@ -89,13 +90,13 @@ def load_summary(path: str | Path, role: str) -> dict[str, Any]:
     return doc
 
 
-def tolerance_for(stats: dict[str, float], spread_factor: float, min_tolerance: float, floor: float) -> float:
-    median = stats["median"]
-    spread = (stats["max"] - stats["min"]) / median if median > 0 else 0.0
+def tolerance_for(stats: Spread, spread_factor: float, min_tolerance: float, floor: float) -> float:
+    centre = stats["median"]
+    spread = (stats["max"] - stats["min"]) / centre if centre > 0 else 0.0
     return min(max(spread_factor * spread, min_tolerance), 1.0 - floor)
 
 
-def timing_environment(summary: dict[str, Any]) -> set[str]:
+def timing_environment(summary: Summary) -> set[str]:
     """Hashes of the summary's environments without the fields wall times do not depend on."""
     keys = set()
     for env in summary["environments"].values():
@@ -104,7 +105,7 @@ def timing_environment(summary: dict[str, Any]) -> set[str]:
     return keys
 
 
-def _row_key(row: dict[str, Any]) -> tuple[str, str, str]:
+def _row_key(row: Row) -> tuple[str, str, str]:
     return row["backend"], row["case"], row["label"]
 
 
@@ -119,7 +120,7 @@ def _fmt(value: float | None) -> str:
     return f"{value:.4g}"
 
 
-def evaluate(baseline: dict[str, Any], current: dict[str, Any], policy: dict[str, Any] | None = None,
+def evaluate(baseline: Summary, current: Summary, policy: dict[str, Any] | None = None,
              baseline_path: str = "baseline", current_path: str = "current") -> dict[str, Any]:
     """Every check of the current summary against the baseline, and the verdict."""
     policy = policy or deepcopy(DEFAULT_POLICY)
@@ -186,7 +187,7 @@ def evaluate(baseline: dict[str, Any], current: dict[str, Any], policy: dict[str
     }
 
 
-def _health_check(run: dict[str, Any], key, add) -> None:
+def _health_check(run: RunRecord, key, add) -> None:
     name = f"{_name(key)} seed {run['seed']}"
     if run["status"] != "ok":
         add("health", key, "fail", f"{name}: run {run['status']}: {run['reason']}", seed=run["seed"])
@@ -212,7 +213,7 @@ def _health_check(run: dict[str, Any], key, add) -> None:
         add("health", key, "pass", f"{name}: healthy", seed=run["seed"])
 
 
-def _compare(kind, key, metric, base_stats, current_value, rule, add, what: str) -> None:
+def _compare(kind, key, metric, base_stats: Spread | None, current_value: float | None, rule, add, what: str) -> None:
     if base_stats is None or current_value is None:
         add(kind, key, "report-only", f"{_name(key)}: {what} missing in the "
             f"{'baseline' if base_stats is None else 'current summary'}", metric=metric)
@@ -227,14 +228,13 @@ def _compare(kind, key, metric, base_stats, current_value, rule, add, what: str)
         baseline=base_stats["median"], current=current_value, bound=bound, tolerance=tolerance)
 
 
-def _ess_check(base, row, key, rule, add, kind: str = "ess_per_grad") -> None:
+def _ess_check(base: Row, row: Row, key, rule, add, kind: str = "ess_per_grad") -> None:
     metric = rule["metric"]
-    current = (row["metrics"].get(metric) or {}).get("median")
-    _compare(kind, key, metric, base["metrics"].get(metric), current, rule, add,
+    _compare(kind, key, metric, base["metrics"].get(metric), median(row["metrics"].get(metric)), rule, add,
              f"{metric} median")
 
 
-def _wall_time_check(base, row, key, rule, same_env, env_note, add) -> None:
+def _wall_time_check(base: Row, row: Row, key, rule, same_env, env_note, add) -> None:
     metric = rule["metric"]
     base_ratio, cur_ratio = base["ratios"].get(metric), row["ratios"].get(metric)
     if base_ratio is None and cur_ratio is None:
@@ -242,11 +242,10 @@ def _wall_time_check(base, row, key, rule, same_env, env_note, add) -> None:
     reference = (cur_ratio or base_ratio)["reference"]
     what = f"{metric} ratio to {reference}"
     metric = f"{metric} / {reference}"  # the figure compared is the ratio, not the rate
-    if base_ratio is None or cur_ratio is None or not base_ratio.get("envelope"):
+    stats = ratio_spread(base_ratio) if base_ratio else None
+    if stats is None or cur_ratio is None:
         add("wall_time", key, "report-only", f"{_name(key)}: {what} missing in one summary", metric=metric)
         return
-    stats = {"median": base_ratio["ratio_of_medians"], "min": base_ratio["envelope"][0],
-             "max": base_ratio["envelope"][1]}
     if not same_env:
         add("wall_time", key, "report-only", f"{_name(key)}: {what} {_fmt(cur_ratio['ratio_of_medians'])} "
             f"(baseline {_fmt(stats['median'])}); not gated: {env_note}", metric=metric,

@@ -10,6 +10,9 @@ protocol starts a compute backend before its clock) and ``compile(case) -> recor
 already resolved (``resolve_settings``): every key present, every value checked, so an
 engine never repeats a default.
 
+Three declarative fields reach the report through the suite summary (``aggregate``): the
+settings' ``doc``, ``ours`` and ``frontend_caveats``.
+
 A module's top level imports nothing heavy (its sampling library is imported inside
 ``run`` and ``versions``), so reading an engine's spec never needs its library, and a
 missing library skips that engine's runs instead of breaking the tool.
@@ -64,6 +67,11 @@ class EngineSpec:
     health_gate: str = "nuts-strict"
     #: a NUTS engine reports ``tree_depth`` per draw (``base.NUTS_STAT_NAMES``)
     nuts: bool = True
+    #: one of our own samplers: the numerator where a report pairs it with another engine
+    ours: bool = False
+    #: frontend (``engine_info["frontend"]`` of a run) -> what a report must say about the
+    #: rows that ran through it (markdown), e.g. where their times are not the sampler's own
+    frontend_caveats: Mapping[str, str] = field(default_factory=dict)
     settings: Mapping[str, Setting] = field(default_factory=dict)
     start_backend: Callable[[], float] | None = None
     compile: Callable[..., dict[str, Any]] | None = None

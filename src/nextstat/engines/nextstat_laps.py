@@ -117,11 +117,14 @@ ENGINE = EngineSpec(
     versions=lambda: library_versions("jax", nextstat=True),
     health_gate="microcanonical",
     nuts=False,
+    ours=True,
     settings={
         "eps_jitter": EPS_JITTER,
         "report_chains": REPORT_CHAINS,
         "adaptation": Setting("variance", ("variance", "fisher"),
-                              "the ensemble's metric estimator (samplers/laps.ensemble_metric)"),
+                              "the ensemble's metric estimator: `variance` is the chains' variance, `fisher` the "
+                              "diagonal minimizer of the Fisher divergence across the chains at every warmup step "
+                              "(samplers/laps.ensemble_metric)"),
     },
     start_backend=start_backend,
 )

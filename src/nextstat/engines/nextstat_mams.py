@@ -102,13 +102,16 @@ ENGINE = EngineSpec(
     versions=lambda: library_versions("jax", nextstat=True),
     health_gate="microcanonical",
     nuts=False,
+    ours=True,
     settings={
         "eps_jitter": EPS_JITTER,
         "adaptation": Setting("variance", ("variance", "fisher"),
-                              "the window's metric estimator (samplers/mams_warmup.metric_window)"),
+                              "the window's metric estimator: `variance` is the tuning window's variance, `fisher` "
+                              "the diagonal minimizer of the Fisher divergence over that window "
+                              "(samplers/mams_warmup.metric_window)"),
         "length_jitter": Setting("none", ("none", "uniform"),
-                                 "sampling's steps per transition: none (round(L/eps)) or uniform "
-                                 "(on 1..2L/eps-1, mean L/eps; samplers/mams.random_trajectory_length)"),
+                                 "sampling's steps per transition: `none` is round(L/eps), `uniform` is uniform on "
+                                 "1..2L/eps-1 with mean L/eps (samplers/mams.random_trajectory_length)"),
     },
     start_backend=start_backend,
 )

@@ -75,11 +75,14 @@ ENGINE = EngineSpec(
     name=NAME,
     run=run,
     versions=lambda: library_versions("jax", nextstat=True),
+    ours=True,
     settings={
         # "multinomial" is a deliberately weaker variant (what the regression gate must catch), never a default
         "top_level_join": Setting("progressive", ("progressive", "multinomial"), "the top-level join of NUTS subtrees"),
         "adaptation": Setting("stan", ("stan", "fisher", "fisher-lowrank"),
-                              "the warmup windows' metric estimator (samplers/fisher_metric.py)"),
+                              "the warmup windows' metric estimator: `stan` is Stan's windowed variance; `fisher` and "
+                              "`fisher-lowrank` minimize the Fisher divergence from the warmup draws and their "
+                              "gradients (samplers/fisher_metric.py)"),
     },
     start_backend=start_backend,
 )

@@ -296,4 +296,11 @@ def _result(case, budget, draws, column, compile_s, warmup_s, sampling_s, info) 
     )
 
 
-ENGINE = EngineSpec(name=NAME, run=run, versions=versions, compile=compile_model)
+ENGINE = EngineSpec(
+    name=NAME, run=run, versions=versions, compile=compile_model,
+    frontend_caveats={"pystan": "**Stan rows ran through PyStan** (no CmdStan installed). Their times are Stan's own "
+                                "elapsed warmup/sampling times, but under PyStan those include httpstan's per-draw "
+                                "output callbacks, so µs/grad and ESS/s understate Stan's sampler itself (CmdStan's "
+                                "per-step cost is lower); ESS/grad is unaffected. The frontend's wall time is kept "
+                                "in each artifact's `engine_info`."},
+)

@@ -1,0 +1,59 @@
+"""Where the figures come from: the harness's overhead, the benchmarks kept beside the
+report, and the command that reproduces a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..summary_types import Summary
+
+
+def harness(summary: Summary) -> list[str]:
+    h = summary["harness"]
+    lines = ["## Harness overhead", ""]
+    if h["harness_share_of_runs"] is not None:
+        lines.append(
+            f"Run processes took {h['run_process_s']:.1f} s in all, of which the engines (compile, warmup, sampling and "
+            f"their frontends) took {h['engine_wall_s']:.1f} s; the harness's own work (process start, imports, "
+            f"fingerprint, diagnostics, writing) took {h['harness_s']:.1f} s, **{100 * h['harness_share_of_runs']:.1f}%**."
+        )
+    if h.get("rule_wall_s"):
+        lines.append("")
+        lines.append("Wall time per workflow stage (Snakemake benchmarks): "
+                     + ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in h["rule_wall_s"].items()) + ".")
+    return lines + [""]
+
+
+def beside(out_dir: Path) -> list[str]:
+    """Links to the other markdown files in the report's folder: the side-by-side
+    benchmarks (``nextstat.benchmarks``) whose output was written there, each under its
+    own first heading."""
+    found = []
+    for path in sorted(out_dir.glob("*.md")):
+        if path.name == "REPORT.md":
+            continue
+        heading = next((line.lstrip("# ").strip() for line in path.read_text().splitlines() if line.startswith("#")),
+                       path.stem)
+        found.append(f"- [{path.name}]({path.name}): {heading}")
+    if not found:
+        return []
+    return ["## Benchmarks beside this suite", "",
+            "Measurements from `python -m nextstat.benchmarks.<name> --out ...` kept in this folder:", "",
+            *found, ""]
+
+
+def reproduce(summary: Summary) -> list[str]:
+    example = next((r for r in summary["runs"] if r["status"] == "ok"), summary["runs"][0])
+    # summaries written before aggregate kept each run's command name the run instead
+    command = example.get("command") or (f"nextstat run --case {example['case']} --engine {example['engine']} "
+                                         f"--seed {example['seed']} ...")
+    return [
+        "## Reproduce",
+        "",
+        "Every run artifact records the command that reproduces it, e.g.:",
+        "",
+        "```",
+        command,
+        "```",
+        "",
+    ]

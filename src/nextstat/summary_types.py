@@ -1,0 +1,216 @@
+"""The suite summary's shapes (``schemas/suite_summary.v1.schema.json``), and the figures
+every reader of a summary takes from them: a statistic's median, and the ratio of two
+rows' medians with its envelope over seeds.
+
+``aggregate`` writes these; ``report``, ``charts`` and ``gate`` read them. Fields marked
+``NotRequired`` are absent from summaries written before they existed (the pinned gate
+baseline among them); a reader treats their absence as "nothing recorded".
+"""
+
+from typing import Any, NotRequired, TypedDict
+
+
+class Spread(TypedDict):
+    """A headline figure and its range over seeds."""
+
+    median: float
+    min: float
+    max: float
+
+
+class Stats(TypedDict):
+    """One metric of a row over its seeds: the median is the headline (a ``Spread``
+    with mean, standard deviation and count beside it)."""
+
+    n: int
+    median: float
+    mean: float
+    std: float
+    min: float
+    max: float
+
+
+class Ratio(TypedDict):
+    """A row's metric against another row's: ratio of medians, and the envelope over
+    seeds (smallest over largest, largest over smallest; None where the other's smallest
+    is not positive)."""
+
+    reference: str
+    ratio_of_medians: float
+    envelope: list[float] | None
+
+
+class BudgetRecord(TypedDict):
+    chains: int
+    warmup: int
+    draws: int
+
+
+class Correctness(TypedDict):
+    reference: str | None
+    verdict: str
+    max_z: float | None
+
+
+class RunRecord(TypedDict):
+    """One run artifact, as much of it as the summary's readers need."""
+
+    path: str
+    case: str
+    label: str
+    engine: str
+    seed: int
+    status: str  # ok, failed, skipped
+    reason: str | None
+    backend: str
+    device: str
+    hostname: str
+    hardware_sha256: str
+    fingerprint_sha256: str
+    fairness: dict[str, Any]
+    budget: BudgetRecord
+    settings: dict[str, Any]
+    frontend: str | None
+    is_control: bool
+    verdict: str | None
+    failed_checks: list[str]
+    correctness: Correctness | None
+    metrics: dict[str, float | None]
+    convergence_curve: list[list[float | None]] | None
+    convergence_variance: str | None
+    #: the command that reproduces the run (its artifact's ``provenance.command``)
+    command: NotRequired[str]
+
+
+class Row(TypedDict):
+    """One backend x device x case x engine label, over its seeds."""
+
+    backend: str
+    device: str
+    case: str
+    label: str
+    engine: str
+    frontend: str | None
+    #: what the report must say about the row's frontend (``EngineSpec.frontend_caveats``)
+    frontend_caveat: NotRequired[str | None]
+    is_control: bool
+    seeds: list[int]
+    n_ok: int
+    n_failed: int
+    n_skipped: int
+    health_passed: int
+    correctness_failed: int
+    fairness: dict[str, Any]
+    budget: BudgetRecord
+    settings: dict[str, Any]
+    metrics: dict[str, Stats | None]
+    ratios: dict[str, Ratio]
+
+
+class EngineInfo(TypedDict):
+    """One engine label of the suite: its engine and usual settings, and the engine's own
+    facts (from its ``EngineSpec``)."""
+
+    engine: str
+    settings: dict[str, Any]
+    frontend: str | None
+    versions: dict[str, str] | None
+    initialization: str | None
+    cases: list[str]
+    #: one of our own samplers (``EngineSpec.ours``)
+    ours: NotRequired[bool]
+    #: the engine's own settings and what each means (``EngineSpec.settings``)
+    setting_docs: NotRequired[dict[str, str]]
+
+
+class Protocol(TypedDict):
+    seeds: list[int]
+    cases: list[str]
+    budgets: list[str]
+    threads_per_run: list[int]
+    engines: dict[str, EngineInfo]
+
+
+class Agreement(TypedDict):
+    backend: str
+    case: str
+    label: str
+    reference: str
+    seed: int
+    max_z: float | None
+    worst_parameter: str | None
+
+
+class FairnessFlag(TypedDict):
+    backend: str
+    device: str
+    case: str
+    field: str
+    values: dict[str, Any]
+
+
+class TimingRecord(TypedDict):
+    case: str
+    label: str
+    engine: str
+    seed: int
+    budget: BudgetRecord
+    status: str
+    reason: str | None
+    backend: str
+    modes: dict[str, dict[str, Any]] | None
+
+
+class Harness(TypedDict):
+    runs_timed: int
+    run_process_s: float
+    engine_wall_s: float
+    harness_s: float
+    harness_share_of_runs: float | None
+    rule_wall_s: dict[str, float] | None
+
+
+class Summary(TypedDict):
+    schema_version: str
+    suite: str
+    created_utc: str
+    reference_engine: str
+    protocol: Protocol
+    environments: dict[str, dict[str, Any]]
+    runs: list[RunRecord]
+    rows: list[Row]
+    agreement: list[Agreement]
+    fairness_flags: list[FairnessFlag]
+    harness: Harness
+    timings: NotRequired[list[TimingRecord]]
+
+
+def median(stats: Spread | None) -> float | None:
+    """The headline of a statistic over seeds; None where no seed measured it."""
+    return stats["median"] if stats else None
+
+
+def envelope(mine: Spread, theirs: Spread) -> list[float] | None:
+    """The ratio's range over seeds: [my smallest / their largest, my largest / their
+    smallest]; None where their smallest is not positive."""
+    if theirs["min"] <= 0:
+        return None
+    return [mine["min"] / theirs["max"], mine["max"] / theirs["min"]]
+
+
+def ratio_of_medians(mine: Spread | None, theirs: Spread | None, reference: str) -> Ratio | None:
+    """My median over theirs, with its envelope over seeds; None where either is missing
+    or their median is not positive."""
+    if not mine or not theirs or theirs["median"] <= 0:
+        return None
+    return {"reference": reference, "ratio_of_medians": mine["median"] / theirs["median"],
+            "envelope": envelope(mine, theirs)}
+
+
+def ratio_spread(ratio: Ratio) -> Spread | None:
+    """A ratio read as a figure with its range over seeds: the ratio of medians within
+    its envelope; None without an envelope."""
+    if not ratio.get("envelope"):
+        return None
+    low, high = ratio["envelope"]
+    return {"median": ratio["ratio_of_medians"], "min": low, "max": high}
