@@ -8,9 +8,9 @@ import pytest
 
 from conftest import nextstat
 from nextstat.aggregate import aggregate
-from nextstat.artifacts import validation_errors, write_json
+from nextstat.artifacts import GATE_SCHEMA, validation_errors, write_json
 from nextstat.engines import Budget
-from nextstat.gate import GATE_SCHEMA, DEFAULT_POLICY, GateInputError, evaluate, load_policy, tolerance_for
+from nextstat.gate import DEFAULT_POLICY, GateInputError, evaluate, load_policy, tolerance_for
 
 SEEDS = (42, 123, 777)
 

@@ -387,8 +387,8 @@ def cmd_aggregate(args) -> int:
 
 
 def cmd_gate(args) -> int:
-    from .artifacts import write_json
-    from .gate import GATE_SCHEMA, GateInputError, evaluate, load_policy, load_summary, markdown
+    from .artifacts import GATE_SCHEMA, write_json
+    from .gate import GateInputError, evaluate, load_policy, load_summary, markdown
 
     try:
         policy = load_policy(args.policy)

@@ -8,9 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from .artifacts import utc_now
+from .artifacts import REFERENCE_SCHEMA, utc_now
 from .cases import Case
-from .cases.references import REFERENCE_SCHEMA
 from .diagnostics import parameter_summary
 from .engines import Budget, load_engine, resolve_settings
 

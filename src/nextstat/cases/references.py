@@ -16,7 +16,6 @@ from pathlib import Path
 from .base import Case, Reference
 
 REFERENCES_DIR = Path(__file__).resolve().parent / "references"
-REFERENCE_SCHEMA = "nextstat.reference.v1"
 
 
 def reference_path(case_name: str) -> Path:
