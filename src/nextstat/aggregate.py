@@ -16,6 +16,7 @@ from typing import Any, Iterable
 
 from .artifacts import RUN_SCHEMA, SUMMARY_SCHEMA, TIMING_SCHEMA, ArtifactError, read_json, utc_now, validation_errors
 from .diagnostics import agreement_z
+from .engines import REFERENCE_ENGINE
 
 #: Per-run figures aggregated over seeds: (name, where it lives in the artifact).
 METRICS: dict[str, tuple[str, str]] = {
@@ -73,7 +74,7 @@ def load_runs(paths: Iterable[Path]) -> list[tuple[Path, dict[str, Any]]]:
     return runs
 
 
-def aggregate(suite: str, paths: Iterable[Path], reference: str = "stan_nuts",
+def aggregate(suite: str, paths: Iterable[Path], reference: str = REFERENCE_ENGINE,
               benchmarks_dir: str | None = None, timing_paths: Iterable[Path] = ()) -> dict[str, Any]:
     runs = load_runs(paths)
     records = _split_devices_by_hardware([_run_record(path, doc) for path, doc in runs])

@@ -73,7 +73,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compile", help="build a case's model once, ahead of its runs, and record the compile time")
     p.add_argument("--case", required=True)
-    p.add_argument("--engine", default="stan_nuts", help="an engine with a compile step (default stan_nuts)")
+    p.add_argument("--engine", help="an engine with a compile step (default: the reference engine, Stan's)")
     p.add_argument("--out", required=True)
     p.set_defaults(handler=cmd_compile)
 
@@ -97,7 +97,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("aggregate", help="medians over seeds for every case x engine row of a suite")
     p.add_argument("--suite", required=True)
     p.add_argument("--runs", required=True, nargs="+", help="run artifacts, or folders of them")
-    p.add_argument("--reference-engine", default="stan_nuts", help="row label that ratios are taken against")
+    p.add_argument("--reference-engine",
+                   help="row label that ratios are taken against (default: the reference engine, Stan's)")
     p.add_argument("--benchmarks", help="folder of Snakemake benchmark TSVs, for the harness overhead")
     p.add_argument("--timings", nargs="*", default=[], help="cold/cached/warm timing artifacts to include")
     p.add_argument("--out", required=True)
@@ -301,15 +302,16 @@ def cmd_timing(args) -> int:
 def cmd_compile(args) -> int:
     from .artifacts import STAN_BUILD_SCHEMA, utc_now, write_json
     from .cases import CaseError, get_case
-    from .engines import EngineError, EngineUnavailable, load_engine
+    from .engines import REFERENCE_ENGINE, EngineError, EngineUnavailable, load_engine
     import socket
 
+    engine = args.engine or REFERENCE_ENGINE
     try:
-        compile_model = load_engine(args.engine).compile
+        compile_model = load_engine(engine).compile
     except EngineError as exc:
         raise UsageError(str(exc)) from None
     if compile_model is None:
-        raise UsageError(f"engine '{args.engine}' has no compile step (it compiles inside its runs)")
+        raise UsageError(f"engine '{engine}' has no compile step (it compiles inside its runs)")
 
     record = {"schema_version": STAN_BUILD_SCHEMA, "case": args.case, "created_utc": utc_now(),
               "hostname": socket.gethostname()}
@@ -372,13 +374,14 @@ def cmd_validate(args) -> int:
 def cmd_aggregate(args) -> int:
     from .aggregate import aggregate
     from .artifacts import ArtifactError, SUMMARY_SCHEMA, write_json
+    from .engines import REFERENCE_ENGINE
 
     files = _expand(args.runs)
     if not files:
         raise UsageError(f"no run artifacts found in {' '.join(args.runs)}")
     try:
-        summary = aggregate(args.suite, files, reference=args.reference_engine, benchmarks_dir=args.benchmarks,
-                            timing_paths=_expand(args.timings))
+        summary = aggregate(args.suite, files, reference=args.reference_engine or REFERENCE_ENGINE,
+                            benchmarks_dir=args.benchmarks, timing_paths=_expand(args.timings))
     except ArtifactError as exc:
         raise UsageError(str(exc)) from None
     write_json(args.out, summary, SUMMARY_SCHEMA)

@@ -50,12 +50,13 @@ def run_chains(case, seed: int, chains: int, warmup: int, draws: int, variant: s
     import jax
     import numpy as np
 
+    from ..engines import SAMPLE_METHODS
     from ..engines.jax_common import prepare_chains
     from ..samplers.nuts import build_kernel
     from ..samplers.stan_warmup import run_warmup
 
     settings = {"chain_method": "sequential", "dtype": "float64"}
-    inits, keys = prepare_chains("nextstat_nuts", case, settings, chains, seed)
+    inits, keys = prepare_chains(SAMPLE_METHODS["nuts"], case, settings, chains, seed)
     kernel = build_kernel(case.log_density)
     if variant.startswith("oracle"):
         metric = oracle if variant == "oracle dense" else np.diag(oracle)

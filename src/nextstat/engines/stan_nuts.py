@@ -22,6 +22,7 @@ from ..cases import Case
 from .base import Budget, EngineUnavailable, RunResult, SettingsError
 from .contract import EngineSpec
 from .jax_common import initial_points
+from .stan_common import pystan_build
 
 NAME = "stan_nuts"
 
@@ -48,18 +49,6 @@ def versions() -> dict[str, str]:
 
         out["cmdstan"] = ".".join(map(str, cmdstanpy.cmdstan_version() or ()))
     return out
-
-
-def pystan_build(program_code: str, data, random_seed: int):
-    """``stan.build`` with PyStan's progress lines sent to stderr, where logs belong
-    (stdout is the command's own output)."""
-    import contextlib
-    import sys
-
-    import stan
-
-    with contextlib.redirect_stdout(sys.stderr):
-        return stan.build(program_code, data=dict(data or {}), random_seed=random_seed)
 
 
 def check_case(case: Case) -> None:
