@@ -27,12 +27,13 @@ def measured(tmp_path_factory):
     """Real runs on std_normal_d10: our NUTS as shipped and with the weaker multinomial
     top-level join (both labelled ``nextstat_nuts``, as a pull request would leave it),
     and BlackJAX as the reference engine."""
+    from nextstat.run_spec import RunSpec
     from nextstat.runner import execute
 
     budget = Budget(4, 500, 1000)
 
     def runs(engine, settings=None):
-        return [execute("std_normal_d10", engine, seed, budget, suite="gate-test", label=engine, settings=settings)
+        return [execute(RunSpec("std_normal_d10", engine, seed, budget, settings=settings or {}, suite="gate-test"))
                 for seed in SEEDS]
 
     return {

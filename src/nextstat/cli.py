@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -197,16 +198,16 @@ def cmd_run(args) -> int:
     limit_threads(args.threads)
     from . import runner
     from .artifacts import write_json
+    from .run_spec import RunSpec
 
-    common = dict(suite=args.suite, label=args.label, threads=args.threads, out=args.out)
-    budget = None
+    spec = RunSpec(args.case, args.engine, args.seed, runner.UNREAD_BUDGET, label=args.label, suite=args.suite,
+                   threads=args.threads, out=args.out)
     try:
-        budget = Budget.parse(args.budget)
-        settings = _parse_settings(args.settings)
-        artifact = runner.execute(args.case, args.engine, args.seed, budget, settings=settings,
-                                  compile_record=args.compile_record, **common)
+        spec = dataclasses.replace(spec, budget=Budget.parse(args.budget))
+        spec = dataclasses.replace(spec, settings=_parse_settings(args.settings))
+        artifact = runner.execute(spec, compile_record=args.compile_record)
     except (CaseError, EngineError, SettingsError, UsageError) as exc:
-        write_json(args.out, runner.input_error_artifact(args.case, args.engine, args.seed, budget, str(exc), **common))
+        write_json(args.out, runner.input_error_artifact(spec, str(exc)))
         raise UsageError(str(exc)) from None
     write_json(args.out, artifact)
     line = f"{args.case} / {artifact['label']} / seed {args.seed}: {artifact['status']}"
@@ -278,6 +279,7 @@ def cmd_timing(args) -> int:
     from .artifacts import TIMING_SCHEMA, write_json
     from .cases import CaseError, get_case
     from .engines import Budget, EngineError, SettingsError, load_engine, resolve_settings
+    from .run_spec import RunSpec
     from .timing import timing_artifact
 
     try:
@@ -287,8 +289,8 @@ def cmd_timing(args) -> int:
         settings = resolve_settings(_parse_settings(args.settings), args.engine)
     except (CaseError, EngineError, SettingsError) as exc:
         raise UsageError(str(exc)) from None
-    doc = timing_artifact(args.case, args.engine, args.label or args.engine, args.suite, settings, budget.spec,
-                          args.seed, args.threads)
+    doc = timing_artifact(RunSpec(args.case, args.engine, args.seed, budget, settings=settings, label=args.label,
+                                  suite=args.suite, threads=args.threads, out=args.out))
     write_json(args.out, doc, TIMING_SCHEMA)
     if doc["status"] == "ok":
         m = doc["modes"]
