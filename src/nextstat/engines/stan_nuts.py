@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from ..cases import Case
+from ..cases.start_points import start_points
 from .base import Budget, EngineUnavailable, RunResult, SettingsError
 from .contract import EngineSpec
-from .jax_common import initial_points
 from .stan_common import pystan_build
 
 NAME = "stan_nuts"
@@ -84,7 +84,8 @@ def compile_model(case: Case) -> dict[str, Any]:
 def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunResult:
     check_case(case)
     check_settings(settings)
-    inits = initial_points(case, seed, budget.chains)
+    # the shared start points; a start where the density is not finite, Stan refuses itself
+    inits = start_points(case, seed, budget.chains)
     if frontend() == "cmdstanpy":
         return _run_cmdstanpy(case, settings, budget, seed, inits)
     return _run_pystan(case, settings, budget, seed, inits)
