@@ -331,8 +331,8 @@ def cmd_compile(args) -> int:
     return EXIT_OK
 
 
-#: What `validate --out` writes into a suite folder: a record of a check, not an artifact (and
-#: records from before it had a schema_version cannot be validated), so folders leave it out.
+#: What `validate --out` writes into a suite folder: the record of a check, not one of the
+#: suite's artifacts, so validating a folder leaves it out.
 VALIDATION_RECORD = "validation.json"
 
 

@@ -142,7 +142,9 @@ def run_warmup(key, position, logdensity_fn: Callable, num_warmup: int, *, targe
     state = init(position, logdensity_fn)
     start_metric, curvature_grads = (curvature_metric(logdensity_fn, position) if curvature_start
                                      else (jnp.ones(d, dtype), 0))
-    heuristic_key = jax.random.fold_in(key, 0x5eed)  # the warmup keeps its own stream: unchanged where nothing here engages
+    # the heuristic draws from a key folded off the warmup's: the warmup's own stream is the
+    # same whether or not the heuristic runs
+    heuristic_key = jax.random.fold_in(key, 0x5eed)
     # four steps per draw, or less where Stan's heuristic finds that too long (a far start);
     # dual averaging takes over
     four_steps = jnp.asarray(length / 4.0, dtype)
