@@ -203,7 +203,7 @@ def cmd_run(args) -> int:
     spec = RunSpec(args.case, args.engine, args.seed, runner.UNREAD_BUDGET, label=args.label, suite=args.suite,
                    threads=args.threads, out=args.out)
     try:
-        spec = dataclasses.replace(spec, budget=Budget.parse(args.budget))
+        spec = dataclasses.replace(spec, budget=Budget.parse(args.budget))  # kept when only the settings are bad
         spec = dataclasses.replace(spec, settings=_parse_settings(args.settings))
         artifact = runner.execute(spec, compile_record=args.compile_record)
     except (CaseError, EngineError, SettingsError, UsageError) as exc:
