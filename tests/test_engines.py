@@ -106,6 +106,32 @@ def test_every_registered_engine_provides_the_contract():
             assert resolved[key] == own.default and own.default in own.allowed
 
 
+def test_the_registry_finds_every_engine_module_and_lists_them_in_order():
+    import importlib
+    import pkgutil
+
+    import nextstat.engines as engines
+
+    defining = {module.name for module in pkgutil.iter_modules(engines.__path__)
+                if hasattr(importlib.import_module(f"nextstat.engines.{module.name}"), "ENGINE")}
+    assert set(engines.ENGINES) == defining and {"base", "contract", "jax_common"}.isdisjoint(engines.ENGINES)
+    shipped = ["nextstat_nuts", "nextstat_mams", "nextstat_laps", "stan_nuts", "blackjax_nuts", "blackjax_mams",
+               "blackjax_laps", "numpyro_nuts"]
+    assert [name for name in engines.ENGINES if name in shipped] == shipped
+    assert engines.REFERENCE_ENGINE in engines.ENGINES and load_engine(engines.REFERENCE_ENGINE).compile is not None
+    assert set(engines.SAMPLE_METHODS.values()) <= set(engines.ENGINES)
+
+
+def test_reading_the_registry_imports_no_sampling_library():
+    import subprocess
+    import sys
+
+    code = ("import sys; from nextstat.engines import ENGINES, load_engine; [load_engine(n) for n in ENGINES]; "
+            "print(sorted(m for m in ('jax', 'blackjax', 'numpyro', 'stan', 'cmdstanpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 def test_an_engine_setting_is_refused_by_the_engines_that_do_not_take_it():
     with pytest.raises(SettingsError, match="'eps_jitter' is taken only by nextstat_mams, nextstat_laps, not nextstat_nuts"):
         resolve_settings({"eps_jitter": 0.1}, "nextstat_nuts")

@@ -8,9 +8,9 @@ import pytest
 
 from conftest import nextstat
 from nextstat.aggregate import aggregate
-from nextstat.artifacts import validation_errors, write_json
+from nextstat.artifacts import GATE_SCHEMA, validation_errors, write_json
 from nextstat.engines import Budget
-from nextstat.gate import GATE_SCHEMA, DEFAULT_POLICY, GateInputError, evaluate, load_policy, tolerance_for
+from nextstat.gate import DEFAULT_POLICY, GateInputError, evaluate, load_policy, tolerance_for
 
 SEEDS = (42, 123, 777)
 
@@ -27,12 +27,13 @@ def measured(tmp_path_factory):
     """Real runs on std_normal_d10: our NUTS as shipped and with the weaker multinomial
     top-level join (both labelled ``nextstat_nuts``, as a pull request would leave it),
     and BlackJAX as the reference engine."""
+    from nextstat.run_spec import RunSpec
     from nextstat.runner import execute
 
     budget = Budget(4, 500, 1000)
 
     def runs(engine, settings=None):
-        return [execute("std_normal_d10", engine, seed, budget, suite="gate-test", label=engine, settings=settings)
+        return [execute(RunSpec("std_normal_d10", engine, seed, budget, settings=settings or {}, suite="gate-test"))
                 for seed in SEEDS]
 
     return {

@@ -48,9 +48,10 @@ def test_laps_needs_vectorized_chains_and_whole_superchains():
 
 
 def test_runner_records_nested_rhat_and_the_microcanonical_gate():
+    from nextstat.run_spec import RunSpec
     from nextstat.runner import execute
 
-    doc = execute("std_normal_d10", "nextstat_laps", 7, Budget(256, 300, 300), settings=SETTINGS)
+    doc = execute(RunSpec("std_normal_d10", "nextstat_laps", 7, Budget(256, 300, 300), settings=SETTINGS))
     assert doc["status"] == "ok", doc["reason"]
     assert doc["quality"]["gate"] == "microcanonical"
     names = [c["name"] for c in doc["quality"]["checks"]]
@@ -293,11 +294,12 @@ def test_traceable_constrain_matches_the_numpy_constrain(case_name):
 
 @pytest.mark.parametrize("engine", ["nextstat_laps", "blackjax_mams"])
 def test_many_chain_runs_record_when_their_ensemble_converged(engine):
+    from nextstat.run_spec import RunSpec
     from nextstat.runner import execute
 
     budget = Budget(1024, 200, 100)  # the statistic's noise floor is about 5 / chains over 10 parameters
-    doc = execute("std_normal_d10", engine, 3, budget,
-                  settings={**SETTINGS, "target_accept": 0.7 if engine == "blackjax_laps" else 0.9})
+    doc = execute(RunSpec("std_normal_d10", engine, 3, budget,
+                          settings={**SETTINGS, "target_accept": 0.7 if engine == "blackjax_laps" else 0.9}))
     assert doc["status"] == "ok", doc["reason"]
     conv = doc["convergence"]
     warmup_total = doc["gradients"]["warmup"] / 64 if engine != "blackjax_mams" else None

@@ -220,7 +220,7 @@ def test_tree_sizes_match_stan_at_a_fixed_step_size():
     import os
 
     from nextstat.cases import get_case
-    from nextstat.engines.stan_nuts import pystan_build
+    from nextstat.engines.stan_common import pystan_build
 
     case = get_case("neal_funnel_ncp_10d")
     n = 20000

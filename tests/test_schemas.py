@@ -6,6 +6,7 @@ import pytest
 from nextstat.artifacts import ArtifactError, validation_errors, write_json
 from nextstat.engines import Budget
 from nextstat.paths import schemas_dir
+from nextstat.run_spec import RunSpec
 from nextstat.runner import input_error_artifact
 
 
@@ -38,8 +39,8 @@ def test_corrupted_artifacts_name_the_failing_field(artifact, mutate, field):
 
 
 def test_failed_and_skipped_artifacts_are_schema_valid(artifact):
-    failed = input_error_artifact("nope", "blackjax_nuts", 1, Budget(1, 0, 4), "unknown case 'nope'",
-                                  suite="t", label=None, threads=1, out="x.json")
+    failed = input_error_artifact(RunSpec("nope", "blackjax_nuts", 1, Budget(1, 0, 4), suite="t", out="x.json"),
+                                  "unknown case 'nope'")
     assert failed["status"] == "failed" and validation_errors(failed) == []
     skipped = {**artifact, "status": "skipped", "reason": "no Stan program", "timing": None, "diagnostics": None,
                "summary": None, "quality": None, "correctness": None, "gradients": None}

@@ -20,7 +20,7 @@ from typing import Any, Iterable
 
 from .artifacts import RUN_SCHEMA, SUMMARY_SCHEMA, TIMING_SCHEMA, ArtifactError, read_json, utc_now, validation_errors
 from .diagnostics import agreement_z
-from .engines import ENGINES, EngineSpec, load_engine
+from .engines import ENGINES, REFERENCE_ENGINE, EngineSpec, load_engine
 from .summary_types import (Agreement, EngineInfo, FairnessFlag, Harness, Protocol, RunRecord, Row, Stats, Summary,
                             TimingRecord, ratio_of_medians)
 
@@ -80,7 +80,7 @@ def load_runs(paths: Iterable[Path]) -> list[tuple[Path, dict[str, Any]]]:
     return runs
 
 
-def aggregate(suite: str, paths: Iterable[Path], reference: str = "stan_nuts",
+def aggregate(suite: str, paths: Iterable[Path], reference: str = REFERENCE_ENGINE,
               benchmarks_dir: str | None = None, timing_paths: Iterable[Path] = ()) -> Summary:
     runs = load_runs(paths)
     records = _split_devices_by_hardware([_run_record(path, doc) for path, doc in runs])

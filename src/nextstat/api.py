@@ -9,9 +9,8 @@ import numpy as np
 
 from .cases import Case, get_case
 from .cases.base import identity, indexed_columns
-from .engines import Budget, resolve_settings
+from .engines import SAMPLE_METHODS, Budget, resolve_settings
 
-METHODS = {"nuts": "nextstat_nuts", "mams": "nextstat_mams", "laps": "nextstat_laps"}
 #: ``method="auto"``: NUTS for GLM-like posteriors with much data per parameter, MAMS otherwise.
 #: Backed by the mams-cpu suite: MAMS's ESS/s over our NUTS was 4.2x on eight schools
 #: (2.6x ESS/grad with warmup counted), 1.3-1.7x on standard normals and the non-centered
@@ -73,8 +72,8 @@ def sample(
     far each transition moved), since a chain with a collapsed step size accepts nearly
     everything and goes nowhere.
     """
-    if method not in (*METHODS, "auto"):
-        raise ValueError(f"method={method!r}: available methods are {', '.join(METHODS)}, auto")
+    if method not in (*SAMPLE_METHODS, "auto"):
+        raise ValueError(f"method={method!r}: available methods are {', '.join(SAMPLE_METHODS)}, auto")
     case = _as_case(model, dim)
     common = dict(n_chains=n_chains, n_warmup=n_warmup, n_samples=n_samples, seed=seed, target_accept=target_accept,
                   max_tree_depth=max_tree_depth, metric=metric, adaptation=adaptation, dtype=dtype)
@@ -106,11 +105,11 @@ def _run(case: Case, method: str, *, n_chains, n_warmup, n_samples, seed, target
         overrides["adaptation"] = "variance" if adaptation == "stan" else adaptation
     if method == "laps":
         overrides.update(chain_method="vectorized", report_chains=min(256, n_chains))
-    settings = resolve_settings(overrides, METHODS[method])
+    settings = resolve_settings(overrides, SAMPLE_METHODS[method])
     budget = Budget(n_chains, n_warmup, n_samples).checked()
     from .engines import load_engine
 
-    engine = load_engine(METHODS[method])
+    engine = load_engine(SAMPLE_METHODS[method])
     result = engine.run(case, settings, budget, seed)
     return result, run_problems(result, engine.health_gate, max_tree_depth)
 

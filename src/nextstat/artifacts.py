@@ -13,24 +13,23 @@ from typing import Any
 
 from .paths import schemas_dir
 
-#: schema_version -> schema file.
-SCHEMA_FILES = {
-    "nextstat.bayesian_benchmark_result.v1": "bayesian_benchmark_result.v1.schema.json",
-    "nextstat.suite_summary.v1": "suite_summary.v1.schema.json",
-    "nextstat.environment.v1": "environment.v1.schema.json",
-    "nextstat.stan_build.v1": "stan_build.v1.schema.json",
-    "nextstat.reference.v1": "reference.v1.schema.json",
-    "nextstat.timing.v1": "timing.v1.schema.json",
-    "nextstat.gate_result.v1": "gate_result.v1.schema.json",
-    "nextstat.gate_policy.v1": "gate_policy.v1.schema.json",
-    "nextstat.validation.v1": "validation.v1.schema.json",
-}
+#: Every artifact's schema_version, defined here only.
 RUN_SCHEMA = "nextstat.bayesian_benchmark_result.v1"
 SUMMARY_SCHEMA = "nextstat.suite_summary.v1"
+ENVIRONMENT_SCHEMA = "nextstat.environment.v1"
 STAN_BUILD_SCHEMA = "nextstat.stan_build.v1"
 REFERENCE_SCHEMA = "nextstat.reference.v1"
 TIMING_SCHEMA = "nextstat.timing.v1"
+GATE_SCHEMA = "nextstat.gate_result.v1"
+POLICY_SCHEMA = "nextstat.gate_policy.v1"
 VALIDATION_SCHEMA = "nextstat.validation.v1"
+
+#: schema_version -> its schema file in ``schemas/`` (``nextstat.NAME.vN`` -> ``NAME.vN.schema.json``).
+SCHEMA_FILES = {
+    version: f"{version.removeprefix('nextstat.')}.schema.json"
+    for version in (RUN_SCHEMA, SUMMARY_SCHEMA, ENVIRONMENT_SCHEMA, STAN_BUILD_SCHEMA, REFERENCE_SCHEMA,
+                    TIMING_SCHEMA, GATE_SCHEMA, POLICY_SCHEMA, VALIDATION_SCHEMA)
+}
 
 
 class ArtifactError(ValueError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -73,7 +74,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compile", help="build a case's model once, ahead of its runs, and record the compile time")
     p.add_argument("--case", required=True)
-    p.add_argument("--engine", default="stan_nuts", help="an engine with a compile step (default stan_nuts)")
+    p.add_argument("--engine", help="an engine with a compile step (default: the reference engine, Stan's)")
     p.add_argument("--out", required=True)
     p.set_defaults(handler=cmd_compile)
 
@@ -97,7 +98,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("aggregate", help="medians over seeds for every case x engine row of a suite")
     p.add_argument("--suite", required=True)
     p.add_argument("--runs", required=True, nargs="+", help="run artifacts, or folders of them")
-    p.add_argument("--reference-engine", default="stan_nuts", help="row label that ratios are taken against")
+    p.add_argument("--reference-engine",
+                   help="row label that ratios are taken against (default: the reference engine, Stan's)")
     p.add_argument("--benchmarks", help="folder of Snakemake benchmark TSVs, for the harness overhead")
     p.add_argument("--timings", nargs="*", default=[], help="cold/cached/warm timing artifacts to include")
     p.add_argument("--out", required=True)
@@ -196,16 +198,16 @@ def cmd_run(args) -> int:
     limit_threads(args.threads)
     from . import runner
     from .artifacts import write_json
+    from .run_spec import RunSpec
 
-    common = dict(suite=args.suite, label=args.label, threads=args.threads, out=args.out)
-    budget = None
+    spec = RunSpec(args.case, args.engine, args.seed, runner.UNREAD_BUDGET, label=args.label, suite=args.suite,
+                   threads=args.threads, out=args.out)
     try:
-        budget = Budget.parse(args.budget)
-        settings = _parse_settings(args.settings)
-        artifact = runner.execute(args.case, args.engine, args.seed, budget, settings=settings,
-                                  compile_record=args.compile_record, **common)
+        spec = dataclasses.replace(spec, budget=Budget.parse(args.budget))  # kept when only the settings are bad
+        spec = dataclasses.replace(spec, settings=_parse_settings(args.settings))
+        artifact = runner.execute(spec, compile_record=args.compile_record)
     except (CaseError, EngineError, SettingsError, UsageError) as exc:
-        write_json(args.out, runner.input_error_artifact(args.case, args.engine, args.seed, budget, str(exc), **common))
+        write_json(args.out, runner.input_error_artifact(spec, str(exc)))
         raise UsageError(str(exc)) from None
     write_json(args.out, artifact)
     line = f"{args.case} / {artifact['label']} / seed {args.seed}: {artifact['status']}"
@@ -277,6 +279,7 @@ def cmd_timing(args) -> int:
     from .artifacts import TIMING_SCHEMA, write_json
     from .cases import CaseError, get_case
     from .engines import Budget, EngineError, SettingsError, load_engine, resolve_settings
+    from .run_spec import RunSpec
     from .timing import timing_artifact
 
     try:
@@ -286,8 +289,8 @@ def cmd_timing(args) -> int:
         settings = resolve_settings(_parse_settings(args.settings), args.engine)
     except (CaseError, EngineError, SettingsError) as exc:
         raise UsageError(str(exc)) from None
-    doc = timing_artifact(args.case, args.engine, args.label or args.engine, args.suite, settings, budget.spec,
-                          args.seed, args.threads)
+    doc = timing_artifact(RunSpec(args.case, args.engine, args.seed, budget, settings=settings, label=args.label,
+                                  suite=args.suite, threads=args.threads, out=args.out))
     write_json(args.out, doc, TIMING_SCHEMA)
     if doc["status"] == "ok":
         m = doc["modes"]
@@ -301,15 +304,16 @@ def cmd_timing(args) -> int:
 def cmd_compile(args) -> int:
     from .artifacts import STAN_BUILD_SCHEMA, utc_now, write_json
     from .cases import CaseError, get_case
-    from .engines import EngineError, EngineUnavailable, load_engine
+    from .engines import REFERENCE_ENGINE, EngineError, EngineUnavailable, load_engine
     import socket
 
+    engine = args.engine or REFERENCE_ENGINE
     try:
-        compile_model = load_engine(args.engine).compile
+        compile_model = load_engine(engine).compile
     except EngineError as exc:
         raise UsageError(str(exc)) from None
     if compile_model is None:
-        raise UsageError(f"engine '{args.engine}' has no compile step (it compiles inside its runs)")
+        raise UsageError(f"engine '{engine}' has no compile step (it compiles inside its runs)")
 
     record = {"schema_version": STAN_BUILD_SCHEMA, "case": args.case, "created_utc": utc_now(),
               "hostname": socket.gethostname()}
@@ -327,8 +331,8 @@ def cmd_compile(args) -> int:
     return EXIT_OK
 
 
-#: What `validate --out` writes into a suite folder: a record of a check, not an artifact (and
-#: records from before it had a schema_version cannot be validated), so folders leave it out.
+#: What `validate --out` writes into a suite folder: the record of a check, not one of the
+#: suite's artifacts, so validating a folder leaves it out.
 VALIDATION_RECORD = "validation.json"
 
 
@@ -372,13 +376,14 @@ def cmd_validate(args) -> int:
 def cmd_aggregate(args) -> int:
     from .aggregate import aggregate
     from .artifacts import ArtifactError, SUMMARY_SCHEMA, write_json
+    from .engines import REFERENCE_ENGINE
 
     files = _expand(args.runs)
     if not files:
         raise UsageError(f"no run artifacts found in {' '.join(args.runs)}")
     try:
-        summary = aggregate(args.suite, files, reference=args.reference_engine, benchmarks_dir=args.benchmarks,
-                            timing_paths=_expand(args.timings))
+        summary = aggregate(args.suite, files, reference=args.reference_engine or REFERENCE_ENGINE,
+                            benchmarks_dir=args.benchmarks, timing_paths=_expand(args.timings))
     except ArtifactError as exc:
         raise UsageError(str(exc)) from None
     write_json(args.out, summary, SUMMARY_SCHEMA)
@@ -387,8 +392,8 @@ def cmd_aggregate(args) -> int:
 
 
 def cmd_gate(args) -> int:
-    from .artifacts import write_json
-    from .gate import GATE_SCHEMA, GateInputError, evaluate, load_policy, load_summary, markdown
+    from .artifacts import GATE_SCHEMA, write_json
+    from .gate import GateInputError, evaluate, load_policy, load_summary, markdown
 
     try:
         policy = load_policy(args.policy)

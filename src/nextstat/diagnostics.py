@@ -11,7 +11,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-#: Strict NUTS health gate (DESIGN section 4).
+#: The strict health gate of a NUTS run, as the protocol pins it: max R-hat, divergences,
+#: min E-BFMI, and min bulk and tail ESS over the parameters.
 NUTS_GATE = {"max_rhat": 1.01, "max_divergences": 0, "min_ebfmi": 0.2, "min_ess": 400.0}
 #: A chain whose draws spread less than this fraction of the pooled spread, in every
 #: parameter, is frozen: it reports draws, and acceptance, but does not move.

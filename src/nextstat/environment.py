@@ -18,7 +18,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = "nextstat.environment.v1"
+from .artifacts import ENVIRONMENT_SCHEMA
 
 #: Packages whose versions decide what a benchmark measures.
 TRACKED_PACKAGES = (
@@ -39,7 +39,7 @@ def fingerprint(include_jax: bool = True) -> dict[str, Any]:
     import psutil
 
     env = {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": ENVIRONMENT_SCHEMA,
         "hostname": socket.gethostname(),
         "cpu": _cpu(),
         "memory_bytes": int(psutil.virtual_memory().total),

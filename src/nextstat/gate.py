@@ -29,11 +29,8 @@ from copy import deepcopy
 from pathlib import Path
 from typing import Any
 
-from .artifacts import SUMMARY_SCHEMA, ArtifactError, read_json, utc_now, validation_errors
+from .artifacts import GATE_SCHEMA, POLICY_SCHEMA, SUMMARY_SCHEMA, ArtifactError, read_json, utc_now, validation_errors
 from .summary_types import Row, RunRecord, Spread, Summary, median, ratio_spread
-
-GATE_SCHEMA = "nextstat.gate_result.v1"
-POLICY_SCHEMA = "nextstat.gate_policy.v1"
 
 DEFAULT_POLICY: dict[str, Any] = {
     "labels": None,  # engine labels whose rows gate; None: every row

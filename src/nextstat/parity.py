@@ -24,7 +24,7 @@ def parity(case: Case, n_points: int = 20, seed: int = 20240101, radius: float =
         raise EngineUnavailable(f"case '{case.name}' has no Stan program: nothing to compare")
     import jax
 
-    from .engines.stan_nuts import pystan_build
+    from .engines.stan_common import pystan_build
 
     jax.config.update("jax_enable_x64", True)
     model = pystan_build(case.stan_code, case.stan_data, random_seed=1)

@@ -8,11 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from .artifacts import utc_now
+from .artifacts import REFERENCE_SCHEMA, utc_now
 from .cases import Case
-from .cases.references import REFERENCE_SCHEMA
 from .diagnostics import parameter_summary
-from .engines import Budget, load_engine, resolve_settings
+from .engines import REFERENCE_ENGINE, Budget, load_engine, resolve_settings
 
 REFERENCE_CHAINS = 10
 REFERENCE_DRAWS = 1000
@@ -25,8 +24,8 @@ class ReferenceFailed(RuntimeError):
 
 def make_reference(case: Case, *, seed: int = 4711, warmup: int = 2000, thin: int = 10,
                    target_accept: float = 0.95, chain_method: str = "parallel") -> dict[str, Any]:
-    settings = resolve_settings({"target_accept": target_accept, "chain_method": chain_method}, "stan_nuts")
-    engine = load_engine("stan_nuts")
+    settings = resolve_settings({"target_accept": target_accept, "chain_method": chain_method}, REFERENCE_ENGINE)
+    engine = load_engine(REFERENCE_ENGINE)
     budget = Budget(REFERENCE_CHAINS, warmup, REFERENCE_DRAWS * thin)
     result = engine.run(case, settings, budget, seed)
     draws = result.draws[:, ::thin, :]

@@ -7,12 +7,10 @@ enough to validate, aggregate and report.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import shlex
 import time
 import traceback
-from typing import Any, Mapping
+from dataclasses import replace
+from typing import Any
 
 import psutil
 
@@ -22,33 +20,24 @@ from .cases import Case, get_case
 from .diagnostics import correctness, ensemble_convergence, health_gate, run_metrics
 from .engines import Budget, EngineUnavailable, load_engine, resolve_settings
 from .environment import backend, fingerprint
+from .run_spec import RunSpec
+
+#: The budget an input-error artifact records when the budget itself could not be read.
+UNREAD_BUDGET = Budget(1, 0, 4)
 
 
-def run_command(case: str, engine: str, label: str, seed: int, budget: Budget, settings: Mapping[str, Any],
-                suite: str, threads: int, out: str) -> str:
-    """The command line that reproduces a run."""
-    args = ["nextstat", "run", "--suite", suite, "--case", case, "--engine", engine, "--label", label,
-            "--seed", str(seed), "--budget", budget.spec, "--threads", str(threads)]
-    for key, value in sorted(settings.items()):
-        args += ["--set", f"{key}={json.dumps(value)}"]
-    return shlex.join([*args, "--out", out])
-
-
-def execute(case_spec: str, engine_name: str, seed: int, budget: Budget, *, suite: str = "adhoc",
-            label: str | None = None, settings: Mapping[str, Any] | None = None, threads: int = 1,
-            compile_record: str | None = None, out: str = "run.json") -> dict[str, Any]:
+def execute(spec: RunSpec, *, compile_record: str | None = None) -> dict[str, Any]:
     """Run and return the artifact. Raises only for bad input (case, engine, settings)."""
-    label = label or engine_name
-    resolved = resolve_settings(settings, engine_name)
-    case = get_case(case_spec)
-    engine = load_engine(engine_name)
-    artifact = _skeleton(case_spec, engine_name, label, seed, budget, resolved, suite, threads, out)
+    spec = replace(spec, settings=resolve_settings(spec.settings, spec.engine))
+    case = get_case(spec.case)
+    engine = load_engine(spec.engine)
+    artifact = _skeleton(spec)
     artifact["case_info"] = _case_info(case)
     artifact["dataset"] = {"id": case.dataset_id, "sha256": case.dataset_sha256}
     try:
         started = time.perf_counter()
         artifact["engine_info"] = {"versions": engine.versions()}  # imports the engine's library
-        result = engine.run(case, resolved, budget, seed).check(budget, engine.stat_names)
+        result = engine.run(case, spec.settings, spec.budget, spec.seed).check(spec.budget, engine.stat_names)
         engine_wall_s = time.perf_counter() - started
     except EngineUnavailable as exc:
         return _finish(artifact, status="skipped", reason=str(exc))
@@ -57,7 +46,7 @@ def execute(case_spec: str, engine_name: str, seed: int, budget: Budget, *, suit
         artifact["engine_info"]["traceback"] = traceback.format_exc(limit=8)
         return _finish(artifact, status="failed", reason=reason)
 
-    computed = run_metrics(result, resolved["max_tree_depth"])
+    computed = run_metrics(result, spec.settings["max_tree_depth"])
     gate = health_gate(computed["metrics"], kind=engine.health_gate)
     artifact["engine_info"].update(result.engine_info)
     artifact["engine_info"]["nuts"] = engine.nuts
@@ -82,29 +71,25 @@ def execute(case_spec: str, engine_name: str, seed: int, budget: Budget, *, suit
     return _finish(artifact, status="ok", reason=None)
 
 
-def input_error_artifact(case_spec: str, engine_name: str, seed: int, budget: Budget | None, reason: str, *,
-                         suite: str, label: str | None, threads: int, out: str) -> dict[str, Any]:
-    """A failed artifact for input that could not even start a run (the CLI still exits non-zero)."""
-    artifact = _skeleton(case_spec, engine_name, label or engine_name, seed, budget or Budget(1, 0, 4),
-                         resolve_settings(None), suite, threads, out)
-    return _finish(artifact, status="failed", reason=reason)
+def input_error_artifact(spec: RunSpec, reason: str) -> dict[str, Any]:
+    """A failed artifact for input that could not even start a run (the CLI still exits
+    non-zero). It records the shared default settings, whatever was asked for."""
+    return _finish(_skeleton(replace(spec, settings=resolve_settings(None))), status="failed", reason=reason)
 
 
-def _skeleton(case_spec, engine_name, label, seed, budget, settings, suite, threads, out) -> dict[str, Any]:
-    config = {"budget": {"chains": budget.chains, "warmup": budget.warmup, "draws": budget.draws},
-              "settings": dict(settings)}
-    identity = {"suite": suite, "case": case_spec, "engine": engine_name, "label": label, "seed": seed, **config}
+def _skeleton(spec: RunSpec) -> dict[str, Any]:
+    settings = spec.settings
     return {
         "schema_version": RUN_SCHEMA,
         "status": None,
         "reason": None,
-        "suite": suite,
-        "case": case_spec,
-        "engine": engine_name,
-        "label": label,
-        "seed": seed,
+        "suite": spec.suite,
+        "case": spec.case,
+        "engine": spec.engine,
+        "label": spec.label,
+        "seed": spec.seed,
         "created_utc": utc_now(),
-        "config": config,
+        "config": spec.config,
         "fairness": {
             "target_accept": settings["target_accept"],
             "metric": settings["metric"],
@@ -112,8 +97,8 @@ def _skeleton(case_spec, engine_name, label, seed, budget, settings, suite, thre
             "chain_method": settings["chain_method"],
             "dtype": settings["dtype"],
             "device_count": None,  # filled in from the fingerprint
-            "warmup_budget": budget.warmup,
-            "threads": threads,
+            "warmup_budget": spec.budget.warmup,
+            "threads": spec.threads,
         },
         "case_info": None,
         "dataset": None,
@@ -127,8 +112,8 @@ def _skeleton(case_spec, engine_name, label, seed, budget, settings, suite, thre
         "quality": None,
         "correctness": None,
         "provenance": {
-            "config_sha256": hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest(),
-            "command": run_command(case_spec, engine_name, label, seed, budget, settings, suite, threads, out),
+            "config_sha256": spec.config_sha256,
+            "command": spec.command,
             "nextstat_version": __version__,
         },
     }

@@ -29,25 +29,24 @@ from typing import Any
 import psutil
 
 from .artifacts import TIMING_SCHEMA, utc_now
+from .cases import get_case
+from .engines import Budget, load_engine, resolve_settings
+from .run_spec import RunSpec
 from .threads import limit_threads
+
 MODES = ("cold", "cached", "warm")
 
 
-def probe(case_spec: str, engine_name: str, settings: dict[str, Any], budget_spec: str, seed: int,
-          repeats: int) -> list[dict[str, Any]]:
+def probe(spec: RunSpec, repeats: int) -> list[dict[str, Any]]:
     """Run the engine ``repeats`` times in this process; one timing record per run."""
-    from .cases import get_case
-    from .engines import Budget, load_engine, resolve_settings
-
-    case = get_case(case_spec)
-    engine = load_engine(engine_name)
-    resolved = resolve_settings(settings, engine_name)
-    budget = Budget.parse(budget_spec)
+    case = get_case(spec.case)
+    engine = load_engine(spec.engine)
+    settings = resolve_settings(spec.settings, spec.engine)
     backend_start_s = engine.start_backend() if engine.start_backend else 0.0
     records = []
     for repeat in range(repeats):
         started = time.perf_counter()
-        result = engine.run(case, resolved, budget, seed)
+        result = engine.run(case, settings, spec.budget, spec.seed)
         records.append({
             "compile_s": result.compile_s,
             "warmup_s": result.warmup_s,
@@ -60,20 +59,18 @@ def probe(case_spec: str, engine_name: str, settings: dict[str, Any], budget_spe
     return records
 
 
-def _run_probe(args: dict[str, Any], repeats: int, env: dict[str, str]) -> list[dict[str, Any]]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "nextstat.timing", json.dumps({**args, "repeats": repeats})],
-        capture_output=True, text=True, env=env,
-    )
+def _run_probe(spec: RunSpec, repeats: int, env: dict[str, str]) -> list[dict[str, Any]]:
+    args = {"case": spec.case, "engine": spec.engine, "settings": dict(spec.settings), "budget": spec.budget.spec,
+            "seed": spec.seed, "repeats": repeats}
+    proc = subprocess.run([sys.executable, "-m", "nextstat.timing", json.dumps(args)],
+                          capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise RuntimeError(f"timing probe exited {proc.returncode}: {tail}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def measure(case_spec: str, engine_name: str, settings: dict[str, Any], budget_spec: str, seed: int,
-            threads: int = 1) -> dict[str, dict[str, Any]]:
-    args = {"case": case_spec, "engine": engine_name, "settings": settings, "budget": budget_spec, "seed": seed}
+def measure(spec: RunSpec) -> dict[str, dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="nextstat-timing-") as tmp:
         env = {
             **os.environ,
@@ -82,23 +79,23 @@ def measure(case_spec: str, engine_name: str, settings: dict[str, Any], budget_s
             "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
             "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
         }
-        if threads == 1:
+        if spec.threads == 1:
             limit_threads(1, env)
-        (cold,) = _run_probe(args, 1, env)
-        cached, warm = _run_probe(args, 2, env)
+        (cold,) = _run_probe(spec, 1, env)
+        cached, warm = _run_probe(spec, 2, env)
     return {"cold": cold, "cached": cached, "warm": warm}
 
 
-def timing_artifact(case_spec: str, engine_name: str, label: str, suite: str, settings: dict[str, Any],
-                    budget_spec: str, seed: int, threads: int = 1) -> dict[str, Any]:
+def timing_artifact(spec: RunSpec) -> dict[str, Any]:
     from .environment import backend, fingerprint
 
     doc: dict[str, Any] = {
-        "schema_version": TIMING_SCHEMA, "suite": suite, "case": case_spec, "engine": engine_name, "label": label,
-        "seed": seed, "budget": budget_spec, "settings": settings, "threads": threads, "created_utc": utc_now(),
+        "schema_version": TIMING_SCHEMA, "suite": spec.suite, "case": spec.case, "engine": spec.engine,
+        "label": spec.label, "seed": spec.seed, "budget": spec.budget.spec, "settings": dict(spec.settings),
+        "threads": spec.threads, "created_utc": utc_now(),
     }
     try:
-        doc.update(status="ok", reason=None, modes=measure(case_spec, engine_name, settings, budget_spec, seed, threads))
+        doc.update(status="ok", reason=None, modes=measure(spec))
     except Exception as exc:  # a failing engine is a result, recorded with its reason
         doc.update(status="failed", reason=f"{type(exc).__name__}: {exc}", modes=None)
     env = fingerprint(include_jax=False)
@@ -108,8 +105,8 @@ def timing_artifact(case_spec: str, engine_name: str, label: str, suite: str, se
 
 def main() -> int:
     args = json.loads(sys.argv[1])
-    records = probe(args["case"], args["engine"], args["settings"], args["budget"], args["seed"], args["repeats"])
-    print(json.dumps(records))
+    spec = RunSpec(args["case"], args["engine"], args["seed"], Budget.parse(args["budget"]), settings=args["settings"])
+    print(json.dumps(probe(spec, args["repeats"])))
     return 0
 
 

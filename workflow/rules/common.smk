@@ -6,7 +6,7 @@ import shlex
 import sys
 
 from nextstat.cases import BUILTIN_CASES
-from nextstat.engines import ENGINES, resolve_settings
+from nextstat.engines import ENGINES, REFERENCE_ENGINE, Budget, resolve_settings
 
 PY = shlex.quote(sys.executable)  # one interpreter for every job (httpstan keys its model cache on it)
 # A shared cache directory (config `cache_dir`, e.g. on a cluster's shared disk): JAX's
@@ -43,7 +43,7 @@ for _row in config["engines"]:
 if len(ENGINE_ROWS) != len(config["engines"]):
     raise ValueError("config engines: labels must be unique")
 SEEDS = config["seeds"]
-BUDGET = "{chains}x{warmup}x{draws}".format(**config["budget"])
+BUDGET = Budget(**config["budget"]).spec
 
 
 def settings_for(case_id, label):
@@ -88,7 +88,7 @@ CASE_ROWS = [(case, label) for case in CASES for label, row in ENGINE_ROWS.items
 RUN_ARTIFACTS = [
     f"{RESULTS}/runs/{case}/{label}/seed{seed}.json" for case, label in CASE_ROWS for seed in SEEDS
 ]
-STAN_CASES = sorted({case for case, label in CASE_ROWS if ENGINE_ROWS[label]["engine"] == "stan_nuts"})
+STAN_CASES = sorted({case for case, label in CASE_ROWS if ENGINE_ROWS[label]["engine"] == REFERENCE_ENGINE})
 STAN_BUILDS = expand(f"{RESULTS}/stan_models/{{case}}.json", case=STAN_CASES)
 
 

@@ -23,7 +23,7 @@ rule stan_compile:
 
 
 def _run_inputs(wc):
-    if ENGINE_ROWS[wc.label]["engine"] == "stan_nuts":
+    if ENGINE_ROWS[wc.label]["engine"] == REFERENCE_ENGINE:
         return {"stan_build": f"{RESULTS}/stan_models/{wc.case}.json"}
     return {}
 

@@ -4,8 +4,8 @@ case the table prints max R-hat, max |z| against the reference, frozen chains, a
 ESS per sampling gradient and per gradient with warmup, medians over seeds.
 
 Variants: ``all`` (climb, curvature start metric, step floor: the default), each with
-one safeguard off, and ``none`` (all three off: the warmup before issue 22 but for Stan's
-step-size heuristic at the start and the metric window in the scaled space).
+one safeguard off, and ``none`` (all three off; Stan's step-size heuristic at the start
+and the metric window in the scaled space still run).
 
     python -m nextstat.benchmarks.far_starts [case ...] [--seeds 42 123 777] [--out FILE.md]
 

@@ -37,16 +37,18 @@ def measure(case_name: str, seed: int, steps, chains: int, report: int, warmup: 
     positions = jnp.asarray(np.repeat(initial_points(case, seed, chains // SUPERCHAIN_SIZE), SUPERCHAIN_SIZE, axis=0))
     kernel = build_kernel(case.log_density)
     warmup_key, sample_key, score_key = jax.random.split(jax.random.key(seed), 3)
-    ensemble, _, _ = jax.jit(lambda key, x: laps.run_warmup(key, x, case.log_density, warmup, kernel=kernel,
-                                                            report_chains=report))(warmup_key, positions)
+    ensemble = jax.jit(lambda key, x: laps.run_warmup(key, x, case.log_density, warmup, kernel=kernel,
+                                                      report_chains=report))(warmup_key, positions).ensemble
     chosen = float(ensemble.trajectory_length / ensemble.step_size)
     _, scores, _ = laps.choose_trajectory_length(score_key, laps.lockstep(kernel), ensemble.states,
                                                  ensemble.step_size, ensemble.inverse_metric, 0.1)
     sample = jax.jit(lambda key, e: laps.sample(key, e, case.log_density, draws, kernel=kernel, report_chains=report))
     out = {"chosen": chosen, "scores": dict(zip(laps.LENGTH_CANDIDATES, np.asarray(scores).tolist())), "steps": {}}
     for n in steps:
-        draws_, _, info = sample(sample_key, ensemble._replace(trajectory_length=n * ensemble.step_size))
-        bulk, tail = min_bulk_and_tail_ess(case.constrain(np.swapaxes(np.asarray(draws_), 0, 1)), case.param_names)
+        sampled = sample(sample_key, ensemble._replace(trajectory_length=n * ensemble.step_size))
+        info = sampled.info
+        bulk, tail = min_bulk_and_tail_ess(case.constrain(np.swapaxes(np.asarray(sampled.positions), 0, 1)),
+                                           case.param_names)
         grads = float(np.asarray(info.n_grads).sum())
         out["steps"][n] = {"bulk": bulk / grads, "tail": tail / grads, "draws": report * draws,
                            "bulk_ess": bulk, "accept": float(np.asarray(info.accept_prob).mean())}

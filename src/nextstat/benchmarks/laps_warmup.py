@@ -42,13 +42,13 @@ def measure(case_name: str, chains: int, report: int, warmup: int, draws: int, s
     kernel = build_kernel(case.log_density)
     out = {}
     for label, options in VARIANTS.items():
-        ensemble, _, _ = jax.jit(lambda key, x: laps.run_warmup(
+        tuned = jax.jit(lambda key, x: laps.run_warmup(
             key, x, case.log_density, warmup, kernel=kernel, report_chains=report, **options))(jax.random.key(seed),
                                                                                               positions)
-        draws_, _, info = jax.jit(lambda key, e: laps.sample(key, e, case.log_density, draws, kernel=kernel,
-                                                             report_chains=report))(jax.random.key(seed + 1), ensemble)
-        x = np.swapaxes(np.asarray(draws_), 0, 1)
-        grads = int(np.asarray(info.n_grads).sum())
+        sampled = jax.jit(lambda key, e: laps.sample(key, e, case.log_density, draws, kernel=kernel,
+                                                     report_chains=report))(jax.random.key(seed + 1), tuned.ensemble)
+        x = np.swapaxes(np.asarray(sampled.positions), 0, 1)
+        grads = int(np.asarray(sampled.info.n_grads).sum())
 
         def min_ess(values):
             return float(np.min(az.ess(az.convert_to_dataset(values), method="bulk").to_array().values))

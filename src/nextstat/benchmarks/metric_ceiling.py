@@ -7,8 +7,8 @@ adaptation (an oracle replaces each window's estimate by the known metric), star
 the suite's points and keys, and is scored like the suite: min bulk and tail ESS over
 the constrained parameters per sampling gradient, and per gradient with warmup counted.
 
-The oracle columns are the ceiling for issue 8's targets: where the oracle dense metric
-gains 1.1x over Stan's, a 2x median gain is out of reach for any estimator on that case.
+The oracle columns bound what any metric estimator can gain: where the oracle dense
+metric gains 1.1x over Stan's, no estimator reaches a 2x median gain on that case.
 
     python -m nextstat.benchmarks.metric_ceiling [case ...] [--seeds 42 123 777] [--out FILE.md]
 """
@@ -50,12 +50,13 @@ def run_chains(case, seed: int, chains: int, warmup: int, draws: int, variant: s
     import jax
     import numpy as np
 
+    from ..engines import SAMPLE_METHODS
     from ..engines.jax_common import prepare_chains
     from ..samplers.nuts import build_kernel
     from ..samplers.stan_warmup import run_warmup
 
     settings = {"chain_method": "sequential", "dtype": "float64"}
-    inits, keys = prepare_chains("nextstat_nuts", case, settings, chains, seed)
+    inits, keys = prepare_chains(SAMPLE_METHODS["nuts"], case, settings, chains, seed)
     kernel = build_kernel(case.log_density)
     if variant.startswith("oracle"):
         metric = oracle if variant == "oracle dense" else np.diag(oracle)

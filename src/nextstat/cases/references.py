@@ -2,7 +2,7 @@
 
 Each ``references/<case>.json`` is made by ``nextstat reference --case <case>`` (a long
 Stan run to posteriordb's definition) and records the dataset hash it was made on; a
-reference whose data no longer matches the case is never used: the case then carries
+reference made on other data than the case's is never used: the case then carries
 no reference and says why (``Case.reference_problem``), so listing and running every
 other case goes on, and a run on this one reports ``reference-mismatch``.
 """
@@ -16,7 +16,6 @@ from pathlib import Path
 from .base import Case, Reference
 
 REFERENCES_DIR = Path(__file__).resolve().parent / "references"
-REFERENCE_SCHEMA = "nextstat.reference.v1"
 
 
 def reference_path(case_name: str) -> Path:
@@ -48,7 +47,7 @@ def load_reference(doc: dict, case: Case) -> Reference:
         mean={n: params[n]["mean"] for n in case.param_names},
         sd={n: params[n]["sd"] for n in case.param_names},
         mcse={n: params[n]["mcse"] for n in case.param_names},
-        # Var[x^2], for the many-chain convergence statistic; references made before it was kept lack it
+        # Var[x^2], for the many-chain convergence statistic, where the reference records it (optional)
         var_sq=({n: params[n]["var_sq"] for n in case.param_names}
                 if all("var_sq" in params[n] for n in case.param_names) else None),
         source=(f"{settings['frontend']} NUTS, {settings['chains']} chains x {settings['draws_per_chain']} draws "

@@ -59,9 +59,10 @@ from typing import Any
 import numpy as np
 
 from ..cases import Case
+from ..cases.start_points import INIT_RADIUS
 from .base import Budget, RunResult
 from .contract import REPORT_CHAINS, EngineSpec, Setting, library_versions
-from .jax_common import (INIT_RADIUS, SUPERCHAIN_SIZE, compile_ahead, configure_jax, draws_to_chains,
+from .jax_common import (SUPERCHAIN_SIZE, compile_ahead, configure_jax, draws_to_chains,
                          fixed_steps_sample_stats, many_chain_report, moments_trace_fn, run_blocking, start_backend)
 
 NAME = "blackjax_laps"

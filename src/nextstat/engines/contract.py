@@ -1,7 +1,7 @@
 """The engine contract: what one engine module provides, in one place.
 
-An engine is one module in this package that defines ``ENGINE = EngineSpec(...)`` and is
-listed in ``engines.ENGINES``. The harness reads nothing else from it: its own settings
+An engine is one module in this package that defines ``ENGINE = EngineSpec(...)``; the
+registry, ``engines.ENGINES``, finds it. The harness reads nothing else from it: its own settings
 (defaults and allowed values, beside the shared fairness settings), its health gate,
 whether it is NUTS (tree depth per draw), ``versions()``, ``run(case, settings, budget,
 seed) -> RunResult``, and two optional hooks: ``start_backend() -> seconds`` (the timing

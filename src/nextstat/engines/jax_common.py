@@ -8,9 +8,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from ..cases import Case
-
-INIT_RADIUS = 2.0
-INIT_TRIES = 100
+from ..cases.start_points import start_points
 
 
 def configure_jax(dtype: str) -> None:
@@ -46,28 +44,17 @@ def start_backend() -> float:
 
 
 def initial_points(case: Case, seed: int, n_chains: int) -> np.ndarray:
-    """Stan's initialization: each unconstrained coordinate ~ U(-2, 2), redrawn until
-    the log density and its gradient are finite (at most 100 tries per chain).
-
-    Derived from the run seed alone, so every engine starts from the same points.
-    """
+    """The run's shared start points (``cases.start_points``), each drawn again until the
+    case's log density and its gradient are finite there."""
     import jax
 
     value_and_grad = jax.jit(jax.value_and_grad(case.log_density))
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x1417]))
-    points = np.empty((n_chains, case.dim))
-    for chain in range(n_chains):
-        for _ in range(INIT_TRIES):
-            x = rng.uniform(-INIT_RADIUS, INIT_RADIUS, size=case.dim)
-            value, grad = value_and_grad(x)
-            if np.isfinite(value) and np.all(np.isfinite(grad)):
-                points[chain] = x
-                break
-        else:
-            raise RuntimeError(
-                f"no finite log density in {INIT_TRIES} draws from U(-2, 2) for chain {chain} of case {case.name}"
-            )
-    return points
+
+    def finite(x: np.ndarray) -> bool:
+        value, grad = value_and_grad(x)
+        return bool(np.isfinite(value) and np.all(np.isfinite(grad)))
+
+    return start_points(case, seed, n_chains, finite)
 
 
 def chain_keys(seed: int, n_chains: int):

@@ -52,17 +52,17 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
                            report_chains=report, trace_fn=trace_fn)
 
     compiled_warmup, compile_warmup_s = compile_ahead(warmup, warmup_key, positions)
-    (ensemble, warmup_grads, _, *warmup_trace), warmup_s = run_blocking(compiled_warmup, warmup_key, positions)
+    tuned, warmup_s = run_blocking(compiled_warmup, warmup_key, positions)
+    ensemble = tuned.ensemble
     compiled_sampling, compile_sampling_s = compile_ahead(sampling, sample_key, ensemble)
-    outputs, sampling_s = run_blocking(compiled_sampling, sample_key, ensemble)
-    (draws, logdensity, info), sampling_trace = outputs if trace_fn else (outputs, None)
+    sampled, sampling_s = run_blocking(compiled_sampling, sample_key, ensemble)
+    draws, logdensity, info = sampled.positions, sampled.logdensity, sampled.info
     ensemble_trace = None
     if trace_fn is not None:
-        (warmup_trace,) = warmup_trace
         ensemble_trace = {
-            "moments": np.concatenate([np.asarray(warmup_trace.moments), np.asarray(sampling_trace.moments)]),
-            "grads_per_chain": np.concatenate([np.asarray(warmup_trace.grads_per_chain),
-                                               np.asarray(sampling_trace.grads_per_chain)]),
+            "moments": np.concatenate([np.asarray(tuned.trace.moments), np.asarray(sampled.trace.moments)]),
+            "grads_per_chain": np.concatenate([np.asarray(tuned.trace.grads_per_chain),
+                                               np.asarray(sampled.trace.grads_per_chain)]),
         }
 
     logdensity = draws_to_chains(logdensity).astype(float)
@@ -81,7 +81,7 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "distance": draws_to_chains(info.distance).astype(float),
             "step_size": np.full(logdensity.shape, step_size),
         },
-        grad_evals_warmup=int(warmup_grads),
+        grad_evals_warmup=int(tuned.grads),
         grad_evals_sampling=int(n_grads.sum()),
         compile_s=compile_warmup_s + compile_sampling_s,
         warmup_s=warmup_s,

@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 
 from ..cases import Case
+from ..cases.start_points import start_points
 from .base import Budget, EngineUnavailable, RunResult, SettingsError
 from .contract import EngineSpec
-from .jax_common import initial_points
+from .stan_common import pystan_build
 
 NAME = "stan_nuts"
 
@@ -48,18 +49,6 @@ def versions() -> dict[str, str]:
 
         out["cmdstan"] = ".".join(map(str, cmdstanpy.cmdstan_version() or ()))
     return out
-
-
-def pystan_build(program_code: str, data, random_seed: int):
-    """``stan.build`` with PyStan's progress lines sent to stderr, where logs belong
-    (stdout is the command's own output)."""
-    import contextlib
-    import sys
-
-    import stan
-
-    with contextlib.redirect_stdout(sys.stderr):
-        return stan.build(program_code, data=dict(data or {}), random_seed=random_seed)
 
 
 def check_case(case: Case) -> None:
@@ -95,7 +84,8 @@ def compile_model(case: Case) -> dict[str, Any]:
 def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunResult:
     check_case(case)
     check_settings(settings)
-    inits = initial_points(case, seed, budget.chains)
+    # the shared start points; a start where the density is not finite, Stan refuses itself
+    inits = start_points(case, seed, budget.chains)
     if frontend() == "cmdstanpy":
         return _run_cmdstanpy(case, settings, budget, seed, inits)
     return _run_pystan(case, settings, budget, seed, inits)

@@ -64,6 +64,24 @@ class EnsembleTrace(NamedTuple):
     grads_per_chain: jax.Array  # (iterations,)
 
 
+class Warmup(NamedTuple):
+    """What ``run_warmup`` returns."""
+
+    ensemble: EnsembleState
+    grads: jax.Array  # gradient evaluations of the report chains
+    accept: jax.Array  # (iterations,): the ensemble's mean acceptance
+    trace: EnsembleTrace | None = None  # per iteration, with a ``trace_fn``
+
+
+class Draws(NamedTuple):
+    """What ``sample`` returns: the report chains' draws, shaped (draw, chain, ...)."""
+
+    positions: jax.Array
+    logdensity: jax.Array
+    info: MAMSInfo
+    trace: EnsembleTrace | None = None  # per draw, with a ``trace_fn``
+
+
 def _trace(trace_fn: Callable | None, positions, n_grads):
     if trace_fn is None:
         return None
@@ -156,12 +174,13 @@ def ensemble_step_size(key, kernel, states: MAMSState, step_size, inverse_metric
 
 def run_warmup(key, positions, logdensity_fn: Callable, num_warmup: int, *, target_accept: float = 0.9,
                jitter: float = 0.1, kernel=None, report_chains: int | None = None, tune_length: bool = True,
-               metric_estimator: str = "variance", trace_fn: Callable | None = None, superchain_size: int = 1):
-    """Ensemble-tuned warmup from ``positions`` (chains, d). Returns the final ensemble
-    state, the gradient evaluations spent by the first ``report_chains`` chains and the
-    ensemble's mean acceptance per iteration; with ``trace_fn`` (chains, d) -> (chains, k)
-    also an ``EnsembleTrace`` per iteration (the climb's and the heuristic's gradients
-    count in the first iteration, the L choice's in the first iteration after it).
+               metric_estimator: str = "variance", trace_fn: Callable | None = None,
+               superchain_size: int = 1) -> Warmup:
+    """Ensemble-tuned warmup from ``positions`` (chains, d). Returns (``Warmup``) the final
+    ensemble state, the gradient evaluations spent by the first ``report_chains`` chains
+    and the ensemble's mean acceptance per iteration; with ``trace_fn`` (chains, d) ->
+    (chains, k) also an ``EnsembleTrace`` per iteration (the climb's and the heuristic's
+    gradients count in the first iteration, the L choice's in the first iteration after it).
     ``superchain_size``: consecutive chains that share a start (they climb once).
 
     First half: L = sqrt(d) in the preconditioned space, the metric from the ensemble
@@ -223,7 +242,7 @@ def run_warmup(key, positions, logdensity_fn: Callable, num_warmup: int, *, targ
         ensemble = ensemble._replace(step_size=jnp.exp(ensemble.dual_averaging.x_bar))
     accept = jnp.concatenate([accept_first, accept_second])
     if trace_fn is None:
-        return ensemble, grads, accept
+        return Warmup(ensemble, grads, accept)
     grads_first, grads_second = trace_first.grads_per_chain, trace_second.grads_per_chain
     if grads_first.shape[0] > 0:
         grads_first = grads_first.at[0].add(setup_grads)
@@ -231,14 +250,14 @@ def run_warmup(key, positions, logdensity_fn: Callable, num_warmup: int, *, targ
         grads_second = grads_second.at[0].add(spent)
     trace = EnsembleTrace(jnp.concatenate([trace_first.moments, trace_second.moments]),
                           jnp.concatenate([grads_first, grads_second]))
-    return ensemble, grads, accept, trace
+    return Warmup(ensemble, grads, accept, trace)
 
 
 def sample(key, ensemble: EnsembleState, logdensity_fn: Callable, num_draws: int, *, jitter: float = 0.1,
-           kernel=None, report_chains: int, trace_fn: Callable | None = None):
-    """``num_draws`` lockstep transitions of every chain; returns the report chains'
-    positions, log densities and transition info, shaped (draw, chain, ...), and with
-    ``trace_fn`` also the ensemble's ``EnsembleTrace`` per draw."""
+           kernel=None, report_chains: int, trace_fn: Callable | None = None) -> Draws:
+    """``num_draws`` lockstep transitions of every chain; returns (``Draws``) the report
+    chains' positions, log densities and transition info, shaped (draw, chain, ...), and
+    with ``trace_fn`` also the ensemble's ``EnsembleTrace`` per draw."""
     kernel = lockstep(kernel or build_kernel(logdensity_fn))
     n_chains = ensemble.states.position.shape[0]
 
@@ -248,9 +267,10 @@ def sample(key, ensemble: EnsembleState, logdensity_fn: Callable, num_draws: int
         report = jax.tree.map(lambda a: a[:report_chains], (states.position, states.logdensity, info))
         return states, (report, _trace(trace_fn, states.position, info.n_grads))
 
-    _, (outputs, trace) = jax.lax.scan(one, ensemble.states, jax.random.split(key, num_draws))
-    return outputs if trace_fn is None else (outputs, trace)
+    _, ((positions, logdensity, info), trace) = jax.lax.scan(one, ensemble.states, jax.random.split(key, num_draws))
+    return Draws(positions, logdensity, info, trace)
 
 
-__all__ = ["EnsembleState", "EnsembleTrace", "LENGTH_CANDIDATES", "METRIC_ESTIMATORS", "MAMSInfo", "choose_trajectory_length",
-           "climb_starts", "ensemble_metric", "ensemble_step_size", "ess_per_gradient", "lockstep", "run_warmup", "sample"]
+__all__ = ["Draws", "EnsembleState", "EnsembleTrace", "LENGTH_CANDIDATES", "METRIC_ESTIMATORS", "MAMSInfo", "Warmup",
+           "choose_trajectory_length", "climb_starts", "ensemble_metric", "ensemble_step_size", "ess_per_gradient",
+           "lockstep", "run_warmup", "sample"]

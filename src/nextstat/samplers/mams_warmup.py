@@ -31,7 +31,7 @@ Then four phases over ``num_warmup`` iterations (a static schedule, fed to one `
    every transition;
 4. at 80% the trajectory length is set from those draws, as MCLMC and MAMS tune it:
    L = 0.4 * mean over parameters of (path length travelled / ESS), the distance
-   between effectively independent draws (ESS from ``blackjax.diagnostics``); dual
+   between effectively independent draws (ESS: ``ess.effective_sample_size``); dual
    averaging restarts for the new L and runs to the end, where eps = exp(x_bar).
 """
 
@@ -43,12 +43,10 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-# imported here, never first inside a traced function: BlackJAX builds module-level JAX
-# constants at import, which would otherwise be captured as tracers and leak
-from blackjax.diagnostics import effective_sample_size
 
 from .approach import MAX_ITERATIONS as MAX_CLIMB
 from .approach import ApproachInfo, climb, curvature_metric
+from .ess import effective_sample_size
 from .fisher_metric import WindowEstimator, fisher_diagonal
 from .mams import MAMSInfo, MAMSState, build_kernel, find_reasonable_step_size, init
 from .stan_warmup import stan_variance
@@ -115,7 +113,7 @@ def schedule(num_warmup: int) -> Schedule:
 
 def length_from_draws(draws, path_lengths, d: int):
     """L = 0.4 * mean_i(total path length / ESS_i), from one chain's draws."""
-    ess = effective_sample_size(draws[None], chain_axis=0, sample_axis=1)
+    ess = effective_sample_size(draws[None])
     ess = jnp.clip(jnp.where(jnp.isfinite(ess), ess, 1.0), 1.0, draws.shape[0])
     length = LENGTH_FACTOR * jnp.mean(jnp.sum(path_lengths) / ess)
     return jnp.clip(length, 0.1, 10.0 * math.sqrt(d))
@@ -144,7 +142,9 @@ def run_warmup(key, position, logdensity_fn: Callable, num_warmup: int, *, targe
     state = init(position, logdensity_fn)
     start_metric, curvature_grads = (curvature_metric(logdensity_fn, position) if curvature_start
                                      else (jnp.ones(d, dtype), 0))
-    heuristic_key = jax.random.fold_in(key, 0x5eed)  # the warmup keeps its own stream: unchanged where nothing here engages
+    # the heuristic draws from a key folded off the warmup's: the warmup's own stream is the
+    # same whether or not the heuristic runs
+    heuristic_key = jax.random.fold_in(key, 0x5eed)
     # four steps per draw, or less where Stan's heuristic finds that too long (a far start);
     # dual averaging takes over
     four_steps = jnp.asarray(length / 4.0, dtype)
