@@ -1,7 +1,7 @@
 """Suite summary: run artifacts -> one row per backend x device x case x engine label.
 
 The headline of a row is the median over seeds; mean, std and the min/max envelope
-stand beside it. Ratios are taken against a reference row (``stan_nuts`` by default)
+stand beside it. Ratios are taken against a reference row (``engines.REFERENCE_ENGINE`` by default)
 of the same case on the same backend and device, as a ratio of medians.
 
 What the report says about an engine (one of ours? what its own settings mean? a caveat
