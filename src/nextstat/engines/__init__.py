@@ -24,6 +24,7 @@ ENGINES: dict[str, str] = {
     "blackjax_mams": ".blackjax_mams",
     "blackjax_laps": ".blackjax_laps",
     "numpyro_nuts": ".numpyro_nuts",
+    "nutpie_nuts": ".nutpie_nuts",
 }
 
 
