@@ -187,3 +187,15 @@ def test_convergence_is_a_cost_ratio_with_its_own_table_and_chart(tmp_path, ok_a
         write_json(doc_path, doc)
     text = write_report(aggregate("t", sorted(runs.glob("*.json")), reference="theirs"), tmp_path / "again").read_text()
     assert "Var[x²] is each reference's own, measured over its draws.\n" in text
+
+
+def test_nutpie_rows_are_labelled_callback_bound(tmp_path, ok_artifact):
+    runs = tmp_path / "runs"
+    for seed in (1, 2):
+        write_json(runs / f"ref{seed}.json", _variant(ok_artifact, "stan_nuts", "stan_nuts", seed, 50.0, 0.1))
+    summary = aggregate("t", sorted(runs.glob("*.json")))
+    assert "callback-bound" not in write_report(summary, tmp_path / "without").read_text()
+    for seed in (1, 2):
+        write_json(runs / f"nutpie{seed}.json", _variant(ok_artifact, "nutpie_nuts", "nutpie_nuts", seed, 20.0, 0.1))
+    summary = aggregate("t", sorted(runs.glob("*.json")))
+    assert "**nutpie rows are callback-bound.**" in write_report(summary, tmp_path / "with").read_text()

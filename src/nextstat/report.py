@@ -280,6 +280,11 @@ def _results_table(summary, backend, device, rows, sink: _Sink) -> list[str]:
                   "warmup/sampling times, but under PyStan those include httpstan's per-draw output callbacks, "
                   "so µs/grad and ESS/s understate Stan's sampler itself (CmdStan's per-step cost is lower); "
                   "ESS/grad is unaffected. The frontend's wall time is kept in each artifact's `engine_info`.", ""]
+    if any(r["engine"] == "nutpie_nuts" for r in rows):
+        lines += ["**nutpie rows are callback-bound.** nutpie's Rust sampler calls the JAX gradient through Python "
+                  "at every leapfrog step, so their µs/grad and ESS/s measure that callback more than the sampler "
+                  "(its cost per gradient, measured in each run, is `engine_info.callback_us_per_grad`); rate "
+                  "nutpie on ESS/grad.", ""]
     for metric, ylabel, title, name in (
         ("ess_bulk_per_s", "min bulk ESS per second (sampling)", "ESS per second", "ess_per_s"),
         ("ess_bulk_per_grad", "min bulk ESS per gradient (sampling)", "ESS per gradient evaluation", "ess_per_grad"),
