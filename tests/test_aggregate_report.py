@@ -288,3 +288,32 @@ def test_the_report_imports_nothing_from_the_engines():
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "nextstat.report" in loaded
     assert "nextstat.engines" not in loaded and "nextstat.aggregate" not in loaded
+
+
+def test_nutpie_rows_are_labelled_callback_bound(tmp_path, ok_artifact):
+    runs = tmp_path / "runs"
+    for seed in (1, 2):
+        write_json(runs / f"ref{seed}.json", _variant(ok_artifact, "stan_nuts", "stan_nuts", seed, 50.0, 0.1))
+    summary = aggregate("t", sorted(runs.glob("*.json")))
+    assert "callback-bound" not in write_report(summary, tmp_path / "without").read_text()
+    for seed in (1, 2):
+        nutpie = _variant(ok_artifact, "nutpie_nuts", "nutpie_nuts", seed, 20.0, 0.1)
+        nutpie["engine_info"]["frontend"] = load_engine("nutpie_nuts").callback_bound_frontends[0]
+        write_json(runs / f"nutpie{seed}.json", nutpie)
+    summary = aggregate("t", sorted(runs.glob("*.json")))
+    assert "**nutpie rows are callback-bound.**" in write_report(summary, tmp_path / "with").read_text()
+
+
+def test_no_ess_per_second_ratio_is_quoted_against_a_callback_bound_stan(tmp_path, ok_artifact):
+    """Stan through PyStan is callback-bound: its rows and the rows taken against it keep
+    their ESS/grad ratios, and their ESS/s ratios say why they are not quoted."""
+    summary = aggregate("t", sorted(_engine_facts_suite(tmp_path, ok_artifact).glob("*.json")))
+    rows = {r["label"]: r for r in summary["rows"]}
+    assert rows["stan_nuts"]["callback_bound"] and not rows["ours"]["callback_bound"]
+    assert rows["ours"]["time_ratios_withheld"] == ["stan_nuts"]
+    assert "ess_bulk_per_s" not in rows["ours"]["ratios"] and "ess_tail_per_s" not in rows["ours"]["ratios"]
+    assert rows["ours"]["ratios"]["ess_bulk_per_grad"]["ratio_of_medians"] == pytest.approx(3.0)
+    text = write_report(summary, tmp_path / "report").read_text()
+    assert "not quoted: `stan_nuts` callback-bound" in text
+    tldr = text.split("## TL;DR")[1].split("##")[0]
+    assert "x ESS/s" not in tldr and "no ESS/s ratio: callback-bound" in tldr and "(callback-bound)" in tldr

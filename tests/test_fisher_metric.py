@@ -129,9 +129,9 @@ def test_a_known_metric_replaces_the_estimate_and_keeps_stans_schedule(known):
     assert info.n_leapfrog.shape == (300,)
 
 
-def test_adaptation_is_an_engine_setting_of_our_nuts_only():
+def test_adaptation_is_an_engine_setting_stan_does_not_take():
     assert resolve_settings({"adaptation": "fisher"}, "nextstat_nuts")["adaptation"] == "fisher"
-    with pytest.raises(SettingsError, match="taken only by nextstat_nuts"):
+    with pytest.raises(SettingsError, match="taken only by nextstat_nuts, nextstat_mams, nextstat_laps, nutpie_nuts, not stan_nuts"):
         resolve_settings({"adaptation": "fisher"}, "stan_nuts")
     with pytest.raises(SettingsError, match="must be one of stan, fisher, fisher-lowrank"):
         resolve_settings({"adaptation": "nutpie"}, "nextstat_nuts")

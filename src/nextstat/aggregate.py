@@ -58,6 +58,8 @@ METRICS: dict[str, tuple[str, str]] = {
 #: Ratios to the reference row: higher is better for all of them.
 RATIO_METRICS = ("ess_bulk_per_s", "ess_bulk_per_s_end_to_end", "ess_bulk_per_grad", "ess_bulk_per_grad_with_warmup",
                  "ess_tail_per_s", "ess_tail_per_grad")
+#: Ratios of sampling speed: not quoted where either row is callback-bound.
+TIME_RATIO_METRICS = ("ess_bulk_per_s", "ess_bulk_per_s_end_to_end", "ess_tail_per_s")
 #: Costs (lower is better): their ratio is the reference's over this row's, so that
 #: here too a ratio above 1 means this row does better.
 COST_RATIO_METRICS = ("grads_per_chain_to_converge", "grads_per_chain_to_settle")
@@ -215,6 +217,7 @@ def _row(key: tuple, members: list[RunRecord]) -> Row:
         "engine": first["engine"],
         "frontend": first["frontend"],
         "frontend_caveat": spec.frontend_caveats.get(first["frontend"]) if spec else None,
+        "callback_bound": bool(spec and first["frontend"] in spec.callback_bound_frontends),
         "is_control": first["is_control"],
         "seeds": sorted(m["seed"] for m in members),
         "n_ok": len(ok),
@@ -238,7 +241,12 @@ def _add_ratios(rows: list[Row], reference: str) -> None:
         ref = by_key.get((row["backend"], row["device"], row["case"], reference))
         if ref is None or ref is row:
             continue
+        bound = [r["label"] for r in (row, ref) if r.get("callback_bound")]
+        if bound:
+            row["time_ratios_withheld"] = bound
         for name in RATIO_METRICS:
+            if bound and name in TIME_RATIO_METRICS:
+                continue
             found = ratio_of_medians(row["metrics"][name], ref["metrics"][name], reference)
             if found:
                 row["ratios"][name] = found

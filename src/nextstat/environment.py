@@ -22,7 +22,7 @@ from .artifacts import ENVIRONMENT_SCHEMA
 
 #: Packages whose versions decide what a benchmark measures.
 TRACKED_PACKAGES = (
-    "nextstat", "jax", "jaxlib", "blackjax", "numpyro", "pystan", "httpstan", "cmdstanpy",
+    "nextstat", "jax", "jaxlib", "blackjax", "numpyro", "nutpie", "pystan", "httpstan", "cmdstanpy",
     "arviz", "numpy", "scipy", "pandas", "jsonschema", "matplotlib", "snakemake",
     "snakemake-executor-plugin-slurm", "py-cpuinfo", "psutil",
 )  # fmt: skip

@@ -93,6 +93,11 @@ class Row(TypedDict):
     frontend: str | None
     #: what the report must say about the row's frontend (``EngineSpec.frontend_caveats``)
     frontend_caveat: NotRequired[str | None]
+    #: its frontend is callback-bound (``EngineSpec.callback_bound_frontends``)
+    callback_bound: NotRequired[bool]
+    #: the callback-bound rows (this one, the reference or both) for which its ESS/s
+    #: ratios to the reference are not quoted
+    time_ratios_withheld: NotRequired[list[str]]
     is_control: bool
     seeds: list[int]
     n_ok: int

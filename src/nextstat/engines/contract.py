@@ -72,6 +72,10 @@ class EngineSpec:
     #: frontend (``engine_info["frontend"]`` of a run) -> what a report must say about the
     #: rows that ran through it (markdown), e.g. where their times are not the sampler's own
     frontend_caveats: Mapping[str, str] = field(default_factory=dict)
+    #: frontends whose sampling time includes a per-draw or per-gradient call through
+    #: Python: their ESS/s measures that call more than the sampler, so no ESS/s ratio
+    #: is quoted for their rows or against them (ESS per gradient is unaffected)
+    callback_bound_frontends: tuple[str, ...] = ()
     settings: Mapping[str, Setting] = field(default_factory=dict)
     start_backend: Callable[[], float] | None = None
     compile: Callable[..., dict[str, Any]] | None = None

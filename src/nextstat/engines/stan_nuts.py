@@ -288,9 +288,12 @@ def _result(case, budget, draws, column, compile_s, warmup_s, sampling_s, info) 
 
 ENGINE = EngineSpec(
     name=NAME, run=run, versions=versions, compile=compile_model,
+    callback_bound_frontends=("pystan",),
     frontend_caveats={"pystan": "**Stan rows ran through PyStan** (no CmdStan installed). Their times are Stan's own "
                                 "elapsed warmup/sampling times, but under PyStan those include httpstan's per-draw "
                                 "output callbacks, so µs/grad and ESS/s understate Stan's sampler itself (CmdStan's "
-                                "per-step cost is lower); ESS/grad is unaffected. The frontend's wall time is kept "
-                                "in each artifact's `engine_info`."},
+                                "per-step cost is lower); ESS/grad is unaffected, and no ESS/s ratio is quoted for or "
+                                "against these rows. The frontend's wall time is kept in each artifact's "
+                                "`engine_info`. Install CmdStan (`python -m cmdstanpy.install_cmdstan`, or set "
+                                "`CMDSTAN`) for Stan's own speed."},
 )

@@ -35,6 +35,19 @@ def ratio_text(ratio: Ratio | None) -> str:
     return text
 
 
+def time_ratio_text(row, metric: str) -> str:
+    """An ESS/s ratio column: the ratio, or why it is not quoted (a callback-bound side)."""
+    withheld = row.get("time_ratios_withheld")
+    if withheld and not row["ratios"].get(metric):
+        return not_quoted(withheld)
+    return ratio_text(row["ratios"].get(metric))
+
+
+def not_quoted(callback_bound: list[str]) -> str:
+    """In place of an ESS/s ratio where a side's time is a callback's (rows' labels)."""
+    return "not quoted: " + ", ".join(f"`{label}`" for label in callback_bound) + " callback-bound"
+
+
 def slug(text: str) -> str:
     """A file-name part: lower case letters and digits joined by hyphens."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")

@@ -53,9 +53,13 @@ def _ranked(r: Row, ref: str) -> str:
     adaptation = (r.get("settings") or {}).get("adaptation")
     text = f"`{r['label']}`" + (f" [adaptation {adaptation}]" if adaptation else "")
     text += f" {num(median(r['metrics'].get('ess_bulk_per_s')))} ESS/s"
+    if r.get("callback_bound"):
+        text += " (callback-bound)"
+    tail_text = f", {tail:.2f}x tail ESS/grad" if tail else ""
     if ratio is not None:
-        tail_text = f", {tail:.2f}x tail ESS/grad" if tail else ""
         text += f" ({ratio:.2f}x ESS/s, {grad:.2f}x ESS/grad{tail_text} vs `{ref}`)" if grad else f" ({ratio:.2f}x)"
+    elif r.get("time_ratios_withheld") and grad:
+        text += f" ({grad:.2f}x ESS/grad{tail_text} vs `{ref}`; no ESS/s ratio: callback-bound)"
     converged = median(r["metrics"].get(CONVERGE))
     if converged:
         text += f", ensemble converged in {num(converged)} grads/chain"

@@ -6,12 +6,13 @@ from __future__ import annotations
 from ..charts import grouped_bars, ratio_bars, start_times
 from ..summary_types import Row, Summary, median, ratio_of_medians
 from .convergence import CONVERGE, SETTLE
-from .formatting import num, pm, ratio_text, slug
+from .formatting import not_quoted, num, pm, ratio_text, slug, time_ratio_text
 from .sink import CHARTS, Sink
 
 #: the head-to-head columns, efficiencies (higher is better)
 HEAD_TO_HEAD = ("ess_bulk_per_s", "ess_bulk_per_grad", "ess_bulk_per_grad_with_warmup", "ess_tail_per_s",
                 "ess_tail_per_grad")
+TIME_RATIOS = ("ess_bulk_per_s", "ess_tail_per_s")
 
 
 def results_table(summary: Summary, backend: str, device: str, rows: list[Row], sink: Sink) -> list[str]:
@@ -26,9 +27,9 @@ def results_table(summary: Summary, backend: str, device: str, rows: list[Row], 
             verdict += " (control: expected to fail)"
         table.append([
             r["case"], r["label"],
-            pm(m.get("ess_bulk_per_s")), ratio_text(ratio.get("ess_bulk_per_s")),
+            pm(m.get("ess_bulk_per_s")), time_ratio_text(r, "ess_bulk_per_s"),
             pm(m.get("ess_bulk_per_grad"), 4), ratio_text(ratio.get("ess_bulk_per_grad")),
-            ratio_text(ratio.get("ess_bulk_per_grad_with_warmup")), ratio_text(ratio.get("ess_tail_per_s")),
+            ratio_text(ratio.get("ess_bulk_per_grad_with_warmup")), time_ratio_text(r, "ess_tail_per_s"),
             ratio_text(ratio.get("ess_tail_per_grad")),
             num(median(m.get("min_ess_bulk"))), num(median(m.get("min_ess_tail"))),
             num(median(m.get("mean_steps_per_draw")), 1), num(median(m.get("sampling_us_per_grad")), 2),
@@ -86,13 +87,17 @@ def head_to_head(summary: Summary, backend: str, device: str, rows: list[Row], s
         members.sort(key=lambda r: (not engines[r["label"]].get("ours", False), r["label"]))
         for i, mine in enumerate(members):
             for theirs in members[i + 1:]:
-                cells = [ratio_of_medians(mine["metrics"].get(name), theirs["metrics"].get(name), theirs["label"])
+                bound = [r["label"] for r in (mine, theirs) if r.get("callback_bound")]
+                cells = [None if bound and name in TIME_RATIOS else
+                         ratio_of_medians(mine["metrics"].get(name), theirs["metrics"].get(name), theirs["label"])
                          for name in HEAD_TO_HEAD]
                 if converging:  # costs: theirs over mine, so that above 1 is mine doing better here too
                     cells += [ratio_of_medians(theirs["metrics"].get(name), mine["metrics"].get(name), theirs["label"])
                               for name in (CONVERGE, SETTLE)]
                 health = f"{mine['health_passed']}/{mine['n_ok']} vs {theirs['health_passed']}/{theirs['n_ok']}"
-                table.append([case, f"{mine['label']} / {theirs['label']}", *map(ratio_text, cells), health])
+                texts = [not_quoted(bound) if bound and name in TIME_RATIOS else ratio_text(cell)
+                         for name, cell in zip((*HEAD_TO_HEAD, CONVERGE, SETTLE), cells)]
+                table.append([case, f"{mine['label']} / {theirs['label']}", *texts, health])
     if not table:
         return []
     headers = ["case", "engines", "ESS/s", "ESS/grad", "ESS/grad with warmup grads", "tail ESS/s", "tail ESS/grad"]
