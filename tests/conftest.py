@@ -24,8 +24,22 @@ def nextstat(*args, cwd=REPO, check=False):
 def ok_artifact(tmp_path_factory):
     """One real run artifact (BlackJAX on the 10-d standard normal, small budget)."""
     out = tmp_path_factory.mktemp("runs") / "std_normal_d10" / "blackjax_nuts" / "seed42.json"
-    nextstat("run", "--case", "std_normal_d10", "--engine", "blackjax_nuts", "--seed", 42,
-             "--budget", "2x150x300", "--suite", "test", "--out", out, check=True)
+    nextstat(
+        "run",
+        "--case",
+        "std_normal_d10",
+        "--engine",
+        "blackjax_nuts",
+        "--seed",
+        42,
+        "--budget",
+        "2x150x300",
+        "--suite",
+        "test",
+        "--out",
+        out,
+        check=True,
+    )
     return json.loads(out.read_text())
 
 

@@ -4,8 +4,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import nextstat
+
 from nextstat.aggregate import aggregate, describe
 from nextstat.artifacts import validation_errors, write_json
 from nextstat.engines import load_engine
@@ -29,11 +29,24 @@ def suite_dir(tmp_path, ok_artifact):
     runs = tmp_path / "runs"
     for seed, ref, fast in [(1, 100.0, 300.0), (2, 200.0, 500.0), (3, 400.0, 600.0)]:
         write_json(runs / f"ref{seed}.json", _variant(ok_artifact, "stan_nuts", "stan_nuts", seed, ref, 0.1))
-        write_json(runs / f"fast{seed}.json", _variant(ok_artifact, "fast_nuts", "numpyro_nuts", seed, fast, 0.2,
-                                                       target_accept=0.9))
+        write_json(
+            runs / f"fast{seed}.json",
+            _variant(ok_artifact, "fast_nuts", "numpyro_nuts", seed, fast, 0.2, target_accept=0.9),
+        )
     failed = copy.deepcopy(ok_artifact)
-    failed.update(label="broken_nuts", engine="blackjax_nuts", seed=1, status="failed", reason="RuntimeError: boom",
-                  timing=None, diagnostics=None, summary=None, quality=None, correctness=None, gradients=None)
+    failed.update(
+        label="broken_nuts",
+        engine="blackjax_nuts",
+        seed=1,
+        status="failed",
+        reason="RuntimeError: boom",
+        timing=None,
+        diagnostics=None,
+        summary=None,
+        quality=None,
+        correctness=None,
+        gradients=None,
+    )
     write_json(runs / "broken.json", failed)
     gpu = _variant(ok_artifact, "fast_nuts", "numpyro_nuts", 1, 9000.0, 0.2)
     gpu["backend"] = "gpu"
@@ -84,9 +97,19 @@ def test_report_has_every_section_and_separate_backend_tables(suite_dir):
     summary = aggregate("t", sorted((suite_dir / "runs").glob("*.json")))
     path = write_report(summary, suite_dir / "report")
     text = path.read_text()
-    for heading in ["## TL;DR", "## Protocol", "## Environment", "## Results: CPU", "## Results: GPU, NVIDIA H100",
-                    "## Health gates, per seed", "## Correctness", "## Fairness lint", "## Failed and skipped runs",
-                    "## Harness overhead", "## Reproduce"]:
+    for heading in [
+        "## TL;DR",
+        "## Protocol",
+        "## Environment",
+        "## Results: CPU",
+        "## Results: GPU, NVIDIA H100",
+        "## Health gates, per seed",
+        "## Correctness",
+        "## Fairness lint",
+        "## Failed and skipped runs",
+        "## Harness overhead",
+        "## Reproduce",
+    ]:
         assert heading in text, heading
     assert "2.50x [0.75, 6.00]" in text  # ratio of medians with its envelope
     assert "`broken_nuts` / seed 1: **failed**: RuntimeError: boom" in text
@@ -125,7 +148,11 @@ def test_tail_ess_per_gradient_is_derived_and_rated(tmp_path, ok_artifact):
     (tmp_path / "report" / "CEILING.md").write_text("# Metric ceiling: `python -m x`\n\nfigures\n")
     text = write_report(summary, tmp_path / "report").read_text()
     assert "- [CEILING.md](CEILING.md): Metric ceiling: `python -m x`" in text
-    assert "tail ESS/s vs stan_nuts" in text and "tail ESS/grad vs stan_nuts" in text and "3.00x ESS/grad, 0.50x tail ESS/grad vs `stan_nuts`" in text
+    assert (
+        "tail ESS/s vs stan_nuts" in text
+        and "tail ESS/grad vs stan_nuts" in text
+        and "3.00x ESS/grad, 0.50x tail ESS/grad vs `stan_nuts`" in text
+    )
 
 
 def test_aggregate_cli_refuses_an_invalid_run(tmp_path, ok_artifact):
@@ -161,8 +188,10 @@ def test_head_to_head_pairs_every_engine_but_the_reference_ours_on_top(tmp_path,
     text = write_report(summary, tmp_path / "report").read_text()
     assert "### Head to head, without `stan_nuts`" in text
     # ours is the numerator although its label sorts last; 600/150 = 4x, envelope 300/200 to 900/100
-    assert any("ours / a_baseline" in line and "4.00x [1.50, 9.00]" in line and "3.00x [3.00, 3.00]" in line
-               for line in text.splitlines())
+    assert any(
+        "ours / a_baseline" in line and "4.00x [1.50, 9.00]" in line and "3.00x [3.00, 3.00]" in line
+        for line in text.splitlines()
+    )
     assert "stan_nuts /" not in text and "/ stan_nuts" not in text
 
 
@@ -173,13 +202,21 @@ def test_convergence_is_a_cost_ratio_with_its_own_table_and_chart(tmp_path, ok_a
     for seed, ours, theirs in [(1, 20.0, 400.0), (2, 30.0, 600.0), (3, None, 800.0)]:
         for label, engine, grads in (("theirs", "blackjax_mams", theirs), ("ours", "nextstat_laps", ours)):
             doc = _variant(ok_artifact, label, engine, seed, 100.0, 0.1)
-            doc["convergence"] = {"statistic": "b2", "threshold": 0.01, "grads_per_chain_to_converge": grads,
-                                  "iterations_to_converge": None if grads is None else 3,
-                                  "b2_max_final": 0.02 if grads is None else 0.001, "grads_per_chain_total": 900.0,
-                                  "curve": [[10.0, 1.0], [900.0, 0.001]]}
+            doc["convergence"] = {
+                "statistic": "b2",
+                "threshold": 0.01,
+                "grads_per_chain_to_converge": grads,
+                "iterations_to_converge": None if grads is None else 3,
+                "b2_max_final": 0.02 if grads is None else 0.001,
+                "grads_per_chain_total": 900.0,
+                "curve": [[10.0, 1.0], [900.0, 0.001]],
+            }
             if label == "ours":  # an artifact made before the settle figure existed has no such field
-                doc["convergence"].update(settle_iterations=10, variance_of_square="reference draws",
-                                          grads_per_chain_to_settle=None if grads is None else 2 * grads)
+                doc["convergence"].update(
+                    settle_iterations=10,
+                    variance_of_square="reference draws",
+                    grads_per_chain_to_settle=None if grads is None else 2 * grads,
+                )
             write_json(runs / f"{label}{seed}.json", doc)
     summary = aggregate("t", sorted(runs.glob("*.json")), reference="theirs")
     assert validation_errors(summary) == []
@@ -188,11 +225,15 @@ def test_convergence_is_a_cost_ratio_with_its_own_table_and_chart(tmp_path, ok_a
     assert ours["ratios"]["grads_per_chain_to_converge"]["ratio_of_medians"] == pytest.approx(600.0 / 25.0)
     text = write_report(summary, tmp_path / "report").read_text()
     assert "### Ensemble convergence" in text and "charts/convergence_" in text
-    line = next(line for line in text.splitlines() if line.startswith("| std_normal_d10") and "| ours" in line
-                and "2/3" in line)
+    line = next(
+        line for line in text.splitlines() if line.startswith("| std_normal_d10") and "| ours" in line and "2/3" in line
+    )
     assert "24.00x" in line and "50 ± 14" in line and "2/3" in line
-    theirs = next(line for line in text.splitlines() if line.startswith("| std_normal_d10") and "| theirs" in line
-                  and "600 ± 200" in line)
+    theirs = next(
+        line
+        for line in text.splitlines()
+        if line.startswith("| std_normal_d10") and "| theirs" in line and "600 ± 200" in line
+    )
     assert "0/0" in theirs  # not traced for settling: nothing counted as unsettled
     assert "grads_per_chain_to_settle" not in ours["ratios"]  # the reference has no settle figure to divide
     assert list((tmp_path / "report" / "charts").glob("convergence_*.png"))
@@ -223,8 +264,19 @@ def test_the_summary_carries_what_the_engines_say_about_themselves(tmp_path, ok_
     come from its EngineSpec, through the summary; so does each run's reproducing command."""
     runs = _engine_facts_suite(tmp_path, ok_artifact)
     typo = copy.deepcopy(ok_artifact)  # the failed artifact of a mistyped --engine: an engine without facts
-    typo.update(label="typo", engine="nope", seed=1, status="failed", reason="unknown engine 'nope'", timing=None,
-                diagnostics=None, summary=None, quality=None, correctness=None, gradients=None)
+    typo.update(
+        label="typo",
+        engine="nope",
+        seed=1,
+        status="failed",
+        reason="unknown engine 'nope'",
+        timing=None,
+        diagnostics=None,
+        summary=None,
+        quality=None,
+        correctness=None,
+        gradients=None,
+    )
     write_json(runs / "typo.json", typo)
     summary = aggregate("t", sorted(runs.glob("*.json")))
     assert validation_errors(summary) == []

@@ -9,7 +9,8 @@ def test_sample_returns_inference_data_with_arviz_names():
     assert set(idata.posterior.data_vars) == {"mu", "tau", "theta_tilde"}
     assert idata.posterior["theta_tilde"].shape == (2, 300, 8)
     assert {"lp", "n_steps", "tree_depth", "diverging", "energy", "acceptance_rate", "step_size"} <= set(
-        idata.sample_stats.data_vars)
+        idata.sample_stats.data_vars
+    )
     assert (idata.posterior["tau"].values > 0).all()
     assert idata.attrs["grad_evals_sampling"] == int(idata.sample_stats["n_steps"].sum())
     again = nextstat.sample("eight_schools", n_chains=2, n_warmup=200, n_samples=300, seed=3, target_accept=0.95)
@@ -19,17 +20,21 @@ def test_sample_returns_inference_data_with_arviz_names():
 def test_sample_a_bare_log_density():
     import jax.numpy as jnp
 
-    idata = nextstat.sample(lambda x: -0.5 * jnp.sum((x - 3.0) ** 2), dim=2, n_chains=2, n_warmup=200,
-                            n_samples=500, seed=1)
+    idata = nextstat.sample(
+        lambda x: -0.5 * jnp.sum((x - 3.0) ** 2), dim=2, n_chains=2, n_warmup=200, n_samples=500, seed=1
+    )
     assert idata.posterior["x"].shape == (2, 500, 2)
     assert np.allclose(idata.posterior["x"].values.mean(axis=(0, 1)), 3.0, atol=0.2)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"method": "gibbs"}, "available methods are nuts"),
-    ({"target_accept": 1.2}, "target_accept"),
-    ({"n_samples": 2}, "draws must be >= 4"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"method": "gibbs"}, "available methods are nuts"),
+        ({"target_accept": 1.2}, "target_accept"),
+        ({"n_samples": 2}, "draws must be >= 4"),
+    ],
+)
 def test_sample_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         nextstat.sample("std_normal_d2", **kwargs)
@@ -45,16 +50,25 @@ def test_sample_with_mams_and_auto():
     from nextstat.api import choose_method
     from nextstat.cases import get_case
 
-    idata = mams = nextstat.sample("std_normal_d2", method="mams", n_chains=2, n_warmup=200, n_samples=200, seed=3,
-                                   target_accept=0.9)
+    idata = mams = nextstat.sample(
+        "std_normal_d2", method="mams", n_chains=2, n_warmup=200, n_samples=200, seed=3, target_accept=0.9
+    )
     assert idata.posterior["x"].shape == (2, 200, 2)
     assert idata.attrs["method"] == "mams"
     assert choose_method(get_case("glm_logistic_n200_p6")) == "nuts"
     assert choose_method(get_case("eight_schools")) == "mams"
     idata = nextstat.sample("std_normal_d2", method="auto", n_chains=2, n_warmup=100, n_samples=100)
     assert idata.attrs["method"] == "mams"
-    fisher = nextstat.sample("std_normal_d2", method="mams", n_chains=2, n_warmup=200, n_samples=200, seed=3,
-                             target_accept=0.9, adaptation="fisher")
+    fisher = nextstat.sample(
+        "std_normal_d2",
+        method="mams",
+        n_chains=2,
+        n_warmup=200,
+        n_samples=200,
+        seed=3,
+        target_accept=0.9,
+        adaptation="fisher",
+    )
     assert fisher.posterior["x"].shape == mams.posterior["x"].shape  # same run but the metric estimator
     assert not np.array_equal(fisher.posterior["x"].values, mams.posterior["x"].values)
     with pytest.raises(ValueError, match="adaptation='fisher-lowrank': must be one of variance, fisher"):

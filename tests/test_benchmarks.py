@@ -6,21 +6,57 @@ from nextstat.benchmarks import laps_steps, metric_ceiling
 
 def test_metric_ceiling_prints_every_metric_and_the_summary(tmp_path, capsys):
     out = tmp_path / "ceiling.md"
-    metric_ceiling.main(["std_normal_d2", "--seeds", "1", "--warmup", "150", "--draws", "200",
-                         "--reference-draws", "300", "--out", str(out)])
+    metric_ceiling.main(
+        [
+            "std_normal_d2",
+            "--seeds",
+            "1",
+            "--warmup",
+            "150",
+            "--draws",
+            "200",
+            "--reference-draws",
+            "300",
+            "--out",
+            str(out),
+        ]
+    )
     text = capsys.readouterr().out
-    rows = [[cell.strip() for cell in line.split("|")[1:-1]] for line in text.splitlines()
-            if line.startswith("| std_normal_d2")]
+    rows = [
+        [cell.strip() for cell in line.split("|")[1:-1]]
+        for line in text.splitlines()
+        if line.startswith("| std_normal_d2")
+    ]
     assert [row[1] for row in rows] == list(metric_ceiling.VARIANTS)
     assert rows[0][3] == "1.00x"  # the baseline against itself
     assert "median over cases vs stan" in text
-    assert out.read_text().startswith("# Metric ceiling, std_normal_d2: `python -m nextstat.benchmarks.metric_ceiling std_normal_d2`")
+    assert out.read_text().startswith(
+        "# Metric ceiling, std_normal_d2: `python -m nextstat.benchmarks.metric_ceiling std_normal_d2`"
+    )
 
 
 def test_laps_steps_prints_one_row_per_step_count(tmp_path, capsys):
     out = tmp_path / "steps.md"
-    laps_steps.main(["std_normal_d2", "--steps", "1", "2", "--seeds", "1", "--chains", "64", "--report-chains", "32",
-                     "--warmup", "60", "--draws", "100", "--out", str(out)])
+    laps_steps.main(
+        [
+            "std_normal_d2",
+            "--steps",
+            "1",
+            "2",
+            "--seeds",
+            "1",
+            "--chains",
+            "64",
+            "--report-chains",
+            "32",
+            "--warmup",
+            "60",
+            "--draws",
+            "100",
+            "--out",
+            str(out),
+        ]
+    )
     text = capsys.readouterr().out
     assert "**std_normal_d2**: the chooser picked" in text
     rows = [line for line in text.splitlines() if line.startswith("| 1 ") or line.startswith("| 2 ")]
@@ -32,8 +68,24 @@ def test_far_starts_prints_one_row_per_variant(tmp_path, capsys):
     from nextstat.benchmarks import far_starts
 
     out = tmp_path / "far.md"
-    far_starts.main(["std_normal_d2", "--seeds", "1", "--variants", "all", "none", "--warmup", "100", "--draws", "100",
-                     "--chains", "2", "--out", str(out)])
+    far_starts.main(
+        [
+            "std_normal_d2",
+            "--seeds",
+            "1",
+            "--variants",
+            "all",
+            "none",
+            "--warmup",
+            "100",
+            "--draws",
+            "100",
+            "--chains",
+            "2",
+            "--out",
+            str(out),
+        ]
+    )
     printed = capsys.readouterr().out
     assert "| all " in printed and "| none " in printed
     assert out.read_text().startswith("# Far starts")

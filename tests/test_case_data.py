@@ -10,10 +10,10 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-
 from conftest import REPO, nextstat
+
 from nextstat.cases import BUILTIN_CASES, get_case
-from nextstat.cases.case_data import MANIFEST, data_path, load_case_data
+from nextstat.cases.case_data import MANIFEST, load_case_data
 from nextstat.cases.references import attach_reference, reference_path
 from nextstat.cases.remake_data import generators
 
@@ -55,13 +55,16 @@ def test_the_generator_still_makes_the_committed_data_to_float_tolerance(name):
 def test_loaded_data_does_not_depend_on_the_blas_kernel_or_threads():
     """A fresh process with other OpenBLAS kernels and thread counts loads the same bits,
     while the generator's product there does not have to."""
-    script = ("import json; from nextstat.cases import BUILTIN_CASES, get_case; "
-              "print(json.dumps({n: get_case(n).dataset_sha256 for n in BUILTIN_CASES}))")
+    script = (
+        "import json; from nextstat.cases import BUILTIN_CASES, get_case; "
+        "print(json.dumps({n: get_case(n).dataset_sha256 for n in BUILTIN_CASES}))"
+    )
     here = {n: get_case(n).dataset_sha256 for n in BUILTIN_CASES}
     for coretype, threads in (("Prescott", "1"), ("Sandybridge", "2")):
         env = {**os.environ, "OPENBLAS_CORETYPE": coretype, "OPENBLAS_NUM_THREADS": threads}
-        proc = subprocess.run([sys.executable, "-c", script], env=env, cwd=REPO, capture_output=True, text=True,
-                              check=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", script], env=env, cwd=REPO, capture_output=True, text=True, check=True
+        )
         assert json.loads(proc.stdout) == here, coretype
 
 
@@ -118,10 +121,23 @@ def test_a_run_on_a_mismatched_reference_writes_an_artifact_that_says_so(mismatc
         "from nextstat.cases import get_case\nfrom nextstat.cases.references import attach_reference\n"
         "def mismatched():\n"
         "    case = replace(get_case('glm_logistic_n200_p6'), reference=None)\n"
-        f"    return attach_reference(case, Path({str(mismatched_reference)!r}))\n")
+        f"    return attach_reference(case, Path({str(mismatched_reference)!r}))\n"
+    )
     out = tmp_path / "run.json"
-    proc = nextstat("run", "--case", f"{case_file}:mismatched", "--engine", "nextstat_nuts", "--seed", 1,
-                    "--budget", "2x60x60", "--out", out, check=True)
+    proc = nextstat(
+        "run",
+        "--case",
+        f"{case_file}:mismatched",
+        "--engine",
+        "nextstat_nuts",
+        "--seed",
+        1,
+        "--budget",
+        "2x60x60",
+        "--out",
+        out,
+        check=True,
+    )
     assert "Traceback" not in proc.stderr and proc.stderr.count("WARNING: reference for case") == 1
     artifact = json.loads(out.read_text())
     assert artifact["status"] == "ok"

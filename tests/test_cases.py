@@ -57,9 +57,11 @@ def test_eight_schools_density_matches_a_hand_computation():
     )
     other = x + 0.1
     expected_other = (
-        stats.norm.logpdf(other[0], 0, 5) + stats.halfcauchy.logpdf(np.exp(other[1]), 0, 5)
+        stats.norm.logpdf(other[0], 0, 5)
+        + stats.halfcauchy.logpdf(np.exp(other[1]), 0, 5)
         + stats.norm.logpdf(other[2:]).sum()
-        + stats.norm.logpdf(y, other[0] + np.exp(other[1]) * other[2:], sigma).sum() + other[1]
+        + stats.norm.logpdf(y, other[0] + np.exp(other[1]) * other[2:], sigma).sum()
+        + other[1]
     )
     # equal up to one additive constant
     got = float(case.log_density(x)) - float(case.log_density(other))
@@ -78,12 +80,15 @@ def test_user_case_from_a_python_file():
     assert np.isfinite(float(case.log_density(np.zeros(3))))
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("no_such_case", "unknown case 'no_such_case'"),
-    ("missing/file.py:thing", "case file 'missing/file.py' does not exist"),
-    (f"{REPO_EXAMPLE}:nothing_here", "defines no 'nothing_here'"),
-    (f"{REPO_EXAMPLE}:N", "is a int, expected a nextstat Case"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("no_such_case", "unknown case 'no_such_case'"),
+        ("missing/file.py:thing", "case file 'missing/file.py' does not exist"),
+        (f"{REPO_EXAMPLE}:nothing_here", "defines no 'nothing_here'"),
+        (f"{REPO_EXAMPLE}:N", "is a int, expected a nextstat Case"),
+    ],
+)
 def test_bad_case_specs_name_what_is_wrong(spec, message):
     with pytest.raises(CaseError, match=message):
         get_case(spec)
@@ -95,8 +100,9 @@ def test_funnel_densities_match_their_definitions():
     theta = np.linspace(-1.5, 1.5, 10)
     v, rest = theta[0], theta[1:]
     assert float(centered.log_density(theta)) == pytest.approx(
-        -v**2 / 18 - 0.5 * np.exp(-v) * np.sum(rest**2) - 0.5 * 9 * v, rel=1e-12)
-    assert float(ncp.log_density(theta)) == pytest.approx(-v**2 / 18 - 0.5 * np.sum(rest**2), rel=1e-12)
+        -(v**2) / 18 - 0.5 * np.exp(-v) * np.sum(rest**2) - 0.5 * 9 * v, rel=1e-12
+    )
+    assert float(ncp.log_density(theta)) == pytest.approx(-(v**2) / 18 - 0.5 * np.sum(rest**2), rel=1e-12)
     assert centered.reference.sd["v"] == 3.0 and centered.reference.sd["x[1]"] == pytest.approx(np.exp(2.25))
 
 

@@ -1,7 +1,6 @@
 import json
 
 import pytest
-
 from conftest import nextstat
 
 SUBCOMMANDS = ["cases", "run", "compile", "parity", "reference", "validate", "aggregate", "report", "env", "resume"]
@@ -17,9 +16,18 @@ def test_cases_lists_the_builtin_cases():
     proc = nextstat("cases", "--json", check=True)
     rows = {r["case"]: r for r in json.loads(proc.stdout)}
     assert set(rows) == {
-        "std_normal_d2", "std_normal_d10", "std_normal_d50", "eight_schools", "neal_funnel_10d",
-        "neal_funnel_ncp_10d", "glm_logistic_n200_p6", "logreg_n1000_p10", "glm_logistic_n1000_p20",
-        "glm_logistic_n5000_p20", "hier_logistic_ri", "logreg_scaled_n1000_p10",
+        "std_normal_d2",
+        "std_normal_d10",
+        "std_normal_d50",
+        "eight_schools",
+        "neal_funnel_10d",
+        "neal_funnel_ncp_10d",
+        "glm_logistic_n200_p6",
+        "logreg_n1000_p10",
+        "glm_logistic_n1000_p20",
+        "glm_logistic_n5000_p20",
+        "hier_logistic_ri",
+        "logreg_scaled_n1000_p10",
     }
     assert rows["eight_schools"]["dim"] == 10 and rows["eight_schools"]["parameterization"] == "ncp"
     assert rows["std_normal_d10"]["reference"] == "analytic"
@@ -32,14 +40,23 @@ def test_cases_lists_the_builtin_cases():
 RUN = ["run", "--seed", "1", "--budget", "2x10x10"]
 
 
-@pytest.mark.parametrize("args, message", [
-    ([*RUN, "--case", "nope", "--engine", "blackjax_nuts"], "unknown case 'nope'"),
-    ([*RUN, "--case", "eight_schools", "--engine", "warp_nuts"], "unknown engine 'warp_nuts'"),
-    (["run", "--seed", "1", "--budget", "-5", "--case", "eight_schools", "--engine", "blackjax_nuts"], "budget '-5'"),
-    (["run", "--seed", "-3", "--budget", "10", "--case", "eight_schools", "--engine", "blackjax_nuts"], "'-3' is negative"),
-    ([*RUN, "--case", "eight_schools", "--engine", "blackjax_nuts", "--set", "target_accept=2"], "target_accept=2"),
-    ([*RUN, "--case", "eight_schools", "--engine", "blackjax_nuts", "--set", "nonsense"], "--set 'nonsense'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([*RUN, "--case", "nope", "--engine", "blackjax_nuts"], "unknown case 'nope'"),
+        ([*RUN, "--case", "eight_schools", "--engine", "warp_nuts"], "unknown engine 'warp_nuts'"),
+        (
+            ["run", "--seed", "1", "--budget", "-5", "--case", "eight_schools", "--engine", "blackjax_nuts"],
+            "budget '-5'",
+        ),
+        (
+            ["run", "--seed", "-3", "--budget", "10", "--case", "eight_schools", "--engine", "blackjax_nuts"],
+            "'-3' is negative",
+        ),
+        ([*RUN, "--case", "eight_schools", "--engine", "blackjax_nuts", "--set", "target_accept=2"], "target_accept=2"),
+        ([*RUN, "--case", "eight_schools", "--engine", "blackjax_nuts", "--set", "nonsense"], "--set 'nonsense'"),
+    ],
+)
 def test_bad_run_input_is_one_line_naming_the_input(tmp_path, args, message):
     out = tmp_path / "run.json"
     proc = nextstat(*args, "--out", out)
@@ -100,8 +117,19 @@ def test_env_prints_a_valid_fingerprint(tmp_path):
 
 def test_timing_measures_cold_cached_and_warm_starts(tmp_path):
     out = tmp_path / "timing.json"
-    proc = nextstat("timing", "--case", "std_normal_d2", "--engine", "numpyro_nuts", "--seed", "1",
-                    "--budget", "1x50x50", "--out", out)
+    proc = nextstat(
+        "timing",
+        "--case",
+        "std_normal_d2",
+        "--engine",
+        "numpyro_nuts",
+        "--seed",
+        "1",
+        "--budget",
+        "1x50x50",
+        "--out",
+        out,
+    )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(out.read_text())
     assert doc["status"] == "ok" and set(doc["modes"]) == {"cold", "cached", "warm"}
@@ -111,8 +139,19 @@ def test_timing_measures_cold_cached_and_warm_starts(tmp_path):
     # a fresh process starts JAX's backend once, before the engine's clock; the warm run reuses it
     assert doc["modes"]["cold"]["backend_start_s"] > 0 and doc["modes"]["cached"]["backend_start_s"] > 0
     assert doc["modes"]["warm"]["backend_start_s"] == 0
-    bad = nextstat("timing", "--case", "nope", "--engine", "numpyro_nuts", "--seed", "1", "--budget", "10",
-                   "--out", tmp_path / "x.json")
+    bad = nextstat(
+        "timing",
+        "--case",
+        "nope",
+        "--engine",
+        "numpyro_nuts",
+        "--seed",
+        "1",
+        "--budget",
+        "10",
+        "--out",
+        tmp_path / "x.json",
+    )
     assert bad.returncode == 2 and "unknown case 'nope'" in bad.stderr
 
 
@@ -128,8 +167,19 @@ def test_a_run_whose_draws_are_nan_still_exits_0_with_a_valid_artifact(tmp_path)
         "                   constrain=lambda x: x * float('nan'))\n"
     )
     out = tmp_path / "run.json"
-    proc = nextstat("run", "--case", f"{case_file}:nan_case", "--engine", "numpyro_nuts", "--seed", "1",
-                    "--budget", "1x20x20", "--out", out)
+    proc = nextstat(
+        "run",
+        "--case",
+        f"{case_file}:nan_case",
+        "--engine",
+        "numpyro_nuts",
+        "--seed",
+        "1",
+        "--budget",
+        "1x20x20",
+        "--out",
+        out,
+    )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(out.read_text())
     assert doc["status"] == "ok" and doc["quality"]["verdict"] == "fail"

@@ -38,14 +38,17 @@ def _metrics(**overrides):
     return {**base, **overrides}
 
 
-@pytest.mark.parametrize("overrides, failing", [
-    ({}, []),
-    ({"max_rhat": 1.02}, ["max_rhat"]),
-    ({"divergences": 1}, ["divergences"]),
-    ({"min_ebfmi": 0.1}, ["min_ebfmi"]),
-    ({"min_ess_tail": 399.0}, ["min_ess_tail"]),
-    ({"max_rhat": None}, ["max_rhat"]),
-])
+@pytest.mark.parametrize(
+    "overrides, failing",
+    [
+        ({}, []),
+        ({"max_rhat": 1.02}, ["max_rhat"]),
+        ({"divergences": 1}, ["divergences"]),
+        ({"min_ebfmi": 0.1}, ["min_ebfmi"]),
+        ({"min_ess_tail": 399.0}, ["min_ess_tail"]),
+        ({"max_rhat": None}, ["max_rhat"]),
+    ],
+)
 def test_strict_nuts_gate(overrides, failing):
     gate = health_gate(_metrics(**overrides))
     assert [c["name"] for c in gate["checks"] if not c["passed"]] == failing
@@ -69,12 +72,14 @@ def test_agreement_z():
 def test_nested_rhat_against_a_hand_computation():
     from nextstat.diagnostics import nested_rhat
 
-    draws = np.array([
-        [[0.0], [1.0], [2.0]],  # superchain 1, chain 1: mean 1, var 1
-        [[2.0], [3.0], [4.0]],  # superchain 1, chain 2: mean 3, var 1
-        [[1.0], [1.0], [4.0]],  # superchain 2, chain 1: mean 2, var 3
-        [[5.0], [6.0], [7.0]],  # superchain 2, chain 2: mean 6, var 1
-    ])
+    draws = np.array(
+        [
+            [[0.0], [1.0], [2.0]],  # superchain 1, chain 1: mean 1, var 1
+            [[2.0], [3.0], [4.0]],  # superchain 1, chain 2: mean 3, var 1
+            [[1.0], [1.0], [4.0]],  # superchain 2, chain 1: mean 2, var 3
+            [[5.0], [6.0], [7.0]],  # superchain 2, chain 2: mean 6, var 1
+        ]
+    )
     # B_1 = var(1, 3) = 2, W_1 = 1; B_2 = var(2, 6) = 8, W_2 = 2; superchain means 2 and 4
     # nB = var(2, 4) = 2; nW = ((2 + 1) + (8 + 2)) / 2 = 6.5
     expected = np.sqrt(1 + 2 / 6.5)

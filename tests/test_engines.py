@@ -69,19 +69,23 @@ def test_stan_engine_samples_and_never_replays_a_cached_fit():
         assert [p.stat().st_mtime_ns for p in files] != before
 
 
-@pytest.mark.parametrize("overrides, message", [
-    ({"target_accept": 1.5}, "target_accept"),
-    ({"max_tree_depth": 0}, "max_tree_depth"),
-    ({"metric": "full"}, "metric"),
-    ({"warp_drive": True}, "unknown engine setting 'warp_drive'"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"target_accept": 1.5}, "target_accept"),
+        ({"max_tree_depth": 0}, "max_tree_depth"),
+        ({"metric": "full"}, "metric"),
+        ({"warp_drive": True}, "unknown engine setting 'warp_drive'"),
+    ],
+)
 def test_bad_settings_are_named(overrides, message):
     with pytest.raises(SettingsError, match=message):
         resolve_settings(overrides)
 
 
-@pytest.mark.parametrize("spec, message", [("-1", "warmup"), ("4x10", "CHAINSxWARMUPxDRAWS"), ("0x10x10", "chains"),
-                                           ("2x10x2", "draws")])
+@pytest.mark.parametrize(
+    "spec, message", [("-1", "warmup"), ("4x10", "CHAINSxWARMUPxDRAWS"), ("0x10x10", "chains"), ("2x10x2", "draws")]
+)
 def test_bad_budgets_are_named(spec, message):
     with pytest.raises(SettingsError, match=message):
         Budget.parse(spec)
@@ -112,11 +116,22 @@ def test_the_registry_finds_every_engine_module_and_lists_them_in_order():
 
     import nextstat.engines as engines
 
-    defining = {module.name for module in pkgutil.iter_modules(engines.__path__)
-                if hasattr(importlib.import_module(f"nextstat.engines.{module.name}"), "ENGINE")}
+    defining = {
+        module.name
+        for module in pkgutil.iter_modules(engines.__path__)
+        if hasattr(importlib.import_module(f"nextstat.engines.{module.name}"), "ENGINE")
+    }
     assert set(engines.ENGINES) == defining and {"base", "contract", "jax_common"}.isdisjoint(engines.ENGINES)
-    shipped = ["nextstat_nuts", "nextstat_mams", "nextstat_laps", "stan_nuts", "blackjax_nuts", "blackjax_mams",
-               "blackjax_laps", "numpyro_nuts"]
+    shipped = [
+        "nextstat_nuts",
+        "nextstat_mams",
+        "nextstat_laps",
+        "stan_nuts",
+        "blackjax_nuts",
+        "blackjax_mams",
+        "blackjax_laps",
+        "numpyro_nuts",
+    ]
     assert [name for name in engines.ENGINES if name in shipped] == shipped
     assert engines.REFERENCE_ENGINE in engines.ENGINES and load_engine(engines.REFERENCE_ENGINE).compile is not None
     assert set(engines.SAMPLE_METHODS.values()) <= set(engines.ENGINES)
@@ -126,14 +141,18 @@ def test_reading_the_registry_imports_no_sampling_library():
     import subprocess
     import sys
 
-    code = ("import sys; from nextstat.engines import ENGINES, load_engine; [load_engine(n) for n in ENGINES]; "
-            "print(sorted(m for m in ('jax', 'blackjax', 'numpyro', 'stan', 'cmdstanpy') if m in sys.modules))")
+    code = (
+        "import sys; from nextstat.engines import ENGINES, load_engine; [load_engine(n) for n in ENGINES]; "
+        "print(sorted(m for m in ('jax', 'blackjax', 'numpyro', 'stan', 'cmdstanpy') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
 
 def test_an_engine_setting_is_refused_by_the_engines_that_do_not_take_it():
-    with pytest.raises(SettingsError, match="'eps_jitter' is taken only by nextstat_mams, nextstat_laps, not nextstat_nuts"):
+    with pytest.raises(
+        SettingsError, match="'eps_jitter' is taken only by nextstat_mams, nextstat_laps, not nextstat_nuts"
+    ):
         resolve_settings({"eps_jitter": 0.1}, "nextstat_nuts")
     with pytest.raises(SettingsError, match=r"eps_jitter=0.9: must be a number in \[0.0, 0.5\]"):
         resolve_settings({"eps_jitter": 0.9}, "nextstat_mams")
@@ -179,8 +198,11 @@ def _cmdstan_found() -> str | None:
 
 
 @pytest.mark.stan
-@pytest.mark.skipif(_cmdstan_found() is None, reason="no CmdStan installed (set CMDSTAN, or install one where "
-                                                      "cmdstanpy looks: ~/.cmdstan); the PyStan path is tested above")
+@pytest.mark.skipif(
+    _cmdstan_found() is None,
+    reason="no CmdStan installed (set CMDSTAN, or install one where "
+    "cmdstanpy looks: ~/.cmdstan); the PyStan path is tested above",
+)
 def test_cmdstan_frontend_samples_with_stans_own_timings():
     from nextstat.engines.stan_nuts import frontend
 

@@ -26,8 +26,17 @@ def _ar1(rng, chains, draws, dim, phi):
 #: (chains, draws, dim, lag-1 autocorrelation): independent, correlated and antithetic
 #: chains, odd lengths, and chains so short or so correlated that every pair of
 #: autocorrelations stays positive
-SHAPES = [(4, 1000, 3, 0.0), (1, 200, 5, 0.5), (1, 151, 2, 0.9), (2, 12, 3, 0.99), (1, 10, 4, -0.7),
-          (8, 37, 2, 0.3), (1, 2, 2, 0.0), (1, 3, 2, 0.5), (3, 500, 2, -0.4)]
+SHAPES = [
+    (4, 1000, 3, 0.0),
+    (1, 200, 5, 0.5),
+    (1, 151, 2, 0.9),
+    (2, 12, 3, 0.99),
+    (1, 10, 4, -0.7),
+    (8, 37, 2, 0.3),
+    (1, 2, 2, 0.0),
+    (1, 3, 2, 0.5),
+    (3, 500, 2, -0.4),
+]
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -59,7 +68,9 @@ def test_ess_of_constant_and_nan_coordinates():
 
 
 def test_our_mams_imports_no_blackjax():
-    code = ("import sys; import nextstat.samplers.mams_warmup, nextstat.engines.nextstat_mams; "
-            "print('blackjax' in sys.modules)")
+    code = (
+        "import sys; import nextstat.samplers.mams_warmup, nextstat.engines.nextstat_mams; "
+        "print('blackjax' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

@@ -22,8 +22,10 @@ jax.config.update("jax_enable_x64", True)
 ENGINES = {
     "nextstat_mams": ({"target_accept": 0.9}, Budget(4, 1000, 1000)),
     "nextstat_nuts": ({}, Budget(4, 1000, 1000)),
-    "nextstat_laps": ({"chain_method": "vectorized", "report_chains": 256, "target_accept": 0.9},
-                      Budget(1024, 1000, 1000)),
+    "nextstat_laps": (
+        {"chain_method": "vectorized", "report_chains": 256, "target_accept": 0.9},
+        Budget(1024, 1000, 1000),
+    ),
 }
 
 
@@ -115,8 +117,14 @@ def test_a_frozen_chain_fails_every_health_gate():
     draws[1] = np.array([0.3, -1.2, 0.8]) + 1e-15 * rng.standard_normal((500, 3))  # eps 1e-22: last bits move
     assert frozen_chains(draws) == 1
     assert frozen_chains(rng.standard_normal((4, 500, 3))) == 0
-    metrics = {"max_rhat": 1.0, "divergences": 0, "min_ebfmi": 1.0, "min_ess_bulk": 1e4, "min_ess_tail": 1e4,
-               "frozen_chains": 1}
+    metrics = {
+        "max_rhat": 1.0,
+        "divergences": 0,
+        "min_ebfmi": 1.0,
+        "min_ess_bulk": 1e4,
+        "min_ess_tail": 1e4,
+        "frozen_chains": 1,
+    }
     for kind in ("nuts-strict", "microcanonical"):
         gate = health_gate(metrics, kind=kind)
         assert not gate["passed"] and [c["name"] for c in gate["checks"] if not c["passed"]] == ["frozen_chains"]
@@ -150,7 +158,8 @@ def test_sample_is_silent_on_a_healthy_run():
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
-        idata = nextstat.sample("std_normal_d2", method="mams", n_chains=4, n_warmup=500, n_samples=1000, seed=1,
-                                target_accept=0.9)
+        idata = nextstat.sample(
+            "std_normal_d2", method="mams", n_chains=4, n_warmup=500, n_samples=1000, seed=1, target_accept=0.9
+        )
     assert float(idata.sample_stats["distance"].mean()) > 0
     assert idata.sample_stats["accepted"].dtype == bool

@@ -121,8 +121,14 @@ def test_a_known_metric_replaces_the_estimate_and_keeps_stans_schedule(known):
     from nextstat.benchmarks.metric_ceiling import fixed_estimator
 
     start = jnp.array([0.5, -1.0, 1.5])
-    final, info = run_warmup(jax.random.key(3), start, _log_density, 300, estimator=fixed_estimator(jnp.asarray(known)),
-                             dense=known.ndim == 2)
+    final, info = run_warmup(
+        jax.random.key(3),
+        start,
+        _log_density,
+        300,
+        estimator=fixed_estimator(jnp.asarray(known)),
+        dense=known.ndim == 2,
+    )
     np.testing.assert_array_equal(np.asarray(final.inverse_metric), known)
     stan, _ = run_warmup(jax.random.key(3), start, _log_density, 300)
     assert float(final.step_size) != float(stan.step_size) and 0.1 < float(final.step_size) < 3.0
@@ -131,7 +137,9 @@ def test_a_known_metric_replaces_the_estimate_and_keeps_stans_schedule(known):
 
 def test_adaptation_is_an_engine_setting_stan_does_not_take():
     assert resolve_settings({"adaptation": "fisher"}, "nextstat_nuts")["adaptation"] == "fisher"
-    with pytest.raises(SettingsError, match="taken only by nextstat_nuts, nextstat_mams, nextstat_laps, nutpie_nuts, not stan_nuts"):
+    with pytest.raises(
+        SettingsError, match="taken only by nextstat_nuts, nextstat_mams, nextstat_laps, nutpie_nuts, not stan_nuts"
+    ):
         resolve_settings({"adaptation": "fisher"}, "stan_nuts")
     with pytest.raises(SettingsError, match="must be one of stan, fisher, fisher-lowrank"):
         resolve_settings({"adaptation": "nutpie"}, "nextstat_nuts")
@@ -139,8 +147,9 @@ def test_adaptation_is_an_engine_setting_stan_does_not_take():
         resolve_settings({"adaptation": "fisher", "metric": "dense"}, "nextstat_nuts")
 
 
-@pytest.mark.parametrize("case_name,adaptation", [("glm_logistic_n200_p6", "fisher-lowrank"),
-                                                  ("eight_schools", "fisher")])
+@pytest.mark.parametrize(
+    "case_name,adaptation", [("glm_logistic_n200_p6", "fisher-lowrank"), ("eight_schools", "fisher")]
+)
 def test_sampler_with_fisher_adaptation_matches_the_reference(case_name, adaptation):
     from nextstat.cases import get_case
     from nextstat.diagnostics import correctness, parameter_summary

@@ -5,8 +5,8 @@ import copy
 import json
 
 import pytest
-
 from conftest import nextstat
+
 from nextstat.aggregate import aggregate
 from nextstat.artifacts import GATE_SCHEMA, validation_errors, write_json
 from nextstat.engines import Budget
@@ -33,8 +33,10 @@ def measured(tmp_path_factory):
     budget = Budget(4, 500, 1000)
 
     def runs(engine, settings=None):
-        return [execute(RunSpec("std_normal_d10", engine, seed, budget, settings=settings or {}, suite="gate-test"))
-                for seed in SEEDS]
+        return [
+            execute(RunSpec("std_normal_d10", engine, seed, budget, settings=settings or {}, suite="gate-test"))
+            for seed in SEEDS
+        ]
 
     return {
         "shipped": runs("nextstat_nuts"),
@@ -59,8 +61,9 @@ def test_a_degraded_sampler_fails_the_gate_and_an_unchanged_one_passes(measured,
     assert result["verdict"] == "fail"
     failed = [c for c in result["checks"] if c["status"] == "fail"]
     ess = [c for c in failed if c["kind"] == "ess_per_grad"]
-    assert [(c["case"], c["label"], c["metric"]) for c in ess] == [("std_normal_d10", "nextstat_nuts",
-                                                                    "ess_bulk_per_grad")]
+    assert [(c["case"], c["label"], c["metric"]) for c in ess] == [
+        ("std_normal_d10", "nextstat_nuts", "ess_bulk_per_grad")
+    ]
     message = ess[0]["message"]
     assert message.startswith("REGRESSION std_normal_d10 / nextstat_nuts")
     for figure in (ess[0]["baseline"], ess[0]["current"], ess[0]["bound"]):
@@ -112,6 +115,7 @@ def test_wall_time_is_gated_as_a_ratio_only_in_the_same_environment(tmp_path, ro
 def test_tail_ess_per_gradient_gates_on_its_own(tmp_path, rows_of):
     """A change that keeps the bulk ESS but halves the tail ESS (moves made antithetic)
     fails the tail rule; a baseline made before the tail figure existed only reports it."""
+
     def with_tail(doc, tail):
         doc["diagnostics"]["min_ess_tail"] = tail
         return doc
@@ -153,8 +157,10 @@ def test_controls_must_keep_failing_and_missing_rows_fail(tmp_path, rows_of):
     run = next(r for r in control_passes["runs"] if r["label"] == "ours")
     run.update(is_control=True, verdict="unexpected-pass")
     result = evaluate(baseline, control_passes)
-    assert any(c["kind"] == "control" and c["status"] == "fail" and "no longer detects" in c["message"]
-               for c in result["checks"])
+    assert any(
+        c["kind"] == "control" and c["status"] == "fail" and "no longer detects" in c["message"]
+        for c in result["checks"]
+    )
 
     missing = copy.deepcopy(current)
     missing["rows"] = [r for r in missing["rows"] if r["label"] != "ours"]
@@ -186,8 +192,15 @@ def test_gate_cli_exit_codes(tmp_path, rows_of):
     write_json(tmp_path / "cur.json", slower)
     write_json(tmp_path / "same.json", baseline)
 
-    proc = nextstat("gate", "--baseline", tmp_path / "base.json", "--current", tmp_path / "same.json",
-                    "--out", tmp_path / "pass" / "gate.json")
+    proc = nextstat(
+        "gate",
+        "--baseline",
+        tmp_path / "base.json",
+        "--current",
+        tmp_path / "same.json",
+        "--out",
+        tmp_path / "pass" / "gate.json",
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads((tmp_path / "pass" / "gate.json").read_text())["verdict"] == "pass"
 
@@ -200,6 +213,13 @@ def test_gate_cli_exit_codes(tmp_path, rows_of):
     proc = nextstat("gate", "--baseline", tmp_path / "missing.json", "--current", tmp_path / "cur.json")
     assert proc.returncode == 2 and "--baseline" in proc.stderr and "missing.json" in proc.stderr
     (tmp_path / "policy.yaml").write_text("wall_time: {floor: 2}\n")
-    proc = nextstat("gate", "--baseline", tmp_path / "base.json", "--current", tmp_path / "cur.json",
-                    "--policy", tmp_path / "policy.yaml")
+    proc = nextstat(
+        "gate",
+        "--baseline",
+        tmp_path / "base.json",
+        "--current",
+        tmp_path / "cur.json",
+        "--policy",
+        tmp_path / "policy.yaml",
+    )
     assert proc.returncode == 2 and "wall_time.floor" in proc.stderr

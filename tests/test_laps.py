@@ -43,8 +43,9 @@ def test_laps_needs_vectorized_chains_and_whole_superchains():
     with pytest.raises(SettingsError, match="multiples of 16"):
         _run("std_normal_d2", budget=Budget(40, 20, 20), report_chains=16)
     with pytest.raises(SettingsError, match="runs chains sequentially"):
-        load_engine("nextstat_nuts").run(None, resolve_settings({"chain_method": "vectorized"}, "nextstat_nuts"),
-                                         Budget(4, 20, 20), 1)
+        load_engine("nextstat_nuts").run(
+            None, resolve_settings({"chain_method": "vectorized"}, "nextstat_nuts"), Budget(4, 20, 20), 1
+        )
 
 
 def test_runner_records_nested_rhat_and_the_microcanonical_gate():
@@ -62,8 +63,9 @@ def _blackjax_mams(kernel: str, budget: Budget):
     from nextstat.cases import get_case
 
     case = get_case("std_normal_d10")
-    settings = resolve_settings({"chain_method": "vectorized", "target_accept": 0.9, "report_chains": 64,
-                                 "kernel": kernel}, "blackjax_mams")
+    settings = resolve_settings(
+        {"chain_method": "vectorized", "target_accept": 0.9, "report_chains": 64, "kernel": kernel}, "blackjax_mams"
+    )
     engine = load_engine("blackjax_mams")
     return case, engine.run(case, settings, budget, 2).check(budget, engine.stat_names)
 
@@ -110,9 +112,14 @@ def test_blackjax_laps_baseline_runs_laps_then_samples_with_its_kernel():
 
     case = get_case("std_normal_d10")
     budget = Budget(256, 300, 300)
-    settings = resolve_settings({"chain_method": "vectorized", "target_accept": 0.7, "report_chains": 64},
-                                "blackjax_laps")
-    result = load_engine("blackjax_laps").run(case, settings, budget, 2).check(budget, load_engine("blackjax_laps").stat_names)
+    settings = resolve_settings(
+        {"chain_method": "vectorized", "target_accept": 0.7, "report_chains": 64}, "blackjax_laps"
+    )
+    result = (
+        load_engine("blackjax_laps")
+        .run(case, settings, budget, 2)
+        .check(budget, load_engine("blackjax_laps").stat_names)
+    )
     info = result.engine_info
     assert info["num_steps1"] == 300 and info["num_steps2"] == 600 and info["acc_prob"] == 0.7
     # 15 McLachlan steps (30 gradients) per draw, as laps() builds its adjusted kernel
@@ -133,8 +140,23 @@ def test_a_laps_artifact_is_schema_valid(tmp_path):
     from conftest import nextstat
 
     out = tmp_path / "laps.json"
-    proc = nextstat("run", "--case", "std_normal_d2", "--engine", "nextstat_laps", "--seed", 1, "--budget", "32x50x50",
-                    "--set", 'chain_method="vectorized"', "--set", "report_chains=16", "--out", out)
+    proc = nextstat(
+        "run",
+        "--case",
+        "std_normal_d2",
+        "--engine",
+        "nextstat_laps",
+        "--seed",
+        1,
+        "--budget",
+        "32x50x50",
+        "--set",
+        'chain_method="vectorized"',
+        "--set",
+        "report_chains=16",
+        "--out",
+        out,
+    )
     assert proc.returncode == 0, proc.stderr
     assert nextstat("validate", out).returncode == 0
 
@@ -197,7 +219,9 @@ def test_laps_runs_in_float32_and_records_it():
     finally:
         jax.config.update("jax_enable_x64", True)  # what every other test here expects
     assert result.engine_info["dtype"] == "float32"
-    verdict = correctness(parameter_summary(result.draws.astype(float), result.param_names), get_case("std_normal_d10").reference)
+    verdict = correctness(
+        parameter_summary(result.draws.astype(float), result.param_names), get_case("std_normal_d10").reference
+    )
     assert verdict["verdict"] == "pass", verdict["max_z"]
 
 
@@ -298,8 +322,15 @@ def test_many_chain_runs_record_when_their_ensemble_converged(engine):
     from nextstat.runner import execute
 
     budget = Budget(1024, 200, 100)  # the statistic's noise floor is about 5 / chains over 10 parameters
-    doc = execute(RunSpec("std_normal_d10", engine, 3, budget,
-                          settings={**SETTINGS, "target_accept": 0.7 if engine == "blackjax_laps" else 0.9}))
+    doc = execute(
+        RunSpec(
+            "std_normal_d10",
+            engine,
+            3,
+            budget,
+            settings={**SETTINGS, "target_accept": 0.7 if engine == "blackjax_laps" else 0.9},
+        )
+    )
     assert doc["status"] == "ok", doc["reason"]
     conv = doc["convergence"]
     warmup_total = doc["gradients"]["warmup"] / 64 if engine != "blackjax_mams" else None
@@ -308,4 +339,5 @@ def test_many_chain_runs_record_when_their_ensemble_converged(engine):
     assert len(conv["curve"]) <= 60 and conv["curve"][-1][0] == conv["grads_per_chain_total"]
     if warmup_total is not None:  # the trace's gradients are the report chains' gradients, per chain
         assert conv["grads_per_chain_total"] == pytest.approx(
-            warmup_total + doc["gradients"]["sampling"] / 64, rel=0.05)
+            warmup_total + doc["gradients"]["sampling"] / 64, rel=0.05
+        )

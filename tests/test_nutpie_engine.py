@@ -30,11 +30,14 @@ def _check_gradients(result, budget):
     assert info["callback_us_per_grad"] > 0 and all(s >= 0 for s in info["sampler_own_s"].values())
 
 
-@pytest.mark.parametrize("adaptation, arguments", [
-    ("fisher", {"use_grad_based_mass_matrix": True}),
-    ("stan", {"use_grad_based_mass_matrix": False}),
-    ("fisher-lowrank", {"low_rank_modified_mass_matrix": True}),
-])
+@pytest.mark.parametrize(
+    "adaptation, arguments",
+    [
+        ("fisher", {"use_grad_based_mass_matrix": True}),
+        ("stan", {"use_grad_based_mass_matrix": False}),
+        ("fisher-lowrank", {"low_rank_modified_mass_matrix": True}),
+    ],
+)
 def test_each_adaptation_samples_a_standard_normal(adaptation, arguments):
     budget = Budget(2, 300, 300)
     case, result = _run("std_normal_d10", budget, seed=7, adaptation=adaptation)
@@ -69,8 +72,9 @@ def test_chains_start_from_the_shared_points_and_repeat_with_the_seed(monkeypatc
 
     handed = []
     start_point = nutpie_nuts._Callbacks.start_point
-    monkeypatch.setattr(nutpie_nuts._Callbacks, "start_point",
-                        lambda self, seed: handed.append(start_point(self, seed)) or handed[-1])
+    monkeypatch.setattr(
+        nutpie_nuts._Callbacks, "start_point", lambda self, seed: handed.append(start_point(self, seed)) or handed[-1]
+    )
     budget = Budget(3, 100, 50)
     case, first = _run("std_normal_d10", budget, seed=3)
     # chain c got start point c (the engine checks that nutpie's chain c is the c-th it started)
@@ -97,12 +101,15 @@ def test_a_start_point_beyond_the_chains_is_an_error():
         calls.start_point(0)
 
 
-@pytest.mark.parametrize("overrides, budget, message", [
-    ({"dtype": "float32"}, Budget(1, 10, 10), "float64"),
-    ({"adaptation": "stan", "metric": "dense"}, Budget(1, 10, 10), "metric='dense' is not offered"),
-    ({"chain_method": "parallel"}, Budget(1, 10, 10), "runs chains sequentially"),
-    ({}, Budget(1, 0, 10), "at least one warmup draw"),
-])
+@pytest.mark.parametrize(
+    "overrides, budget, message",
+    [
+        ({"dtype": "float32"}, Budget(1, 10, 10), "float64"),
+        ({"adaptation": "stan", "metric": "dense"}, Budget(1, 10, 10), "metric='dense' is not offered"),
+        ({"chain_method": "parallel"}, Budget(1, 10, 10), "runs chains sequentially"),
+        ({}, Budget(1, 0, 10), "at least one warmup draw"),
+    ],
+)
 def test_settings_nutpie_cannot_honour_are_refused(overrides, budget, message):
     with pytest.raises(SettingsError, match=message):
         _run("std_normal_d2", budget, seed=1, **overrides)
@@ -132,8 +139,22 @@ def test_a_cli_run_writes_a_valid_artifact(tmp_path):
     from conftest import nextstat
 
     out = tmp_path / "nutpie.json"
-    nextstat("run", "--case", "std_normal_d2", "--engine", NAME, "--seed", 5, "--budget", "2x100x100",
-             "--set", 'adaptation="stan"', "--out", out, check=True)
+    nextstat(
+        "run",
+        "--case",
+        "std_normal_d2",
+        "--engine",
+        NAME,
+        "--seed",
+        5,
+        "--budget",
+        "2x100x100",
+        "--set",
+        'adaptation="stan"',
+        "--out",
+        out,
+        check=True,
+    )
     doc = json.loads(out.read_text())
     assert doc["status"] == "ok" and doc["config"]["settings"]["adaptation"] == "stan"
     assert doc["engine_info"]["versions"]["nutpie"] and doc["engine_info"]["nutpie_arguments"]["cores"] == 1

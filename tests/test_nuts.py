@@ -47,15 +47,24 @@ def stan_build_tree(depth, z, h0, sign, eps, inv_metric, step, out):
         out["divergent"] |= divergent
         out["sum_metro_prob"] += 1.0 if h0 - h > 0 else math.exp(h0 - h)
         p = np.asarray(z.momentum)
-        return (not divergent, z, p, p, np.asarray(inv_metric * z.momentum), np.asarray(inv_metric * z.momentum),
-                np.logaddexp(-np.inf, h0 - h))
+        return (
+            not divergent,
+            z,
+            p,
+            p,
+            np.asarray(inv_metric * z.momentum),
+            np.asarray(inv_metric * z.momentum),
+            np.logaddexp(-np.inf, h0 - h),
+        )
     valid_left, z, rho_left, p_beg, p_sharp_beg, p_sharp_left, lw_left = stan_build_tree(
-        depth - 1, z, h0, sign, eps, inv_metric, step, out)
+        depth - 1, z, h0, sign, eps, inv_metric, step, out
+    )
     p_left = np.asarray(z.momentum)
     if not valid_left:
         return False, z, None, None, None, None, None
     valid_right, z, rho_right, p_right, p_sharp_right, p_sharp_end, lw_right = stan_build_tree(
-        depth - 1, z, h0, sign, eps, inv_metric, step, out)
+        depth - 1, z, h0, sign, eps, inv_metric, step, out
+    )
     if not valid_right:
         return False, z, None, None, None, None, None
     rho = rho_left + rho_right
@@ -74,12 +83,15 @@ def test_iterative_subtree_matches_stans_recursion(depth, direction):
     step = leapfrog(jax.value_and_grad(banana), euclidean.velocity)
     inv_metric = jnp.array([1.0, 0.7, 1.5])
     builder = nuts.subtree_builder(banana, max_tree_depth=8)
-    build = jax.jit(lambda start, eps, inv, depth, direction, h0: builder(
-        jnp.uint32(7), start, inv * start.momentum, depth, direction, eps, inv, h0))
+    build = jax.jit(
+        lambda start, eps, inv, depth, direction, h0: builder(
+            jnp.uint32(7), start, inv * start.momentum, depth, direction, eps, inv, h0
+        )
+    )
     rng = np.random.default_rng(depth)
     disagreements = 0
     outcomes = set()
-    for trial in range(25):
+    for _ in range(25):
         q = rng.normal(size=3)
         p = rng.normal(size=3)
         logdensity, grad = jax.value_and_grad(banana)(jnp.asarray(q))
@@ -156,15 +168,17 @@ def test_metric_regularization_by_hand():
     dense = welford_init(2, True, jnp.float64)
     for x in draws:
         dense = welford_add(dense, jnp.asarray(x))
-    np.testing.assert_allclose(np.asarray(regularized_metric(dense)),
-                               0.5 * np.cov(draws.T) + 5e-4 * np.eye(2), rtol=1e-12)
+    np.testing.assert_allclose(
+        np.asarray(regularized_metric(dense)), 0.5 * np.cov(draws.T) + 5e-4 * np.eye(2), rtol=1e-12
+    )
     assert isinstance(w, Welford)
 
 
 def test_step_size_heuristic_brackets_acceptance_of_0_8():
     state = nuts.init(jnp.zeros(2), lambda x: -0.5 * jnp.sum(x**2) * 100.0)  # sd 0.1: eps must shrink a lot
-    eps = float(find_reasonable_step_size(jax.random.key(1), state, 1.0, jnp.ones(2),
-                                          lambda x: -0.5 * jnp.sum(x**2) * 100.0))
+    eps = float(
+        find_reasonable_step_size(jax.random.key(1), state, 1.0, jnp.ones(2), lambda x: -0.5 * jnp.sum(x**2) * 100.0)
+    )
     assert eps < 0.5 and math.log2(eps) == int(math.log2(eps))  # a power of two below 1
 
 
@@ -172,10 +186,19 @@ def _sample(log_density, dim, seed, chains=2, warmup=400, draws=1000):
     from nextstat.cases import Case
     from nextstat.engines import Budget, load_engine, resolve_settings
 
-    case = Case(name="t", family="t", parameterization="none", description="", unconstrained_names=tuple(
-        f"x[{i}]" for i in range(1, dim + 1)), param_names=tuple(f"x[{i}]" for i in range(1, dim + 1)),
-        log_density=log_density, constrain=lambda x: np.asarray(x, float))
-    return load_engine("nextstat_nuts").run(case, resolve_settings({}, "nextstat_nuts"), Budget(chains, warmup, draws), seed)
+    case = Case(
+        name="t",
+        family="t",
+        parameterization="none",
+        description="",
+        unconstrained_names=tuple(f"x[{i}]" for i in range(1, dim + 1)),
+        param_names=tuple(f"x[{i}]" for i in range(1, dim + 1)),
+        log_density=log_density,
+        constrain=lambda x: np.asarray(x, float),
+    )
+    return load_engine("nextstat_nuts").run(
+        case, resolve_settings({}, "nextstat_nuts"), Budget(chains, warmup, draws), seed
+    )
 
 
 @pytest.mark.parametrize("dim", [10, 50])
@@ -198,7 +221,9 @@ def test_eight_schools_matches_its_reference():
     from nextstat.engines import Budget, load_engine, resolve_settings
 
     case = get_case("eight_schools")
-    result = load_engine("nextstat_nuts").run(case, resolve_settings({"target_accept": 0.95}, "nextstat_nuts"), Budget(4, 500, 1000), 5)
+    result = load_engine("nextstat_nuts").run(
+        case, resolve_settings({"target_accept": 0.95}, "nextstat_nuts"), Budget(4, 500, 1000), 5
+    )
     verdict = correctness(parameter_summary(result.draws, result.param_names), case.reference)
     assert verdict["verdict"] == "pass", verdict
 
@@ -239,6 +264,7 @@ def test_tree_sizes_match_stan_at_a_fixed_step_size():
         def one(state, draw_key):
             state, info = kernel(draw_key, state, step_size, jnp.ones(case.dim))
             return state, info.n_leapfrog
+
         return jax.lax.scan(one, state, jax.random.split(key, n))[1]
 
     ours = np.asarray(jax.jit(run)(jax.random.key(5), nuts.init(jnp.asarray(init), case.log_density)))

@@ -1,8 +1,8 @@
 """Stan and JAX sample the same target: log densities equal up to one constant, gradients equal."""
 
 import pytest
-
 from conftest import nextstat
+
 from nextstat.cases import BUILTIN_CASES, get_case
 from nextstat.parity import TOLERANCE, parity
 

@@ -10,8 +10,8 @@ import time
 
 import pytest
 import yaml
-
 from conftest import REPO, nextstat
+
 from nextstat.cli import running_snakemake
 
 
@@ -57,14 +57,33 @@ def test_resume_refuses_while_a_snakemake_runs_here(tmp_path, live_snakemake):
 @pytest.mark.workflow
 def test_a_killed_workflow_resumes_in_one_command(tmp_path):
     config = tmp_path / "tiny.yaml"
-    config.write_text(yaml.safe_dump({
-        "suite": "tiny", "seeds": [42], "budget": {"chains": 1, "warmup": 20, "draws": 20},
-        "cases": ["std_normal_d10"], "engines": [{"label": "blackjax_nuts", "engine": "blackjax_nuts"}],
-        "case_settings": {},
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "suite": "tiny",
+                "seeds": [42],
+                "budget": {"chains": 1, "warmup": 20, "draws": 20},
+                "cases": ["std_normal_d10"],
+                "engines": [{"label": "blackjax_nuts", "engine": "blackjax_nuts"}],
+                "case_settings": {},
+            }
+        )
+    )
     target = "results/tiny/runs/std_normal_d10/blackjax_nuts/seed42.json"
-    snakemake = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
-                 str(tmp_path), "--configfile", str(config), "--cores", "1", target]
+    snakemake = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(tmp_path),
+        "--configfile",
+        str(config),
+        "--cores",
+        "1",
+        target,
+    ]
     proc = subprocess.Popen(snakemake, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     incomplete = tmp_path / ".snakemake" / "incomplete"
     deadline = time.monotonic() + 30
@@ -78,7 +97,18 @@ def test_a_killed_workflow_resumes_in_one_command(tmp_path):
     again = subprocess.run(snakemake, capture_output=True, text=True)
     assert again.returncode != 0 and "cannot be locked" in again.stdout + again.stderr  # the problem
 
-    resumed = nextstat("resume", "--directory", tmp_path, "--configfile", config, "--cores", "1",
-                       "--", "--snakefile", REPO / "Snakefile", target)
+    resumed = nextstat(
+        "resume",
+        "--directory",
+        tmp_path,
+        "--configfile",
+        config,
+        "--cores",
+        "1",
+        "--",
+        "--snakefile",
+        REPO / "Snakefile",
+        target,
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert json.loads((tmp_path / target).read_text())["status"] == "ok"

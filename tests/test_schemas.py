@@ -23,15 +23,18 @@ def test_real_run_artifact_is_valid(artifact):
     assert artifact["fairness"]["chain_method"] == "sequential"
 
 
-@pytest.mark.parametrize("mutate, field", [
-    (lambda a: a.pop("seed"), "<root>: 'seed' is a required property"),
-    (lambda a: a["diagnostics"].__setitem__("max_rhat", "high"), "diagnostics.max_rhat"),
-    (lambda a: a["summary"]["x[1]"].pop("mcse"), "summary.x[1]"),
-    (lambda a: a.__setitem__("status", "great"), "status"),
-    (lambda a: a["fairness"].__setitem__("dtype", "float16"), "fairness.dtype"),
-    (lambda a: a["environment"].__setitem__("hardware_sha256", "xyz"), "environment.hardware_sha256"),
-    (lambda a: a.__setitem__("reason", "ok runs carry no reason"), "reason"),
-])
+@pytest.mark.parametrize(
+    "mutate, field",
+    [
+        (lambda a: a.pop("seed"), "<root>: 'seed' is a required property"),
+        (lambda a: a["diagnostics"].__setitem__("max_rhat", "high"), "diagnostics.max_rhat"),
+        (lambda a: a["summary"]["x[1]"].pop("mcse"), "summary.x[1]"),
+        (lambda a: a.__setitem__("status", "great"), "status"),
+        (lambda a: a["fairness"].__setitem__("dtype", "float16"), "fairness.dtype"),
+        (lambda a: a["environment"].__setitem__("hardware_sha256", "xyz"), "environment.hardware_sha256"),
+        (lambda a: a.__setitem__("reason", "ok runs carry no reason"), "reason"),
+    ],
+)
 def test_corrupted_artifacts_name_the_failing_field(artifact, mutate, field):
     mutate(artifact)
     errors = validation_errors(artifact)
@@ -39,11 +42,21 @@ def test_corrupted_artifacts_name_the_failing_field(artifact, mutate, field):
 
 
 def test_failed_and_skipped_artifacts_are_schema_valid(artifact):
-    failed = input_error_artifact(RunSpec("nope", "blackjax_nuts", 1, Budget(1, 0, 4), suite="t", out="x.json"),
-                                  "unknown case 'nope'")
+    failed = input_error_artifact(
+        RunSpec("nope", "blackjax_nuts", 1, Budget(1, 0, 4), suite="t", out="x.json"), "unknown case 'nope'"
+    )
     assert failed["status"] == "failed" and validation_errors(failed) == []
-    skipped = {**artifact, "status": "skipped", "reason": "no Stan program", "timing": None, "diagnostics": None,
-               "summary": None, "quality": None, "correctness": None, "gradients": None}
+    skipped = {
+        **artifact,
+        "status": "skipped",
+        "reason": "no Stan program",
+        "timing": None,
+        "diagnostics": None,
+        "summary": None,
+        "quality": None,
+        "correctness": None,
+        "gradients": None,
+    }
     assert validation_errors(skipped) == []
     assert validation_errors({**skipped, "reason": None})  # a skip must say why
 

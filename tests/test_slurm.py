@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO, nextstat
 
 pytestmark = [pytest.mark.slurm, pytest.mark.workflow]
@@ -46,8 +45,10 @@ def _install():
     if all(shutil.which(tool) for tool in ("slurmctld", "slurmd", "munged", "sbatch")):
         return
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update", "-qq"],
-                    ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *PACKAGES]):
+    for command in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *PACKAGES],
+    ):
         out = subprocess.run(command, env=env, capture_output=True, text=True)
         if out.returncode != 0:  # no package mirror here: the machine, not the code, is missing something
             pytest.skip(f"cannot install {' '.join(PACKAGES)}: `{' '.join(command)}` failed: {out.stderr[-300:]}")
@@ -57,34 +58,38 @@ def _write_config(spool: Path) -> str:
     host = socket.gethostname().split(".")[0]
     memory_mb = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20) - 1024
     SLURM_CONF.parent.mkdir(parents=True, exist_ok=True)
-    SLURM_CONF.write_text("\n".join([
-        "# nextstat-test: a one-node cluster for tests/test_slurm.py",
-        "ClusterName=nextstat-test",
-        f"SlurmctldHost={host}(127.0.0.1)",
-        "SlurmUser=root",
-        "SlurmdUser=root",
-        "AuthType=auth/munge",
-        "ProctrackType=proctrack/linuxproc",
-        "TaskPlugin=task/none",
-        "SelectType=select/cons_tres",
-        "SelectTypeParameters=CR_Core_Memory",
-        "AccountingStorageType=accounting_storage/none",
-        "JobAcctGatherType=jobacct_gather/none",
-        "JobCompType=jobcomp/none",
-        "SchedulerType=sched/backfill",
-        "MpiDefault=none",
-        "ReturnToService=2",
-        "MinJobAge=300",  # squeue must still see finished jobs when the plugin asks
-        f"StateSaveLocation={spool}/ctld",
-        f"SlurmdSpoolDir={spool}/d",
-        f"SlurmctldPidFile={spool}/slurmctld.pid",
-        f"SlurmdPidFile={spool}/slurmd.pid",
-        f"SlurmctldLogFile={spool}/slurmctld.log",
-        f"SlurmdLogFile={spool}/slurmd.log",
-        f"NodeName={host} NodeAddr=127.0.0.1 CPUs=2 RealMemory={memory_mb} State=UNKNOWN",
-        "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP",
-        "",
-    ]))
+    SLURM_CONF.write_text(
+        "\n".join(
+            [
+                "# nextstat-test: a one-node cluster for tests/test_slurm.py",
+                "ClusterName=nextstat-test",
+                f"SlurmctldHost={host}(127.0.0.1)",
+                "SlurmUser=root",
+                "SlurmdUser=root",
+                "AuthType=auth/munge",
+                "ProctrackType=proctrack/linuxproc",
+                "TaskPlugin=task/none",
+                "SelectType=select/cons_tres",
+                "SelectTypeParameters=CR_Core_Memory",
+                "AccountingStorageType=accounting_storage/none",
+                "JobAcctGatherType=jobacct_gather/none",
+                "JobCompType=jobcomp/none",
+                "SchedulerType=sched/backfill",
+                "MpiDefault=none",
+                "ReturnToService=2",
+                "MinJobAge=300",  # squeue must still see finished jobs when the plugin asks
+                f"StateSaveLocation={spool}/ctld",
+                f"SlurmdSpoolDir={spool}/d",
+                f"SlurmctldPidFile={spool}/slurmctld.pid",
+                f"SlurmdPidFile={spool}/slurmd.pid",
+                f"SlurmctldLogFile={spool}/slurmctld.log",
+                f"SlurmdLogFile={spool}/slurmd.log",
+                f"NodeName={host} NodeAddr=127.0.0.1 CPUs=2 RealMemory={memory_mb} State=UNKNOWN",
+                "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP",
+                "",
+            ]
+        )
+    )
     return host
 
 
@@ -111,8 +116,10 @@ class _Cluster:
                 process.wait()
 
     def logs(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text()[-2000:]}" for p in sorted(self.spool.glob("*.out"))
-                         + sorted(self.spool.glob("*.log")))
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text()[-2000:]}"
+            for p in sorted(self.spool.glob("*.out")) + sorted(self.spool.glob("*.log"))
+        )
 
 
 @pytest.fixture(scope="module")
@@ -157,27 +164,49 @@ def test_a_suite_runs_through_slurm(slurm_cluster, tmp_path):
     workdir = tmp_path / "work"
     workdir.mkdir()
     config = workdir / "slurm-suite.yaml"
-    config.write_text(yaml.safe_dump({
-        "suite": "slurm",
-        "seeds": [42, 123],
-        "budget": {"chains": 2, "warmup": 200, "draws": 400},
-        "cases": ["std_normal_d10", "eight_schools"],
-        "engines": [
-            {"label": "nextstat_nuts", "engine": "nextstat_nuts"},
-            {"label": "blackjax_nuts", "engine": "blackjax_nuts"},
-            # fails on the cluster (BlackJAX's parallel chains need host devices): its
-            # artifact must say so while the rest of the suite completes
-            {"label": "blackjax_parallel", "engine": "blackjax_nuts", "settings": {"chain_method": "parallel"}},
-        ],
-        "reference_engine": "blackjax_nuts",
-        "cache_dir": str(tmp_path / "shared-cache"),
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "suite": "slurm",
+                "seeds": [42, 123],
+                "budget": {"chains": 2, "warmup": 200, "draws": 400},
+                "cases": ["std_normal_d10", "eight_schools"],
+                "engines": [
+                    {"label": "nextstat_nuts", "engine": "nextstat_nuts"},
+                    {"label": "blackjax_nuts", "engine": "blackjax_nuts"},
+                    # fails on the cluster (BlackJAX's parallel chains need host devices): its
+                    # artifact must say so while the rest of the suite completes
+                    {"label": "blackjax_parallel", "engine": "blackjax_nuts", "settings": {"chain_method": "parallel"}},
+                ],
+                "reference_engine": "blackjax_nuts",
+                "cache_dir": str(tmp_path / "shared-cache"),
+            }
+        )
+    )
     started = time.time()
     proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", REPO / "Snakefile", "--directory", workdir,
-         "--configfile", config, "--profile", REPO / "workflow" / "profiles" / "slurm", "--slurm-no-account",
-         "--slurm-init-seconds-before-status-checks", "2", "--latency-wait", "5", "--jobs", "2"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--snakefile",
+            REPO / "Snakefile",
+            "--directory",
+            workdir,
+            "--configfile",
+            config,
+            "--profile",
+            REPO / "workflow" / "profiles" / "slurm",
+            "--slurm-no-account",
+            "--slurm-init-seconds-before-status-checks",
+            "2",
+            "--latency-wait",
+            "5",
+            "--jobs",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
     )
     wall = time.time() - started
     assert proc.returncode == 0, proc.stderr[-4000:] + slurm_cluster.logs()
@@ -188,8 +217,11 @@ def test_a_suite_runs_through_slurm(slurm_cluster, tmp_path):
     assert nextstat("validate", *runs).returncode == 0
     docs = {(p.parts[-3], p.parts[-2], p.stem): json.loads(p.read_text()) for p in runs}
     failed = {key: doc["reason"] for key, doc in docs.items() if doc["status"] != "ok"}
-    assert set(failed) == {(case, "blackjax_parallel", seed) for case in ("std_normal_d10", "eight_schools")
-                           for seed in ("seed42", "seed123")}
+    assert set(failed) == {
+        (case, "blackjax_parallel", seed)
+        for case in ("std_normal_d10", "eight_schools")
+        for seed in ("seed42", "seed123")
+    }
     assert all("parallel" in reason for reason in failed.values())
     # each run was fingerprinted inside its SLURM job, on the node that ran it
     assert all(doc["environment"]["thread_variables"]["SLURM_JOB_ID"] for doc in docs.values())

@@ -34,8 +34,16 @@ def _half_plane() -> Case:
 
         return jnp.where(x[0] > 0, -jnp.inf, -0.5 * jnp.sum(x * x))
 
-    return Case(name="half_plane", family="test", parameterization="none", description="-inf where x[0] > 0",
-                unconstrained_names=("a", "b"), param_names=("a", "b"), log_density=log_density, constrain=identity)
+    return Case(
+        name="half_plane",
+        family="test",
+        parameterization="none",
+        description="-inf where x[0] > 0",
+        unconstrained_names=("a", "b"),
+        param_names=("a", "b"),
+        log_density=log_density,
+        constrain=identity,
+    )
 
 
 @pytest.mark.parametrize("run", list(RECORDED))

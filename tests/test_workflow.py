@@ -11,7 +11,6 @@ import sys
 
 import pytest
 import yaml
-
 from conftest import REPO, nextstat
 
 pytestmark = [pytest.mark.workflow, pytest.mark.stan]
@@ -19,9 +18,22 @@ pytestmark = [pytest.mark.workflow, pytest.mark.stan]
 
 def _snakemake(workdir, config, *extra):
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", REPO / "Snakefile", "--directory", workdir,
-         "--configfile", config, "--cores", "2", *extra],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--snakefile",
+            REPO / "Snakefile",
+            "--directory",
+            workdir,
+            "--configfile",
+            config,
+            "--cores",
+            "2",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
     )
 
 
@@ -29,20 +41,30 @@ def _snakemake(workdir, config, *extra):
 def finished_suite(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("workflow")
     config = workdir / "tiny.yaml"
-    config.write_text(yaml.safe_dump({
-        "suite": "tiny",
-        "seeds": [42],
-        "budget": {"chains": 2, "warmup": 150, "draws": 300},
-        "cases": ["std_normal_d10",
-                  {"id": "my_regression", "spec": f"{REPO}/examples/my_regression.py:my_regression_jax_only"}],
-        "engines": [
-            {"label": "stan_nuts", "engine": "stan_nuts"},
-            {"label": "blackjax_nuts", "engine": "blackjax_nuts"},
-            {"label": "numpyro_nuts", "engine": "numpyro_nuts", "cases": ["my_regression"]},  # a row on some cases
-            {"label": "blackjax_parallel", "engine": "blackjax_nuts", "settings": {"chain_method": "parallel"}},
-        ],
-        "case_settings": {},
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "suite": "tiny",
+                "seeds": [42],
+                "budget": {"chains": 2, "warmup": 150, "draws": 300},
+                "cases": [
+                    "std_normal_d10",
+                    {"id": "my_regression", "spec": f"{REPO}/examples/my_regression.py:my_regression_jax_only"},
+                ],
+                "engines": [
+                    {"label": "stan_nuts", "engine": "stan_nuts"},
+                    {"label": "blackjax_nuts", "engine": "blackjax_nuts"},
+                    {
+                        "label": "numpyro_nuts",
+                        "engine": "numpyro_nuts",
+                        "cases": ["my_regression"],
+                    },  # a row on some cases
+                    {"label": "blackjax_parallel", "engine": "blackjax_nuts", "settings": {"chain_method": "parallel"}},
+                ],
+                "case_settings": {},
+            }
+        )
+    )
     proc = _snakemake(workdir, config)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return workdir, config
@@ -70,8 +92,12 @@ def test_report_has_real_figures(finished_suite):
     assert row["metrics"]["ess_bulk_per_s"]["median"] > 0
     assert "ESS/s vs stan_nuts" in report and "std_normal_d10" in report
     assert "has no Stan program" in report  # the skip, with its reason
-    assert any(line.startswith("`numpyro_nuts` ran only on ") and "my_regression" in line
-               and "leaves it out of std_normal_d10" in line for line in report.splitlines())
+    assert any(
+        line.startswith("`numpyro_nuts` ran only on ")
+        and "my_regression" in line
+        and "leaves it out of std_normal_d10" in line
+        for line in report.splitlines()
+    )
     assert "chain_method='parallel' is not offered" in report  # the failure, with its reason
     assert list((workdir / "reports" / "tiny" / "charts").glob("ess_per_s_*.png"))
     assert list((workdir / "reports" / "tiny" / "charts").glob("ratios_*.png"))

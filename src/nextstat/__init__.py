@@ -13,4 +13,3 @@ def sample(model, **kwargs):
     from .api import sample as _sample
 
     return _sample(model, **kwargs)
-

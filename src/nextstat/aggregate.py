@@ -15,14 +15,26 @@ import csv
 import json
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .artifacts import RUN_SCHEMA, SUMMARY_SCHEMA, TIMING_SCHEMA, ArtifactError, read_json, utc_now, validation_errors
 from .diagnostics import agreement_z
 from .engines import ENGINES, REFERENCE_ENGINE, EngineSpec, load_engine
-from .summary_types import (Agreement, EngineInfo, FairnessFlag, Harness, Protocol, RunRecord, Row, Stats, Summary,
-                            TimingRecord, ratio_of_medians)
+from .summary_types import (
+    Agreement,
+    EngineInfo,
+    FairnessFlag,
+    Harness,
+    Protocol,
+    Row,
+    RunRecord,
+    Stats,
+    Summary,
+    TimingRecord,
+    ratio_of_medians,
+)
 
 #: Per-run figures aggregated over seeds: (name, where it lives in the artifact).
 METRICS: dict[str, tuple[str, str]] = {
@@ -56,8 +68,14 @@ METRICS: dict[str, tuple[str, str]] = {
     "convergence_b2_final": ("convergence", "b2_max_final"),
 }
 #: Ratios to the reference row: higher is better for all of them.
-RATIO_METRICS = ("ess_bulk_per_s", "ess_bulk_per_s_end_to_end", "ess_bulk_per_grad", "ess_bulk_per_grad_with_warmup",
-                 "ess_tail_per_s", "ess_tail_per_grad")
+RATIO_METRICS = (
+    "ess_bulk_per_s",
+    "ess_bulk_per_s_end_to_end",
+    "ess_bulk_per_grad",
+    "ess_bulk_per_grad_with_warmup",
+    "ess_tail_per_s",
+    "ess_tail_per_grad",
+)
 #: Ratios of sampling speed: not quoted where either row is callback-bound.
 TIME_RATIO_METRICS = ("ess_bulk_per_s", "ess_bulk_per_s_end_to_end", "ess_tail_per_s")
 #: Costs (lower is better): their ratio is the reference's over this row's, so that
@@ -82,8 +100,13 @@ def load_runs(paths: Iterable[Path]) -> list[tuple[Path, dict[str, Any]]]:
     return runs
 
 
-def aggregate(suite: str, paths: Iterable[Path], reference: str = REFERENCE_ENGINE,
-              benchmarks_dir: str | None = None, timing_paths: Iterable[Path] = ()) -> Summary:
+def aggregate(
+    suite: str,
+    paths: Iterable[Path],
+    reference: str = REFERENCE_ENGINE,
+    benchmarks_dir: str | None = None,
+    timing_paths: Iterable[Path] = (),
+) -> Summary:
     runs = load_runs(paths)
     records = _split_devices_by_hardware([_run_record(path, doc) for path, doc in runs])
     groups: dict[tuple, list[RunRecord]] = defaultdict(list)
@@ -124,7 +147,9 @@ def _timing_record(path: Path) -> TimingRecord:
     errors = validation_errors(doc, TIMING_SCHEMA)
     if errors:
         raise ArtifactError(f"{path}: invalid timing artifact: {errors[0]}")
-    return {key: doc[key] for key in ("case", "label", "engine", "seed", "budget", "status", "reason", "backend", "modes")}
+    return {
+        key: doc[key] for key in ("case", "label", "engine", "seed", "budget", "status", "reason", "backend", "modes")
+    }
 
 
 def _run_record(path: Path, doc: dict[str, Any]) -> RunRecord:
@@ -155,8 +180,11 @@ def _run_record(path: Path, doc: dict[str, Any]) -> RunRecord:
         "metrics": {name: (sections.get(section) or {}).get(key) for name, (section, key) in METRICS.items()},
         "convergence_curve": (doc.get("convergence") or {}).get("curve"),
         # artifacts made before the field existed used the Gaussian form
-        "convergence_variance": ((doc.get("convergence") or {}).get("variance_of_square", "gaussian from mean and sd")
-                                 if doc.get("convergence") else None),
+        "convergence_variance": (
+            (doc.get("convergence") or {}).get("variance_of_square", "gaussian from mean and sd")
+            if doc.get("convergence")
+            else None
+        ),
         "command": doc["provenance"]["command"],
     }
 
@@ -166,8 +194,10 @@ def _derived(doc: dict[str, Any]) -> dict[str, Any]:
     tail = (doc.get("diagnostics") or {}).get("min_ess_tail")
     grads = (doc.get("gradients") or {}).get("sampling")
     seconds = (doc.get("timing") or {}).get("sampling_s")
-    return {"ess_tail_per_s": tail / seconds if tail is not None and seconds else None,
-            "ess_tail_per_grad": tail / grads if tail is not None and grads else None}
+    return {
+        "ess_tail_per_s": tail / seconds if tail is not None and seconds else None,
+        "ess_tail_per_grad": tail / grads if tail is not None and grads else None,
+    }
 
 
 def _split_devices_by_hardware(records: list[RunRecord]) -> list[RunRecord]:
@@ -224,8 +254,9 @@ def _row(key: tuple, members: list[RunRecord]) -> Row:
         "n_failed": sum(m["status"] == "failed" for m in members),
         "n_skipped": sum(m["status"] == "skipped" for m in members),
         "health_passed": sum(m["verdict"] in ("pass", "expected-fail") for m in ok),
-        "correctness_failed": sum((m["correctness"] or {}).get("verdict") in ("fail", "reference-mismatch",
-                                                                               "reference-invalid") for m in ok),
+        "correctness_failed": sum(
+            (m["correctness"] or {}).get("verdict") in ("fail", "reference-mismatch", "reference-invalid") for m in ok
+        ),
         "fairness": first["fairness"],
         "budget": first["budget"],
         "settings": first["settings"],
@@ -272,10 +303,17 @@ def _agreement(runs, reference: str) -> list[Agreement]:
         }
         finite = {k: v for k, v in z.items() if v is not None}
         worst = max(finite, key=finite.get) if finite else None
-        out.append({
-            "backend": backend, "case": case, "label": label, "reference": reference, "seed": seed,
-            "max_z": finite[worst] if worst else None, "worst_parameter": worst,
-        })
+        out.append(
+            {
+                "backend": backend,
+                "case": case,
+                "label": label,
+                "reference": reference,
+                "seed": seed,
+                "max_z": finite[worst] if worst else None,
+                "worst_parameter": worst,
+            }
+        )
     return out
 
 
@@ -290,7 +328,9 @@ def _fairness_flags(rows: list[Row]) -> list[FairnessFlag]:
             values = {m["label"]: m["fairness"].get(field) for m in members}
             if len({repr(v) for v in values.values()}) > 1:
                 flags.append({"backend": backend, "device": device, "case": case, "field": field, "values": values})
-        budgets = {m["label"]: f"{m['budget']['chains']}x{m['budget']['warmup']}x{m['budget']['draws']}" for m in members}
+        budgets = {
+            m["label"]: f"{m['budget']['chains']}x{m['budget']['warmup']}x{m['budget']['draws']}" for m in members
+        }
         if len(set(budgets.values())) > 1:
             flags.append({"backend": backend, "device": device, "case": case, "field": "budget", "values": budgets})
     return flags

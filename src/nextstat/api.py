@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -75,8 +76,17 @@ def sample(
     if method not in (*SAMPLE_METHODS, "auto"):
         raise ValueError(f"method={method!r}: available methods are {', '.join(SAMPLE_METHODS)}, auto")
     case = _as_case(model, dim)
-    common = dict(n_chains=n_chains, n_warmup=n_warmup, n_samples=n_samples, seed=seed, target_accept=target_accept,
-                  max_tree_depth=max_tree_depth, metric=metric, adaptation=adaptation, dtype=dtype)
+    common = dict(
+        n_chains=n_chains,
+        n_warmup=n_warmup,
+        n_samples=n_samples,
+        seed=seed,
+        target_accept=target_accept,
+        max_tree_depth=max_tree_depth,
+        metric=metric,
+        adaptation=adaptation,
+        dtype=dtype,
+    )
     if method != "auto":
         result, problems = _run(case, method, **common)
         _warn(problems, method)
@@ -87,16 +97,29 @@ def sample(
     warmup_failed = [text for kind, text in problems if kind in ("frozen", "step-collapse")]
     if method == "mams" and warmup_failed:
         fallback = f"MAMS: {'; '.join(warmup_failed)}"
-        warnings.warn(f"nextstat.sample(method='auto'): {fallback}; sampling with NUTS instead", SamplingWarning,
-                      stacklevel=2)
+        warnings.warn(
+            f"nextstat.sample(method='auto'): {fallback}; sampling with NUTS instead", SamplingWarning, stacklevel=2
+        )
         method = "nuts"
         result, problems = _run(case, method, **common)
     _warn(problems, method)
     return _inference_data(result, case, method, common, auto_fallback=fallback)
 
 
-def _run(case: Case, method: str, *, n_chains, n_warmup, n_samples, seed, target_accept, max_tree_depth, metric,
-         adaptation, dtype):
+def _run(
+    case: Case,
+    method: str,
+    *,
+    n_chains,
+    n_warmup,
+    n_samples,
+    seed,
+    target_accept,
+    max_tree_depth,
+    metric,
+    adaptation,
+    dtype,
+):
     """One engine run and what is wrong with it (``run_problems``)."""
     overrides: dict[str, Any] = {"target_accept": target_accept, "metric": metric, "dtype": dtype}
     if method == "nuts":
@@ -124,11 +147,13 @@ def run_problems(result, health_gate_kind: str, max_tree_depth: int = 10) -> lis
     failed = {c["name"]: c for c in health_gate(metrics, kind=health_gate_kind)["checks"] if not c["passed"]}
     problems = []
     if "frozen_chains" in failed:
-        problems.append(("frozen", f"{metrics['frozen_chains']} of {result.draws.shape[0]} chains frozen "
-                                   "(their draws do not move)"))
+        problems.append(
+            ("frozen", f"{metrics['frozen_chains']} of {result.draws.shape[0]} chains frozen (their draws do not move)")
+        )
     if "min_step_size_ratio" in failed:
-        problems.append(("step-collapse", f"step size collapsed to {metrics['min_step_size_ratio']:.1e} of its "
-                                          "initial value"))
+        problems.append(
+            ("step-collapse", f"step size collapsed to {metrics['min_step_size_ratio']:.1e} of its initial value")
+        )
     if "max_rhat" in failed:
         rhat, check = metrics["max_rhat"], failed["max_rhat"]
         problems.append(("rhat", f"R-hat {rhat if rhat is None else f'{rhat:.3f}'} (not below {check['threshold']})"))
@@ -138,16 +163,26 @@ def run_problems(result, health_gate_kind: str, max_tree_depth: int = 10) -> lis
 def _warn(problems: list[tuple[str, str]], method: str) -> None:
     if problems:
         text = "; ".join(message for _, message in problems)
-        warnings.warn(f"nextstat.sample(method={method!r}): {text}: do not trust these draws as they are",
-                      SamplingWarning, stacklevel=3)
+        warnings.warn(
+            f"nextstat.sample(method={method!r}): {text}: do not trust these draws as they are",
+            SamplingWarning,
+            stacklevel=3,
+        )
 
 
 def _inference_data(result, case: Case, method: str, common: dict[str, Any], auto_fallback: str | None = None):
     attrs = {
-        "sampler": f"nextstat {method}", "method": method, "case": case.name, "seed": common["seed"],
-        "target_accept": common["target_accept"], "adaptation": common["adaptation"],
-        "grad_evals_warmup": result.grad_evals_warmup, "grad_evals_sampling": result.grad_evals_sampling,
-        "warmup_s": result.warmup_s, "sampling_s": result.sampling_s, "compile_s": result.compile_s,
+        "sampler": f"nextstat {method}",
+        "method": method,
+        "case": case.name,
+        "seed": common["seed"],
+        "target_accept": common["target_accept"],
+        "adaptation": common["adaptation"],
+        "grad_evals_warmup": result.grad_evals_warmup,
+        "grad_evals_sampling": result.grad_evals_sampling,
+        "warmup_s": result.warmup_s,
+        "sampling_s": result.sampling_s,
+        "compile_s": result.compile_s,
     }
     if auto_fallback:
         attrs["auto_fallback"] = auto_fallback
@@ -174,9 +209,16 @@ def _as_case(model, dim: int | None) -> Case:
         if not dim or dim < 1:
             raise ValueError("a bare log density needs dim=<number of parameters>")
         names = tuple(f"x[{i}]" for i in range(1, dim + 1))
-        return Case(name=getattr(model, "__name__", "log_density"), family="user", parameterization="none",
-                    description="log density passed to nextstat.sample", unconstrained_names=names,
-                    param_names=names, log_density=model, constrain=identity)
+        return Case(
+            name=getattr(model, "__name__", "log_density"),
+            family="user",
+            parameterization="none",
+            description="log density passed to nextstat.sample",
+            unconstrained_names=names,
+            param_names=names,
+            log_density=model,
+            constrain=identity,
+        )
     raise TypeError(f"model must be a Case, a case name or a log density function, not {type(model).__name__}")
 
 

@@ -6,8 +6,8 @@ import json
 import math
 import os
 import tempfile
-from datetime import datetime, timezone
-from functools import lru_cache
+from datetime import UTC, datetime
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,17 @@ VALIDATION_SCHEMA = "nextstat.validation.v1"
 #: schema_version -> its schema file in ``schemas/`` (``nextstat.NAME.vN`` -> ``NAME.vN.schema.json``).
 SCHEMA_FILES = {
     version: f"{version.removeprefix('nextstat.')}.schema.json"
-    for version in (RUN_SCHEMA, SUMMARY_SCHEMA, ENVIRONMENT_SCHEMA, STAN_BUILD_SCHEMA, REFERENCE_SCHEMA,
-                    TIMING_SCHEMA, GATE_SCHEMA, POLICY_SCHEMA, VALIDATION_SCHEMA)
+    for version in (
+        RUN_SCHEMA,
+        SUMMARY_SCHEMA,
+        ENVIRONMENT_SCHEMA,
+        STAN_BUILD_SCHEMA,
+        REFERENCE_SCHEMA,
+        TIMING_SCHEMA,
+        GATE_SCHEMA,
+        POLICY_SCHEMA,
+        VALIDATION_SCHEMA,
+    )
 }
 
 
@@ -48,14 +57,12 @@ def _registry():
     return Registry().with_resources(resources)
 
 
-@lru_cache(maxsize=None)
+@cache
 def validator(schema_version: str):
     import jsonschema
 
     if schema_version not in SCHEMA_FILES:
-        raise ArtifactError(
-            f"schema_version '{schema_version}' is not one of {', '.join(SCHEMA_FILES)}"
-        )
+        raise ArtifactError(f"schema_version '{schema_version}' is not one of {', '.join(SCHEMA_FILES)}")
     schema = json.loads((schemas_dir() / SCHEMA_FILES[schema_version]).read_text())
     return jsonschema.Draft202012Validator(schema, registry=_registry())
 
@@ -130,4 +137,4 @@ def jsonable(obj: Any) -> Any:
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -32,21 +32,47 @@ def grouped_bars(rows: list[Row], metric: str, ylabel: str, title: str, path: Pa
         x = np.arange(len(cases)) + (i - (len(labels) - 1) / 2) * width
         stats = [values.get((case, label)) for case in cases]
         centre, low, high = _bar_heights([median(s) for s in stats], stats)
-        ax.bar(x, centre, width * 0.92, label=label, color=colors[i % len(colors)],
-               yerr=np.vstack([low, high]), capsize=3, error_kw={"elinewidth": 1, "ecolor": "0.25"})
+        ax.bar(
+            x,
+            centre,
+            width * 0.92,
+            label=label,
+            color=colors[i % len(colors)],
+            yerr=np.vstack([low, high]),
+            capsize=3,
+            error_kw={"elinewidth": 1, "ecolor": "0.25"},
+        )
         for xi, m, top in zip(x, centre, centre + high):
             if np.isfinite(m):  # above the whisker, so the label never sits on it
-                ax.annotate(_short(m), (xi, top), textcoords="offset points", xytext=(0, 2), ha="center",
-                            va="bottom", fontsize=6 if vertical else 7, rotation=90 if vertical else 0)
+                ax.annotate(
+                    _short(m),
+                    (xi, top),
+                    textcoords="offset points",
+                    xytext=(0, 2),
+                    ha="center",
+                    va="bottom",
+                    fontsize=6 if vertical else 7,
+                    rotation=90 if vertical else 0,
+                )
     ax.set_yscale("log")
-    ax.set_xticks(np.arange(len(cases)), cases, rotation=20 if many else 0, ha="right" if many else "center",
-                  fontsize=8 if many else 10)
+    ax.set_xticks(
+        np.arange(len(cases)),
+        cases,
+        rotation=20 if many else 0,
+        ha="right" if many else "center",
+        fontsize=8 if many else 10,
+    )
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.margins(y=0.25)
     ax.grid(axis="y", which="major", alpha=0.35)
-    ax.legend(fontsize=8, frameon=False, ncols=min(len(labels), 4), loc="upper center",
-              bbox_to_anchor=(0.5, -0.3 if many else -0.1))  # below the (rotated) case names
+    ax.legend(
+        fontsize=8,
+        frameon=False,
+        ncols=min(len(labels), 4),
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.3 if many else -0.1),
+    )  # below the (rotated) case names
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
@@ -64,8 +90,11 @@ def ratio_bars(rows: list[Row], reference: str, title: str, path: Path) -> Path 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    metrics = (("ess_bulk_per_s", "ESS/s"), ("ess_bulk_per_grad", "ESS per gradient"),
-               ("ess_tail_per_grad", "tail ESS per gradient"))
+    metrics = (
+        ("ess_bulk_per_s", "ESS/s"),
+        ("ess_bulk_per_grad", "ESS per gradient"),
+        ("ess_tail_per_grad", "tail ESS per gradient"),
+    )
     metrics = tuple((m, name) for m, name in metrics if any(r["ratios"].get(m) for r in rows))
     rated = [r for r in rows if any(r["ratios"].get(m) for m, _ in metrics)]
     if not rated:
@@ -77,33 +106,68 @@ def ratio_bars(rows: list[Row], reference: str, title: str, path: Path) -> Path 
     all_labels = sorted({r["label"] for r in rows})  # the same colour per engine as in the other charts
     stacked = len(cases) > 4  # many cases: one panel above the other, each as wide as the page
     if stacked:
-        fig, axes = plt.subplots(len(metrics), 1, figsize=(min(16.0, max(8.0, 1.1 * len(cases) + 2.0)),
-                                                            4.2 * len(metrics)), dpi=110, squeeze=False)
+        fig, axes = plt.subplots(
+            len(metrics),
+            1,
+            figsize=(min(16.0, max(8.0, 1.1 * len(cases) + 2.0)), 4.2 * len(metrics)),
+            dpi=110,
+            squeeze=False,
+        )
     else:
-        fig, axes = plt.subplots(1, len(metrics), figsize=(max(8.0, 1.6 * len(metrics) * len(cases) + 2.0), 4.4),
-                                 dpi=110, sharey=True, squeeze=False)
+        fig, axes = plt.subplots(
+            1,
+            len(metrics),
+            figsize=(max(8.0, 1.6 * len(metrics) * len(cases) + 2.0), 4.4),
+            dpi=110,
+            sharey=True,
+            squeeze=False,
+        )
     axes = list(axes.flat)
     for ax, (metric, name) in zip(axes, metrics):
         for i, label in enumerate(labels):
             x = np.arange(len(cases)) + (i - (len(labels) - 1) / 2) * width
-            ratios = [next((r["ratios"].get(metric) for r in rated if r["case"] == c and r["label"] == label), None)
-                      for c in cases]
-            value, low, high = _bar_heights([q["ratio_of_medians"] if q else None for q in ratios],
-                                            [ratio_spread(q) if q else None for q in ratios])
-            ax.bar(x, value, width * 0.92, label=label, color=colors[all_labels.index(label) % len(colors)],
-                   yerr=np.vstack([low, high]), capsize=3, error_kw={"elinewidth": 1, "ecolor": "0.25"})
+            ratios = [
+                next((r["ratios"].get(metric) for r in rated if r["case"] == c and r["label"] == label), None)
+                for c in cases
+            ]
+            value, low, high = _bar_heights(
+                [q["ratio_of_medians"] if q else None for q in ratios], [ratio_spread(q) if q else None for q in ratios]
+            )
+            ax.bar(
+                x,
+                value,
+                width * 0.92,
+                label=label,
+                color=colors[all_labels.index(label) % len(colors)],
+                yerr=np.vstack([low, high]),
+                capsize=3,
+                error_kw={"elinewidth": 1, "ecolor": "0.25"},
+            )
             for xi, v, top in zip(x, value, value + high):
                 if np.isfinite(v):
-                    ax.annotate(f"{v:.2f}x", (xi, top), textcoords="offset points", xytext=(0, 2), ha="center",
-                                va="bottom", fontsize=6 if len(labels) * len(cases) > 8 else 7,
-                                rotation=90 if len(labels) * len(cases) > 12 and not stacked else 0)
+                    ax.annotate(
+                        f"{v:.2f}x",
+                        (xi, top),
+                        textcoords="offset points",
+                        xytext=(0, 2),
+                        ha="center",
+                        va="bottom",
+                        fontsize=6 if len(labels) * len(cases) > 8 else 7,
+                        rotation=90 if len(labels) * len(cases) > 12 and not stacked else 0,
+                    )
         ax.axhline(1.0, color="0.2", linewidth=1, linestyle="--")
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x"))
-        ax.yaxis.set_minor_formatter(matplotlib.ticker.FuncFormatter(
-            lambda v, _: f"{v:g}x" if f"{v:g}"[0] in "25" else ""))
-        ax.set_xticks(np.arange(len(cases)), cases, rotation=20 if len(cases) > 3 else 0,
-                      ha="right" if len(cases) > 3 else "center", fontsize=8)
+        ax.yaxis.set_minor_formatter(
+            matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x" if f"{v:g}"[0] in "25" else "")
+        )
+        ax.set_xticks(
+            np.arange(len(cases)),
+            cases,
+            rotation=20 if len(cases) > 3 else 0,
+            ha="right" if len(cases) > 3 else "center",
+            fontsize=8,
+        )
         ax.set_title(f"{name} / {reference}", fontsize=10)
         ax.set_ylabel(f"ratio to {reference} (1 = parity)" if stacked or ax is axes[0] else "")
         ax.margins(y=0.2)
@@ -205,7 +269,7 @@ def convergence_curves(runs: list[RunRecord], threshold: float, path: Path) -> P
         ax.set_ylabel("max squared bias of E[x²] / Var[x²]", fontsize=7)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3, which="major")
-    for ax in list(axes.flat)[len(cases):]:
+    for ax in list(axes.flat)[len(cases) :]:
         ax.set_visible(False)
     handles = [plt.Line2D([], [], color=colors[label], lw=2) for label in labels]
     fig.legend(handles, labels, loc="lower center", ncols=min(len(labels), 4), fontsize=8, frameon=False)

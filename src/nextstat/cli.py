@@ -6,8 +6,9 @@ import argparse
 import dataclasses
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .threads import limit_threads
 
@@ -48,15 +49,26 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--case", required=True, help="built-in case name, or path/to/file.py:NAME")
     p.add_argument("--engine", required=True, help="engine name (see `nextstat run --help`)")
     p.add_argument("--seed", required=True, type=_nonnegative_int, help="run seed; chain seeds derive from it")
-    p.add_argument("--budget", required=True,
-                   help="CHAINSxWARMUPxDRAWS (e.g. 4x500x1000), or N for 4 chains x N warmup x N draws")
+    p.add_argument(
+        "--budget", required=True, help="CHAINSxWARMUPxDRAWS (e.g. 4x500x1000), or N for 4 chains x N warmup x N draws"
+    )
     p.add_argument("--out", required=True, help="artifact path (JSON)")
     p.add_argument("--label", help="row label in the report (default: the engine name)")
     p.add_argument("--suite", default="adhoc", help="suite name recorded in the artifact")
-    p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
-                   help="engine setting, value in JSON (e.g. target_accept=0.95); repeatable")
-    p.add_argument("--threads", type=_positive_int, default=1,
-                   help="threads the engine may use; XLA and BLAS are limited to it (default 1)")
+    p.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="engine setting, value in JSON (e.g. target_accept=0.95); repeatable",
+    )
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=1,
+        help="threads the engine may use; XLA and BLAS are limited to it (default 1)",
+    )
     p.add_argument("--compile-record", help="Stan build record from `nextstat compile` (cold compile time)")
     p.set_defaults(handler=cmd_run)
 
@@ -98,8 +110,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("aggregate", help="medians over seeds for every case x engine row of a suite")
     p.add_argument("--suite", required=True)
     p.add_argument("--runs", required=True, nargs="+", help="run artifacts, or folders of them")
-    p.add_argument("--reference-engine",
-                   help="row label that ratios are taken against (default: the reference engine, Stan's)")
+    p.add_argument(
+        "--reference-engine", help="row label that ratios are taken against (default: the reference engine, Stan's)"
+    )
     p.add_argument("--benchmarks", help="folder of Snakemake benchmark TSVs, for the harness overhead")
     p.add_argument("--timings", nargs="*", default=[], help="cold/cached/warm timing artifacts to include")
     p.add_argument("--out", required=True)
@@ -167,11 +180,17 @@ def cmd_cases(args) -> int:
     rows, problems = [], []
     for name in BUILTIN_CASES:
         case = get_case(name)
-        rows.append({
-            "case": name, "dim": case.dim, "family": case.family, "parameterization": case.parameterization,
-            "reference": _reference_label(case), "stan": bool(case.stan_code),
-            "control": case.is_control,
-        })
+        rows.append(
+            {
+                "case": name,
+                "dim": case.dim,
+                "family": case.family,
+                "parameterization": case.parameterization,
+                "reference": _reference_label(case),
+                "stan": bool(case.stan_code),
+                "control": case.is_control,
+            }
+        )
         if case.reference_problem is not None:
             problems.append(case.reference_problem["reason"])
     if args.json:
@@ -192,16 +211,24 @@ def _reference_label(case) -> str:
 
 
 def cmd_run(args) -> int:
-    from .engines import Budget, EngineError, SettingsError
     from .cases import CaseError
+    from .engines import Budget, EngineError, SettingsError
 
     limit_threads(args.threads)
     from . import runner
     from .artifacts import write_json
     from .run_spec import RunSpec
 
-    spec = RunSpec(args.case, args.engine, args.seed, runner.UNREAD_BUDGET, label=args.label, suite=args.suite,
-                   threads=args.threads, out=args.out)
+    spec = RunSpec(
+        args.case,
+        args.engine,
+        args.seed,
+        runner.UNREAD_BUDGET,
+        label=args.label,
+        suite=args.suite,
+        threads=args.threads,
+        out=args.out,
+    )
     try:
         spec = dataclasses.replace(spec, budget=Budget.parse(args.budget))  # kept when only the settings are bad
         spec = dataclasses.replace(spec, settings=_parse_settings(args.settings))
@@ -214,17 +241,22 @@ def cmd_run(args) -> int:
     if artifact["status"] == "ok":
         d, t = artifact["diagnostics"], artifact["timing"]
         shown = lambda value, fmt: "n/a" if value is None else format(value, fmt)  # noqa: E731  (NaN draws: no ESS)
-        line += (f" (min ESS bulk {shown(d['min_ess_bulk'], '.0f')}, {shown(d['ess_bulk_per_s'], '.0f')} ESS/s,"
-                 f" R-hat {shown(d['max_rhat'], '.3f')}, {t['sampling_s']:.2f} s sampling,"
-                 f" health {artifact['quality']['verdict']})")
+        line += (
+            f" (min ESS bulk {shown(d['min_ess_bulk'], '.0f')}, {shown(d['ess_bulk_per_s'], '.0f')} ESS/s,"
+            f" R-hat {shown(d['max_rhat'], '.3f')}, {t['sampling_s']:.2f} s sampling,"
+            f" health {artifact['quality']['verdict']})"
+        )
     else:
         line += f": {artifact['reason']}"
     print(line)
     if (artifact.get("correctness") or {}).get("reason"):
         print(f"WARNING: {artifact['correctness']['reason']}", file=sys.stderr)
     if (artifact.get("quality") or {}).get("verdict") == "unexpected-pass":
-        print(f"WARNING: pathological control {args.case} PASSED its health gates with {artifact['label']}: "
-              "a control must keep failing; check the sampler and the gates", file=sys.stderr)
+        print(
+            f"WARNING: pathological control {args.case} PASSED its health gates with {artifact['label']}: "
+            "a control must keep failing; check the sampler and the gates",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 
@@ -243,9 +275,12 @@ def cmd_parity(args) -> int:
             print(f"{spec}: skipped: {exc}")
             continue
         failed += not result["passed"]
-        print(f"{spec}: {'ok' if result['passed'] else 'MISMATCH'}: max log-density deviation "
-              f"{result['max_log_density_deviation']:.2e}, max gradient deviation {result['max_gradient_deviation']:.2e} "
-              f"(relative, {result['points']} points, constant {result['constant']:.6g}, tolerance {result['tolerance']:.0e})")
+        print(
+            f"{spec}: {'ok' if result['passed'] else 'MISMATCH'}: max log-density deviation "
+            f"{result['max_log_density_deviation']:.2e}, max gradient deviation {result['max_gradient_deviation']:.2e} "
+            f"(relative, {result['points']} points, constant {result['constant']:.6g}, tolerance "
+            f"{result['tolerance']:.0e})"
+        )
     return EXIT_INVALID if failed else EXIT_OK
 
 
@@ -270,8 +305,10 @@ def cmd_reference(args) -> int:
     out = args.out or reference_path(case.name)
     write_json(out, doc, REFERENCE_SCHEMA)
     d = doc["diagnostics"]
-    print(f"{case.name}: reference written to {out} (max R-hat {d['max_rhat']:.4f}, min ESS bulk "
-          f"{d['min_ess_bulk']:.0f}, {d['divergences']} divergences)")
+    print(
+        f"{case.name}: reference written to {out} (max R-hat {d['max_rhat']:.4f}, min ESS bulk "
+        f"{d['min_ess_bulk']:.0f}, {d['divergences']} divergences)"
+    )
     return EXIT_OK
 
 
@@ -289,23 +326,37 @@ def cmd_timing(args) -> int:
         settings = resolve_settings(_parse_settings(args.settings), args.engine)
     except (CaseError, EngineError, SettingsError) as exc:
         raise UsageError(str(exc)) from None
-    doc = timing_artifact(RunSpec(args.case, args.engine, args.seed, budget, settings=settings, label=args.label,
-                                  suite=args.suite, threads=args.threads, out=args.out))
+    doc = timing_artifact(
+        RunSpec(
+            args.case,
+            args.engine,
+            args.seed,
+            budget,
+            settings=settings,
+            label=args.label,
+            suite=args.suite,
+            threads=args.threads,
+            out=args.out,
+        )
+    )
     write_json(args.out, doc, TIMING_SCHEMA)
     if doc["status"] == "ok":
         m = doc["modes"]
-        print(f"{args.case} / {doc['label']}: time to result cold {m['cold']['time_to_result_s']:.1f} s, "
-              f"cached {m['cached']['time_to_result_s']:.1f} s; warm run {m['warm']['engine_wall_s']:.1f} s")
+        print(
+            f"{args.case} / {doc['label']}: time to result cold {m['cold']['time_to_result_s']:.1f} s, "
+            f"cached {m['cached']['time_to_result_s']:.1f} s; warm run {m['warm']['engine_wall_s']:.1f} s"
+        )
     else:
         print(f"{args.case} / {doc['label']}: timing failed: {doc['reason']}")
     return EXIT_OK
 
 
 def cmd_compile(args) -> int:
+    import socket
+
     from .artifacts import STAN_BUILD_SCHEMA, utc_now, write_json
     from .cases import CaseError, get_case
     from .engines import REFERENCE_ENGINE, EngineError, EngineUnavailable, load_engine
-    import socket
 
     engine = args.engine or REFERENCE_ENGINE
     try:
@@ -315,8 +366,12 @@ def cmd_compile(args) -> int:
     if compile_model is None:
         raise UsageError(f"engine '{engine}' has no compile step (it compiles inside its runs)")
 
-    record = {"schema_version": STAN_BUILD_SCHEMA, "case": args.case, "created_utc": utc_now(),
-              "hostname": socket.gethostname()}
+    record = {
+        "schema_version": STAN_BUILD_SCHEMA,
+        "case": args.case,
+        "created_utc": utc_now(),
+        "hostname": socket.gethostname(),
+    }
     try:
         record.update(status="ok", reason=None, **compile_model(get_case(args.case)))
     except CaseError as exc:
@@ -326,8 +381,14 @@ def cmd_compile(args) -> int:
     except Exception as exc:  # a compile error is recorded; the runs then fail with it too
         record.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
     write_json(args.out, record)
-    print(f"{args.case}: Stan model {record['status']}"
-          + (f" ({record['compile_s']:.1f} s, cache {record['cache']})" if record["status"] == "ok" else f": {record['reason']}"))
+    print(
+        f"{args.case}: Stan model {record['status']}"
+        + (
+            f" ({record['compile_s']:.1f} s, cache {record['cache']})"
+            if record["status"] == "ok"
+            else f": {record['reason']}"
+        )
+    )
     return EXIT_OK
 
 
@@ -341,8 +402,9 @@ def _expand(paths: Sequence[str]) -> list[Path]:
     for text in paths:
         path = Path(text)
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*.json")
-                            if not p.name.startswith(".") and p.name != VALIDATION_RECORD)
+            files += sorted(
+                p for p in path.rglob("*.json") if not p.name.startswith(".") and p.name != VALIDATION_RECORD
+            )
         else:
             files.append(path)
     return files
@@ -362,28 +424,42 @@ def cmd_validate(args) -> int:
             errors = [str(exc).removeprefix(f"{path}: ")]
         if errors:
             invalid += 1
-            print(f"{path}: INVALID: {errors[0]}" + (f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""),
-                  file=sys.stderr)
+            print(
+                f"{path}: INVALID: {errors[0]}" + (f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""),
+                file=sys.stderr,
+            )
     print(f"validated {len(files)} artifact(s): {len(files) - invalid} valid, {invalid} invalid")
     if invalid:
         return EXIT_INVALID
     if args.out:
-        write_json(args.out, {"schema_version": VALIDATION_SCHEMA, "validated_utc": utc_now(),
-                              "artifacts": [str(p) for p in files], "valid": len(files)})
+        write_json(
+            args.out,
+            {
+                "schema_version": VALIDATION_SCHEMA,
+                "validated_utc": utc_now(),
+                "artifacts": [str(p) for p in files],
+                "valid": len(files),
+            },
+        )
     return EXIT_OK
 
 
 def cmd_aggregate(args) -> int:
     from .aggregate import aggregate
-    from .artifacts import ArtifactError, SUMMARY_SCHEMA, write_json
+    from .artifacts import SUMMARY_SCHEMA, ArtifactError, write_json
     from .engines import REFERENCE_ENGINE
 
     files = _expand(args.runs)
     if not files:
         raise UsageError(f"no run artifacts found in {' '.join(args.runs)}")
     try:
-        summary = aggregate(args.suite, files, reference=args.reference_engine or REFERENCE_ENGINE,
-                            benchmarks_dir=args.benchmarks, timing_paths=_expand(args.timings))
+        summary = aggregate(
+            args.suite,
+            files,
+            reference=args.reference_engine or REFERENCE_ENGINE,
+            benchmarks_dir=args.benchmarks,
+            timing_paths=_expand(args.timings),
+        )
     except ArtifactError as exc:
         raise UsageError(str(exc)) from None
     write_json(args.out, summary, SUMMARY_SCHEMA)
@@ -413,7 +489,7 @@ def cmd_gate(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .artifacts import ArtifactError, SUMMARY_SCHEMA, read_json, validation_errors
+    from .artifacts import SUMMARY_SCHEMA, ArtifactError, read_json, validation_errors
     from .report import write_report
 
     try:
@@ -449,8 +525,9 @@ def running_snakemake(directory: str | Path, processes=None) -> list[int]:
     target = Path(directory).resolve()
     own = {psutil.Process().pid, *(p.pid for p in psutil.Process().parents())}
     if processes is None:
-        processes = [(p.info["pid"], p.info["cmdline"], p.info["cwd"])
-                     for p in psutil.process_iter(["pid", "cmdline", "cwd"])]
+        processes = [
+            (p.info["pid"], p.info["cmdline"], p.info["cwd"]) for p in psutil.process_iter(["pid", "cmdline", "cwd"])
+        ]
     pids = []
     for pid, cmdline, cwd in processes:
         # `snakemake ...`, `python .../bin/snakemake ...` or `python -m snakemake ...`
@@ -476,11 +553,23 @@ def cmd_resume(args) -> int:
         raise UsageError(f"--directory {args.directory}: not a folder")
     pids = running_snakemake(args.directory)
     if pids:
-        print(f"nextstat: resume refused: snakemake is still running in {Path(args.directory).resolve()} "
-              f"(pid {', '.join(map(str, pids))}); let it finish or stop it first", file=sys.stderr)
+        print(
+            f"nextstat: resume refused: snakemake is still running in {Path(args.directory).resolve()} "
+            f"(pid {', '.join(map(str, pids))}); let it finish or stop it first",
+            file=sys.stderr,
+        )
         return EXIT_INVALID
-    snakemake = [sys.executable, "-m", "snakemake", "--directory", args.directory, "--cores", args.cores,
-                 *(["--configfile", args.configfile] if args.configfile else []), *args.snakemake_args]
+    snakemake = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--directory",
+        args.directory,
+        "--cores",
+        args.cores,
+        *(["--configfile", args.configfile] if args.configfile else []),
+        *args.snakemake_args,
+    ]
     unlock = subprocess.run([*snakemake, "--unlock"])
     if unlock.returncode != 0:
         return unlock.returncode

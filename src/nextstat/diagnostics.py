@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -71,8 +72,9 @@ def nested_rhat(draws: np.ndarray, n_superchains: int) -> np.ndarray:
         draws = draws[..., None]
     n_chains, n_draws = draws.shape[:2]
     if n_superchains < 2 or n_chains % n_superchains:
-        raise ValueError(f"nested R-hat needs at least 2 superchains that divide {n_chains} chains; "
-                         f"got {n_superchains}")
+        raise ValueError(
+            f"nested R-hat needs at least 2 superchains that divide {n_chains} chains; got {n_superchains}"
+        )
     per_super = n_chains // n_superchains
     grouped = draws.reshape(n_superchains, per_super, n_draws, -1)
     chain_means = grouped.mean(axis=2)  # (K, M, P)
@@ -154,8 +156,9 @@ def run_metrics(result, max_tree_depth: int) -> dict[str, Any]:
     return {"metrics": metrics, "summary": summary}
 
 
-def health_gate(metrics: Mapping[str, Any], gate: Mapping[str, float] = NUTS_GATE,
-                kind: str = "nuts-strict") -> dict[str, Any]:
+def health_gate(
+    metrics: Mapping[str, Any], gate: Mapping[str, float] = NUTS_GATE, kind: str = "nuts-strict"
+) -> dict[str, Any]:
     """Strict NUTS gate: R-hat < 1.01, no divergences, E-BFMI >= 0.2, bulk and tail ESS >= 400,
     no frozen chain, and (where the engine reports it) no step size that collapsed.
 
@@ -183,8 +186,9 @@ def health_gate(metrics: Mapping[str, Any], gate: Mapping[str, float] = NUTS_GAT
     return {"gate": kind, "passed": all(c["passed"] for c in checks), "checks": checks}
 
 
-def correctness(summary: Mapping[str, Mapping[str, float]], reference,
-                problem: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def correctness(
+    summary: Mapping[str, Mapping[str, float]], reference, problem: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """z = |mean - ref_mean| / sqrt(mcse^2 + ref_mcse^2) per parameter; |z| > 4 fails.
     ``problem`` (``Case.reference_problem``): the case's reference exists but cannot be used."""
     if problem is not None:
@@ -214,9 +218,15 @@ CONVERGENCE_THRESHOLD = 0.01
 SETTLE_ITERATIONS = 10
 
 
-def ensemble_convergence(moments: np.ndarray, grads_per_chain: np.ndarray, reference,
-                         names: tuple[str, ...], threshold: float = CONVERGENCE_THRESHOLD,
-                         settle_iterations: int = SETTLE_ITERATIONS, curve_points: int = 60) -> dict[str, Any]:
+def ensemble_convergence(
+    moments: np.ndarray,
+    grads_per_chain: np.ndarray,
+    reference,
+    names: tuple[str, ...],
+    threshold: float = CONVERGENCE_THRESHOLD,
+    settle_iterations: int = SETTLE_ITERATIONS,
+    curve_points: int = 60,
+) -> dict[str, Any]:
     """Gradients per chain until a many-chain ensemble's moments match the reference.
 
     ``moments`` (iterations, 2p) holds, per iteration (warmup and sampling), the mean over
@@ -247,10 +257,9 @@ def ensemble_convergence(moments: np.ndarray, grads_per_chain: np.ndarray, refer
         raise ValueError(f"ensemble moments have shape {moments.shape}, expected (iterations, {2 * p})")
     mean = np.array([reference.mean[n] for n in names], dtype=float)
     sd = np.array([reference.sd[n] for n in names], dtype=float)
-    second = sd ** 2 + mean ** 2
+    second = sd**2 + mean**2
     measured = getattr(reference, "var_sq", None)
-    var_second = (np.array([measured[n] for n in names], dtype=float) if measured
-                  else 2 * sd ** 4 + 4 * mean ** 2 * sd ** 2)
+    var_second = np.array([measured[n] for n in names], dtype=float) if measured else 2 * sd**4 + 4 * mean**2 * sd**2
     b2_max = np.max((moments[:, p:] - second) ** 2 / var_second, axis=1)
     grads = np.asarray(grads_per_chain, dtype=float)
     cumulative = np.cumsum(grads)

@@ -136,11 +136,13 @@ def _gpus() -> list[dict[str, Any]]:
         for index in range(pynvml.nvmlDeviceGetCount()):
             handle = pynvml.nvmlDeviceGetHandleByIndex(index)
             name = pynvml.nvmlDeviceGetName(handle)
-            gpus.append({
-                "name": name.decode() if isinstance(name, bytes) else name,
-                "memory_bytes": int(pynvml.nvmlDeviceGetMemoryInfo(handle).total),
-                "driver": str(pynvml.nvmlSystemGetDriverVersion()),
-            })
+            gpus.append(
+                {
+                    "name": name.decode() if isinstance(name, bytes) else name,
+                    "memory_bytes": int(pynvml.nvmlDeviceGetMemoryInfo(handle).total),
+                    "driver": str(pynvml.nvmlSystemGetDriverVersion()),
+                }
+            )
         return gpus
     finally:
         pynvml.nvmlShutdown()

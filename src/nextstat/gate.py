@@ -117,30 +117,50 @@ def _fmt(value: float | None) -> str:
     return f"{value:.4g}"
 
 
-def evaluate(baseline: Summary, current: Summary, policy: dict[str, Any] | None = None,
-             baseline_path: str = "baseline", current_path: str = "current") -> dict[str, Any]:
+def evaluate(
+    baseline: Summary,
+    current: Summary,
+    policy: dict[str, Any] | None = None,
+    baseline_path: str = "baseline",
+    current_path: str = "current",
+) -> dict[str, Any]:
     """Every check of the current summary against the baseline, and the verdict."""
     policy = policy or deepcopy(DEFAULT_POLICY)
     if baseline["suite"] != current["suite"]:
-        raise GateInputError(f"the baseline is suite '{baseline['suite']}' and the current summary is suite "
-                             f"'{current['suite']}': a gate compares one suite with itself")
+        raise GateInputError(
+            f"the baseline is suite '{baseline['suite']}' and the current summary is suite "
+            f"'{current['suite']}': a gate compares one suite with itself"
+        )
     labels = policy["labels"]
     gating = lambda key: labels is None or key[2] in labels  # noqa: E731
     base_rows = {_row_key(r): r for r in baseline["rows"]}
     cur_rows = {_row_key(r): r for r in current["rows"]}
     same_env = timing_environment(baseline) == timing_environment(current)
-    env_note = None if same_env else (
-        "the baseline and current summaries come from different environments (hardware, software or thread "
-        "settings), so wall-time ratios are reported, not gated")
+    env_note = (
+        None
+        if same_env
+        else (
+            "the baseline and current summaries come from different environments (hardware, software or thread "
+            "settings), so wall-time ratios are reported, not gated"
+        )
+    )
     checks: list[dict[str, Any]] = []
 
     def add(kind, key, status, message, **figures):
         backend, case, label = key
-        checks.append({"kind": kind, "backend": backend, "case": case, "label": label, "status": status,
-                       "message": message, **{k: figures.get(k) for k in
-                                              ("metric", "seed", "baseline", "current", "bound", "tolerance")}})
+        checks.append(
+            {
+                "kind": kind,
+                "backend": backend,
+                "case": case,
+                "label": label,
+                "status": status,
+                "message": message,
+                **{k: figures.get(k) for k in ("metric", "seed", "baseline", "current", "bound", "tolerance")},
+            }
+        )
 
-    for key, row in sorted(base_rows.items()):
+    for key in sorted(base_rows):
         if gating(key) and key not in cur_rows:
             status = "fail" if policy["missing_rows"] == "fail" else "report-only"
             add("missing", key, status, f"{_name(key)}: in the baseline but not in the current summary")
@@ -160,8 +180,13 @@ def evaluate(baseline: Summary, current: Summary, policy: dict[str, Any] | None 
         if row["is_control"]:
             continue  # controls gate on failing (health), not on efficiency
         if row["budget"] != base["budget"]:
-            add("budget", key, "report-only", f"{_name(key)}: budgets differ (baseline {base['budget']}, "
-                f"current {row['budget']}); figures not compared")
+            add(
+                "budget",
+                key,
+                "report-only",
+                f"{_name(key)}: budgets differ (baseline {base['budget']}, "
+                f"current {row['budget']}); figures not compared",
+            )
             continue
         _ess_check(base, row, key, policy["ess_per_grad"], add)
         _ess_check(base, row, key, policy["tail_ess_per_grad"], add, kind="tail_ess_per_grad")
@@ -192,8 +217,13 @@ def _health_check(run: RunRecord, key, add) -> None:
     failed = ", ".join(run["failed_checks"]) or "none"
     if run["is_control"]:
         if run["verdict"] != "expected-fail":
-            add("control", key, "fail", f"{name}: the pathological control passed its health gate; the gate "
-                "no longer detects it", seed=run["seed"])
+            add(
+                "control",
+                key,
+                "fail",
+                f"{name}: the pathological control passed its health gate; the gate no longer detects it",
+                seed=run["seed"],
+            )
         else:
             add("control", key, "pass", f"{name}: control still fails its gate ({failed})", seed=run["seed"])
         return
@@ -201,34 +231,70 @@ def _health_check(run: RunRecord, key, add) -> None:
         add("health", key, "fail", f"{name}: health gate failed ({failed})", seed=run["seed"])
     elif (run["correctness"] or {}).get("verdict") == "fail":
         z = run["correctness"]["max_z"]
-        add("correctness", key, "fail", f"{name}: posterior disagrees with the {run['correctness']['reference']} "
-            f"reference (max |z| {_fmt(z)})", seed=run["seed"], current=z)
+        add(
+            "correctness",
+            key,
+            "fail",
+            f"{name}: posterior disagrees with the {run['correctness']['reference']} reference (max |z| {_fmt(z)})",
+            seed=run["seed"],
+            current=z,
+        )
     elif (run["correctness"] or {}).get("verdict") in ("reference-mismatch", "reference-invalid"):
-        add("correctness", key, "fail", f"{name}: {run['correctness']['verdict']}: the case's reference cannot be "
-            "used, so the run's correctness is unknown", seed=run["seed"])
+        add(
+            "correctness",
+            key,
+            "fail",
+            f"{name}: {run['correctness']['verdict']}: the case's reference cannot be "
+            "used, so the run's correctness is unknown",
+            seed=run["seed"],
+        )
     else:
         add("health", key, "pass", f"{name}: healthy", seed=run["seed"])
 
 
 def _compare(kind, key, metric, base_stats: Spread | None, current_value: float | None, rule, add, what: str) -> None:
     if base_stats is None or current_value is None:
-        add(kind, key, "report-only", f"{_name(key)}: {what} missing in the "
-            f"{'baseline' if base_stats is None else 'current summary'}", metric=metric)
+        add(
+            kind,
+            key,
+            "report-only",
+            f"{_name(key)}: {what} missing in the {'baseline' if base_stats is None else 'current summary'}",
+            metric=metric,
+        )
         return
     tolerance = tolerance_for(base_stats, rule["spread_factor"], rule["min_tolerance"], rule["floor"])
     bound = base_stats["median"] * (1.0 - tolerance)
     ok = current_value >= bound
-    message = (f"{_name(key)}: {what} {_fmt(current_value)} {'>=' if ok else '<'} allowed {_fmt(bound)} "
-               f"(baseline median {_fmt(base_stats['median'])}, seeds {_fmt(base_stats['min'])}-"
-               f"{_fmt(base_stats['max'])}, tolerance {tolerance:.0%})")
-    add(kind, key, "pass" if ok else "fail", ("" if ok else "REGRESSION ") + message, metric=metric,
-        baseline=base_stats["median"], current=current_value, bound=bound, tolerance=tolerance)
+    message = (
+        f"{_name(key)}: {what} {_fmt(current_value)} {'>=' if ok else '<'} allowed {_fmt(bound)} "
+        f"(baseline median {_fmt(base_stats['median'])}, seeds {_fmt(base_stats['min'])}-"
+        f"{_fmt(base_stats['max'])}, tolerance {tolerance:.0%})"
+    )
+    add(
+        kind,
+        key,
+        "pass" if ok else "fail",
+        ("" if ok else "REGRESSION ") + message,
+        metric=metric,
+        baseline=base_stats["median"],
+        current=current_value,
+        bound=bound,
+        tolerance=tolerance,
+    )
 
 
 def _ess_check(base: Row, row: Row, key, rule, add, kind: str = "ess_per_grad") -> None:
     metric = rule["metric"]
-    _compare(kind, key, metric, base["metrics"].get(metric), median(row["metrics"].get(metric)), rule, add,
-             f"{metric} median")
+    _compare(
+        kind,
+        key,
+        metric,
+        base["metrics"].get(metric),
+        median(row["metrics"].get(metric)),
+        rule,
+        add,
+        f"{metric} median",
+    )
 
 
 def _wall_time_check(base: Row, row: Row, key, rule, same_env, env_note, add) -> None:
@@ -244,9 +310,16 @@ def _wall_time_check(base: Row, row: Row, key, rule, same_env, env_note, add) ->
         add("wall_time", key, "report-only", f"{_name(key)}: {what} missing in one summary", metric=metric)
         return
     if not same_env:
-        add("wall_time", key, "report-only", f"{_name(key)}: {what} {_fmt(cur_ratio['ratio_of_medians'])} "
-            f"(baseline {_fmt(stats['median'])}); not gated: {env_note}", metric=metric,
-            baseline=stats["median"], current=cur_ratio["ratio_of_medians"])
+        add(
+            "wall_time",
+            key,
+            "report-only",
+            f"{_name(key)}: {what} {_fmt(cur_ratio['ratio_of_medians'])} "
+            f"(baseline {_fmt(stats['median'])}); not gated: {env_note}",
+            metric=metric,
+            baseline=stats["median"],
+            current=cur_ratio["ratio_of_medians"],
+        )
         return
     _compare("wall_time", key, metric, stats, cur_ratio["ratio_of_medians"], rule, add, what)
 
@@ -270,12 +343,18 @@ def markdown(result: dict[str, Any]) -> str:
         lines += ["## Regressions", ""] + [f"- {c['message']}" for c in failed] + [""]
     compared = [c for c in result["checks"] if c["kind"] in _COMPARED]
     if compared:
-        lines += ["## Comparisons", "", "| case | label | metric | baseline | current | allowed | tolerance | status |",
-                  "|---|---|---|---:|---:|---:|---:|---|"]
+        lines += [
+            "## Comparisons",
+            "",
+            "| case | label | metric | baseline | current | allowed | tolerance | status |",
+            "|---|---|---|---:|---:|---:|---:|---|",
+        ]
         for c in compared:
             tolerance = f"{c['tolerance']:.0%}" if c["tolerance"] is not None else ""
-            lines.append(f"| {c['case']} | {c['label']} | {c['metric']} | {_fmt(c['baseline'])} | "
-                         f"{_fmt(c['current'])} | {_fmt(c['bound'])} | {tolerance} | {c['status']} |")
+            lines.append(
+                f"| {c['case']} | {c['label']} | {c['metric']} | {_fmt(c['baseline'])} | "
+                f"{_fmt(c['current'])} | {_fmt(c['bound'])} | {tolerance} | {c['status']} |"
+            )
         lines.append("")
     notes = [c for c in result["checks"] if c["kind"] not in _COMPARED and c["status"] == "report-only"]
     if notes:

@@ -22,8 +22,15 @@ class ReferenceFailed(RuntimeError):
     """The long run did not meet the reference definition; nothing is written."""
 
 
-def make_reference(case: Case, *, seed: int = 4711, warmup: int = 2000, thin: int = 10,
-                   target_accept: float = 0.95, chain_method: str = "parallel") -> dict[str, Any]:
+def make_reference(
+    case: Case,
+    *,
+    seed: int = 4711,
+    warmup: int = 2000,
+    thin: int = 10,
+    target_accept: float = 0.95,
+    chain_method: str = "parallel",
+) -> dict[str, Any]:
     settings = resolve_settings({"target_accept": target_accept, "chain_method": chain_method}, REFERENCE_ENGINE)
     engine = load_engine(REFERENCE_ENGINE)
     budget = Budget(REFERENCE_CHAINS, warmup, REFERENCE_DRAWS * thin)
@@ -39,8 +46,12 @@ def make_reference(case: Case, *, seed: int = 4711, warmup: int = 2000, thin: in
     flat = draws.reshape(-1, draws.shape[-1])
     quantiles = np.quantile(flat, [0.05, 0.5, 0.95], axis=0)
     for i, name in enumerate(case.param_names):
-        summary[name].update(q05=float(quantiles[0, i]), q50=float(quantiles[1, i]), q95=float(quantiles[2, i]),
-                             var_sq=float(np.var(flat[:, i] ** 2, ddof=1)))
+        summary[name].update(
+            q05=float(quantiles[0, i]),
+            q50=float(quantiles[1, i]),
+            q95=float(quantiles[2, i]),
+            var_sq=float(np.var(flat[:, i] ** 2, ddof=1)),
+        )
     return {
         "schema_version": REFERENCE_SCHEMA,
         "case": case.name,

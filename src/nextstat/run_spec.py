@@ -11,8 +11,9 @@ import dataclasses
 import hashlib
 import json
 import shlex
+from collections.abc import Mapping
 from dataclasses import KW_ONLY, dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from .engines import Budget
 
@@ -42,16 +43,37 @@ class RunSpec:
     @property
     def config_sha256(self) -> str:
         """The hash of what makes two runs the same run."""
-        identity = {"suite": self.suite, "case": self.case, "engine": self.engine, "label": self.label,
-                    "seed": self.seed, **self.config}
+        identity = {
+            "suite": self.suite,
+            "case": self.case,
+            "engine": self.engine,
+            "label": self.label,
+            "seed": self.seed,
+            **self.config,
+        }
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
     @property
     def command(self) -> str:
         """The command line that reproduces the run."""
-        args = ["nextstat", "run", "--suite", self.suite, "--case", self.case, "--engine", self.engine,
-                "--label", self.label, "--seed", str(self.seed), "--budget", self.budget.spec,
-                "--threads", str(self.threads)]
+        args = [
+            "nextstat",
+            "run",
+            "--suite",
+            self.suite,
+            "--case",
+            self.case,
+            "--engine",
+            self.engine,
+            "--label",
+            self.label,
+            "--seed",
+            str(self.seed),
+            "--budget",
+            self.budget.spec,
+            "--threads",
+            str(self.threads),
+        ]
         for key, value in sorted(self.settings.items()):
             args += ["--set", f"{key}={json.dumps(value)}"]
         return shlex.join([*args, "--out", self.out])

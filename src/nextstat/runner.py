@@ -65,9 +65,9 @@ def execute(spec: RunSpec, *, compile_record: str | None = None) -> dict[str, An
     artifact["quality"] = {**gate, "verdict": _verdict(gate["passed"], case.is_control)}
     artifact["correctness"] = correctness(computed["summary"], case.reference, case.reference_problem)
     if result.ensemble_trace is not None and case.reference is not None:
-        artifact["convergence"] = ensemble_convergence(result.ensemble_trace["moments"],
-                                                       result.ensemble_trace["grads_per_chain"],
-                                                       case.reference, case.param_names)
+        artifact["convergence"] = ensemble_convergence(
+            result.ensemble_trace["moments"], result.ensemble_trace["grads_per_chain"], case.reference, case.param_names
+        )
     return _finish(artifact, status="ok", reason=None)
 
 

@@ -208,8 +208,11 @@ def ratio_of_medians(mine: Spread | None, theirs: Spread | None, reference: str)
     or their median is not positive."""
     if not mine or not theirs or theirs["median"] <= 0:
         return None
-    return {"reference": reference, "ratio_of_medians": mine["median"] / theirs["median"],
-            "envelope": envelope(mine, theirs)}
+    return {
+        "reference": reference,
+        "ratio_of_medians": mine["median"] / theirs["median"],
+        "envelope": envelope(mine, theirs),
+    }
 
 
 def ratio_spread(ratio: Ratio) -> Spread | None:

@@ -6,7 +6,7 @@ Imported before anything heavy (the benchmarks import it first), so it imports n
 from __future__ import annotations
 
 import os
-from typing import MutableMapping
+from collections.abc import MutableMapping
 
 #: XLA on one core: no Eigen thread pool, one intra-op thread.
 SINGLE_THREAD_XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"

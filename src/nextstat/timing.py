@@ -47,23 +47,32 @@ def probe(spec: RunSpec, repeats: int) -> list[dict[str, Any]]:
     for repeat in range(repeats):
         started = time.perf_counter()
         result = engine.run(case, settings, spec.budget, spec.seed)
-        records.append({
-            "compile_s": result.compile_s,
-            "warmup_s": result.warmup_s,
-            "sampling_s": result.sampling_s,
-            "engine_wall_s": time.perf_counter() - started,
-            "time_to_result_s": time.time() - psutil.Process().create_time(),
-            "compile_cache": result.engine_info.get("compile_cache"),
-            "backend_start_s": backend_start_s if repeat == 0 else 0.0,
-        })
+        records.append(
+            {
+                "compile_s": result.compile_s,
+                "warmup_s": result.warmup_s,
+                "sampling_s": result.sampling_s,
+                "engine_wall_s": time.perf_counter() - started,
+                "time_to_result_s": time.time() - psutil.Process().create_time(),
+                "compile_cache": result.engine_info.get("compile_cache"),
+                "backend_start_s": backend_start_s if repeat == 0 else 0.0,
+            }
+        )
     return records
 
 
 def _run_probe(spec: RunSpec, repeats: int, env: dict[str, str]) -> list[dict[str, Any]]:
-    args = {"case": spec.case, "engine": spec.engine, "settings": dict(spec.settings), "budget": spec.budget.spec,
-            "seed": spec.seed, "repeats": repeats}
-    proc = subprocess.run([sys.executable, "-m", "nextstat.timing", json.dumps(args)],
-                          capture_output=True, text=True, env=env)
+    args = {
+        "case": spec.case,
+        "engine": spec.engine,
+        "settings": dict(spec.settings),
+        "budget": spec.budget.spec,
+        "seed": spec.seed,
+        "repeats": repeats,
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "nextstat.timing", json.dumps(args)], capture_output=True, text=True, env=env
+    )
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise RuntimeError(f"timing probe exited {proc.returncode}: {tail}")
@@ -90,9 +99,16 @@ def timing_artifact(spec: RunSpec) -> dict[str, Any]:
     from .environment import backend, fingerprint
 
     doc: dict[str, Any] = {
-        "schema_version": TIMING_SCHEMA, "suite": spec.suite, "case": spec.case, "engine": spec.engine,
-        "label": spec.label, "seed": spec.seed, "budget": spec.budget.spec, "settings": dict(spec.settings),
-        "threads": spec.threads, "created_utc": utc_now(),
+        "schema_version": TIMING_SCHEMA,
+        "suite": spec.suite,
+        "case": spec.case,
+        "engine": spec.engine,
+        "label": spec.label,
+        "seed": spec.seed,
+        "budget": spec.budget.spec,
+        "settings": dict(spec.settings),
+        "threads": spec.threads,
+        "created_utc": utc_now(),
     }
     try:
         doc.update(status="ok", reason=None, modes=measure(spec))

@@ -16,7 +16,6 @@ Cases are built-in names or far-start cases (``ma1``, ``scaled_regression``,
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 
@@ -56,8 +55,9 @@ def chain_runner(case, variant: dict, warmup: int, draws: int, target_accept: fl
     @jax.jit
     def run(key, position):
         warmup_key, sample_key = jax.random.split(key)
-        final, info = run_warmup(warmup_key, position, case.log_density, warmup, target_accept=target_accept,
-                                 kernel=kernel, **variant)
+        final, info = run_warmup(
+            warmup_key, position, case.log_density, warmup, target_accept=target_accept, kernel=kernel, **variant
+        )
 
         def one(state, k):
             state, step = kernel(k, state, final.step_size, final.trajectory_length, final.inverse_metric, 0.1)
@@ -83,8 +83,13 @@ def measure(case, seed: int, run, chains: int) -> dict:
     summary = parameter_summary(draws_, case.param_names)
     bulk = min(p["ess_bulk"] for p in summary.values())
     verdict = correctness(summary, case.reference)
-    return {"rhat": max(p["rhat"] for p in summary.values()), "max_z": verdict["max_z"],
-            "frozen": frozen_chains(draws_), "per_grad": bulk / sampling, "with_warmup": bulk / (sampling + warmup_grads)}
+    return {
+        "rhat": max(p["rhat"] for p in summary.values()),
+        "max_z": verdict["max_z"],
+        "frozen": frozen_chains(draws_),
+        "per_grad": bulk / sampling,
+        "with_warmup": bulk / (sampling + warmup_grads),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -99,11 +104,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--out", help="also write the tables here (markdown)")
     args = parser.parse_args(argv)
-    sections = [f"# Far starts: our MAMS's warmup safeguards one by one\n\n`python -m nextstat.benchmarks.far_starts "
-                f"{' '.join(args.cases)}`: {args.chains} chains x {args.warmup} warmup x {args.draws} draws, target "
-                f"acceptance 0.9 (the mams-cpu suite's MAMS rows), seeds "
-                f"{', '.join(map(str, args.seeds))}; medians over seeds, worst seed in brackets for R-hat and |z|, "
-                "frozen chains summed over seeds. ESS is the minimum bulk ESS over parameters."]
+    sections = [
+        f"# Far starts: our MAMS's warmup safeguards one by one\n\n`python -m nextstat.benchmarks.far_starts "
+        f"{' '.join(args.cases)}`: {args.chains} chains x {args.warmup} warmup x {args.draws} draws, target "
+        f"acceptance 0.9 (the mams-cpu suite's MAMS rows), seeds "
+        f"{', '.join(map(str, args.seeds))}; medians over seeds, worst seed in brackets for R-hat and |z|, "
+        "frozen chains summed over seeds. ESS is the minimum bulk ESS over parameters."
+    ]
     for name in args.cases:
         case = case_by_name(name)
         rows = []
@@ -112,13 +119,23 @@ def main(argv: list[str] | None = None) -> None:
             runs = [measure(case, seed, run, args.chains) for seed in args.seeds]
             rhats = [r["rhat"] for r in runs]
             zs = [r["max_z"] if r["max_z"] is not None else float("inf") for r in runs]
-            rows.append([label, f"{statistics.median(rhats):.3f} [{max(rhats):.3f}]",
-                         f"{statistics.median(zs):.2f} [{max(zs):.2f}]", sum(r["frozen"] for r in runs),
-                         f"{statistics.median(r['per_grad'] for r in runs):.4f}",
-                         f"{statistics.median(r['with_warmup'] for r in runs):.4f}"])
+            rows.append(
+                [
+                    label,
+                    f"{statistics.median(rhats):.3f} [{max(rhats):.3f}]",
+                    f"{statistics.median(zs):.2f} [{max(zs):.2f}]",
+                    sum(r["frozen"] for r in runs),
+                    f"{statistics.median(r['per_grad'] for r in runs):.4f}",
+                    f"{statistics.median(r['with_warmup'] for r in runs):.4f}",
+                ]
+            )
             print(f"{name} / {label}: measured", file=sys.stderr, flush=True)
-        table = tabulate(rows, headers=["variant", "max R-hat", "max |z|", "frozen chains", "ESS/grad",
-                                        "ESS/grad with warmup"], tablefmt="github", disable_numparse=True)
+        table = tabulate(
+            rows,
+            headers=["variant", "max R-hat", "max |z|", "frozen chains", "ESS/grad", "ESS/grad with warmup"],
+            tablefmt="github",
+            disable_numparse=True,
+        )
         sections.append(f"## {name}\n\n{table}")
         print(f"\n{name}\n{table}", flush=True)
     if args.out:

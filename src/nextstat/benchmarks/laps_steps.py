@@ -12,7 +12,6 @@ ESS and cuts the tail ESS by three to four, the regime BlackJAX's tuned MAMS run
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 
@@ -37,21 +36,29 @@ def measure(case_name: str, seed: int, steps, chains: int, report: int, warmup: 
     positions = jnp.asarray(np.repeat(initial_points(case, seed, chains // SUPERCHAIN_SIZE), SUPERCHAIN_SIZE, axis=0))
     kernel = build_kernel(case.log_density)
     warmup_key, sample_key, score_key = jax.random.split(jax.random.key(seed), 3)
-    ensemble = jax.jit(lambda key, x: laps.run_warmup(key, x, case.log_density, warmup, kernel=kernel,
-                                                      report_chains=report))(warmup_key, positions).ensemble
+    ensemble = jax.jit(
+        lambda key, x: laps.run_warmup(key, x, case.log_density, warmup, kernel=kernel, report_chains=report)
+    )(warmup_key, positions).ensemble
     chosen = float(ensemble.trajectory_length / ensemble.step_size)
-    _, scores, _ = laps.choose_trajectory_length(score_key, laps.lockstep(kernel), ensemble.states,
-                                                 ensemble.step_size, ensemble.inverse_metric, 0.1)
+    _, scores, _ = laps.choose_trajectory_length(
+        score_key, laps.lockstep(kernel), ensemble.states, ensemble.step_size, ensemble.inverse_metric, 0.1
+    )
     sample = jax.jit(lambda key, e: laps.sample(key, e, case.log_density, draws, kernel=kernel, report_chains=report))
     out = {"chosen": chosen, "scores": dict(zip(laps.LENGTH_CANDIDATES, np.asarray(scores).tolist())), "steps": {}}
     for n in steps:
         sampled = sample(sample_key, ensemble._replace(trajectory_length=n * ensemble.step_size))
         info = sampled.info
-        bulk, tail = min_bulk_and_tail_ess(case.constrain(np.swapaxes(np.asarray(sampled.positions), 0, 1)),
-                                           case.param_names)
+        bulk, tail = min_bulk_and_tail_ess(
+            case.constrain(np.swapaxes(np.asarray(sampled.positions), 0, 1)), case.param_names
+        )
         grads = float(np.asarray(info.n_grads).sum())
-        out["steps"][n] = {"bulk": bulk / grads, "tail": tail / grads, "draws": report * draws,
-                           "bulk_ess": bulk, "accept": float(np.asarray(info.accept_prob).mean())}
+        out["steps"][n] = {
+            "bulk": bulk / grads,
+            "tail": tail / grads,
+            "draws": report * draws,
+            "bulk_ess": bulk,
+            "accept": float(np.asarray(info.accept_prob).mean()),
+        }
     return out
 
 
@@ -68,21 +75,30 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--out", help="also write the tables here (markdown)")
     args = parser.parse_args(argv)
-    sections = [f"Our LAPS, {args.chains} chains ({args.report_chains} diagnosed) x {args.warmup} warmup x "
-                f"{args.draws} draws, seeds {', '.join(map(str, args.seeds))}; medians over seeds. Steps are "
-                "integrator steps per draw (2 gradients each)."]
+    sections = [
+        f"Our LAPS, {args.chains} chains ({args.report_chains} diagnosed) x {args.warmup} warmup x "
+        f"{args.draws} draws, seeds {', '.join(map(str, args.seeds))}; medians over seeds. Steps are "
+        "integrator steps per draw (2 gradients each)."
+    ]
     for case in args.cases:
-        per_seed = [measure(case, s, args.steps, args.chains, args.report_chains, args.warmup, args.draws)
-                    for s in args.seeds]
+        per_seed = [
+            measure(case, s, args.steps, args.chains, args.report_chains, args.warmup, args.draws) for s in args.seeds
+        ]
         print(f"{case}: measured", file=sys.stderr, flush=True)
         rows = []
         for n in args.steps:
             med = {k: statistics.median(r["steps"][n][k] for r in per_seed) for k in ("bulk", "tail", "accept")}
             ess_over_draws = statistics.median(r["steps"][n]["bulk_ess"] / r["steps"][n]["draws"] for r in per_seed)
-            rows.append([n, f"{med['bulk']:.4f}", f"{med['tail']:.4f}", f"{ess_over_draws:.2f}", f"{med['accept']:.3f}"])
+            rows.append(
+                [n, f"{med['bulk']:.4f}", f"{med['tail']:.4f}", f"{ess_over_draws:.2f}", f"{med['accept']:.3f}"]
+            )
         chosen = ", ".join(f"{r['chosen']:.0f}" for r in per_seed)
-        table = tabulate(rows, headers=["steps/draw", "bulk ESS/grad", "tail ESS/grad", "bulk ESS / draws",
-                                        "acceptance"], tablefmt="github", disable_numparse=True)
+        table = tabulate(
+            rows,
+            headers=["steps/draw", "bulk ESS/grad", "tail ESS/grad", "bulk ESS / draws", "acceptance"],
+            tablefmt="github",
+            disable_numparse=True,
+        )
         sections.append(f"**{case}**: the chooser picked {chosen} step(s) per draw (one per seed).\n\n{table}")
     text = "\n\n".join(sections) + "\n"
     print(text)

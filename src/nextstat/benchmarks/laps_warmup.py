@@ -10,7 +10,6 @@ and the medians over seeds.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 
 from ..threads import single_thread_xla
@@ -42,19 +41,25 @@ def measure(case_name: str, chains: int, report: int, warmup: int, draws: int, s
     kernel = build_kernel(case.log_density)
     out = {}
     for label, options in VARIANTS.items():
-        tuned = jax.jit(lambda key, x: laps.run_warmup(
-            key, x, case.log_density, warmup, kernel=kernel, report_chains=report, **options))(jax.random.key(seed),
-                                                                                              positions)
-        sampled = jax.jit(lambda key, e: laps.sample(key, e, case.log_density, draws, kernel=kernel,
-                                                     report_chains=report))(jax.random.key(seed + 1), tuned.ensemble)
+        tuned = jax.jit(
+            lambda key, x, options=options: laps.run_warmup(
+                key, x, case.log_density, warmup, kernel=kernel, report_chains=report, **options
+            )
+        )(jax.random.key(seed), positions)
+        sampled = jax.jit(
+            lambda key, e: laps.sample(key, e, case.log_density, draws, kernel=kernel, report_chains=report)
+        )(jax.random.key(seed + 1), tuned.ensemble)
         x = np.swapaxes(np.asarray(sampled.positions), 0, 1)
         grads = int(np.asarray(sampled.info.n_grads).sum())
 
         def min_ess(values):
             return float(np.min(az.ess(az.convert_to_dataset(values), method="bulk").to_array().values))
 
-        out[label] = {"ess_per_grad_x": min_ess(x) / grads, "ess_per_grad_x2": min_ess(x**2) / grads,
-                      "grads_per_draw": grads / (report * draws)}
+        out[label] = {
+            "ess_per_grad_x": min_ess(x) / grads,
+            "ess_per_grad_x2": min_ess(x**2) / grads,
+            "grads_per_draw": grads / (report * draws),
+        }
     return out
 
 
@@ -69,15 +74,19 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     for case in args.cases:
         per_seed = [measure(case, args.chains, args.report_chains, args.warmup, args.draws, s) for s in args.seeds]
-        print(f"\n{case} ({args.chains} chains, {args.warmup} warmup, {args.draws} draws, seeds {args.seeds}): "
-              "medians over seeds")
+        print(
+            f"\n{case} ({args.chains} chains, {args.warmup} warmup, {args.draws} draws, seeds {args.seeds}): "
+            "medians over seeds"
+        )
         base = statistics.median(r["L sqrt(d), variance"]["ess_per_grad_x"] for r in per_seed)
         for label in VARIANTS:
             x = statistics.median(r[label]["ess_per_grad_x"] for r in per_seed)
             x2 = statistics.median(r[label]["ess_per_grad_x2"] for r in per_seed)
             steps = statistics.median(r[label]["grads_per_draw"] for r in per_seed) / 2
-            print(f"  {label:22s} ESS/grad x {x:.4f} ({x / base:.2f}x)  x^2 {x2:.4f}  min {min(x, x2):.4f}  "
-                  f"steps/draw {steps:.0f}")
+            print(
+                f"  {label:22s} ESS/grad x {x:.4f} ({x / base:.2f}x)  x^2 {x2:.4f}  min {min(x, x2):.4f}  "
+                f"steps/draw {steps:.0f}"
+            )
 
 
 if __name__ == "__main__":

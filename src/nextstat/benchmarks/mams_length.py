@@ -20,8 +20,16 @@ from ..threads import single_thread_xla
 single_thread_xla()
 
 VARIANTS = ("none", "uniform")
-DEFAULT_CASES = ["std_normal_d2", "std_normal_d10", "std_normal_d50", "eight_schools", "logreg_n1000_p10",
-                 "glm_logistic_n5000_p20", "neal_funnel_ncp_10d", "neal_funnel_10d"]
+DEFAULT_CASES = [
+    "std_normal_d2",
+    "std_normal_d10",
+    "std_normal_d50",
+    "eight_schools",
+    "logreg_n1000_p10",
+    "glm_logistic_n5000_p20",
+    "neal_funnel_ncp_10d",
+    "neal_funnel_10d",
+]
 BUDGET = (4, 1000, 1000)  # the mams-cpu suite's
 
 
@@ -36,13 +44,19 @@ def measure(case_name: str, variant: str, seed: int) -> dict[str, float]:
     result = engine.run(get_case(case_name), settings, budget, seed)
     metrics = run_metrics(result, settings["max_tree_depth"])["metrics"]
     grads = result.grad_evals_sampling
-    return {"bulk": metrics["min_ess_bulk"] / grads, "tail": metrics["min_ess_tail"] / grads,
-            "rhat": metrics["max_rhat"], "grads_per_draw": grads / (budget.chains * budget.draws)}
+    return {
+        "bulk": metrics["min_ess_bulk"] / grads,
+        "tail": metrics["min_ess_tail"] / grads,
+        "rhat": metrics["max_rhat"],
+        "grads_per_draw": grads / (budget.chains * budget.draws),
+    }
 
 
 def table(cases: list[str], seeds: list[int]) -> list[str]:
-    lines = ["| case | steps | bulk ESS/grad | tail ESS/grad | max R-hat | grads/draw | bulk ratio | tail ratio |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| case | steps | bulk ESS/grad | tail ESS/grad | max R-hat | grads/draw | bulk ratio | tail ratio |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for case_name in cases:
         medians = {}
         for variant in VARIANTS:
@@ -51,10 +65,15 @@ def table(cases: list[str], seeds: list[int]) -> list[str]:
             medians[variant]["rhat"] = max(run["rhat"] for run in runs)
         for variant in VARIANTS:
             m = medians[variant]
-            ratios = (f"{m['bulk'] / medians['none']['bulk']:.2f}x | {m['tail'] / medians['none']['tail']:.2f}x"
-                      if variant != "none" else " | ")
-            lines.append(f"| {case_name} | {variant} | {m['bulk']:.4f} | {m['tail']:.4f} | {m['rhat']:.3f} | "
-                         f"{m['grads_per_draw']:.2f} | {ratios} |")
+            ratios = (
+                f"{m['bulk'] / medians['none']['bulk']:.2f}x | {m['tail'] / medians['none']['tail']:.2f}x"
+                if variant != "none"
+                else " | "
+            )
+            lines.append(
+                f"| {case_name} | {variant} | {m['bulk']:.4f} | {m['tail']:.4f} | {m['rhat']:.3f} | "
+                f"{m['grads_per_draw']:.2f} | {ratios} |"
+            )
             print(lines[-1], flush=True)
     return lines
 

@@ -16,7 +16,6 @@ metric gains 1.1x over Stan's, no estimator reaches a 2x median gain on that cas
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -26,8 +25,14 @@ from ..threads import single_thread_xla
 single_thread_xla()
 
 #: the fisher suite's cases (config/suites/fisher.yaml) and its one case setting
-CASES = ("glm_logistic_n200_p6", "hier_logistic_ri", "eight_schools", "std_normal_d50", "neal_funnel_ncp_10d",
-         "glm_logistic_n1000_p20")
+CASES = (
+    "glm_logistic_n200_p6",
+    "hier_logistic_ri",
+    "eight_schools",
+    "std_normal_d50",
+    "neal_funnel_ncp_10d",
+    "glm_logistic_n1000_p20",
+)
 TARGET_ACCEPT = {"eight_schools": 0.95}
 VARIANTS = ("stan", "fisher", "fisher-lowrank", "oracle diagonal", "oracle dense")
 BASELINE = "stan"
@@ -40,8 +45,12 @@ def fixed_estimator(inverse_metric):
 
     from ..samplers.fisher_metric import WindowEstimator
 
-    return WindowEstimator(lambda d, dtype: jnp.zeros((), dtype), lambda state, x, g: state,
-                           lambda state: inverse_metric, dense=inverse_metric.ndim == 2)
+    return WindowEstimator(
+        lambda d, dtype: jnp.zeros((), dtype),
+        lambda state, x, g: state,
+        lambda state: inverse_metric,
+        dense=inverse_metric.ndim == 2,
+    )
 
 
 def run_chains(case, seed: int, chains: int, warmup: int, draws: int, variant: str, oracle=None):
@@ -67,8 +76,15 @@ def run_chains(case, seed: int, chains: int, warmup: int, draws: int, variant: s
     @jax.jit
     def one_chain(key, position):
         warmup_key, sample_key = jax.random.split(key)
-        final, info = run_warmup(warmup_key, position, case.log_density, warmup,
-                                 target_accept=TARGET_ACCEPT.get(case.name, 0.8), kernel=kernel, **options)
+        final, info = run_warmup(
+            warmup_key,
+            position,
+            case.log_density,
+            warmup,
+            target_accept=TARGET_ACCEPT.get(case.name, 0.8),
+            kernel=kernel,
+            **options,
+        )
 
         def step(state, draw_key):
             state, step_info = kernel(draw_key, state, final.step_size, final.inverse_metric)
@@ -95,8 +111,11 @@ def score(case, positions, warmup_grads: int, sampling_grads: int) -> dict[str, 
     from . import min_bulk_and_tail_ess
 
     bulk, tail = min_bulk_and_tail_ess(case.constrain(positions), case.param_names)
-    return {"bulk": bulk / sampling_grads, "tail": tail / sampling_grads,
-            "bulk_with_warmup": bulk / (warmup_grads + sampling_grads)}
+    return {
+        "bulk": bulk / sampling_grads,
+        "tail": tail / sampling_grads,
+        "bulk_with_warmup": bulk / (warmup_grads + sampling_grads),
+    }
 
 
 def measure(case_name: str, seeds, chains: int, warmup: int, draws: int, reference_draws: int, log):
@@ -109,7 +128,9 @@ def measure(case_name: str, seeds, chains: int, warmup: int, draws: int, referen
     scores = {}
     for variant in VARIANTS:
         started = time.perf_counter()
-        scores[variant] = [score(case, *run_chains(case, seed, chains, warmup, draws, variant, oracle)) for seed in seeds]
+        scores[variant] = [
+            score(case, *run_chains(case, seed, chains, warmup, draws, variant, oracle)) for seed in seeds
+        ]
         log(f"  {variant}: {time.perf_counter() - started:.0f} s")
     return scores
 
@@ -128,17 +149,54 @@ def tables(results: dict[str, dict[str, list[dict[str, float]]]]) -> str:
             mine = {k: median(s[k] for s in scores[variant]) for k in base}
             for k in base:
                 ratios[variant][k].append(mine[k] / base[k])
-            rows.append([case, variant, f"{mine['bulk']:.4f}", f"{mine['bulk'] / base['bulk']:.2f}x",
-                         f"{mine['bulk_with_warmup'] / base['bulk_with_warmup']:.2f}x", f"{mine['tail']:.4f}",
-                         f"{mine['tail'] / base['tail']:.2f}x"])
-    per_case = tabulate(rows, headers=["case", "metric", "bulk ESS/grad", f"vs {BASELINE}",
-                                       f"with warmup grads vs {BASELINE}", "tail ESS/grad", f"tail vs {BASELINE}"],
-                        tablefmt="github", disable_numparse=True)
+            rows.append(
+                [
+                    case,
+                    variant,
+                    f"{mine['bulk']:.4f}",
+                    f"{mine['bulk'] / base['bulk']:.2f}x",
+                    f"{mine['bulk_with_warmup'] / base['bulk_with_warmup']:.2f}x",
+                    f"{mine['tail']:.4f}",
+                    f"{mine['tail'] / base['tail']:.2f}x",
+                ]
+            )
+    per_case = tabulate(
+        rows,
+        headers=[
+            "case",
+            "metric",
+            "bulk ESS/grad",
+            f"vs {BASELINE}",
+            f"with warmup grads vs {BASELINE}",
+            "tail ESS/grad",
+            f"tail vs {BASELINE}",
+        ],
+        tablefmt="github",
+        disable_numparse=True,
+    )
     summary = tabulate(
-        [[variant, f"{median(r['bulk']):.2f}x", f"{min(r['bulk']):.2f}x", f"{median(r['bulk_with_warmup']):.2f}x",
-          f"{median(r['tail']):.2f}x", f"{min(r['tail']):.2f}x"] for variant, r in ratios.items()],
-        headers=["metric", f"median over cases vs {BASELINE}", "worst case", "median, warmup grads counted",
-                 "tail: median", "tail: worst case"], tablefmt="github", disable_numparse=True)
+        [
+            [
+                variant,
+                f"{median(r['bulk']):.2f}x",
+                f"{min(r['bulk']):.2f}x",
+                f"{median(r['bulk_with_warmup']):.2f}x",
+                f"{median(r['tail']):.2f}x",
+                f"{min(r['tail']):.2f}x",
+            ]
+            for variant, r in ratios.items()
+        ],
+        headers=[
+            "metric",
+            f"median over cases vs {BASELINE}",
+            "worst case",
+            "median, warmup grads counted",
+            "tail: median",
+            "tail: worst case",
+        ],
+        tablefmt="github",
+        disable_numparse=True,
+    )
     return per_case + "\n\n" + summary
 
 
@@ -161,12 +219,16 @@ def main(argv: list[str] | None = None) -> None:
     def log(line):
         print(line, file=sys.stderr, flush=True)
 
-    results = {case: measure(case, args.seeds, args.chains, args.warmup, args.draws, args.reference_draws, log)
-               for case in args.cases}
-    header = (f"Our NUTS, {args.chains} chains x {args.warmup} warmup x {args.draws} draws, seeds "
-              f"{', '.join(map(str, args.seeds))}: medians over seeds, ratios of medians to `{BASELINE}`. Oracle "
-              f"metrics: the unconstrained posterior covariance from {4 * args.reference_draws} draws of a separate "
-              f"run (seed {REFERENCE_SEED}).")
+    results = {
+        case: measure(case, args.seeds, args.chains, args.warmup, args.draws, args.reference_draws, log)
+        for case in args.cases
+    }
+    header = (
+        f"Our NUTS, {args.chains} chains x {args.warmup} warmup x {args.draws} draws, seeds "
+        f"{', '.join(map(str, args.seeds))}: medians over seeds, ratios of medians to `{BASELINE}`. Oracle "
+        f"metrics: the unconstrained posterior covariance from {4 * args.reference_draws} draws of a separate "
+        f"run (seed {REFERENCE_SEED})."
+    )
     text = header + "\n\n" + tables(results) + "\n"
     print(text)
     if args.out:

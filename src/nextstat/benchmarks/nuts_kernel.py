@@ -10,7 +10,6 @@ timed runs of one compiled scan, after ``block_until_ready``.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
@@ -64,15 +63,25 @@ def main(cases: list[str]) -> None:
         ours = nuts.build_kernel(case.log_density)
         theirs = blackjax.nuts.build_kernel()
         kernels = {
-            "nextstat": (lambda k, s, e, m: (lambda st, info: (st, info.n_leapfrog))(*ours(k, s, e, m)), nuts.init),
-            "blackjax": (lambda k, s, e, m: (lambda st, info: (st, info.num_integration_steps))(
-                *theirs(k, s, case.log_density, e, m)), blackjax.nuts.init),
+            "nextstat": (
+                lambda k, s, e, m, ours=ours: (lambda st, info: (st, info.n_leapfrog))(*ours(k, s, e, m)),
+                nuts.init,
+            ),
+            "blackjax": (
+                lambda k, s, e, m, theirs=theirs, density=case.log_density: (
+                    lambda st, info: (st, info.num_integration_steps)
+                )(*theirs(k, s, density, e, m)),
+                blackjax.nuts.init,
+            ),
         }
         for step_size, n_draws in SETTINGS.get(name, ((0.003, 100), (0.5, 5000))):
             for label, (kernel, init) in kernels.items():
                 seconds, steps = _time(kernel, init, case.log_density, case.dim, step_size, n_draws)
-                print(f"{name:18s} {label:9s} {step_size:6g} {1e6 * seconds / steps.sum():8.2f} "
-                      f"{1e6 * seconds / n_draws:14.1f} {steps.mean():11.1f}", flush=True)
+                print(
+                    f"{name:18s} {label:9s} {step_size:6g} {1e6 * seconds / steps.sum():8.2f} "
+                    f"{1e6 * seconds / n_draws:14.1f} {steps.mean():11.1f}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

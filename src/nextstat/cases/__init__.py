@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from functools import lru_cache
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
-from typing import Callable
 
 from .base import DATASET_SEED, Case, Reference
 from .eight_schools import eight_schools
@@ -45,16 +45,14 @@ def list_cases() -> list[str]:
     return list(BUILTIN_CASES)
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_case(spec: str) -> Case:
     """A built-in case by name, or ``file.py:NAME`` for a user's own case."""
     if spec in BUILTIN_CASES:
         return attach_reference(BUILTIN_CASES[spec]())
     if ".py:" in spec:
         return _load_user_case(spec)
-    raise CaseError(
-        f"unknown case '{spec}': expected one of {', '.join(BUILTIN_CASES)} or path/to/file.py:NAME"
-    )
+    raise CaseError(f"unknown case '{spec}': expected one of {', '.join(BUILTIN_CASES)} or path/to/file.py:NAME")
 
 
 def _load_user_case(spec: str) -> Case:

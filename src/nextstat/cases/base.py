@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -122,8 +123,10 @@ def indexed_columns(names: tuple[str, ...]) -> dict[str, int | list[int]]:
 def group_indexed(names: tuple[str, ...], values: np.ndarray) -> dict[str, Any]:
     """``("mu", "theta[1]", "theta[2]")`` + values -> ``{"mu": v, "theta": [v, v]}``."""
     flat = np.asarray(values, dtype=float).tolist()
-    return {base: [flat[i] for i in idx] if isinstance(idx, list) else flat[idx]
-            for base, idx in indexed_columns(names).items()}
+    return {
+        base: [flat[i] for i in idx] if isinstance(idx, list) else flat[idx]
+        for base, idx in indexed_columns(names).items()
+    }
 
 
 def indexed_names(base: str, n: int) -> tuple[str, ...]:
@@ -156,7 +159,7 @@ def exp_columns(*indices: int):
     return constrain
 
 
-def traceable_constrain(case: "Case") -> Callable | None:
+def traceable_constrain(case: Case) -> Callable | None:
     """The case's ``constrain`` as a JAX function that can run inside a traced sampler
     (the built-in cases have one as ``constrain.traceable``), or None."""
     return getattr(case.constrain, "traceable", None)

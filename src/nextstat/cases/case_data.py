@@ -46,14 +46,18 @@ def load_case_data(case_name: str) -> dict[str, Any]:
 
     path = data_path(case_name)
     if not path.exists():
-        raise CaseDataError(f"case '{case_name}': its data file {path} is missing (remake it with "
-                            f"`python -m nextstat.cases.remake_data {case_name}`)")
+        raise CaseDataError(
+            f"case '{case_name}': its data file {path} is missing (remake it with "
+            f"`python -m nextstat.cases.remake_data {case_name}`)"
+        )
     data = json.loads(gzip.decompress(path.read_bytes()))
     expected = recorded_sha256(case_name)
     actual = dataset_sha256(data)
     if expected != actual:
-        raise CaseDataError(f"case '{case_name}': data file {path.name} hashes to {actual[:12]} but "
-                            f"{MANIFEST.name} records {str(expected)[:12]}")
+        raise CaseDataError(
+            f"case '{case_name}': data file {path.name} hashes to {actual[:12]} but "
+            f"{MANIFEST.name} records {str(expected)[:12]}"
+        )
     return data
 
 

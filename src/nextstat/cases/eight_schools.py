@@ -41,11 +41,7 @@ def eight_schools() -> Case:
         mu, log_tau, theta_tilde = x[0], x[1], x[2:]
         tau = jnp.exp(log_tau)
         theta = mu + tau * theta_tilde
-        log_prior = (
-            -0.5 * (mu / 5.0) ** 2
-            - jnp.log1p((tau / 5.0) ** 2)
-            - 0.5 * jnp.sum(theta_tilde**2)
-        )
+        log_prior = -0.5 * (mu / 5.0) ** 2 - jnp.log1p((tau / 5.0) ** 2) - 0.5 * jnp.sum(theta_tilde**2)
         log_lik = -0.5 * jnp.sum(((y - theta) / sigma) ** 2)
         return log_prior + log_lik + log_tau  # + log |d tau / d log_tau|
 

@@ -44,8 +44,14 @@ def ma_log_density_numpy(y: np.ndarray, mu, theta, log_sigma):
         err = y[t] - mu - theta * err
         total = total + err**2
     sigma = np.exp(log_sigma)
-    return (-len(y) * log_sigma - 0.5 * total / sigma**2 - 0.5 * (mu / MA_PRIOR_SD["mu"]) ** 2
-            - 0.5 * (theta / MA_PRIOR_SD["theta"]) ** 2 - 0.5 * (sigma / MA_PRIOR_SD["sigma"]) ** 2 + log_sigma)
+    return (
+        -len(y) * log_sigma
+        - 0.5 * total / sigma**2
+        - 0.5 * (mu / MA_PRIOR_SD["mu"]) ** 2
+        - 0.5 * (theta / MA_PRIOR_SD["theta"]) ** 2
+        - 0.5 * (sigma / MA_PRIOR_SD["sigma"]) ** 2
+        + log_sigma
+    )
 
 
 def ma_grid_reference(y: np.ndarray, points: int = 121) -> Reference:
@@ -54,14 +60,20 @@ def ma_grid_reference(y: np.ndarray, points: int = 121) -> Reference:
     from scipy.optimize import minimize
 
     neg = lambda p: -ma_log_density_numpy(y, *p)  # noqa: E731
-    mode = minimize(neg, np.array([np.mean(y), 0.0, 0.0]), method="Nelder-Mead",
-                    options={"xatol": 1e-10, "fatol": 1e-10, "maxiter": 20000}).x
+    mode = minimize(
+        neg,
+        np.array([np.mean(y), 0.0, 0.0]),
+        method="Nelder-Mead",
+        options={"xatol": 1e-10, "fatol": 1e-10, "maxiter": 20000},
+    ).x
     h = 1e-4
     hess = np.empty((3, 3))
     for i in range(3):
         for j in range(3):
             ei, ej = np.eye(3)[i] * h, np.eye(3)[j] * h
-            hess[i, j] = (neg(mode + ei + ej) - neg(mode + ei - ej) - neg(mode - ei + ej) + neg(mode - ei - ej)) / (4 * h * h)
+            hess[i, j] = (neg(mode + ei + ej) - neg(mode + ei - ej) - neg(mode - ei + ej) + neg(mode - ei - ej)) / (
+                4 * h * h
+            )
     sds = np.sqrt(np.diag(np.linalg.inv(hess)))
     axes = [np.linspace(m - 8 * s, m + 8 * s, points) for m, s in zip(mode, sds)]
     grid = np.meshgrid(*axes, indexing="ij")
@@ -72,8 +84,14 @@ def ma_grid_reference(y: np.ndarray, points: int = 121) -> Reference:
     mean = {n: float(np.sum(weights * g)) for n, g in values.items()}
     sd = {n: float(np.sqrt(np.sum(weights * (g - mean[n]) ** 2))) for n, g in values.items()}
     var_sq = {n: float(np.sum(weights * (g**2 - np.sum(weights * g**2)) ** 2)) for n, g in values.items()}
-    return Reference(kind="analytic", mean=mean, sd=sd, mcse={n: 0.0 for n in values}, var_sq=var_sq,
-                     source=f"quadrature on a {points}^3 grid")
+    return Reference(
+        kind="analytic",
+        mean=mean,
+        sd=sd,
+        mcse={n: 0.0 for n in values},
+        var_sq=var_sq,
+        source=f"quadrature on a {points}^3 grid",
+    )
 
 
 def ma1() -> Case:
@@ -94,14 +112,28 @@ def ma1() -> Case:
         err0 = ys[0] - mu
         (_, total), _ = jax.lax.scan(step, (err0, err0**2), ys[1:])
         sigma = jnp.exp(log_sigma)
-        return (-len(y) * log_sigma - 0.5 * total / sigma**2 - 0.5 * (mu / MA_PRIOR_SD["mu"]) ** 2
-                - 0.5 * (theta / MA_PRIOR_SD["theta"]) ** 2 - 0.5 * (sigma / MA_PRIOR_SD["sigma"]) ** 2 + log_sigma)
+        return (
+            -len(y) * log_sigma
+            - 0.5 * total / sigma**2
+            - 0.5 * (mu / MA_PRIOR_SD["mu"]) ** 2
+            - 0.5 * (theta / MA_PRIOR_SD["theta"]) ** 2
+            - 0.5 * (sigma / MA_PRIOR_SD["sigma"]) ** 2
+            + log_sigma
+        )
 
-    return Case(name="ma1", family="time_series", parameterization="none",
-                description=f"MA(1), {MA_T} observations; its errors grow like theta^t for |theta| > 1.",
-                unconstrained_names=("mu", "theta", "log_sigma"), param_names=("mu", "theta", "sigma"),
-                log_density=log_density, constrain=exp_columns(2), data={"y": y.tolist()},
-                reference=ma_grid_reference(y), source="far_start")
+    return Case(
+        name="ma1",
+        family="time_series",
+        parameterization="none",
+        description=f"MA(1), {MA_T} observations; its errors grow like theta^t for |theta| > 1.",
+        unconstrained_names=("mu", "theta", "log_sigma"),
+        param_names=("mu", "theta", "sigma"),
+        log_density=log_density,
+        constrain=exp_columns(2),
+        data={"y": y.tolist()},
+        reference=ma_grid_reference(y),
+        source="far_start",
+    )
 
 
 SCALES = (1e-3, 1e-1, 1e1, 1e3)
@@ -126,14 +158,25 @@ def scaled_regression() -> Case:
         resid = y - X @ beta
         return -0.5 * jnp.sum(resid**2) - 0.5 * jnp.sum(beta**2) / REGRESSION_PRIOR_SD**2
 
-    return Case(name="scaled_regression", family="regression", parameterization="none",
-                description="Linear regression, covariate scales 1e-3 to 1e3 (posterior scales over 1e6).",
-                unconstrained_names=names, param_names=names, log_density=log_density, constrain=identity,
-                data={"X": X.tolist(), "y": y.tolist()},
-                reference=Reference(kind="analytic", mean=dict(zip(names, mean.tolist())),
-                                    sd=dict(zip(names, np.sqrt(np.diag(cov)).tolist())),
-                                    mcse={n: 0.0 for n in names}, source="Gaussian posterior"),
-                source="far_start")
+    return Case(
+        name="scaled_regression",
+        family="regression",
+        parameterization="none",
+        description="Linear regression, covariate scales 1e-3 to 1e3 (posterior scales over 1e6).",
+        unconstrained_names=names,
+        param_names=names,
+        log_density=log_density,
+        constrain=identity,
+        data={"X": X.tolist(), "y": y.tolist()},
+        reference=Reference(
+            kind="analytic",
+            mean=dict(zip(names, mean.tolist())),
+            sd=dict(zip(names, np.sqrt(np.diag(cov)).tolist())),
+            mcse={n: 0.0 for n in names},
+            source="Gaussian posterior",
+        ),
+        source="far_start",
+    )
 
 
 NECK_SHIFT = 9.0  # v = x_0 - 9: a U(-2, 2) start has v in [-11, -7]
@@ -155,13 +198,24 @@ def funnel_ncp_neck() -> Case:
         return out
 
     constrain.traceable = lambda x: x.at[..., 0].add(-NECK_SHIFT)
-    return Case(name="funnel_ncp_neck", family="funnel", parameterization="ncp",
-                description="Non-centered funnel, 10 dimensions, every U(-2, 2) start in the neck (v near -9).",
-                unconstrained_names=("v_shifted", *names[1:]), param_names=names, log_density=log_density,
-                constrain=constrain, data={"d": FUNNEL_D, "shift": NECK_SHIFT},
-                reference=Reference(kind="analytic", mean={n: 0.0 for n in names},
-                                    sd={"v": 3.0, **{n: 1.0 for n in names[1:]}}, mcse={n: 0.0 for n in names}),
-                source="far_start")
+    return Case(
+        name="funnel_ncp_neck",
+        family="funnel",
+        parameterization="ncp",
+        description="Non-centered funnel, 10 dimensions, every U(-2, 2) start in the neck (v near -9).",
+        unconstrained_names=("v_shifted", *names[1:]),
+        param_names=names,
+        log_density=log_density,
+        constrain=constrain,
+        data={"d": FUNNEL_D, "shift": NECK_SHIFT},
+        reference=Reference(
+            kind="analytic",
+            mean={n: 0.0 for n in names},
+            sd={"v": 3.0, **{n: 1.0 for n in names[1:]}},
+            mcse={n: 0.0 for n in names},
+        ),
+        source="far_start",
+    )
 
 
 FAR_START_CASES = {"ma1": ma1, "scaled_regression": scaled_regression, "funnel_ncp_neck": funnel_ncp_neck}

@@ -86,8 +86,9 @@ model {
 """
 
 
-def simulate_correlated(n: int, p: int, rho: float, seed: int = DATASET_SEED,
-                        column_scales: tuple[float, float] | None = None) -> dict:
+def simulate_correlated(
+    n: int, p: int, rho: float, seed: int = DATASET_SEED, column_scales: tuple[float, float] | None = None
+) -> dict:
     """Covariates with AR(1) correlation rho between neighbouring columns; no intercept.
     ``column_scales=(low, high)`` multiplies the columns by scales spaced geometrically
     from low to high, as unstandardized covariates are. How the committed data files were
@@ -124,7 +125,7 @@ def logreg(n: int, p: int, rho: float = 0.5, column_scales: tuple[float, float] 
         family="glm_logistic",
         parameterization="none",
         description=f"Logistic regression, no intercept, {n} rows x {p} AR(1)-correlated covariates (rho {rho}"
-                    f"{scaled}), N(0, 1) priors.",
+        f"{scaled}), N(0, 1) priors.",
         unconstrained_names=names,
         param_names=names,
         log_density=log_density,

@@ -48,10 +48,15 @@ def load_reference(doc: dict, case: Case) -> Reference:
         sd={n: params[n]["sd"] for n in case.param_names},
         mcse={n: params[n]["mcse"] for n in case.param_names},
         # Var[x^2], for the many-chain convergence statistic, where the reference records it (optional)
-        var_sq=({n: params[n]["var_sq"] for n in case.param_names}
-                if all("var_sq" in params[n] for n in case.param_names) else None),
-        source=(f"{settings['frontend']} NUTS, {settings['chains']} chains x {settings['draws_per_chain']} draws "
-                f"(thinned by {settings['thin']}), seed {settings['seed']}"),
+        var_sq=(
+            {n: params[n]["var_sq"] for n in case.param_names}
+            if all("var_sq" in params[n] for n in case.param_names)
+            else None
+        ),
+        source=(
+            f"{settings['frontend']} NUTS, {settings['chains']} chains x {settings['draws_per_chain']} draws "
+            f"(thinned by {settings['thin']}), seed {settings['seed']}"
+        ),
     )
 
 
@@ -66,10 +71,20 @@ def attach_reference(case: Case, path: Path | None = None) -> Case:
     try:
         return replace(case, reference=load_reference(json.loads(path.read_text()), case))
     except ReferenceMismatch as exc:
-        return replace(case, reference_problem={"verdict": "reference-mismatch", "reason": str(exc),
-                                                "reference_dataset_sha256": exc.reference_sha256,
-                                                "dataset_sha256": exc.dataset_sha256})
+        return replace(
+            case,
+            reference_problem={
+                "verdict": "reference-mismatch",
+                "reason": str(exc),
+                "reference_dataset_sha256": exc.reference_sha256,
+                "dataset_sha256": exc.dataset_sha256,
+            },
+        )
     except (ValueError, KeyError) as exc:
-        return replace(case, reference_problem={"verdict": "reference-invalid",
-                                                "reason": f"reference {path.name} for case '{case.name}' "
-                                                          f"is unusable: {type(exc).__name__}: {exc}"})
+        return replace(
+            case,
+            reference_problem={
+                "verdict": "reference-invalid",
+                "reason": f"reference {path.name} for case '{case.name}' is unusable: {type(exc).__name__}: {exc}",
+            },
+        )

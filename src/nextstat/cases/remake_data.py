@@ -9,7 +9,8 @@ every reference made on the old data must then be remade with ``nextstat referen
 from __future__ import annotations
 
 import argparse
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .case_data import write_case_data
 from .glm_logistic import SCALED_COLUMNS, simulate, simulate_correlated

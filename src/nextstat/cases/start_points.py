@@ -6,7 +6,7 @@ without importing JAX.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -16,8 +16,9 @@ INIT_RADIUS = 2.0
 INIT_TRIES = 100
 
 
-def start_points(case: Case, seed: int, n_chains: int,
-                 usable: Callable[[np.ndarray], bool] | None = None) -> np.ndarray:
+def start_points(
+    case: Case, seed: int, n_chains: int, usable: Callable[[np.ndarray], bool] | None = None
+) -> np.ndarray:
     """Stan's initialization: each unconstrained coordinate ~ U(-2, 2), drawn from the run
     seed alone, so every engine starts from the same points. With ``usable`` (e.g. "the
     log density and its gradient are finite here"), a point it refuses is drawn again, at
@@ -31,6 +32,8 @@ def start_points(case: Case, seed: int, n_chains: int,
                 points[chain] = x
                 break
         else:
-            raise RuntimeError(f"no usable start in {INIT_TRIES} draws from U(-{INIT_RADIUS:g}, {INIT_RADIUS:g}) "
-                               f"for chain {chain} of case {case.name}")
+            raise RuntimeError(
+                f"no usable start in {INIT_TRIES} draws from U(-{INIT_RADIUS:g}, {INIT_RADIUS:g}) "
+                f"for chain {chain} of case {case.name}"
+            )
     return points

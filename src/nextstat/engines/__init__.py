@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import Mapping
+from collections.abc import Mapping
 
 from .base import DEFAULT_SETTINGS, Budget, EngineUnavailable, RunResult, SettingsError, resolve_settings
 from .contract import EngineSpec, NumberIn, Setting

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +30,7 @@ class Budget:
     _SPEC = re.compile(r"^\s*(-?\d+)\s*(?:x\s*(-?\d+)\s*x\s*(-?\d+))?\s*$")
 
     @classmethod
-    def parse(cls, spec: str | int) -> "Budget":
+    def parse(cls, spec: str | int) -> Budget:
         """``"4x500x1000"`` (chains x warmup x draws), or ``N`` for 4 chains x N warmup x N draws."""
         match = cls._SPEC.match(str(spec))
         if match is None:
@@ -39,14 +40,16 @@ class Budget:
             return cls(4, n, n).checked(spec)
         return cls(int(match[1]), int(match[2]), int(match[3])).checked(spec)
 
-    def checked(self, spec: Any = None) -> "Budget":
+    def checked(self, spec: Any = None) -> Budget:
         shown = spec if spec is not None else self.spec
         if self.chains < 1:
             raise SettingsError(f"budget '{shown}': chains must be >= 1, got {self.chains}")
         if self.warmup < 0:
             raise SettingsError(f"budget '{shown}': warmup must be >= 0, got {self.warmup}")
         if self.draws < 4:
-            raise SettingsError(f"budget '{shown}': draws must be >= 4 (split R-hat halves each chain), got {self.draws}")
+            raise SettingsError(
+                f"budget '{shown}': draws must be >= 4 (split R-hat halves each chain), got {self.draws}"
+            )
         return self
 
     @property
@@ -84,16 +87,18 @@ def resolve_settings(overrides: Mapping[str, Any] | None, engine: str | None = N
         if key not in settings:
             takers = [name for name in _engine_names() if key in engine_settings(name)]
             if takers:
-                raise SettingsError(f"engine setting '{key}' is taken only by {', '.join(takers)}"
-                                    f"{f', not {engine}' if engine else ''}")
+                raise SettingsError(
+                    f"engine setting '{key}' is taken only by {', '.join(takers)}{f', not {engine}' if engine else ''}"
+                )
             raise SettingsError(f"unknown engine setting '{key}': known settings are {', '.join(settings)}")
         settings[key] = value
     for key, own in extra.items():
         if settings[key] not in own.allowed:
             raise SettingsError(f"setting {key}={settings[key]!r}: must be {own.describe_allowed()}")
     if settings.get("adaptation", "stan") not in ("stan", "variance") and settings["metric"] == "dense":
-        raise SettingsError(f"setting adaptation={settings['adaptation']!r} estimates its own metric form: "
-                            "use it with metric='diag'")
+        raise SettingsError(
+            f"setting adaptation={settings['adaptation']!r} estimates its own metric form: use it with metric='diag'"
+        )
     ta = settings["target_accept"]
     if not isinstance(ta, (int, float)) or not 0.0 < float(ta) < 1.0:
         raise SettingsError(f"setting target_accept={ta!r}: must be a number in (0, 1)")
@@ -152,7 +157,7 @@ class RunResult:
             if getattr(self, key) is not None:
                 self.engine_info.setdefault(key, getattr(self, key))
 
-    def check(self, budget: Budget, stat_names: tuple[str, ...] = NUTS_STAT_NAMES) -> "RunResult":
+    def check(self, budget: Budget, stat_names: tuple[str, ...] = NUTS_STAT_NAMES) -> RunResult:
         """Shapes as the budget says, and every per-draw statistic in ``stat_names`` (the
         engine's ``EngineSpec.stat_names``) present."""
         chains = self.report_chains or budget.chains
@@ -166,4 +171,3 @@ class RunResult:
             if values.shape != expected[:2]:
                 raise RuntimeError(f"sample stat '{name}' has shape {values.shape}, expected {expected[:2]}")
         return self
-

@@ -62,8 +62,17 @@ from ..cases import Case
 from ..cases.start_points import INIT_RADIUS
 from .base import Budget, RunResult
 from .contract import REPORT_CHAINS, EngineSpec, Setting, library_versions
-from .jax_common import (SUPERCHAIN_SIZE, compile_ahead, configure_jax, draws_to_chains,
-                         fixed_steps_sample_stats, many_chain_report, moments_trace_fn, run_blocking, start_backend)
+from .jax_common import (
+    SUPERCHAIN_SIZE,
+    compile_ahead,
+    configure_jax,
+    draws_to_chains,
+    fixed_steps_sample_stats,
+    many_chain_report,
+    moments_trace_fn,
+    run_blocking,
+    start_backend,
+)
 
 NAME = "blackjax_laps"
 STEPS_PER_SAMPLE = 15  # laps()'s default
@@ -71,8 +80,11 @@ L_PROPOSAL_FACTOR = 1.25  # what laps() builds its phase-2 kernel with
 GRADS_PER_STEP = 2  # McLachlan: two gradient evaluations per step
 PHASE2_GRADIENTS_PER_WARMUP = 2
 
-_COMPILE_EVENTS = ("/jax/core/compile/jaxpr_trace_duration", "/jax/core/compile/jaxpr_to_mlir_module_duration",
-                   "/jax/core/compile/backend_compile_duration")
+_COMPILE_EVENTS = (
+    "/jax/core/compile/jaxpr_trace_duration",
+    "/jax/core/compile/jaxpr_to_mlir_module_duration",
+    "/jax/core/compile/backend_compile_duration",
+)
 _compile_seconds: list[float] = []
 _listening = False
 
@@ -118,13 +130,15 @@ def _bisection_meeting_tolerance(acc_prob_wanted, reduce_shift=None, tolerance=0
     import jax.numpy as jnp
     from blackjax.adaptation.step_size import bisection_monotonic_fn
 
-    shipped = bisection_monotonic_fn(acc_prob_wanted, **({} if reduce_shift is None else
-                                                          {"reduce_shift": reduce_shift}), tolerance=tolerance)
+    shipped = bisection_monotonic_fn(
+        acc_prob_wanted, **({} if reduce_shift is None else {"reduce_shift": reduce_shift}), tolerance=tolerance
+    )
 
     def update(state, exp_x, acc_rate_new):
         (bounds_new, terminated_new), proposed = shipped(state, exp_x, acc_rate_new)
-        return (bounds_new, terminated_new), jax.lax.select(terminated_new, jnp.asarray(exp_x, proposed.dtype),
-                                                             proposed)
+        return (bounds_new, terminated_new), jax.lax.select(
+            terminated_new, jnp.asarray(exp_x, proposed.dtype), proposed
+        )
 
     return update
 
@@ -209,9 +223,20 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     started = time.perf_counter()
     with compile_clock() as compile_seconds, _shard_map_without_replication_check(), _bisection(settings["bisection"]):
         info, grads_per_step, acc_prob, final_state = laps(
-            case.log_density, sample_init, case.dim, budget.warmup, num_steps2, budget.chains, mesh, laps_key,
-            acc_prob=settings["target_accept"], steps_per_sample=STEPS_PER_SAMPLE, superchain_size=SUPERCHAIN_SIZE,
-            diagnostics=True, all_chains_info=per_chain_trace)
+            case.log_density,
+            sample_init,
+            case.dim,
+            budget.warmup,
+            num_steps2,
+            budget.chains,
+            mesh,
+            laps_key,
+            acc_prob=settings["target_accept"],
+            steps_per_sample=STEPS_PER_SAMPLE,
+            superchain_size=SUPERCHAIN_SIZE,
+            diagnostics=True,
+            all_chains_info=per_chain_trace,
+        )
         final_state = jax.block_until_ready(final_state)
         compile_laps_s = compile_seconds()
     warmup_s = time.perf_counter() - started - compile_laps_s
@@ -219,8 +244,10 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     phase1_steps = int(len(info["phase_1"]["step_size"]))
     phase2_samples = int(len(info["phase_2"]["step_size"]))
     if phase2_samples == 0:
-        raise RuntimeError(f"blackjax laps() ran no adjusted samples: warmup {budget.warmup} gives "
-                           f"num_steps2={num_steps2} < {grads_per_step * STEPS_PER_SAMPLE} gradients per sample")
+        raise RuntimeError(
+            f"blackjax laps() ran no adjusted samples: warmup {budget.warmup} gives "
+            f"num_steps2={num_steps2} < {grads_per_step * STEPS_PER_SAMPLE} gradients per sample"
+        )
     step_size, bisection_done = _bisected_step_size(info["phase_2"], float(acc_prob), settings["bisection"])
     step_size = jnp.asarray(step_size, dtype)
     positions = final_state.position
@@ -230,18 +257,26 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     def sampling(key, states, step_size, inverse_mass_matrix):
         def one(states, key):
             keys = jax.random.split(key, budget.chains)
-            states, info = jax.vmap(lambda k, s: kernel(k, s, case.log_density, step_size, (STEPS_PER_SAMPLE,),
-                                                        inverse_mass_matrix, L_PROPOSAL_FACTOR))(keys, states)
-            out = (states.position[:report], states.logdensity[:report], info.acceptance_rate[:report],
-                   info.is_divergent[:report])
+            states, info = jax.vmap(
+                lambda k, s: kernel(
+                    k, s, case.log_density, step_size, (STEPS_PER_SAMPLE,), inverse_mass_matrix, L_PROPOSAL_FACTOR
+                )
+            )(keys, states)
+            out = (
+                states.position[:report],
+                states.logdensity[:report],
+                info.acceptance_rate[:report],
+                info.is_divergent[:report],
+            )
             moments = jnp.mean(trace_fn(states.position), axis=0) if trace_fn else None
             return states, (out, moments)
 
         return jax.lax.scan(one, states, jax.random.split(key, budget.draws))[1]
 
     compiled, compile_sampling_s = compile_ahead(sampling, sample_key, final_state, step_size, inverse_mass_matrix)
-    ((draws, lp, acceptance, divergent), moments), sampling_s = run_blocking(compiled, sample_key, final_state,
-                                                                             step_size, inverse_mass_matrix)
+    ((draws, lp, acceptance, divergent), moments), sampling_s = run_blocking(
+        compiled, sample_key, final_state, step_size, inverse_mass_matrix
+    )
 
     grads_per_draw = int(grads_per_step) * STEPS_PER_SAMPLE
     # per chain: one gradient at initialization, one per unadjusted step, a sample's worth per adjusted sample
@@ -249,11 +284,16 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     ensemble_trace = None
     if trace_fn is not None:
         phases = [np.asarray(info[phase]["all_chains_info"]).mean(axis=1) for phase in ("phase_1", "phase_2")]
-        grads = [np.ones(phase1_steps), np.full(phase2_samples, float(grads_per_draw)),
-                 np.full(budget.draws, float(grads_per_draw))]
+        grads = [
+            np.ones(phase1_steps),
+            np.full(phase2_samples, float(grads_per_draw)),
+            np.full(budget.draws, float(grads_per_draw)),
+        ]
         grads[0][0] += 1  # the gradient at initialization
-        ensemble_trace = {"moments": np.concatenate([*phases, np.asarray(moments)]),
-                          "grads_per_chain": np.concatenate(grads)}
+        ensemble_trace = {
+            "moments": np.concatenate([*phases, np.asarray(moments)]),
+            "grads_per_chain": np.concatenate(grads),
+        }
     return RunResult(
         draws=case.constrain(draws_to_chains(draws)),
         param_names=case.param_names,
@@ -298,9 +338,12 @@ ENGINE = EngineSpec(
     nuts=False,
     settings={
         "report_chains": REPORT_CHAINS,
-        "bisection": Setting("shipped", tuple(BISECTIONS),
-                             "phase 2's step-size bisection: shipped (BlackJAX 1.7.1, keeps the step proposed after "
-                             "the tolerance was met) or fixed (keeps the step that met it)"),
+        "bisection": Setting(
+            "shipped",
+            tuple(BISECTIONS),
+            "phase 2's step-size bisection: shipped (BlackJAX 1.7.1, keeps the step proposed after "
+            "the tolerance was met) or fixed (keeps the step that met it)",
+        ),
     },
     start_backend=start_backend,
 )

@@ -31,8 +31,18 @@ import numpy as np
 from ..cases import Case
 from .base import Budget, RunResult
 from .contract import REPORT_CHAINS, EngineSpec, Setting, library_versions
-from .jax_common import (SUPERCHAIN_SIZE, compile_ahead, configure_jax, draws_to_chains, fixed_steps_sample_stats,
-                         initial_points, many_chain_report, moments_trace_fn, run_blocking, start_backend)
+from .jax_common import (
+    SUPERCHAIN_SIZE,
+    compile_ahead,
+    configure_jax,
+    draws_to_chains,
+    fixed_steps_sample_stats,
+    initial_points,
+    many_chain_report,
+    moments_trace_fn,
+    run_blocking,
+    start_backend,
+)
 
 NAME = "blackjax_mams"
 TUNE_FRACTIONS = (0.1, 0.1)  # BlackJAX's defaults for frac_tune1, frac_tune2
@@ -44,7 +54,6 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     report = many_chain_report(NAME, settings, budget.chains)
     configure_jax(settings["dtype"])
     import blackjax
-    import jax
     import jax.numpy as jnp
 
     dtype = jnp.float64 if settings["dtype"] == "float64" else jnp.float32
@@ -61,8 +70,14 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     def tune(key, position):
         state = blackjax.adjusted_mclmc.init(position, logdensity)
         state, params, integrator_steps = blackjax.adjusted_mclmc_find_L_and_step_size(
-            tuning_kernel, logdensity, num_steps, state, key, target=settings["target_accept"],
-            diagonal_preconditioning=True)
+            tuning_kernel,
+            logdensity,
+            num_steps,
+            state,
+            key,
+            target=settings["target_accept"],
+            diagonal_preconditioning=True,
+        )
         return state.position, params.L, params.step_size, params.inverse_mass_matrix, integrator_steps
 
     sampler = _dynamic if settings["kernel"] == "dynamic" else _static
@@ -95,7 +110,8 @@ def _dynamic(case, settings, budget, seed, report, dtype, tune, static_kernel) -
     tune_key, length_key, sample_key = jax.random.split(jax.random.key(seed), 3)
     kernel = adjusted_mclmc_dynamic.build_kernel(
         integration_steps_fn=adjusted_mclmc_dynamic.make_random_trajectory_length_fn(True),
-        integrator=blackjax.mcmc.integrators.isokinetic_mclachlan)
+        integrator=blackjax.mcmc.integrators.isokinetic_mclachlan,
+    )
 
     def tune_all(key, positions):
         return jax.vmap(tune)(jax.random.split(key, budget.chains), positions)
@@ -106,11 +122,16 @@ def _dynamic(case, settings, budget, seed, report, dtype, tune, static_kernel) -
 
         def one(states, key):
             keys = jax.random.split(key, budget.chains)
-            states, info = jax.vmap(
-                lambda k, s, eps, imm, avg: kernel(k, s, logdensity, eps, jnp.inf, imm, (avg,)))(
-                keys, states, step_size, inverse_mass_matrix, average_steps)
-            out = (states.position[:report], states.logdensity[:report], info.acceptance_rate[:report],
-                   info.is_divergent[:report], info.num_integration_steps[:report])
+            states, info = jax.vmap(lambda k, s, eps, imm, avg: kernel(k, s, logdensity, eps, jnp.inf, imm, (avg,)))(
+                keys, states, step_size, inverse_mass_matrix, average_steps
+            )
+            out = (
+                states.position[:report],
+                states.logdensity[:report],
+                info.acceptance_rate[:report],
+                info.is_divergent[:report],
+                info.num_integration_steps[:report],
+            )
             moments = jnp.mean(trace_fn(states.position), axis=0) if trace_fn else None
             return states, (out, moments)
 
@@ -118,11 +139,14 @@ def _dynamic(case, settings, budget, seed, report, dtype, tune, static_kernel) -
 
     compiled_tune, compile_tune_s = compile_ahead(tune_all, tune_key, positions)
     (positions, length, step_size, inverse_mass_matrix, tuning_steps), warmup_s = run_blocking(
-        compiled_tune, tune_key, positions)
-    compiled_sampling, compile_sampling_s = compile_ahead(sampling, sample_key, length_key, positions, length,
-                                                          step_size, inverse_mass_matrix)
+        compiled_tune, tune_key, positions
+    )
+    compiled_sampling, compile_sampling_s = compile_ahead(
+        sampling, sample_key, length_key, positions, length, step_size, inverse_mass_matrix
+    )
     ((draws, lp, acceptance, divergent, steps), moments), sampling_s = run_blocking(
-        compiled_sampling, sample_key, length_key, positions, length, step_size, inverse_mass_matrix)
+        compiled_sampling, sample_key, length_key, positions, length, step_size, inverse_mass_matrix
+    )
 
     steps = np.asarray(steps)  # (draw, report chain)
     tuning_steps = np.asarray(tuning_steps)
@@ -148,7 +172,7 @@ def _dynamic(case, settings, budget, seed, report, dtype, tune, static_kernel) -
         superchain_size=SUPERCHAIN_SIZE,
         engine_info={
             "frontend": "blackjax.adjusted_mclmc_dynamic (random trajectory length) + "
-                        "adjusted_mclmc_find_L_and_step_size on every chain (shipped defaults)",
+            "adjusted_mclmc_find_L_and_step_size on every chain (shipped defaults)",
             "kernel": "dynamic",
             "n_chains": budget.chains,
             "dtype": settings["dtype"],
@@ -159,7 +183,7 @@ def _dynamic(case, settings, budget, seed, report, dtype, tune, static_kernel) -
             "integration_steps_per_draw_mean": float(steps.mean()),
             "integration_steps_shared_by_chains": shared,
             "initialization": f"U(-2, 2) per superchain of {SUPERCHAIN_SIZE} chains (the starts nextstat_laps "
-                              "uses); every chain tuned from its start",
+            "uses); every chain tuned from its start",
             "tuning_integrator_steps_median": float(np.median(tuning_steps)),
             "compile_s_warmup": compile_tune_s,
             "compile_s_sampling": compile_sampling_s,
@@ -178,17 +202,23 @@ def _static(case, settings, budget, seed, report, dtype, tune, static_kernel) ->
     tune_key, noise_key, sample_key = jax.random.split(jax.random.key(seed), 3)
 
     def sampling(key, noise_key, position, length, step_size, inverse_mass_matrix):
-        positions = position + STATIC_START_NOISE * jax.random.normal(noise_key, (budget.chains, position.shape[0]),
-                                                                      position.dtype)
+        positions = position + STATIC_START_NOISE * jax.random.normal(
+            noise_key, (budget.chains, position.shape[0]), position.dtype
+        )
         states = jax.vmap(lambda x: blackjax_init(x, logdensity))(positions)
         steps = jnp.maximum(jnp.round(length / step_size), 1).astype(jnp.int32)
 
         def one(states, key):
             keys = jax.random.split(key, budget.chains)
-            states, info = jax.vmap(lambda k, s: static_kernel(k, s, logdensity, step_size, (steps,),
-                                                               inverse_mass_matrix))(keys, states)
-            out = (states.position[:report], states.logdensity[:report], info.acceptance_rate[:report],
-                   info.is_divergent[:report])
+            states, info = jax.vmap(
+                lambda k, s: static_kernel(k, s, logdensity, step_size, (steps,), inverse_mass_matrix)
+            )(keys, states)
+            out = (
+                states.position[:report],
+                states.logdensity[:report],
+                info.acceptance_rate[:report],
+                info.is_divergent[:report],
+            )
             moments = jnp.mean(trace_fn(states.position), axis=0) if trace_fn else None
             return states, (out, moments)
 
@@ -196,11 +226,14 @@ def _static(case, settings, budget, seed, report, dtype, tune, static_kernel) ->
 
     compiled_tune, compile_tune_s = compile_ahead(tune, tune_key, start)
     (position, length, step_size, inverse_mass_matrix, tuning_steps), warmup_s = run_blocking(
-        compiled_tune, tune_key, start)
-    compiled_sampling, compile_sampling_s = compile_ahead(sampling, sample_key, noise_key, position, length, step_size,
-                                                          inverse_mass_matrix)
+        compiled_tune, tune_key, start
+    )
+    compiled_sampling, compile_sampling_s = compile_ahead(
+        sampling, sample_key, noise_key, position, length, step_size, inverse_mass_matrix
+    )
     (((draws, lp, acceptance, divergent), moments), steps), sampling_s = run_blocking(
-        compiled_sampling, sample_key, noise_key, position, length, step_size, inverse_mass_matrix)
+        compiled_sampling, sample_key, noise_key, position, length, step_size, inverse_mass_matrix
+    )
 
     grads_per_draw = GRADS_PER_STEP * int(steps)
     ensemble_trace = None
@@ -230,7 +263,7 @@ def _static(case, settings, budget, seed, report, dtype, tune, static_kernel) ->
             "trajectory_length": float(length),
             "integration_steps": int(steps),
             "initialization": "one tuning chain from the shared U(-2, 2) point of chain 0, then every chain at "
-                              f"its tuned position + N(0, {STATIC_START_NOISE}^2)",
+            f"its tuned position + N(0, {STATIC_START_NOISE}^2)",
             "tuning_integrator_steps": int(tuning_steps),
             "compile_s_warmup": compile_tune_s,
             "compile_s_sampling": compile_sampling_s,
@@ -246,9 +279,12 @@ ENGINE = EngineSpec(
     nuts=False,
     settings={
         "report_chains": REPORT_CHAINS,
-        "kernel": Setting("dynamic", ("dynamic", "static"),
-                          "dynamic: every chain tuned, random steps per iteration (BlackJAX's recommendation); "
-                          "static: one tuning chain, fixed round(L/eps) steps (the published comparison)"),
+        "kernel": Setting(
+            "dynamic",
+            ("dynamic", "static"),
+            "dynamic: every chain tuned, random steps per iteration (BlackJAX's recommendation); "
+            "static: one tuning chain, fixed round(L/eps) steps (the published comparison)",
+        ),
     },
     start_backend=start_backend,
 )

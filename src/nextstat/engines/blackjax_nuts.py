@@ -43,15 +43,24 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
 
     def sample(key, state, step_size, inverse_mass_matrix):
         def one_draw(state, draw_key):
-            state, info = kernel(draw_key, state, logdensity, step_size, inverse_mass_matrix, max_num_doublings=max_depth)
-            return state, (state.position, info.num_integration_steps, info.is_divergent, info.energy,
-                           info.acceptance_rate, info.num_trajectory_expansions)
+            state, info = kernel(
+                draw_key, state, logdensity, step_size, inverse_mass_matrix, max_num_doublings=max_depth
+            )
+            return state, (
+                state.position,
+                info.num_integration_steps,
+                info.is_divergent,
+                info.energy,
+                info.acceptance_rate,
+                info.num_trajectory_expansions,
+            )
 
         return jax.lax.scan(one_draw, state, jax.random.split(key, budget.draws))[1]
 
     runs = run_chains(warmup, sample, keys, inits)
     n_steps, divergent, energy, accept, depth = (  # output 0, the positions, is chain_result's
-        stack_chains(runs.outputs, lambda out, i=i: out[i]) for i in range(1, 6))
+        stack_chains(runs.outputs, lambda out, i=i: out[i]) for i in range(1, 6)
+    )
     step_sizes = [float(carry[1]) for carry in runs.carries]
     return chain_result(
         case,
@@ -72,5 +81,6 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     )
 
 
-ENGINE = EngineSpec(name=NAME, run=run, versions=lambda: library_versions("blackjax", "jax"),
-                    start_backend=start_backend)
+ENGINE = EngineSpec(
+    name=NAME, run=run, versions=lambda: library_versions("blackjax", "jax"), start_backend=start_backend
+)

@@ -21,8 +21,9 @@ missing library skips that engine's runs instead of breaking the tool.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 HEALTH_GATES = ("nuts-strict", "microcanonical")
 
@@ -51,7 +52,9 @@ class Setting:
     doc: str = ""
 
     def describe_allowed(self) -> str:
-        return str(self.allowed) if isinstance(self.allowed, NumberIn) else f"one of {', '.join(map(str, self.allowed))}"
+        return (
+            str(self.allowed) if isinstance(self.allowed, NumberIn) else f"one of {', '.join(map(str, self.allowed))}"
+        )
 
 
 #: Settings several engines take, defined once.

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -145,8 +146,7 @@ def prepare_chains(engine_name: str, case: Case, settings: dict[str, Any], n_cha
     return jnp.asarray(initial_points(case, seed, n_chains), dtype=dtype), chain_keys(seed, n_chains)
 
 
-def chain_result(case: Case, runs: ChainRuns, sample_stats: dict[str, np.ndarray],
-                 engine_info: dict[str, Any]):
+def chain_result(case: Case, runs: ChainRuns, sample_stats: dict[str, np.ndarray], engine_info: dict[str, Any]):
     """The RunResult of a ``run_chains`` run whose sampling outputs start with the positions:
     draws, gradient counts and timings come from the runs, the rest from the engine."""
     from .base import RunResult
@@ -160,8 +160,11 @@ def chain_result(case: Case, runs: ChainRuns, sample_stats: dict[str, np.ndarray
         compile_s=runs.compile_warmup_s + runs.compile_sample_s,
         warmup_s=runs.warmup_s,
         sampling_s=runs.sampling_s,
-        engine_info={**engine_info, "compile_s_warmup": runs.compile_warmup_s,
-                     "compile_s_sampling": runs.compile_sample_s},
+        engine_info={
+            **engine_info,
+            "compile_s_warmup": runs.compile_warmup_s,
+            "compile_s_sampling": runs.compile_sample_s,
+        },
     )
 
 
@@ -173,12 +176,16 @@ def many_chain_report(engine_name: str, settings: dict[str, Any], n_chains: int)
     from .base import SettingsError
 
     if settings["chain_method"] != "vectorized":
-        raise SettingsError(f"{engine_name} runs its chains as one batch: set chain_method='vectorized' "
-                            f"(got {settings['chain_method']!r})")
+        raise SettingsError(
+            f"{engine_name} runs its chains as one batch: set chain_method='vectorized' "
+            f"(got {settings['chain_method']!r})"
+        )
     report = int(settings["report_chains"])
     if n_chains % SUPERCHAIN_SIZE or report % SUPERCHAIN_SIZE or report > n_chains:
-        raise SettingsError(f"{engine_name}: chains ({n_chains}) and report_chains ({report}) must be multiples of "
-                            f"{SUPERCHAIN_SIZE} with report_chains <= chains")
+        raise SettingsError(
+            f"{engine_name}: chains ({n_chains}) and report_chains ({report}) must be multiples of "
+            f"{SUPERCHAIN_SIZE} with report_chains <= chains"
+        )
     return report
 
 

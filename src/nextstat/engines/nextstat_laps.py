@@ -17,9 +17,17 @@ import numpy as np
 from ..cases import Case
 from .base import Budget, RunResult
 from .contract import EPS_JITTER, REPORT_CHAINS, EngineSpec, Setting, library_versions
-from .jax_common import (SUPERCHAIN_SIZE, compile_ahead, configure_jax, draws_to_chains, initial_points,
-                         many_chain_report, moments_trace_fn, run_blocking, start_backend)
-
+from .jax_common import (
+    SUPERCHAIN_SIZE,
+    compile_ahead,
+    configure_jax,
+    draws_to_chains,
+    initial_points,
+    many_chain_report,
+    moments_trace_fn,
+    run_blocking,
+    start_backend,
+)
 
 NAME = "nextstat_laps"
 
@@ -42,14 +50,31 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     trace_fn = moments_trace_fn(case)
 
     def warmup(key, positions):
-        return laps.run_warmup(key, positions, case.log_density, budget.warmup, target_accept=settings["target_accept"],
-                               jitter=jitter, kernel=kernel, report_chains=report,
-                               metric_estimator=settings["adaptation"], trace_fn=trace_fn,
-                               superchain_size=SUPERCHAIN_SIZE)
+        return laps.run_warmup(
+            key,
+            positions,
+            case.log_density,
+            budget.warmup,
+            target_accept=settings["target_accept"],
+            jitter=jitter,
+            kernel=kernel,
+            report_chains=report,
+            metric_estimator=settings["adaptation"],
+            trace_fn=trace_fn,
+            superchain_size=SUPERCHAIN_SIZE,
+        )
 
     def sampling(key, ensemble):
-        return laps.sample(key, ensemble, case.log_density, budget.draws, jitter=jitter, kernel=kernel,
-                           report_chains=report, trace_fn=trace_fn)
+        return laps.sample(
+            key,
+            ensemble,
+            case.log_density,
+            budget.draws,
+            jitter=jitter,
+            kernel=kernel,
+            report_chains=report,
+            trace_fn=trace_fn,
+        )
 
     compiled_warmup, compile_warmup_s = compile_ahead(warmup, warmup_key, positions)
     tuned, warmup_s = run_blocking(compiled_warmup, warmup_key, positions)
@@ -61,8 +86,9 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     if trace_fn is not None:
         ensemble_trace = {
             "moments": np.concatenate([np.asarray(tuned.trace.moments), np.asarray(sampled.trace.moments)]),
-            "grads_per_chain": np.concatenate([np.asarray(tuned.trace.grads_per_chain),
-                                               np.asarray(sampled.trace.grads_per_chain)]),
+            "grads_per_chain": np.concatenate(
+                [np.asarray(tuned.trace.grads_per_chain), np.asarray(sampled.trace.grads_per_chain)]
+            ),
         }
 
     logdensity = draws_to_chains(logdensity).astype(float)
@@ -102,11 +128,13 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "compile_s_sampling": compile_sampling_s,
             "integration_steps": int(max(1, round(float(ensemble.trajectory_length) / step_size))),
             "metric_estimator": settings["adaptation"],
-            "adaptation": "far starts climb to the typical set (line-searched gradient ascent while it gains > d + 4 sqrt(d) "
-                          "nats, once per superchain); Stan's step-size heuristic on the ensemble; "
-                          "ensemble: Var_chains metric (first half of warmup), dual averaging of the mean "
-                          "acceptance (floored at 1e-3 x its restart eps), L = sqrt(d) in the preconditioned space then, at the metric freeze, the "
-                          "steps per draw with the most lag-1 ESS per gradient over x and x^2 across the chains",
+            "adaptation": "far starts climb to the typical set (line-searched gradient ascent while "
+            "it gains > d + 4 sqrt(d) "
+            "nats, once per superchain); Stan's step-size heuristic on the ensemble; "
+            "ensemble: Var_chains metric (first half of warmup), dual averaging of the mean "
+            "acceptance (floored at 1e-3 x its restart eps), L = sqrt(d) in the preconditioned space "
+            "then, at the metric freeze, the "
+            "steps per draw with the most lag-1 ESS per gradient over x and x^2 across the chains",
         },
     )
 
@@ -121,10 +149,13 @@ ENGINE = EngineSpec(
     settings={
         "eps_jitter": EPS_JITTER,
         "report_chains": REPORT_CHAINS,
-        "adaptation": Setting("variance", ("variance", "fisher"),
-                              "the ensemble's metric estimator: `variance` is the chains' variance, `fisher` the "
-                              "diagonal minimizer of the Fisher divergence across the chains at every warmup step "
-                              "(samplers/laps.ensemble_metric)"),
+        "adaptation": Setting(
+            "variance",
+            ("variance", "fisher"),
+            "the ensemble's metric estimator: `variance` is the chains' variance, `fisher` the "
+            "diagonal minimizer of the Fisher divergence across the chains at every warmup step "
+            "(samplers/laps.ensemble_metric)",
+        ),
     },
     start_backend=start_backend,
 )

@@ -20,7 +20,6 @@ from .base import Budget, RunResult
 from .contract import EPS_JITTER, EngineSpec, Setting, library_versions
 from .jax_common import chain_result, prepare_chains, run_chains, stack_chains, start_backend
 
-
 NAME = "nextstat_mams"
 
 
@@ -38,9 +37,16 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     kernel = build_kernel(case.log_density)
 
     def warmup(key, position):
-        final, info = run_warmup(key, position, case.log_density, budget.warmup,
-                                 target_accept=settings["target_accept"], jitter=jitter, kernel=kernel,
-                                 adaptation=adaptation)
+        final, info = run_warmup(
+            key,
+            position,
+            case.log_density,
+            budget.warmup,
+            target_accept=settings["target_accept"],
+            jitter=jitter,
+            kernel=kernel,
+            adaptation=adaptation,
+        )
         carry = (final.state, final.step_size, final.inverse_metric, final.trajectory_length)
         setup = (final.initial_step_size, final.approach.iterations)
         return (carry, setup), jnp.sum(info.n_grads) + final.setup_grads
@@ -50,8 +56,11 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
 
     def sample_from(key, state, step_size, inverse_metric, length):
         def one(state, draw_key):
-            length_now = (random_trajectory_length(jax.random.fold_in(draw_key, 1), length, step_size)
-                          if random_length else length)
+            length_now = (
+                random_trajectory_length(jax.random.fold_in(draw_key, 1), length, step_size)
+                if random_length
+                else length
+            )
             state, info = kernel(draw_key, state, step_size, length_now, inverse_metric, jitter)
             return state, (state.position, state.logdensity, info)
 
@@ -79,11 +88,12 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
         engine_info={
             "frontend": "nextstat.samplers.mams",
             "integrator": "isokinetic minimal-norm (McLachlan), 2 gradients per step",
-            "adaptation": "far starts climb to the typical set (line-searched gradient ascent while it gains > d + 4 sqrt(d) "
-                          "nats); Stan's step-size heuristic; dual averaging of eps to target_accept, floored at "
-                          "1e-3 x its restart eps; diagonal preconditioner "
-                          f"({'Fisher-divergence diagonal sqrt(Var x / Var g)' if adaptation == 'fisher' else 'variance'})"
-                          " from 30-60% of warmup; L = 0.4 x path length per effective sample over 60-80% of warmup",
+            "adaptation": "far starts climb to the typical set (line-searched gradient ascent while "
+            "it gains > d + 4 sqrt(d) "
+            "nats); Stan's step-size heuristic; dual averaging of eps to target_accept, floored at "
+            "1e-3 x its restart eps; diagonal preconditioner "
+            f"({'Fisher-divergence diagonal sqrt(Var x / Var g)' if adaptation == 'fisher' else 'variance'})"
+            " from 30-60% of warmup; L = 0.4 x path length per effective sample over 60-80% of warmup",
             "trajectory_length_per_chain": lengths,
             "step_size_per_chain": step_sizes,
             "initial_step_size_per_chain": initial_step_sizes,
@@ -105,13 +115,19 @@ ENGINE = EngineSpec(
     ours=True,
     settings={
         "eps_jitter": EPS_JITTER,
-        "adaptation": Setting("variance", ("variance", "fisher"),
-                              "the window's metric estimator: `variance` is the tuning window's variance, `fisher` "
-                              "the diagonal minimizer of the Fisher divergence over that window "
-                              "(samplers/mams_warmup.metric_window)"),
-        "length_jitter": Setting("none", ("none", "uniform"),
-                                 "sampling's steps per transition: `none` is round(L/eps), `uniform` is uniform on "
-                                 "1..2L/eps-1 with mean L/eps (samplers/mams.random_trajectory_length)"),
+        "adaptation": Setting(
+            "variance",
+            ("variance", "fisher"),
+            "the window's metric estimator: `variance` is the tuning window's variance, `fisher` "
+            "the diagonal minimizer of the Fisher divergence over that window "
+            "(samplers/mams_warmup.metric_window)",
+        ),
+        "length_jitter": Setting(
+            "none",
+            ("none", "uniform"),
+            "sampling's steps per transition: `none` is round(L/eps), `uniform` is uniform on "
+            "1..2L/eps-1 with mean L/eps (samplers/mams.random_trajectory_length)",
+        ),
     },
     start_backend=start_backend,
 )

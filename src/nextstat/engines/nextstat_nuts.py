@@ -30,13 +30,21 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     from ..samplers.nuts import build_kernel
     from ..samplers.stan_warmup import run_warmup
 
-    kernel = build_kernel(case.log_density, max_tree_depth=settings["max_tree_depth"],
-                          top_level_join=settings["top_level_join"])
+    kernel = build_kernel(
+        case.log_density, max_tree_depth=settings["max_tree_depth"], top_level_join=settings["top_level_join"]
+    )
 
     def warmup(key, position):
-        final, info = run_warmup(key, position, case.log_density, budget.warmup,
-                                 target_accept=settings["target_accept"], dense=settings["metric"] == "dense",
-                                 kernel=kernel, adaptation=settings["adaptation"])
+        final, info = run_warmup(
+            key,
+            position,
+            case.log_density,
+            budget.warmup,
+            target_accept=settings["target_accept"],
+            dense=settings["metric"] == "dense",
+            kernel=kernel,
+            adaptation=settings["adaptation"],
+        )
         return (final.state, final.step_size, final.inverse_metric), jnp.sum(info.n_leapfrog)
 
     def sample(key, state, step_size, inverse_metric):
@@ -79,10 +87,13 @@ ENGINE = EngineSpec(
     settings={
         # "multinomial" is a deliberately weaker variant (what the regression gate must catch), never a default
         "top_level_join": Setting("progressive", ("progressive", "multinomial"), "the top-level join of NUTS subtrees"),
-        "adaptation": Setting("stan", ("stan", "fisher", "fisher-lowrank"),
-                              "the warmup windows' metric estimator: `stan` is Stan's windowed variance; `fisher` and "
-                              "`fisher-lowrank` minimize the Fisher divergence from the warmup draws and their "
-                              "gradients (samplers/fisher_metric.py)"),
+        "adaptation": Setting(
+            "stan",
+            ("stan", "fisher", "fisher-lowrank"),
+            "the warmup windows' metric estimator: `stan` is Stan's windowed variance; `fisher` and "
+            "`fisher-lowrank` minimize the Fisher divergence from the warmup draws and their "
+            "gradients (samplers/fisher_metric.py)",
+        ),
     },
     start_backend=start_backend,
 )

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ..cases import Case
 from .base import Budget, RunResult
 from .contract import EngineSpec, library_versions
@@ -62,7 +60,8 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
 
     runs = run_chains(warmup, sample, keys, inits)
     n_steps, divergent, energy, accept, step_size = (
-        stack_chains(runs.outputs, lambda out, i=i: out[1][i]) for i in range(5))
+        stack_chains(runs.outputs, lambda out, i=i: out[1][i]) for i in range(5)
+    )
     return chain_result(
         case,
         runs,
@@ -83,5 +82,6 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     )
 
 
-ENGINE = EngineSpec(name=NAME, run=run, versions=lambda: library_versions("numpyro", "jax"),
-                    start_backend=start_backend)
+ENGINE = EngineSpec(
+    name=NAME, run=run, versions=lambda: library_versions("numpyro", "jax"), start_backend=start_backend
+)

@@ -54,11 +54,11 @@ ADAPTATION_ARGUMENTS = {
 }
 ADAPTATION_NOTES = {
     "fisher": "nutpie's default: diagonal mass matrix from the variances of draws and gradients (Fisher divergence), "
-              "updated on nutpie's own schedule, dual-averaged step size",
+    "updated on nutpie's own schedule, dual-averaged step size",
     "stan": "nutpie's diagonal mass matrix from the variance of draws only, updated on nutpie's own schedule "
-            "(not Stan's windows), dual-averaged step size",
+    "(not Stan's windows), dual-averaged step size",
     "fisher-lowrank": "nutpie's low-rank modified mass matrix from draws and gradients (Fisher divergence), "
-                      "updated on nutpie's own schedule, dual-averaged step size",
+    "updated on nutpie's own schedule, dual-averaged step size",
 }
 
 
@@ -66,8 +66,10 @@ def check_settings(settings: dict[str, Any], budget: Budget) -> None:
     if settings["dtype"] != "float64":
         raise SettingsError(f"nutpie integrates in float64; dtype={settings['dtype']!r} is not offered")
     if settings["metric"] != "diag":
-        raise SettingsError(f"nutpie adapts a diagonal mass matrix (adaptation 'fisher' or 'stan') or a low-rank one "
-                            f"('fisher-lowrank'); metric={settings['metric']!r} is not offered")
+        raise SettingsError(
+            f"nutpie adapts a diagonal mass matrix (adaptation 'fisher' or 'stan') or a low-rank one "
+            f"('fisher-lowrank'); metric={settings['metric']!r} is not offered"
+        )
     if budget.warmup < 1:
         raise SettingsError("nutpie needs at least one warmup draw (its adaptation schedule asserts it)")
 
@@ -97,8 +99,10 @@ class _Callbacks:
     def start_point(self, _seed) -> np.ndarray:
         chain = len(self.draws)
         if chain == len(self._starts):
-            raise RuntimeError(f"nutpie asked for start point {chain + 1} of {len(self._starts)} chains "
-                               "(a start point it rejected, or chains not run one after another)")
+            raise RuntimeError(
+                f"nutpie asked for start point {chain + 1} of {len(self._starts)} chains "
+                "(a start point it rejected, or chains not run one after another)"
+            )
         self.draws.append([])
         self._mark = time.perf_counter()
         return self._starts[chain]
@@ -197,11 +201,11 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "sampler_own_s": own_s,
             "frontend_wall_s": frontend_wall_s,
             "timing_source": "clock reads in nutpie's callbacks: a chain's warmup runs from its start-point request "
-                             "to its last warmup draw, its sampling from there to its last draw, summed over chains; "
-                             "both include the JAX callback (callback_s) and the expand calls (expand_s), the rest "
-                             "(sampler_own_s) is nutpie's Rust sampler and its calls into Python",
+            "to its last warmup draw, its sampling from there to its last draw, summed over chains; "
+            "both include the JAX callback (callback_s) and the expand calls (expand_s), the rest "
+            "(sampler_own_s) is nutpie's Rust sampler and its calls into Python",
             "gradients_note": "warmup gradients are every callback gradient not in a sampling draw's n_steps: "
-                              "warmup's n_steps plus each chain's start point and nutpie's step-size searches",
+            "warmup's n_steps plus each chain's start point and nutpie's step-size searches",
         },
     )
 
@@ -212,13 +216,15 @@ def _draws_in_start_order(trace, calls: _Callbacks, budget: Budget) -> np.ndarra
     import arviz
 
     if not isinstance(trace, arviz.InferenceData):
-        raise RuntimeError(f"nutpie returned a {type(trace).__name__}; this engine reads the InferenceData "
-                           "of nutpie 0.16.8")
+        raise RuntimeError(
+            f"nutpie returned a {type(trace).__name__}; this engine reads the InferenceData of nutpie 0.16.8"
+        )
     draws = np.asarray(trace.posterior["params"].values, dtype=float)
-    seen = np.asarray([chain[budget.warmup:] for chain in calls.draws])
+    seen = np.asarray([chain[budget.warmup :] for chain in calls.draws])
     if seen.shape != draws.shape or not np.array_equal(seen, draws):
-        raise RuntimeError("nutpie's chains are not in the order they were started: the start points cannot be "
-                           "matched to them")
+        raise RuntimeError(
+            "nutpie's chains are not in the order they were started: the start points cannot be matched to them"
+        )
     return draws
 
 
@@ -227,15 +233,20 @@ ENGINE = EngineSpec(
     run=run,
     versions=lambda: library_versions("nutpie", "jax"),
     callback_bound_frontends=(FRONTEND,),
-    frontend_caveats={FRONTEND: "**nutpie rows are callback-bound.** nutpie's Rust sampler calls the JAX gradient "
-                                "through Python at every leapfrog step, so their µs/grad and ESS/s measure that "
-                                "callback more than the sampler (its cost per gradient, measured in each run, is "
-                                "`engine_info.callback_us_per_grad`); rate nutpie on ESS/grad. No ESS/s ratio is "
-                                "quoted for or against these rows."},
+    frontend_caveats={
+        FRONTEND: "**nutpie rows are callback-bound.** nutpie's Rust sampler calls the JAX gradient "
+        "through Python at every leapfrog step, so their µs/grad and ESS/s measure that "
+        "callback more than the sampler (its cost per gradient, measured in each run, is "
+        "`engine_info.callback_us_per_grad`); rate nutpie on ESS/grad. No ESS/s ratio is "
+        "quoted for or against these rows."
+    },
     settings={
-        "adaptation": Setting("fisher", ("stan", "fisher", "fisher-lowrank"),
-                              "nutpie's mass-matrix adaptation: fisher (its default, gradient-based diagonal), "
-                              "stan (draw-based diagonal) or fisher-lowrank (low-rank modified)"),
+        "adaptation": Setting(
+            "fisher",
+            ("stan", "fisher", "fisher-lowrank"),
+            "nutpie's mass-matrix adaptation: fisher (its default, gradient-based diagonal), "
+            "stan (draw-based diagonal) or fisher-lowrank (low-rank modified)",
+        ),
     },
     start_backend=start_backend,
 )

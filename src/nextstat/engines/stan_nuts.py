@@ -62,7 +62,9 @@ def check_settings(settings: dict[str, Any]) -> None:
     if settings["dtype"] != "float64":
         raise SettingsError(f"Stan computes in float64; dtype={settings['dtype']!r} is not offered")
     if settings["chain_method"] == "vectorized":
-        raise SettingsError(f"{NAME} runs each chain on its own; chain_method='vectorized' (lockstep chains) is not offered")
+        raise SettingsError(
+            f"{NAME} runs each chain on its own; chain_method='vectorized' (lockstep chains) is not offered"
+        )
 
 
 def compile_model(case: Case) -> dict[str, Any]:
@@ -71,7 +73,12 @@ def compile_model(case: Case) -> dict[str, Any]:
     if frontend() == "cmdstanpy":
         start = time.perf_counter()
         model, cache = _cmdstan_model(case)
-        return {"frontend": "cmdstanpy", "compile_s": time.perf_counter() - start, "cache": cache, "model": str(model.exe_file)}
+        return {
+            "frontend": "cmdstanpy",
+            "compile_s": time.perf_counter() - start,
+            "cache": cache,
+            "model": str(model.exe_file),
+        }
     import httpstan.models
 
     model_name = httpstan.models.calculate_model_name(case.stan_code)
@@ -114,8 +121,14 @@ def _forget_cached_fits(posterior, kwargs: dict[str, Any]) -> list[Path]:
     inits = plain.pop("init")
     paths = []
     for chain, init in enumerate(inits, start=1):
-        payload = {**plain, "function": "stan::services::sample::hmc_nuts_diag_e_adapt", "chain": chain,
-                   "data": posterior.data, "init": init, "random_seed": posterior.random_seed}
+        payload = {
+            **plain,
+            "function": "stan::services::sample::hmc_nuts_diag_e_adapt",
+            "chain": chain,
+            "data": posterior.data,
+            "init": init,
+            "random_seed": posterior.random_seed,
+        }
         args = httpstan.schemas.CreateFitRequest().load(payload)
         function = args.pop("function")
         path = httpstan.cache.fit_path(httpstan.fits.calculate_fit_name(function, posterior.model_name, args))
@@ -173,15 +186,24 @@ def _run_pystan(case: Case, settings: dict[str, Any], budget: Budget, seed: int,
     column = {name: table[..., columns.index(name)] for name in fit.sample_and_sampler_param_names}
 
     warmup_s, sampling_s = _elapsed(fit.stan_outputs)
-    return _result(case, budget, draws, column, compile_s, warmup_s, sampling_s, {
-        "frontend": "pystan",
-        "compile_cache": cache,
-        "model": model_name,
-        "frontend_wall_s": wall_s,
-        "chain_workers": 1 if settings["chain_method"] != "parallel" else budget.chains,
-        "fit_cache_files": [str(p) for p in fit_files],
-        "timing_source": "Stan's elapsed warm-up/sampling times, summed over chains",
-    })
+    return _result(
+        case,
+        budget,
+        draws,
+        column,
+        compile_s,
+        warmup_s,
+        sampling_s,
+        {
+            "frontend": "pystan",
+            "compile_cache": cache,
+            "model": model_name,
+            "frontend_wall_s": wall_s,
+            "chain_workers": 1 if settings["chain_method"] != "parallel" else budget.chains,
+            "fit_cache_files": [str(p) for p in fit_files],
+            "timing_source": "Stan's elapsed warm-up/sampling times, summed over chains",
+        },
+    )
 
 
 def _pystan_name(name: str) -> str:
@@ -244,13 +266,22 @@ def _run_cmdstanpy(case: Case, settings: dict[str, Any], budget: Budget, seed: i
         warmup_s, sampling_s = cmdstan_elapsed(fit.time)
     draws = table[:, budget.warmup :, [columns.index(n) for n in case.param_names]]
     column = {name: table[..., columns.index(name)] for name in columns if name.endswith("__")}
-    return _result(case, budget, draws, column, compile_s, warmup_s, sampling_s, {
-        "frontend": "cmdstanpy",
-        "compile_cache": cache,
-        "model": str(model.exe_file),
-        "frontend_wall_s": wall_s,
-        "timing_source": "CmdStan's per-chain elapsed times (CSV writing included), summed over chains",
-    })
+    return _result(
+        case,
+        budget,
+        draws,
+        column,
+        compile_s,
+        warmup_s,
+        sampling_s,
+        {
+            "frontend": "cmdstanpy",
+            "compile_cache": cache,
+            "model": str(model.exe_file),
+            "frontend_wall_s": wall_s,
+            "timing_source": "CmdStan's per-chain elapsed times (CSV writing included), summed over chains",
+        },
+    )
 
 
 def cmdstan_elapsed(chain_times) -> tuple[float, float]:
@@ -287,13 +318,18 @@ def _result(case, budget, draws, column, compile_s, warmup_s, sampling_s, info) 
 
 
 ENGINE = EngineSpec(
-    name=NAME, run=run, versions=versions, compile=compile_model,
+    name=NAME,
+    run=run,
+    versions=versions,
+    compile=compile_model,
     callback_bound_frontends=("pystan",),
-    frontend_caveats={"pystan": "**Stan rows ran through PyStan** (no CmdStan installed). Their times are Stan's own "
-                                "elapsed warmup/sampling times, but under PyStan those include httpstan's per-draw "
-                                "output callbacks, so µs/grad and ESS/s understate Stan's sampler itself (CmdStan's "
-                                "per-step cost is lower); ESS/grad is unaffected, and no ESS/s ratio is quoted for or "
-                                "against these rows. The frontend's wall time is kept in each artifact's "
-                                "`engine_info`. Install CmdStan (`python -m cmdstanpy.install_cmdstan`, or set "
-                                "`CMDSTAN`) for Stan's own speed."},
+    frontend_caveats={
+        "pystan": "**Stan rows ran through PyStan** (no CmdStan installed). Their times are Stan's own "
+        "elapsed warmup/sampling times, but under PyStan those include httpstan's per-draw "
+        "output callbacks, so µs/grad and ESS/s understate Stan's sampler itself (CmdStan's "
+        "per-step cost is lower); ESS/grad is unaffected, and no ESS/s ratio is quoted for or "
+        "against these rows. The frontend's wall time is kept in each artifact's "
+        "`engine_info`. Install CmdStan (`python -m cmdstanpy.install_cmdstan`, or set "
+        "`CMDSTAN`) for Stan's own speed."
+    },
 )

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..summary_types import EngineInfo, Row, Summary, median
-from .formatting import brief, num
 from .convergence import CONVERGE
+from .formatting import brief, num
 from .sink import Sink
 
 
@@ -38,9 +38,17 @@ def tldr(summary: Summary, tables: dict[tuple[str, str], list[Row]]) -> list[str
     agreement = [a["max_z"] for a in summary["agreement"] if a["max_z"] is not None]
     lines.append(
         f"- Runs: {len(summary['runs'])} ({failed} failed, {skipped} skipped). "
-        + (f"Posterior means agree with `{ref}` to max |z| = {max(agreement):.2f} over all cases, engines, seeds and parameters. "
-           if agreement else "")
-        + (f"**{len(summary['fairness_flags'])} fairness flag(s)**: see below." if summary["fairness_flags"] else "No fairness flags.")
+        + (
+            f"Posterior means agree with `{ref}` to max |z| = {max(agreement):.2f} over all cases, "
+            "engines, seeds and parameters. "
+            if agreement
+            else ""
+        )
+        + (
+            f"**{len(summary['fairness_flags'])} fairness flag(s)**: see below."
+            if summary["fairness_flags"]
+            else "No fairness flags."
+        )
     )
     return lines + [""]
 
@@ -73,11 +81,13 @@ def protocol(summary: Summary, sink: Sink) -> list[str]:
     lines = [
         "## Protocol",
         "",
-        f"- Seeds: {', '.join(map(str, suite_protocol['seeds']))} (chain seeds and initial points derive from the run seed; "
+        f"- Seeds: {', '.join(map(str, suite_protocol['seeds']))} (chain seeds and initial points "
+        "derive from the run seed; "
         "every engine starts from the same U(-2, 2) points on the unconstrained space, unless said below).",
         f"- Budget (chains x warmup x draws): {', '.join(suite_protocol['budgets'])}. Threads per run: "
         f"{', '.join(map(str, suite_protocol['threads_per_run']))}.",
-        "- ESS is the minimum over parameters of the bulk ESS (arviz, rank-normalized); ESS/s divides by sampling time, "
+        "- ESS is the minimum over parameters of the bulk ESS (arviz, rank-normalized); ESS/s "
+        "divides by sampling time, "
         "ESS/grad by sampling-phase gradient evaluations. Stan's times are its own elapsed warmup/sampling times; "
         "JAX times are measured after `block_until_ready`, with compilation timed apart.",
         "",
@@ -90,30 +100,68 @@ def protocol(summary: Summary, sink: Sink) -> list[str]:
         settings = info["settings"]
         versions = ", ".join(f"{k} {v}" for k, v in sorted((info.get("versions") or {}).items()))
         own = ", ".join(f"{k}={v}" for k, v in sorted(settings.items()) if k not in shared) or "—"
-        rows.append([label, info["engine"], info.get("frontend") or "", settings["target_accept"],
-                     settings["max_tree_depth"], settings["metric"], settings["chain_method"], settings["dtype"], own,
-                     versions])
-    lines.append(sink.table("protocol", rows, ["label", "engine", "frontend", "target accept", "max depth", "metric",
-                                               "chains", "dtype", "engine's own settings", "versions"]))
+        rows.append(
+            [
+                label,
+                info["engine"],
+                info.get("frontend") or "",
+                settings["target_accept"],
+                settings["max_tree_depth"],
+                settings["metric"],
+                settings["chain_method"],
+                settings["dtype"],
+                own,
+                versions,
+            ]
+        )
+    lines.append(
+        sink.table(
+            "protocol",
+            rows,
+            [
+                "label",
+                "engine",
+                "frontend",
+                "target accept",
+                "max depth",
+                "metric",
+                "chains",
+                "dtype",
+                "engine's own settings",
+                "versions",
+            ],
+        )
+    )
     for label, info in sorted(suite_protocol["engines"].items()):
         if info.get("initialization"):
             lines += ["", f"`{label}` starts its chains its own way: {info['initialization']}."]
         missing = sorted(set(suite_protocol["cases"]) - set(info.get("cases") or suite_protocol["cases"]))
         if missing:
-            lines += ["", f"`{label}` ran only on {', '.join(info['cases'])} (the suite leaves it out of "
-                      f"{', '.join(missing)}; see the suite's configuration for why)."]
+            lines += [
+                "",
+                f"`{label}` ran only on {', '.join(info['cases'])} (the suite leaves it out of "
+                f"{', '.join(missing)}; see the suite's configuration for why).",
+            ]
     lines += _own_settings(suite_protocol["engines"])
     return lines + [""]
 
 
 def _own_settings(engines: dict[str, EngineInfo]) -> list[str]:
     """What each engine's own settings (the column above) mean, in the engine's words."""
-    docs = {(info["engine"], name): doc for info in engines.values()
-            for name, doc in (info.get("setting_docs") or {}).items() if doc}
+    docs = {
+        (info["engine"], name): doc
+        for info in engines.values()
+        for name, doc in (info.get("setting_docs") or {}).items()
+        if doc
+    }
     if not docs:
         return []
-    return ["", "The engines' own settings, as each engine describes them:", "",
-            *(f"- `{engine}` `{name}`: {doc}." for (engine, name), doc in sorted(docs.items()))]
+    return [
+        "",
+        "The engines' own settings, as each engine describes them:",
+        "",
+        *(f"- `{engine}` `{name}`: {doc}." for (engine, name), doc in sorted(docs.items())),
+    ]
 
 
 def environment(summary: Summary) -> list[str]:
@@ -144,7 +192,8 @@ def _environment_lines(env: dict[str, Any]) -> list[str]:
         f"- GPUs: {', '.join(g['name'] for g in env['gpus']) or 'none'}; JAX backend `{jax_info.get('backend')}`, "
         f"devices {jax_info.get('devices')}.",
         f"- Thread settings: {', '.join(f'`{k}={v}`' for k, v in threads.items()) or 'none set'}.",
-        f"- Git commit `{env['git']['commit']}`" + (" (uncommitted changes)" if env["git"]["dirty"] else "")
+        f"- Git commit `{env['git']['commit']}`"
+        + (" (uncommitted changes)" if env["git"]["dirty"] else "")
         + f"; hardware hash `{env['hardware_sha256'][:12]}`, full fingerprint `{env['fingerprint_sha256'][:12]}`.",
         f"- Packages: {packages}.",
         "",

@@ -13,14 +13,18 @@ def harness(summary: Summary) -> list[str]:
     lines = ["## Harness overhead", ""]
     if h["harness_share_of_runs"] is not None:
         lines.append(
-            f"Run processes took {h['run_process_s']:.1f} s in all, of which the engines (compile, warmup, sampling and "
-            f"their frontends) took {h['engine_wall_s']:.1f} s; the harness's own work (process start, imports, "
-            f"fingerprint, diagnostics, writing) took {h['harness_s']:.1f} s, **{100 * h['harness_share_of_runs']:.1f}%**."
+            f"Run processes took {h['run_process_s']:.1f} s in all, of which the engines (compile, warmup, "
+            f"sampling and their frontends) took {h['engine_wall_s']:.1f} s; the harness's own work (process start, "
+            f"imports, fingerprint, diagnostics, writing) took {h['harness_s']:.1f} s, "
+            f"**{100 * h['harness_share_of_runs']:.1f}%**."
         )
     if h.get("rule_wall_s"):
         lines.append("")
-        lines.append("Wall time per workflow stage (Snakemake benchmarks): "
-                     + ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in h["rule_wall_s"].items()) + ".")
+        lines.append(
+            "Wall time per workflow stage (Snakemake benchmarks): "
+            + ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in h["rule_wall_s"].items())
+            + "."
+        )
     return lines + [""]
 
 
@@ -32,21 +36,28 @@ def beside(out_dir: Path) -> list[str]:
     for path in sorted(out_dir.glob("*.md")):
         if path.name == "REPORT.md":
             continue
-        heading = next((line.lstrip("# ").strip() for line in path.read_text().splitlines() if line.startswith("#")),
-                       path.stem)
+        heading = next(
+            (line.lstrip("# ").strip() for line in path.read_text().splitlines() if line.startswith("#")), path.stem
+        )
         found.append(f"- [{path.name}]({path.name}): {heading}")
     if not found:
         return []
-    return ["## Benchmarks beside this suite", "",
-            "Measurements from `python -m nextstat.benchmarks.<name> --out ...` kept in this folder:", "",
-            *found, ""]
+    return [
+        "## Benchmarks beside this suite",
+        "",
+        "Measurements from `python -m nextstat.benchmarks.<name> --out ...` kept in this folder:",
+        "",
+        *found,
+        "",
+    ]
 
 
 def reproduce(summary: Summary) -> list[str]:
     example = next((r for r in summary["runs"] if r["status"] == "ok"), summary["runs"][0])
     # summaries written before aggregate kept each run's command name the run instead
-    command = example.get("command") or (f"nextstat run --case {example['case']} --engine {example['engine']} "
-                                         f"--seed {example['seed']} ...")
+    command = example.get("command") or (
+        f"nextstat run --case {example['case']} --engine {example['engine']} --seed {example['seed']} ..."
+    )
     return [
         "## Reproduce",
         "",

@@ -10,20 +10,20 @@ gradient), which is why NUTS survives the same start.
 
 So MAMS and LAPS first climb: gradient ascent on the log density, each iteration a line
 search over step lengths along the normalized gradient (2^-40 .. 2^20 at first, 61
-density evaluations, then 13 powers of two around the last length taken; the best kept). A climb iteration is taken only while it gains more than
-``d`` nats: the typical set of a d-dimensional Gaussian lies about d/2 below its mode,
-so from a start that is already near the typical set (every built-in case's U(-2, 2)
-starts but the regressions', whose likelihood is far from its mode there) the first line
-search gains less and nothing moves. The iteration that gains less than ``d`` ends the
-climb. Pathfinder and Stan's optimizing inits make the same move with L-BFGS; a line
-search along the gradient is enough to leave a region of runaway density, and it stops
-well before the mode.
-"""
+density evaluations, then 13 powers of two around the last length taken; the best kept).
+A climb iteration is taken only while it gains more than ``d`` nats: the typical set of
+a d-dimensional Gaussian lies about d/2 below its mode, so from a start that is already
+near the typical set (every built-in case's U(-2, 2) starts but the regressions', whose
+likelihood is far from its mode there) the first line search gains less and nothing
+moves. The iteration that gains less than ``d`` ends the climb. Pathfinder and Stan's
+optimizing inits make the same move with L-BFGS; a line search along the gradient is
+enough to leave a region of runaway density, and it stops well before the mode."""
 
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -85,8 +85,16 @@ def climb(logdensity_fn: Callable, position, max_iterations: int = MAX_ITERATION
     def body(carry):
         x, logp, grad, iteration, evals, _, gain, exponent = carry
         x, logp, grad, take, improvement, exponent = line_search(x, logp, grad, jnp.clip(exponent + window, -60, 60))
-        return (x, logp, grad, iteration + take.astype(iteration.dtype), evals + window.shape[0] + 1, ~take,
-                gain + improvement, exponent)
+        return (
+            x,
+            logp,
+            grad,
+            iteration + take.astype(iteration.dtype),
+            evals + window.shape[0] + 1,
+            ~take,
+            gain + improvement,
+            exponent,
+        )
 
     logp, grad = value_and_grad(position)
     logp = finite(logp)
@@ -132,4 +140,14 @@ def curvature_metric(logdensity_fn: Callable, position):
     return jnp.where(usable & extreme, variance, 1.0), 2 * d
 
 
-__all__ = ["ApproachInfo", "CURVATURE_CLIP", "CURVATURE_TRUST", "MAX_ITERATIONS", "STEP_EXPONENTS", "WINDOW", "climb", "curvature_metric", "gain_threshold"]
+__all__ = [
+    "ApproachInfo",
+    "CURVATURE_CLIP",
+    "CURVATURE_TRUST",
+    "MAX_ITERATIONS",
+    "STEP_EXPONENTS",
+    "WINDOW",
+    "climb",
+    "curvature_metric",
+    "gain_threshold",
+]

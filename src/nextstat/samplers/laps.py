@@ -5,9 +5,9 @@ stays full), and the tuning comes from the ensemble rather than from each chain'
 Before warmup, every start climbs towards the typical set when it is far outside it
 (``approach.climb``, once per superchain start; a start near it does not move), and the
 first eps is four steps per draw or, where smaller, Stan's heuristic on the ensemble
-(doubled or halved until the chains' mean one-step acceptance crosses 0.8). A chain left far out would otherwise hold the shared
-eps down for every chain: from an ARMA model's U(-2, 2) starts, dual averaging drove
-eps to 0 and the whole ensemble froze.
+(doubled or halved until the chains' mean one-step acceptance crosses 0.8). A chain left
+far out would otherwise hold the shared eps down for every chain: from an ARMA model's
+U(-2, 2) starts, dual averaging drove eps to 0 and the whole ensemble froze.
 
 Warmup over ``num_warmup`` lockstep iterations:
 
@@ -32,7 +32,8 @@ Chains of one superchain share a starting point, so that nested R-hat
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -141,8 +142,9 @@ def choose_trajectory_length(key, kernel, states: MAMSState, step_size, inverse_
     candidates = jnp.asarray(LENGTH_CANDIDATES, step_size.dtype)
 
     def score(candidate):
-        moved, info = kernel(jax.random.split(key, n_chains), states, step_size, candidate * step_size,
-                             inverse_metric, jitter)
+        moved, info = kernel(
+            jax.random.split(key, n_chains), states, step_size, candidate * step_size, inverse_metric, jitter
+        )
         return ess_per_gradient(states.position, moved.position, info.n_grads)
 
     scores = jax.lax.map(score, candidates)
@@ -172,10 +174,21 @@ def ensemble_step_size(key, kernel, states: MAMSState, step_size, inverse_metric
     return eps, 2 * evaluations
 
 
-def run_warmup(key, positions, logdensity_fn: Callable, num_warmup: int, *, target_accept: float = 0.9,
-               jitter: float = 0.1, kernel=None, report_chains: int | None = None, tune_length: bool = True,
-               metric_estimator: str = "variance", trace_fn: Callable | None = None,
-               superchain_size: int = 1) -> Warmup:
+def run_warmup(
+    key,
+    positions,
+    logdensity_fn: Callable,
+    num_warmup: int,
+    *,
+    target_accept: float = 0.9,
+    jitter: float = 0.1,
+    kernel=None,
+    report_chains: int | None = None,
+    tune_length: bool = True,
+    metric_estimator: str = "variance",
+    trace_fn: Callable | None = None,
+    superchain_size: int = 1,
+) -> Warmup:
     """Ensemble-tuned warmup from ``positions`` (chains, d). Returns (``Warmup``) the final
     ensemble state, the gradient evaluations spent by the first ``report_chains`` chains
     and the ensemble's mean acceptance per iteration; with ``trace_fn`` (chains, d) ->
@@ -195,7 +208,7 @@ def run_warmup(key, positions, logdensity_fn: Callable, num_warmup: int, *, targ
     positions, approach = climb_starts(logdensity_fn, positions, superchain_size)
     states = jax.vmap(lambda x: init(x, logdensity_fn))(positions)
     length = jnp.asarray(math.sqrt(d), dtype)
-    heuristic_key = jax.random.fold_in(key, 0x5eed)  # the warmup keeps its own stream
+    heuristic_key = jax.random.fold_in(key, 0x5EED)  # the warmup keeps its own stream
     four_steps = jnp.asarray(length / 4.0, dtype)
     step, heuristic_grads = ensemble_step_size(heuristic_key, kernel, states, four_steps, jnp.ones(d, dtype))
     step = jnp.minimum(four_steps, step.astype(dtype))  # the heuristic only ever shortens the first step
@@ -206,38 +219,60 @@ def run_warmup(key, positions, logdensity_fn: Callable, num_warmup: int, *, targ
     def iterate(adapt_metric: bool):
         def one(carry: tuple[EnsembleState, jax.Array], key):
             ensemble, grads = carry
-            states, info = kernel(jax.random.split(key, n_chains), ensemble.states, ensemble.step_size,
-                                  ensemble.trajectory_length, ensemble.inverse_metric, jitter)
+            states, info = kernel(
+                jax.random.split(key, n_chains),
+                ensemble.states,
+                ensemble.step_size,
+                ensemble.trajectory_length,
+                ensemble.inverse_metric,
+                jitter,
+            )
             accept = jnp.mean(jnp.where(jnp.isfinite(info.accept_prob), info.accept_prob, 0.0))
-            da, step_size = dual_averaging_update(ensemble.dual_averaging, accept, delta=target_accept,
-                                                  floor=ensemble.step_floor)
-            inverse_metric = (ensemble_metric(states.position, states.logdensity_grad, metric_estimator)
-                              if adapt_metric else ensemble.inverse_metric)
+            da, step_size = dual_averaging_update(
+                ensemble.dual_averaging, accept, delta=target_accept, floor=ensemble.step_floor
+            )
+            inverse_metric = (
+                ensemble_metric(states.position, states.logdensity_grad, metric_estimator)
+                if adapt_metric
+                else ensemble.inverse_metric
+            )
             grads = grads + jnp.sum(info.n_grads[:report]).astype(grads.dtype)
-            return ((ensemble._replace(states=states, step_size=step_size, inverse_metric=inverse_metric,
-                                       dual_averaging=da), grads),
-                    (accept, _trace(trace_fn, states.position, info.n_grads)))
+            return (
+                (
+                    ensemble._replace(
+                        states=states, step_size=step_size, inverse_metric=inverse_metric, dual_averaging=da
+                    ),
+                    grads,
+                ),
+                (accept, _trace(trace_fn, states.position, info.n_grads)),
+            )
 
         return one
 
     metric_key, length_key, step_key = jax.random.split(key, 3)
-    ensemble = EnsembleState(states, step, jnp.ones(d, dtype), length, dual_averaging_init(step), STEP_FLOOR * step,
-                             step)
+    ensemble = EnsembleState(
+        states, step, jnp.ones(d, dtype), length, dual_averaging_init(step), STEP_FLOOR * step, step
+    )
     (ensemble, grads), (accept_first, trace_first) = jax.lax.scan(
-        iterate(True), (ensemble, (setup_grads * report).astype(jnp.int32)),
-        jax.random.split(metric_key, metric_iterations))
+        iterate(True),
+        (ensemble, (setup_grads * report).astype(jnp.int32)),
+        jax.random.split(metric_key, metric_iterations),
+    )
     spent = 0
     if metric_iterations > 0:  # freeze the metric; restart dual averaging from the averaged step size
         step = jnp.exp(ensemble.dual_averaging.x_bar)
-        ensemble = ensemble._replace(step_size=step, dual_averaging=dual_averaging_init(step),
-                                     step_floor=STEP_FLOOR * step)
+        ensemble = ensemble._replace(
+            step_size=step, dual_averaging=dual_averaging_init(step), step_floor=STEP_FLOOR * step
+        )
     if tune_length:
-        length, _, spent = choose_trajectory_length(length_key, kernel, ensemble.states, ensemble.step_size,
-                                                    ensemble.inverse_metric, jitter)
+        length, _, spent = choose_trajectory_length(
+            length_key, kernel, ensemble.states, ensemble.step_size, ensemble.inverse_metric, jitter
+        )
         ensemble = ensemble._replace(trajectory_length=length)
         grads = grads + spent * report
     (ensemble, grads), (accept_second, trace_second) = jax.lax.scan(
-        iterate(False), (ensemble, grads), jax.random.split(step_key, num_warmup - metric_iterations))
+        iterate(False), (ensemble, grads), jax.random.split(step_key, num_warmup - metric_iterations)
+    )
     if num_warmup > 0:
         ensemble = ensemble._replace(step_size=jnp.exp(ensemble.dual_averaging.x_bar))
     accept = jnp.concatenate([accept_first, accept_second])
@@ -248,13 +283,23 @@ def run_warmup(key, positions, logdensity_fn: Callable, num_warmup: int, *, targ
         grads_first = grads_first.at[0].add(setup_grads)
     if grads_second.shape[0] > 0:
         grads_second = grads_second.at[0].add(spent)
-    trace = EnsembleTrace(jnp.concatenate([trace_first.moments, trace_second.moments]),
-                          jnp.concatenate([grads_first, grads_second]))
+    trace = EnsembleTrace(
+        jnp.concatenate([trace_first.moments, trace_second.moments]), jnp.concatenate([grads_first, grads_second])
+    )
     return Warmup(ensemble, grads, accept, trace)
 
 
-def sample(key, ensemble: EnsembleState, logdensity_fn: Callable, num_draws: int, *, jitter: float = 0.1,
-           kernel=None, report_chains: int, trace_fn: Callable | None = None) -> Draws:
+def sample(
+    key,
+    ensemble: EnsembleState,
+    logdensity_fn: Callable,
+    num_draws: int,
+    *,
+    jitter: float = 0.1,
+    kernel=None,
+    report_chains: int,
+    trace_fn: Callable | None = None,
+) -> Draws:
     """``num_draws`` lockstep transitions of every chain; returns (``Draws``) the report
     chains' positions, log densities and transition info, shaped (draw, chain, ...), and
     with ``trace_fn`` also the ensemble's ``EnsembleTrace`` per draw."""
@@ -262,8 +307,14 @@ def sample(key, ensemble: EnsembleState, logdensity_fn: Callable, num_draws: int
     n_chains = ensemble.states.position.shape[0]
 
     def one(states, key):
-        states, info = kernel(jax.random.split(key, n_chains), states, ensemble.step_size,
-                              ensemble.trajectory_length, ensemble.inverse_metric, jitter)
+        states, info = kernel(
+            jax.random.split(key, n_chains),
+            states,
+            ensemble.step_size,
+            ensemble.trajectory_length,
+            ensemble.inverse_metric,
+            jitter,
+        )
         report = jax.tree.map(lambda a: a[:report_chains], (states.position, states.logdensity, info))
         return states, (report, _trace(trace_fn, states.position, info.n_grads))
 
@@ -271,6 +322,20 @@ def sample(key, ensemble: EnsembleState, logdensity_fn: Callable, num_draws: int
     return Draws(positions, logdensity, info, trace)
 
 
-__all__ = ["Draws", "EnsembleState", "EnsembleTrace", "LENGTH_CANDIDATES", "METRIC_ESTIMATORS", "MAMSInfo", "Warmup",
-           "choose_trajectory_length", "climb_starts", "ensemble_metric", "ensemble_step_size", "ess_per_gradient",
-           "lockstep", "run_warmup", "sample"]
+__all__ = [
+    "Draws",
+    "EnsembleState",
+    "EnsembleTrace",
+    "LENGTH_CANDIDATES",
+    "METRIC_ESTIMATORS",
+    "MAMSInfo",
+    "Warmup",
+    "choose_trajectory_length",
+    "climb_starts",
+    "ensemble_metric",
+    "ensemble_step_size",
+    "ess_per_gradient",
+    "lockstep",
+    "run_warmup",
+    "sample",
+]

@@ -18,7 +18,8 @@ dK = (d - 1) (delta - log 2 + log(1 + c + (1 - c) zeta^2)).
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -96,14 +97,16 @@ def integrate(logdensity_fn: Callable):
 
         zero = jnp.zeros((), state.position.dtype)
         x, logdensity, grad, u, kinetic = jax.lax.fori_loop(
-            0, n_steps, one_step, (state.position, state.logdensity, state.logdensity_grad, u, zero))
+            0, n_steps, one_step, (state.position, state.logdensity, state.logdensity_grad, u, zero)
+        )
         return MAMSState(x, logdensity, grad), u, kinetic
 
     return trajectory
 
 
-def find_reasonable_step_size(key, kernel: Callable, state: MAMSState, step_size, inverse_metric,
-                              max_iterations: int = 200):
+def find_reasonable_step_size(
+    key, kernel: Callable, state: MAMSState, step_size, inverse_metric, max_iterations: int = 200
+):
     """Stan's step-size heuristic for MAMS: move eps by factors of 2 from ``step_size``
     until one transition of a single integrator step (no jitter) crosses acceptance 0.8.
     200 factors of two span 1e-60 to 1e60. Returns (eps, gradient evaluations spent)."""

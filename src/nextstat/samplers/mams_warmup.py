@@ -38,7 +38,8 @@ Then four phases over ``num_warmup`` iterations (a static schedule, fed to one `
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -123,10 +124,21 @@ def default_trajectory_length(d: int) -> float:
     return math.sqrt(d)
 
 
-def run_warmup(key, position, logdensity_fn: Callable, num_warmup: int, *, target_accept: float = 0.9,
-               jitter: float = 0.1, kernel=None, trajectory_length: float | None = None,
-               adaptation: str = "variance", climb_start: bool = True, curvature_start: bool = True,
-               step_floor: float = STEP_FLOOR):
+def run_warmup(
+    key,
+    position,
+    logdensity_fn: Callable,
+    num_warmup: int,
+    *,
+    target_accept: float = 0.9,
+    jitter: float = 0.1,
+    kernel=None,
+    trajectory_length: float | None = None,
+    adaptation: str = "variance",
+    climb_start: bool = True,
+    curvature_start: bool = True,
+    step_floor: float = STEP_FLOOR,
+):
     """Tune eps, M^-1 and L from ``position``; returns (final warmup state, per-iteration
     info). A given ``trajectory_length`` is kept as it is (no length tuning);
     ``adaptation`` picks the metric estimator (``ADAPTATIONS``). The warmup's gradient
@@ -140,11 +152,12 @@ def run_warmup(key, position, logdensity_fn: Callable, num_warmup: int, *, targe
     length = jnp.asarray(trajectory_length or default_trajectory_length(d), dtype)
     position, approach = climb(logdensity_fn, position, max_iterations=MAX_CLIMB if climb_start else 0)
     state = init(position, logdensity_fn)
-    start_metric, curvature_grads = (curvature_metric(logdensity_fn, position) if curvature_start
-                                     else (jnp.ones(d, dtype), 0))
+    start_metric, curvature_grads = (
+        curvature_metric(logdensity_fn, position) if curvature_start else (jnp.ones(d, dtype), 0)
+    )
     # the heuristic draws from a key folded off the warmup's: the warmup's own stream is the
     # same whether or not the heuristic runs
-    heuristic_key = jax.random.fold_in(key, 0x5eed)
+    heuristic_key = jax.random.fold_in(key, 0x5EED)
     # four steps per draw, or less where Stan's heuristic finds that too long (a far start);
     # dual averaging takes over
     four_steps = jnp.asarray(length / 4.0, dtype)
@@ -157,23 +170,26 @@ def run_warmup(key, position, logdensity_fn: Callable, num_warmup: int, *, targe
 
     def one(carry: MAMSWarmupState, inputs):
         key, early, add, set_now, keep, set_length = inputs
-        length_now = jnp.where(early, jnp.minimum(carry.trajectory_length, EARLY_STEPS * carry.step_size),
-                               carry.trajectory_length)
+        length_now = jnp.where(
+            early, jnp.minimum(carry.trajectory_length, EARLY_STEPS * carry.step_size), carry.trajectory_length
+        )
         state, info = kernel(key, carry.state, carry.step_size, length_now, carry.inverse_metric, jitter)
         accept = jnp.where(jnp.isfinite(info.accept_prob), info.accept_prob, 0.0)
-        da, step_size = dual_averaging_update(carry.dual_averaging, accept, delta=target_accept,
-                                              floor=carry.step_floor)
+        da, step_size = dual_averaging_update(carry.dual_averaging, accept, delta=target_accept, floor=carry.step_floor)
         window_distance = carry.window_distance + jnp.where(add, info.distance, 0.0)
         # the window estimates in the space the current metric preconditions (x / sigma, g sigma),
         # so that Stan's shrinkage towards 1e-3 is relative to the scales already known
         sigma = jnp.sqrt(carry.inverse_metric)
-        window_state = jax.tree.map(lambda a, b: jnp.where(add, a, b),
-                                    window.add(carry.window, state.position / sigma, state.logdensity_grad * sigma),
-                                    carry.window)
+        window_state = jax.tree.map(
+            lambda a, b: jnp.where(add, a, b),
+            window.add(carry.window, state.position / sigma, state.logdensity_grad * sigma),
+            carry.window,
+        )
         slot = jnp.maximum(keep, 0)
         path = (info.n_grads // 2) * carry.step_size  # integrator steps x eps (jitter averages out)
-        draws = jnp.where(keep >= 0, carry.draws.at[slot].set(state.position / jnp.sqrt(carry.inverse_metric)),
-                          carry.draws)
+        draws = jnp.where(
+            keep >= 0, carry.draws.at[slot].set(state.position / jnp.sqrt(carry.inverse_metric)), carry.draws
+        )
         path_lengths = jnp.where(keep >= 0, carry.path_lengths.at[slot].set(path), carry.path_lengths)
 
         def set_preconditioner(_):
@@ -195,23 +211,64 @@ def run_warmup(key, position, logdensity_fn: Callable, num_warmup: int, *, targe
 
         branch = jnp.where(set_now, 1, jnp.where(set_length, 2, 0))
         inverse_metric, new_length, step_size, da, floor = jax.lax.switch(
-            branch, [carry_on, set_preconditioner, set_trajectory_length], None)
-        return (carry._replace(state=state, step_size=step_size, inverse_metric=inverse_metric,
-                               trajectory_length=new_length, dual_averaging=da, window=window_state, draws=draws,
-                               path_lengths=path_lengths, step_floor=floor, window_distance=window_distance),
-                info)
+            branch, [carry_on, set_preconditioner, set_trajectory_length], None
+        )
+        return (
+            carry._replace(
+                state=state,
+                step_size=step_size,
+                inverse_metric=inverse_metric,
+                trajectory_length=new_length,
+                dual_averaging=da,
+                window=window_state,
+                draws=draws,
+                path_lengths=path_lengths,
+                step_floor=floor,
+                window_distance=window_distance,
+            ),
+            info,
+        )
 
-    initial = MAMSWarmupState(state, step_size, start_metric, length, dual_averaging_init(step_size),
-                              window.init(d, dtype), jnp.zeros((capacity, d), dtype),
-                              jnp.zeros(capacity, dtype), step_floor * step_size, jnp.zeros((), dtype), step_size,
-                              approach, approach.n_evals + curvature_grads + heuristic_grads)
+    initial = MAMSWarmupState(
+        state,
+        step_size,
+        start_metric,
+        length,
+        dual_averaging_init(step_size),
+        window.init(d, dtype),
+        jnp.zeros((capacity, d), dtype),
+        jnp.zeros(capacity, dtype),
+        step_floor * step_size,
+        jnp.zeros((), dtype),
+        step_size,
+        approach,
+        approach.n_evals + curvature_grads + heuristic_grads,
+    )
     keys = jax.random.split(key, num_warmup)
-    final, infos = jax.lax.scan(one, initial, (keys, jnp.asarray(plan.early), jnp.asarray(plan.collect_variance),
-                                               jnp.asarray(plan.set_metric), jnp.asarray(plan.keep_index),
-                                               jnp.asarray(plan.set_length)))
+    final, infos = jax.lax.scan(
+        one,
+        initial,
+        (
+            keys,
+            jnp.asarray(plan.early),
+            jnp.asarray(plan.collect_variance),
+            jnp.asarray(plan.set_metric),
+            jnp.asarray(plan.keep_index),
+            jnp.asarray(plan.set_length),
+        ),
+    )
     if num_warmup > 0:
         final = final._replace(step_size=jnp.exp(final.dual_averaging.x_bar))
     return final, infos
 
 
-__all__ = ["ADAPTATIONS", "MAMSInfo", "MAMSWarmupState", "run_warmup", "schedule", "default_trajectory_length", "length_from_draws", "metric_window"]
+__all__ = [
+    "ADAPTATIONS",
+    "MAMSInfo",
+    "MAMSWarmupState",
+    "run_warmup",
+    "schedule",
+    "default_trajectory_length",
+    "length_from_draws",
+    "metric_window",
+]

@@ -15,19 +15,20 @@ leapfrog steps from that end of the trajectory.
   merged trajectory.
 
 Stan builds subtrees recursively. Here a subtree is built leaf by leaf in a
-``while_loop``: for every block of 2^k leaves that is currently open we keep a checkpoint
-(its first leaf's momentum and velocity, the leaf before it, and the running momentum sum
-before it), one per distinct start leaf, in slot ctz(start) (as NumPyro indexes its
-iterative checkpoints by bit counts), so that when leaf n closes the blocks of levels
-1..ctz(n + 1), each closed block's three checks see exactly the states and momentum sums
-Stan's recursion would. A leaf writes one slot and checks the levels that close at it. Multinomial sampling within a subtree is done progressively
-(leaf n replaces the proposal with probability w_n / sum_{i<=n} w_i), which selects each
-leaf with the same probability as Stan's recursive merges.
-"""
+``while_loop``: for every block of 2^k leaves that is currently open we keep a
+checkpoint (its first leaf's momentum and velocity, the leaf before it, and the running
+momentum sum before it), one per distinct start leaf, in slot ctz(start) (as NumPyro
+indexes its iterative checkpoints by bit counts), so that when leaf n closes the blocks
+of levels 1..ctz(n + 1), each closed block's three checks see exactly the states and
+momentum sums Stan's recursion would. A leaf writes one slot and checks the levels that
+close at it. Multinomial sampling within a subtree is done progressively (leaf n
+replaces the proposal with probability w_n / sum_{i<=n} w_i), which selects each leaf
+with the same probability as Stan's recursive merges."""
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -163,8 +164,9 @@ _FIRST_MOM, _FIRST_VEL, _BEFORE_MOM, _BEFORE_VEL, _RHO_BEFORE = range(5)
 _LOGDENSITY, _PROP_LOGDENSITY, _LOG_WEIGHT, _SUM_METRO = range(4)
 
 
-def packed_subtree_builder(logdensity_fn: Callable, max_tree_depth: int = 10, max_delta_h: float = MAX_DELTA_H,
-                    metric=euclidean):
+def packed_subtree_builder(
+    logdensity_fn: Callable, max_tree_depth: int = 10, max_delta_h: float = MAX_DELTA_H, metric=euclidean
+):
     """Return ``build_packed(seed, start_rows, start_logdensity, depth, direction, step_size,
     inverse_metric, h0)``: 2^depth leapfrog steps from a trajectory end in ``direction``
     (+1/-1), stopping early at a divergence or a U-turn of any closed block. Returns the
@@ -201,8 +203,9 @@ def packed_subtree_builder(logdensity_fn: Callable, max_tree_depth: int = 10, ma
 
         def add_leaf(carry):
             n, flags, vec, scalars, checkpoints = carry
-            q, p, logdensity, grad = step(PhasePoint(vec[_POS], vec[_MOM], scalars[_LOGDENSITY], vec[_GRAD]), eps,
-                                          inverse_metric)
+            q, p, logdensity, grad = step(
+                PhasePoint(vec[_POS], vec[_MOM], scalars[_LOGDENSITY], vec[_GRAD]), eps, inverse_metric
+            )
             velocity = metric.velocity(inverse_metric, p)
             h = -logdensity + metric.kinetic_energy(inverse_metric, p)
             h = jnp.where(jnp.isnan(h), jnp.inf, h)
@@ -235,13 +238,15 @@ def packed_subtree_builder(logdensity_fn: Callable, max_tree_depth: int = 10, ma
 
             def check_level(level_turning):
                 level, _ = level_turning
-                left = jax.lax.dynamic_index_in_dim(checkpoints, jnp.where(level == n_closing, top_slot, level),
-                                                    keepdims=False)
+                left = jax.lax.dynamic_index_in_dim(
+                    checkpoints, jnp.where(level == n_closing, top_slot, level), keepdims=False
+                )
                 right = jax.lax.dynamic_index_in_dim(checkpoints, level - 1, keepdims=False)
                 return level + 1, ~_block_persists(left, right, rho, velocity)
 
-            _, turning = jax.lax.while_loop(lambda lt: (lt[0] <= n_closing) & ~lt[1], check_level,
-                                            (jnp.ones_like(n_closing), jnp.zeros((), bool)))
+            _, turning = jax.lax.while_loop(
+                lambda lt: (lt[0] <= n_closing) & ~lt[1], check_level, (jnp.ones_like(n_closing), jnp.zeros((), bool))
+            )
             return n + 1, jnp.stack([flags[0] | divergent, turning]), new_vec, new_scalars, checkpoints
 
         return jax.lax.while_loop(keep_going, add_leaf, initial)
@@ -249,16 +254,18 @@ def packed_subtree_builder(logdensity_fn: Callable, max_tree_depth: int = 10, ma
     return build_packed
 
 
-def subtree_builder(logdensity_fn: Callable, max_tree_depth: int = 10, max_delta_h: float = MAX_DELTA_H,
-                    metric=euclidean):
+def subtree_builder(
+    logdensity_fn: Callable, max_tree_depth: int = 10, max_delta_h: float = MAX_DELTA_H, metric=euclidean
+):
     """``build_subtree(seed, start, start_velocity, depth, direction, step_size, inverse_metric,
     h0) -> _Subtree``: the packed builder with named inputs and outputs (for tests and readers)."""
     build_packed = packed_subtree_builder(logdensity_fn, max_tree_depth, max_delta_h, metric)
 
     def build_subtree(seed, start: PhasePoint, start_velocity, depth, direction, step_size, inverse_metric, h0):
         start_rows = jnp.stack([start.position, start.momentum, start.logdensity_grad, start_velocity])
-        n, flags, vec, scalars, checkpoints = build_packed(seed, start_rows, start.logdensity, depth, direction,
-                                                           step_size, inverse_metric, h0)
+        n, flags, vec, scalars, checkpoints = build_packed(
+            seed, start_rows, start.logdensity, depth, direction, step_size, inverse_metric, h0
+        )
         return _Subtree(
             end=PhasePoint(vec[_POS], vec[_MOM], scalars[_LOGDENSITY], vec[_GRAD]),
             end_velocity=vec[_VEL],
@@ -299,8 +306,9 @@ def build_kernel(
         h0 = -state.logdensity + metric.kinetic_energy(inverse_metric, p0)
         end = jnp.stack([state.position, p0, state.logdensity_grad, velocity0])
         rows0 = jnp.concatenate([end, end, end[:3], p0[None]])  # backward end, forward end, sample, rho
-        scalars0 = jnp.stack([state.logdensity, state.logdensity, state.logdensity, jnp.zeros_like(h0),
-                              jnp.zeros_like(h0)])  # backward, forward, sample log densities; log W; sum metro
+        scalars0 = jnp.stack(
+            [state.logdensity, state.logdensity, state.logdensity, jnp.zeros_like(h0), jnp.zeros_like(h0)]
+        )  # backward, forward, sample log densities; log W; sum metro
         # carry: (depth, leapfrog steps, [divergent, stop], rows, scalars)
         initial = (jnp.array(0), jnp.array(0), jnp.zeros(2, bool), rows0, scalars0)
 
@@ -317,8 +325,15 @@ def build_kernel(
             far_velocity = rows[jnp.where(forward, _T_BACKWARD, _T_FORWARD) + _VEL]  # the old trajectory's other end
             end_scalar = jnp.where(forward, _T_FORWARD_LOGDENSITY, _T_BACKWARD_LOGDENSITY)
             n, sub_flags, vec, sub, checkpoints = build_packed(
-                hash_counter(seed, counter + 1), start_rows, scalars[end_scalar], depth,
-                jnp.where(forward, 1.0, -1.0), step_size, inverse_metric, h0)
+                hash_counter(seed, counter + 1),
+                start_rows,
+                scalars[end_scalar],
+                depth,
+                jnp.where(forward, 1.0, -1.0),
+                step_size,
+                inverse_metric,
+                h0,
+            )
             valid = ~jnp.any(sub_flags)
 
             log_weight = jnp.logaddexp(scalars[_T_LOG_WEIGHT], sub[_LOG_WEIGHT])
@@ -338,17 +353,27 @@ def build_kernel(
             )
 
             grown = jax.lax.dynamic_update_slice_in_dim(rows, vec[:4], end_row, 0)
-            grown = grown.at[_T_SAMPLE : _T_SAMPLE + 3].set(jnp.where(take, vec[_PROP_POS : _PROP_GRAD + 1],
-                                                                      rows[_T_SAMPLE : _T_SAMPLE + 3]))
+            grown = grown.at[_T_SAMPLE : _T_SAMPLE + 3].set(
+                jnp.where(take, vec[_PROP_POS : _PROP_GRAD + 1], rows[_T_SAMPLE : _T_SAMPLE + 3])
+            )
             grown = grown.at[_T_RHO].set(rho)
             grown_scalars = (
-                scalars.at[end_scalar].set(sub[_LOGDENSITY])
-                .at[_T_SAMPLE_LOGDENSITY].set(jnp.where(take, sub[_PROP_LOGDENSITY], scalars[_T_SAMPLE_LOGDENSITY]))
-                .at[_T_LOG_WEIGHT].set(log_weight)
+                scalars.at[end_scalar]
+                .set(sub[_LOGDENSITY])
+                .at[_T_SAMPLE_LOGDENSITY]
+                .set(jnp.where(take, sub[_PROP_LOGDENSITY], scalars[_T_SAMPLE_LOGDENSITY]))
+                .at[_T_LOG_WEIGHT]
+                .set(log_weight)
             )
             new_scalars = jnp.where(valid, grown_scalars, scalars).at[_T_SUM_METRO].add(sub[_SUM_METRO])
             new_flags = jnp.stack([flags[0] | sub_flags[0], ~valid | ~persist])
-            return depth + valid.astype(depth.dtype), n_leapfrog + n, new_flags, jnp.where(valid, grown, rows), new_scalars
+            return (
+                depth + valid.astype(depth.dtype),
+                n_leapfrog + n,
+                new_flags,
+                jnp.where(valid, grown, rows),
+                new_scalars,
+            )
 
         depth, n_leapfrog, flags, rows, scalars = jax.lax.while_loop(keep_going, double, initial)
         position, momentum, grad = rows[_T_SAMPLE], rows[_T_SAMPLE + 1], rows[_T_SAMPLE + 2]

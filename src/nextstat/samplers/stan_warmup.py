@@ -22,7 +22,8 @@ schedule, step-size adaptation and everything else are the same for all three.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -39,8 +40,9 @@ ADAPTATIONS = ("stan", "fisher", "fisher-lowrank")
 
 
 # ----------------------------------------------------------------------------- schedule
-def window_schedule(num_warmup: int, init_buffer: int = INIT_BUFFER, term_buffer: int = TERM_BUFFER,
-                    base_window: int = BASE_WINDOW) -> tuple[np.ndarray, np.ndarray]:
+def window_schedule(
+    num_warmup: int, init_buffer: int = INIT_BUFFER, term_buffer: int = TERM_BUFFER, base_window: int = BASE_WINDOW
+) -> tuple[np.ndarray, np.ndarray]:
     """Per warmup iteration: (draw goes into the variance estimate, a slow window ends here).
 
     Follows Stan's ``windowed_adaptation`` counter logic, including its fallback to
@@ -109,8 +111,12 @@ def regularized_metric(w: Welford):
 
 def stan_variance(dense: bool) -> WindowEstimator:
     """Stan's estimator as a window estimator (gradients unused)."""
-    return WindowEstimator(lambda d, dtype: welford_init(d, dense, dtype), lambda w, x, g: welford_add(w, x),
-                           regularized_metric, dense=dense)
+    return WindowEstimator(
+        lambda d, dtype: welford_init(d, dense, dtype),
+        lambda w, x, g: welford_add(w, x),
+        regularized_metric,
+        dense=dense,
+    )
 
 
 def window_estimator(adaptation: str, dense: bool, num_warmup: int) -> WindowEstimator:
@@ -127,8 +133,15 @@ def window_estimator(adaptation: str, dense: bool, num_warmup: int) -> WindowEst
 
 
 # ----------------------------------------------------------------------------- step-size heuristic
-def find_reasonable_step_size(key, state: NUTSState, step_size, inverse_metric, logdensity_fn: Callable,
-                              metric=euclidean, max_iterations: int = 100):
+def find_reasonable_step_size(
+    key,
+    state: NUTSState,
+    step_size,
+    inverse_metric,
+    logdensity_fn: Callable,
+    metric=euclidean,
+    max_iterations: int = 100,
+):
     """Stan's ``init_stepsize``: move eps by factors of 2 until one leapfrog step's
     acceptance crosses 0.8 (capped at ``max_iterations`` halvings/doublings)."""
     step = leapfrog(jax.value_and_grad(logdensity_fn), metric.velocity)
@@ -154,10 +167,20 @@ class WarmupState(NamedTuple):
     key: jax.Array
 
 
-def run_warmup(key, position, logdensity_fn: Callable, num_warmup: int, *, target_accept: float = 0.8,
-               max_tree_depth: int = 10, dense: bool = False, initial_step_size: float = 1.0,
-               kernel=None, adaptation: str = "stan",
-               estimator: WindowEstimator | None = None) -> tuple[WarmupState, NUTSInfo]:
+def run_warmup(
+    key,
+    position,
+    logdensity_fn: Callable,
+    num_warmup: int,
+    *,
+    target_accept: float = 0.8,
+    max_tree_depth: int = 10,
+    dense: bool = False,
+    initial_step_size: float = 1.0,
+    kernel=None,
+    adaptation: str = "stan",
+    estimator: WindowEstimator | None = None,
+) -> tuple[WarmupState, NUTSInfo]:
     """Stan's adaptive warmup from ``position``; returns the final adaptation state
     (step size already set to exp(x_bar)) and the per-iteration NUTS info.
 
@@ -172,8 +195,9 @@ def run_warmup(key, position, logdensity_fn: Callable, num_warmup: int, *, targe
     key, heuristic_key = jax.random.split(key)
     # Stan sets mu = log(10 * initial eps) before the first heuristic run, and keeps it for the first window
     da = dual_averaging_init(jnp.asarray(initial_step_size, dtype))
-    step_size = find_reasonable_step_size(heuristic_key, state, jnp.asarray(initial_step_size, dtype),
-                                          inverse_metric, logdensity_fn)
+    step_size = find_reasonable_step_size(
+        heuristic_key, state, jnp.asarray(initial_step_size, dtype), inverse_metric, logdensity_fn
+    )
     in_window, window_end = window_schedule(num_warmup)
 
     def one(carry: WarmupState, schedule):
@@ -181,8 +205,11 @@ def run_warmup(key, position, logdensity_fn: Callable, num_warmup: int, *, targe
         key, transition_key, heuristic_key = jax.random.split(carry.key, 3)
         state, info = kernel(transition_key, carry.state, carry.step_size, carry.inverse_metric)
         da, step_size = dual_averaging_update(carry.dual_averaging, info.accept_stat, delta=target_accept)
-        window = jax.tree.map(lambda a, b: jnp.where(add, a, b),
-                              estimator.add(carry.window, state.position, state.logdensity_grad), carry.window)
+        window = jax.tree.map(
+            lambda a, b: jnp.where(add, a, b),
+            estimator.add(carry.window, state.position, state.logdensity_grad),
+            carry.window,
+        )
 
         def end_window(_):
             inverse_metric = estimator.estimate(window)

@@ -15,7 +15,8 @@ doubling/halving heuristic for the first step size.
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -33,8 +34,7 @@ def dual_averaging_init(step_size) -> DualAveraging:
     return DualAveraging(jnp.zeros_like(zero), zero, zero, jnp.log(10.0 * step_size))
 
 
-def dual_averaging_update(da: DualAveraging, accept_stat, delta=0.8, gamma=0.05, kappa=0.75, t0=10.0,
-                          floor=0.0):
+def dual_averaging_update(da: DualAveraging, accept_stat, delta=0.8, gamma=0.05, kappa=0.75, t0=10.0, floor=0.0):
     """One step of Stan's ``stepsize_adaptation::learn_stepsize``; returns (state, new step size).
     With ``floor`` > 0 neither the proposed eps nor the average x_bar goes below log(floor)."""
     counter = da.counter + 1
