@@ -10,7 +10,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-.PHONY: install report resume test test-all gate clean-results
+.PHONY: install report resume test test-all lint gate clean-results
 install: $(VENV)/.installed
 
 # The default suite (config/config.yaml): runs, validation, aggregation, report.
@@ -31,6 +31,12 @@ test: $(VENV)/.installed
 
 test-all: $(VENV)/.installed
 	$(PY) -m pytest -m ''
+
+# Lint, format and type checks (ruff and mypy, configured in pyproject.toml).
+lint: $(VENV)/.installed
+	$(PY) -m ruff check src tests
+	$(PY) -m ruff format --check src tests
+	$(PY) -m mypy
 
 clean-results:
 	rm -rf results/default results/ci .snakemake

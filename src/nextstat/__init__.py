@@ -3,7 +3,7 @@
 from importlib.metadata import PackageNotFoundError, version
 
 try:
-    __version__ = version("nextstat")
+    __version__: str | None = version("nextstat")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = None
 

@@ -24,6 +24,7 @@ from .diagnostics import agreement_z
 from .engines import ENGINES, REFERENCE_ENGINE, EngineSpec, load_engine
 from .summary_types import (
     Agreement,
+    Correctness,
     EngineInfo,
     FairnessFlag,
     Harness,
@@ -115,7 +116,7 @@ def aggregate(
 
     rows = [_row(key, members) for key, members in sorted(groups.items())]
     _add_ratios(rows, reference)
-    environments = {}
+    environments: dict[str, dict[str, Any]] = {}
     for _, doc in runs:
         env = doc["environment"]
         environments.setdefault(env["fingerprint_sha256"], env)
@@ -148,7 +149,15 @@ def _timing_record(path: Path) -> TimingRecord:
     if errors:
         raise ArtifactError(f"{path}: invalid timing artifact: {errors[0]}")
     return {
-        key: doc[key] for key in ("case", "label", "engine", "seed", "budget", "status", "reason", "backend", "modes")
+        "case": doc["case"],
+        "label": doc["label"],
+        "engine": doc["engine"],
+        "seed": doc["seed"],
+        "budget": doc["budget"],
+        "status": doc["status"],
+        "reason": doc["reason"],
+        "backend": doc["backend"],
+        "modes": doc["modes"],
     }
 
 
@@ -176,7 +185,7 @@ def _run_record(path: Path, doc: dict[str, Any]) -> RunRecord:
         "is_control": bool((doc.get("case_info") or {}).get("is_control")),
         "verdict": doc["quality"]["verdict"] if ok else None,
         "failed_checks": [c["name"] for c in doc["quality"]["checks"] if not c["passed"]] if ok else [],
-        "correctness": {k: doc["correctness"][k] for k in ("reference", "verdict", "max_z")} if ok else None,
+        "correctness": _correctness(doc["correctness"]) if ok else None,
         "metrics": {name: (sections.get(section) or {}).get(key) for name, (section, key) in METRICS.items()},
         "convergence_curve": (doc.get("convergence") or {}).get("curve"),
         # artifacts made before the field existed used the Gaussian form
@@ -187,6 +196,11 @@ def _run_record(path: Path, doc: dict[str, Any]) -> RunRecord:
         ),
         "command": doc["provenance"]["command"],
     }
+
+
+def _correctness(section: dict[str, Any]) -> Correctness:
+    """A run artifact's correctness, as much of it as the summary keeps."""
+    return {"reference": section["reference"], "verdict": section["verdict"], "max_z": section["max_z"]}
 
 
 def _derived(doc: dict[str, Any]) -> dict[str, Any]:
@@ -221,16 +235,16 @@ def _device(env: dict[str, Any], backend: str) -> str:
 
 def describe(values: list[float | None]) -> Stats | None:
     """Median (the headline), mean, std, min and max over seeds."""
-    values = [float(v) for v in values if v is not None]
-    if not values:
+    measured = [float(v) for v in values if v is not None]
+    if not measured:
         return None
     return {
-        "n": len(values),
-        "median": statistics.median(values),
-        "mean": statistics.fmean(values),
-        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-        "min": min(values),
-        "max": max(values),
+        "n": len(measured),
+        "median": statistics.median(measured),
+        "mean": statistics.fmean(measured),
+        "std": statistics.stdev(measured) if len(measured) > 1 else 0.0,
+        "min": min(measured),
+        "max": max(measured),
     }
 
 
@@ -246,7 +260,9 @@ def _row(key: tuple, members: list[RunRecord]) -> Row:
         "label": label,
         "engine": first["engine"],
         "frontend": first["frontend"],
-        "frontend_caveat": spec.frontend_caveats.get(first["frontend"]) if spec else None,
+        "frontend_caveat": (
+            spec.frontend_caveats.get(first["frontend"]) if spec and first["frontend"] is not None else None
+        ),
         "callback_bound": bool(spec and first["frontend"] in spec.callback_bound_frontends),
         "is_control": first["is_control"],
         "seeds": sorted(m["seed"] for m in members),
@@ -255,7 +271,7 @@ def _row(key: tuple, members: list[RunRecord]) -> Row:
         "n_skipped": sum(m["status"] == "skipped" for m in members),
         "health_passed": sum(m["verdict"] in ("pass", "expected-fail") for m in ok),
         "correctness_failed": sum(
-            (m["correctness"] or {}).get("verdict") in ("fail", "reference-mismatch", "reference-invalid") for m in ok
+            _correctness_verdict(m) in ("fail", "reference-mismatch", "reference-invalid") for m in ok
         ),
         "fairness": first["fairness"],
         "budget": first["budget"],
@@ -263,6 +279,11 @@ def _row(key: tuple, members: list[RunRecord]) -> Row:
         "metrics": {name: describe([m["metrics"][name] for m in ok]) for name in METRICS},
         "ratios": {},
     }
+
+
+def _correctness_verdict(run: RunRecord) -> str | None:
+    correctness = run["correctness"]
+    return correctness.get("verdict") if correctness else None
 
 
 def _add_ratios(rows: list[Row], reference: str) -> None:
@@ -291,7 +312,7 @@ def _agreement(runs, reference: str) -> list[Agreement]:
     """Posterior means of each engine against the reference engine, seed by seed:
     max over parameters of |mean_a - mean_b| / sqrt(mcse_a^2 + mcse_b^2)."""
     by_key = {(d["backend"], d["case"], d["label"], d["seed"]): d for _, d in runs if d["status"] == "ok"}
-    out = []
+    out: list[Agreement] = []
     for (backend, case, label, seed), doc in sorted(by_key.items()):
         ref = by_key.get((backend, case, reference, seed))
         if ref is None or label == reference:
@@ -302,7 +323,7 @@ def _agreement(runs, reference: str) -> list[Agreement]:
             if name in ref["summary"]
         }
         finite = {k: v for k, v in z.items() if v is not None}
-        worst = max(finite, key=finite.get) if finite else None
+        worst = max(finite, key=lambda name: finite[name]) if finite else None
         out.append(
             {
                 "backend": backend,
@@ -322,7 +343,7 @@ def _fairness_flags(rows: list[Row]) -> list[FairnessFlag]:
     tables: dict[tuple, list[Row]] = defaultdict(list)
     for row in rows:
         tables[(row["backend"], row["device"], row["case"])].append(row)
-    flags = []
+    flags: list[FairnessFlag] = []
     for (backend, device, case), members in sorted(tables.items()):
         for field in FAIRNESS_FIELDS:
             values = {m["label"]: m["fairness"].get(field) for m in members}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
-from .summary_types import Row, RunRecord, Spread, TimingRecord, median, ratio_spread
+from .summary_types import Row, RunRecord, Spread, TimingRecord, median, ratio_spread, timing_modes
 
 
 def grouped_bars(rows: list[Row], metric: str, ylabel: str, title: str, path: Path) -> Path | None:
@@ -27,7 +29,7 @@ def grouped_bars(rows: list[Row], metric: str, ylabel: str, title: str, path: Pa
     many = len(cases) > 6  # narrower groups, rotated labels: the chart stays readable on a page
     fig, ax = plt.subplots(figsize=(min(16.0, max(6.0, (1.25 if many else 1.9) * len(cases) + 2.0)), 4.6), dpi=110)
     vertical = many or len(labels) > 4
-    colors = plt.get_cmap("tab10").colors
+    colors = _tab10()
     for i, label in enumerate(labels):
         x = np.arange(len(cases)) + (i - (len(labels) - 1) / 2) * width
         stats = [values.get((case, label)) for case in cases]
@@ -90,7 +92,7 @@ def ratio_bars(rows: list[Row], reference: str, title: str, path: Path) -> Path 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    metrics = (
+    metrics: tuple[tuple[str, str], ...] = (
         ("ess_bulk_per_s", "ESS/s"),
         ("ess_bulk_per_grad", "ESS per gradient"),
         ("ess_tail_per_grad", "tail ESS per gradient"),
@@ -102,7 +104,7 @@ def ratio_bars(rows: list[Row], reference: str, title: str, path: Path) -> Path 
     cases = sorted({r["case"] for r in rated})
     labels = sorted({r["label"] for r in rated})
     width = 0.8 / len(labels)
-    colors = plt.get_cmap("tab10").colors
+    colors = _tab10()
     all_labels = sorted({r["label"] for r in rows})  # the same colour per engine as in the other charts
     stacked = len(cases) > 4  # many cases: one panel above the other, each as wide as the page
     if stacked:
@@ -122,8 +124,8 @@ def ratio_bars(rows: list[Row], reference: str, title: str, path: Path) -> Path 
             sharey=True,
             squeeze=False,
         )
-    axes = list(axes.flat)
-    for ax, (metric, name) in zip(axes, metrics):
+    panels = list(axes.flat)
+    for ax, (metric, name) in zip(panels, metrics):
         for i, label in enumerate(labels):
             x = np.arange(len(cases)) + (i - (len(labels) - 1) / 2) * width
             ratios = [
@@ -169,10 +171,10 @@ def ratio_bars(rows: list[Row], reference: str, title: str, path: Path) -> Path 
             fontsize=8,
         )
         ax.set_title(f"{name} / {reference}", fontsize=10)
-        ax.set_ylabel(f"ratio to {reference} (1 = parity)" if stacked or ax is axes[0] else "")
+        ax.set_ylabel(f"ratio to {reference} (1 = parity)" if stacked or ax is panels[0] else "")
         ax.margins(y=0.2)
         ax.grid(axis="y", which="both", alpha=0.3)
-    handles, names = axes[0].get_legend_handles_labels()
+    handles, names = panels[0].get_legend_handles_labels()
     fig.legend(handles, names, fontsize=8, frameon=False, ncols=min(len(labels), 4), loc="lower center")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0.05 if stacked else 0.08, 1, 1))
@@ -182,13 +184,22 @@ def ratio_bars(rows: list[Row], reference: str, title: str, path: Path) -> Path 
     return path
 
 
-def _bar_heights(values: list[float | None], spreads: list[Spread | None]) -> tuple[np.ndarray, ...]:
+def _bar_heights(values: list[float | None], spreads: Sequence[Spread | None]) -> tuple[np.ndarray, ...]:
     """Bar heights (nan where a figure is missing) and the whiskers' lengths below and
     above them, to the range over seeds (none where there is no range)."""
     height = np.array([np.nan if v is None else v for v in values])
     low = np.array([v - s["min"] if v is not None and s else 0.0 for v, s in zip(values, spreads)])
     high = np.array([s["max"] - v if v is not None and s else 0.0 for v, s in zip(values, spreads)])
     return height, low, high
+
+
+def _tab10() -> tuple[tuple[float, float, float], ...]:
+    """matplotlib's tab10 palette, its colours (RGB) in order: one per engine label."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    palette = cast(ListedColormap, plt.get_cmap("tab10"))
+    return cast(tuple[tuple[float, float, float], ...], palette.colors)
 
 
 def _short(value: float) -> str:
@@ -219,7 +230,7 @@ def start_times(timings: list[TimingRecord], path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(7.5, 0.2 * len(rows) * len(modes) + 1.5), dpi=110)
     for i, (mode, key) in enumerate(modes):
         y = np.arange(len(rows)) + (i - 1) * height
-        values = [t["modes"][mode][key] for t in rows]
+        values = [timing_modes(t)[mode][key] for t in rows]
         ax.barh(y, values, height * 0.9, label=f"{mode}", color=("#c0392b", "#e67e22", "#27ae60")[i])
         for yi, v in zip(y, values):
             ax.annotate(f"{v:.1f} s", (v, yi), textcoords="offset points", xytext=(3, 0), va="center", fontsize=7)
@@ -252,13 +263,14 @@ def convergence_curves(runs: list[RunRecord], threshold: float, path: Path) -> P
         return None
     cases = sorted({r["case"] for r in runs})
     labels = sorted({r["label"] for r in runs})
-    colors = dict(zip(labels, plt.get_cmap("tab10").colors))
+    colors = dict(zip(labels, _tab10()))
     columns = min(len(cases), 3)
     rows_n = -(-len(cases) // columns)
     fig, axes = plt.subplots(rows_n, columns, figsize=(4.2 * columns, 3.2 * rows_n + 0.6), dpi=110, squeeze=False)
     for ax, case in zip(axes.flat, cases):
         for run in (r for r in runs if r["case"] == case):
-            points = np.array([(g, b) for g, b in run["convergence_curve"] if b is not None and g > 0 and b > 0])
+            curve = run["convergence_curve"] or []
+            points = np.array([(g, b) for g, b in curve if b is not None and g > 0 and b > 0])
             if len(points):
                 ax.plot(points[:, 0], points[:, 1], color=colors[run["label"]], lw=1.1, alpha=0.8)
         ax.axhline(threshold, color="0.3", ls="--", lw=0.8)

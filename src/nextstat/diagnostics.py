@@ -32,8 +32,9 @@ def _arviz():
     return arviz
 
 
-def parameter_summary(draws: np.ndarray, names: tuple[str, ...]) -> dict[str, dict[str, float]]:
-    """Per parameter: mean, sd, mcse of the mean, bulk and tail ESS, rank-normalized split R-hat."""
+def parameter_summary(draws: np.ndarray, names: tuple[str, ...]) -> dict[str, dict[str, float | None]]:
+    """Per parameter: mean, sd, mcse of the mean, bulk and tail ESS, rank-normalized split R-hat
+    (None where not finite)."""
     az = _arviz()
     dataset = az.convert_to_dataset(np.asarray(draws, dtype=float))
     with warnings.catch_warnings():

@@ -117,8 +117,9 @@ def _jax() -> dict[str, Any] | None:
         "backend": jax.default_backend(),
         "devices": [f"{d.platform}:{d.device_kind}" for d in devices],
         "device_count": len(devices),
-        "x64": bool(jax.config.jax_enable_x64),
-        "compilation_cache_dir": jax.config.jax_compilation_cache_dir,
+        # jax's Config declares no attributes for its flags, which it resolves by name
+        "x64": bool(jax.config.jax_enable_x64),  # type: ignore[attr-defined]
+        "compilation_cache_dir": jax.config.jax_compilation_cache_dir,  # type: ignore[attr-defined]
     }
 
 

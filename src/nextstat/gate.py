@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .artifacts import GATE_SCHEMA, POLICY_SCHEMA, SUMMARY_SCHEMA, ArtifactError, read_json, utc_now, validation_errors
-from .summary_types import Row, RunRecord, Spread, Summary, median, ratio_spread
+from .summary_types import Correctness, Row, RunRecord, Spread, Summary, median, ratio_spread
 
 DEFAULT_POLICY: dict[str, Any] = {
     "labels": None,  # engine labels whose rows gate; None: every row
@@ -229,22 +229,24 @@ def _health_check(run: RunRecord, key, add) -> None:
         return
     if run["verdict"] != "pass":
         add("health", key, "fail", f"{name}: health gate failed ({failed})", seed=run["seed"])
-    elif (run["correctness"] or {}).get("verdict") == "fail":
-        z = run["correctness"]["max_z"]
+        return
+    correctness: Correctness | dict[str, Any] = run["correctness"] or {}
+    if correctness.get("verdict") == "fail":
+        z = correctness["max_z"]
         add(
             "correctness",
             key,
             "fail",
-            f"{name}: posterior disagrees with the {run['correctness']['reference']} reference (max |z| {_fmt(z)})",
+            f"{name}: posterior disagrees with the {correctness['reference']} reference (max |z| {_fmt(z)})",
             seed=run["seed"],
             current=z,
         )
-    elif (run["correctness"] or {}).get("verdict") in ("reference-mismatch", "reference-invalid"):
+    elif correctness.get("verdict") in ("reference-mismatch", "reference-invalid"):
         add(
             "correctness",
             key,
             "fail",
-            f"{name}: {run['correctness']['verdict']}: the case's reference cannot be "
+            f"{name}: {correctness['verdict']}: the case's reference cannot be "
             "used, so the run's correctness is unknown",
             seed=run["seed"],
         )
@@ -300,9 +302,10 @@ def _ess_check(base: Row, row: Row, key, rule, add, kind: str = "ess_per_grad") 
 def _wall_time_check(base: Row, row: Row, key, rule, same_env, env_note, add) -> None:
     metric = rule["metric"]
     base_ratio, cur_ratio = base["ratios"].get(metric), row["ratios"].get(metric)
-    if base_ratio is None and cur_ratio is None:
+    either = cur_ratio or base_ratio
+    if either is None:
         return  # the reference row itself, or a suite without the reference engine
-    reference = (cur_ratio or base_ratio)["reference"]
+    reference = either["reference"]
     what = f"{metric} ratio to {reference}"
     metric = f"{metric} / {reference}"  # the figure compared is the ratio, not the rate
     stats = ratio_spread(base_ratio) if base_ratio else None

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -36,7 +36,8 @@ def make_reference(
     budget = Budget(REFERENCE_CHAINS, warmup, REFERENCE_DRAWS * thin)
     result = engine.run(case, settings, budget, seed)
     draws = result.draws[:, ::thin, :]
-    summary = parameter_summary(draws, case.param_names)
+    # read as numbers: the max and min below take every R-hat and ESS to be finite
+    summary = cast(dict[str, dict[str, float]], parameter_summary(draws, case.param_names))
     divergences = int(np.sum(result.sample_stats["diverging"]))
     max_rhat = max(row["rhat"] for row in summary.values())
     if divergences:
@@ -52,6 +53,7 @@ def make_reference(
             q95=float(quantiles[2, i]),
             var_sq=float(np.var(flat[:, i] ** 2, ddof=1)),
         )
+    assert case.stan_code is not None, f"{REFERENCE_ENGINE} ran the case, so it has a Stan program"
     return {
         "schema_version": REFERENCE_SCHEMA,
         "case": case.name,

@@ -56,6 +56,7 @@ class RunSpec:
     @property
     def command(self) -> str:
         """The command line that reproduces the run."""
+        assert self.label is not None, "__post_init__ sets the label"
         args = [
             "nextstat",
             "run",

@@ -76,7 +76,8 @@ class RunRecord(TypedDict):
     failed_checks: list[str]
     correctness: Correctness | None
     metrics: dict[str, float | None]
-    convergence_curve: list[list[float | None]] | None
+    #: [gradients per chain, b2_max (None where not finite)] points, JSON arrays of two
+    convergence_curve: list[tuple[float, float | None]] | None
     convergence_variance: str | None
     #: the command that reproduces the run (its artifact's ``provenance.command``)
     command: NotRequired[str]
@@ -190,6 +191,14 @@ class Summary(TypedDict):
     timings: NotRequired[list[TimingRecord]]
 
 
+def timing_modes(record: TimingRecord) -> dict[str, dict[str, Any]]:
+    """A timing record's cold, cached and warm figures, which the timing schema requires
+    of every record whose status is ok."""
+    modes = record["modes"]
+    assert modes is not None, f"a {record['status']} timing record has no modes"
+    return modes
+
+
 def median(stats: Spread | None) -> float | None:
     """The headline of a statistic over seeds; None where no seed measured it."""
     return stats["median"] if stats else None
@@ -218,7 +227,8 @@ def ratio_of_medians(mine: Spread | None, theirs: Spread | None, reference: str)
 def ratio_spread(ratio: Ratio) -> Spread | None:
     """A ratio read as a figure with its range over seeds: the ratio of medians within
     its envelope; None without an envelope."""
-    if not ratio.get("envelope"):
+    bounds = ratio.get("envelope")
+    if not bounds:
         return None
-    low, high = ratio["envelope"]
+    low, high = bounds
     return {"median": ratio["ratio_of_medians"], "min": low, "max": high}

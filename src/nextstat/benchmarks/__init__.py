@@ -1,10 +1,13 @@
 """Micro-benchmarks that print their figures: ``python -m nextstat.benchmarks.<name>``."""
 
+from typing import cast
+
 
 def min_bulk_and_tail_ess(draws, names) -> tuple[float, float]:
     """The minimum bulk and tail ESS over parameters of ``(chain, draw, parameter)``
     draws, as every run artifact reports them (``diagnostics.parameter_summary``)."""
     from ..diagnostics import parameter_summary
 
-    summary = parameter_summary(draws, tuple(names))
+    # read as numbers: the minima below take every ESS to be finite
+    summary = cast(dict[str, dict[str, float]], parameter_summary(draws, tuple(names)))
     return min(p["ess_bulk"] for p in summary.values()), min(p["ess_tail"] for p in summary.values())

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+from typing import Any
 
 from ..threads import single_thread_xla
 
@@ -44,7 +45,11 @@ def measure(case_name: str, seed: int, steps, chains: int, report: int, warmup: 
         score_key, laps.lockstep(kernel), ensemble.states, ensemble.step_size, ensemble.inverse_metric, 0.1
     )
     sample = jax.jit(lambda key, e: laps.sample(key, e, case.log_density, draws, kernel=kernel, report_chains=report))
-    out = {"chosen": chosen, "scores": dict(zip(laps.LENGTH_CANDIDATES, np.asarray(scores).tolist())), "steps": {}}
+    out: dict[str, Any] = {
+        "chosen": chosen,
+        "scores": dict(zip(laps.LENGTH_CANDIDATES, np.asarray(scores).tolist())),
+        "steps": {},
+    }
     for n in steps:
         sampled = sample(sample_key, ensemble._replace(trajectory_length=n * ensemble.step_size))
         info = sampled.info

@@ -142,7 +142,8 @@ def median(values):
 def tables(results: dict[str, dict[str, list[dict[str, float]]]]) -> str:
     from tabulate import tabulate
 
-    rows, ratios = [], {v: {"bulk": [], "tail": [], "bulk_with_warmup": []} for v in VARIANTS}
+    rows = []
+    ratios: dict[str, dict[str, list[float]]] = {v: {"bulk": [], "tail": [], "bulk_with_warmup": []} for v in VARIANTS}
     for case, scores in results.items():
         base = {k: median(s[k] for s in scores[BASELINE]) for k in ("bulk", "tail", "bulk_with_warmup")}
         for variant in VARIANTS:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 
 from ..threads import single_thread_xla
 
@@ -62,7 +63,7 @@ def main(cases: list[str]) -> None:
         case = get_case(name)
         ours = nuts.build_kernel(case.log_density)
         theirs = blackjax.nuts.build_kernel()
-        kernels = {
+        kernels: dict[str, tuple[Callable, Callable]] = {
             "nextstat": (
                 lambda k, s, e, m, ours=ours: (lambda st, info: (st, info.n_leapfrog))(*ours(k, s, e, m)),
                 nuts.init,

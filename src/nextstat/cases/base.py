@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -116,7 +116,7 @@ def indexed_columns(names: tuple[str, ...]) -> dict[str, int | list[int]]:
         if match is None:
             columns[name] = i
         else:
-            columns.setdefault(match["base"], []).append(i)
+            cast(list[int], columns.setdefault(match["base"], [])).append(i)
     return columns
 
 
@@ -138,7 +138,15 @@ def identity(x: np.ndarray) -> np.ndarray:
     return np.asarray(x, dtype=float)
 
 
-identity.traceable = lambda x: x
+class TraceableConstrain(Protocol):
+    """A NumPy ``constrain`` that carries the same map as a JAX function, ``traceable``."""
+
+    traceable: Callable[[Any], Any]
+
+    def __call__(self, x: np.ndarray, /) -> np.ndarray: ...
+
+
+cast(TraceableConstrain, identity).traceable = lambda x: x
 
 
 def exp_columns(*indices: int):
@@ -155,7 +163,7 @@ def exp_columns(*indices: int):
         logs = jnp.zeros(x.shape[-1], dtype=bool).at[jnp.asarray(indices)].set(True)
         return jnp.where(logs, jnp.exp(jnp.where(logs, x, 0.0)), x)
 
-    constrain.traceable = traceable
+    cast(TraceableConstrain, constrain).traceable = traceable
     return constrain
 
 

@@ -19,9 +19,11 @@ Use one as ``--case src/nextstat/cases/far_start.py:ma1`` or import it.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
-from .base import Case, Reference, exp_columns, identity, indexed_names
+from .base import Case, Reference, TraceableConstrain, exp_columns, identity, indexed_names
 
 MA_T = 100
 MA_PRIOR_SD = {"mu": 10.0, "theta": 2.0, "sigma": 2.5}
@@ -197,7 +199,7 @@ def funnel_ncp_neck() -> Case:
         out[..., 0] -= NECK_SHIFT
         return out
 
-    constrain.traceable = lambda x: x.at[..., 0].add(-NECK_SHIFT)
+    cast(TraceableConstrain, constrain).traceable = lambda x: x.at[..., 0].add(-NECK_SHIFT)
     return Case(
         name="funnel_ncp_neck",
         family="funnel",

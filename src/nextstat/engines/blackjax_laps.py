@@ -179,6 +179,7 @@ def _bisected_step_size(phase2: dict, acc_prob: float, variant: str) -> tuple[fl
     step = None
     for used, acceptance in zip(np.asarray(phase2["step_size"]), np.asarray(phase2["acc_prob"])):
         state, step = update(state, jnp.asarray(used), jnp.asarray(acceptance))
+    assert step is not None, "the caller refuses a run without adjusted samples"
     return float(step), bool(state[1])
 
 
@@ -248,8 +249,8 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             f"blackjax laps() ran no adjusted samples: warmup {budget.warmup} gives "
             f"num_steps2={num_steps2} < {grads_per_step * STEPS_PER_SAMPLE} gradients per sample"
         )
-    step_size, bisection_done = _bisected_step_size(info["phase_2"], float(acc_prob), settings["bisection"])
-    step_size = jnp.asarray(step_size, dtype)
+    bisected_step, bisection_done = _bisected_step_size(info["phase_2"], float(acc_prob), settings["bisection"])
+    step_size = jnp.asarray(bisected_step, dtype)
     positions = final_state.position
     inverse_mass_matrix = jnp.var(positions, axis=0)
     kernel = blackjax.adjusted_mclmc.build_kernel(integrator=blackjax.mcmc.integrators.isokinetic_mclachlan)

@@ -219,7 +219,7 @@ def _draws_in_start_order(trace, calls: _Callbacks, budget: Budget) -> np.ndarra
         raise RuntimeError(
             f"nutpie returned a {type(trace).__name__}; this engine reads the InferenceData of nutpie 0.16.8"
         )
-    draws = np.asarray(trace.posterior["params"].values, dtype=float)
+    draws = np.asarray(trace["posterior"]["params"].values, dtype=float)
     seen = np.asarray([chain[budget.warmup :] for chain in calls.draws])
     if seen.shape != draws.shape or not np.array_equal(seen, draws):
         raise RuntimeError(

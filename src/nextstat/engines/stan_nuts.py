@@ -81,6 +81,7 @@ def compile_model(case: Case) -> dict[str, Any]:
         }
     import httpstan.models
 
+    assert case.stan_code is not None, "check_case refuses a case without a Stan program"
     model_name = httpstan.models.calculate_model_name(case.stan_code)
     cache = "hit" if _pystan_model_cached(model_name) else "miss"
     start = time.perf_counter()
@@ -157,6 +158,7 @@ def _run_pystan(case: Case, settings: dict[str, Any], budget: Budget, seed: int,
 
     import httpstan.models
 
+    assert case.stan_code is not None, "check_case refuses a case without a Stan program"
     model_name = httpstan.models.calculate_model_name(case.stan_code)
     cache = "hit" if _pystan_model_cached(model_name) else "miss"
     start = time.perf_counter()
@@ -228,6 +230,7 @@ def _cmdstan_model(case: Case):
 
     from ..paths import cache_dir
 
+    assert case.stan_code is not None, "check_case refuses a case without a Stan program"
     digest = hashlib.sha256(case.stan_code.encode()).hexdigest()[:16]
     stan_file = cache_dir("stan-models") / f"{case.name}-{digest}.stan"
     if not stan_file.exists():

@@ -101,7 +101,7 @@ def correctness(summary: Summary, sink: Sink) -> list[str]:
     seeds = summary["protocol"]["seeds"]
     rows = []
     for (case, label), per_seed in sorted(by_row.items()):
-        zs = [per_seed[s]["max_z"] for s in seeds if s in per_seed and per_seed[s]["max_z"] is not None]
+        zs = [z for z in (per_seed[s]["max_z"] for s in seeds if s in per_seed) if z is not None]
         worst = max(per_seed.values(), key=lambda a: a["max_z"] or 0)
         rows.append(
             [

@@ -100,8 +100,9 @@ def _variance_of_square_note(runs: list[RunRecord], members: list[Row]) -> list[
     labels = {r["label"] for r in members}
     sources: dict[str, set[str]] = defaultdict(set)
     for run in runs:
-        if run["label"] in labels and run.get("convergence_variance"):
-            sources[run["case"]].add(run["convergence_variance"])
+        variance = run.get("convergence_variance")
+        if run["label"] in labels and variance:
+            sources[run["case"]].add(variance)
     gaussian = sorted(case for case, found in sources.items() if "gaussian from mean and sd" in found)
     if not gaussian:
         return ["Var[x²] is each reference's own, measured over its draws.", ""]

@@ -29,8 +29,9 @@ def ratio_text(ratio: Ratio | None) -> str:
     if not ratio:
         return "—"
     text = f"{ratio['ratio_of_medians']:.2f}x"
-    if ratio.get("envelope"):
-        low, high = ratio["envelope"]
+    bounds = ratio.get("envelope")
+    if bounds:
+        low, high = bounds
         text += f" [{low:.2f}, {high:.2f}]"
     return text
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from ..summary_types import EngineInfo, Row, Summary, median
 from .convergence import CONVERGE
@@ -29,7 +29,7 @@ def tldr(summary: Summary, tables: dict[tuple[str, str], list[Row]]) -> list[str
         for case in sorted({r["case"] for r in rows}):
             ranked = sorted(
                 (r for r in rows if r["case"] == case and median(r["metrics"].get("ess_bulk_per_s"))),
-                key=lambda r: -median(r["metrics"]["ess_bulk_per_s"]),
+                key=lambda r: -cast(float, median(r["metrics"]["ess_bulk_per_s"])),
             )
             if ranked:
                 lines.append(f"- **{case}** ({backend}, {device}): " + "; ".join(_ranked(r, ref) for r in ranked) + ".")
@@ -53,11 +53,17 @@ def tldr(summary: Summary, tables: dict[tuple[str, str], list[Row]]) -> list[str
     return lines + [""]
 
 
+def _ratio_of_medians(r: Row, metric: str) -> float | None:
+    """The row's ratio of medians to the reference engine on a metric; None without one."""
+    ratio = r["ratios"].get(metric)
+    return ratio.get("ratio_of_medians") if ratio is not None else None
+
+
 def _ranked(r: Row, ref: str) -> str:
     """One row of a case in the TL;DR: its ESS/s, its ratios, convergence and health."""
-    ratio = r["ratios"].get("ess_bulk_per_s", {}).get("ratio_of_medians")
-    grad = r["ratios"].get("ess_bulk_per_grad", {}).get("ratio_of_medians")
-    tail = r["ratios"].get("ess_tail_per_grad", {}).get("ratio_of_medians")
+    ratio = _ratio_of_medians(r, "ess_bulk_per_s")
+    grad = _ratio_of_medians(r, "ess_bulk_per_grad")
+    tail = _ratio_of_medians(r, "ess_tail_per_grad")
     adaptation = (r.get("settings") or {}).get("adaptation")
     text = f"`{r['label']}`" + (f" [adaptation {adaptation}]" if adaptation else "")
     text += f" {num(median(r['metrics'].get('ess_bulk_per_s')))} ESS/s"

@@ -18,11 +18,12 @@ def harness(summary: Summary) -> list[str]:
             f"imports, fingerprint, diagnostics, writing) took {h['harness_s']:.1f} s, "
             f"**{100 * h['harness_share_of_runs']:.1f}%**."
         )
-    if h.get("rule_wall_s"):
+    rule_wall = h.get("rule_wall_s")
+    if rule_wall:
         lines.append("")
         lines.append(
             "Wall time per workflow stage (Snakemake benchmarks): "
-            + ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in h["rule_wall_s"].items())
+            + ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in rule_wall.items())
             + "."
         )
     return lines + [""]

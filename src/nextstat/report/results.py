@@ -4,7 +4,7 @@ head to head, and the cold, cached and warm starts."""
 from __future__ import annotations
 
 from ..charts import grouped_bars, ratio_bars, start_times
-from ..summary_types import Row, Summary, median, ratio_of_medians
+from ..summary_types import Row, Summary, median, ratio_of_medians, timing_modes
 from .convergence import CONVERGE, SETTLE
 from .formatting import not_quoted, num, pm, ratio_text, slug, time_ratio_text
 from .sink import CHARTS, Sink
@@ -195,7 +195,8 @@ def timings(summary: Summary, sink: Sink) -> list[str]:
         if t["status"] != "ok":
             rows.append([t["case"], t["label"], f"failed: {t['reason']}", "", "", "", "", "", "", ""])
             continue
-        cold, cached, warm = (t["modes"][m] for m in ("cold", "cached", "warm"))
+        modes = timing_modes(t)
+        cold, cached, warm = (modes[m] for m in ("cold", "cached", "warm"))
         ratio = cached["engine_wall_s"] / warm["engine_wall_s"] if warm["engine_wall_s"] > 0 else None
         rows.append(
             [

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -12,10 +13,10 @@ import jax.numpy as jnp
 
 
 class Metric(NamedTuple):
-    sample_momentum: callable  # (key, inverse_metric, like) -> p ~ N(0, M)
-    scale_momentum: callable  # (inverse_metric, z ~ N(0, I)) -> p ~ N(0, M)
-    velocity: callable  # (inverse_metric, p) -> M^-1 p  (Stan's dtau_dp, "p sharp")
-    kinetic_energy: callable  # (inverse_metric, p) -> p' M^-1 p / 2
+    sample_momentum: Callable  # (key, inverse_metric, like) -> p ~ N(0, M)
+    scale_momentum: Callable  # (inverse_metric, z ~ N(0, I)) -> p ~ N(0, M)
+    velocity: Callable  # (inverse_metric, p) -> M^-1 p  (Stan's dtau_dp, "p sharp")
+    kinetic_energy: Callable  # (inverse_metric, p) -> p' M^-1 p / 2
 
 
 def _sample_momentum(key, inverse_metric, like):

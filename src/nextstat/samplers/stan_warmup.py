@@ -74,11 +74,13 @@ def window_schedule(
 def slow_windows(num_warmup: int) -> list[tuple[int, int]]:
     """The slow windows as inclusive [start, end] iteration ranges (for people and tests)."""
     in_window, window_end = window_schedule(num_warmup)
-    windows, start = [], None
+    windows: list[tuple[int, int]] = []
+    start: int | None = None
     for i in range(num_warmup):
         if in_window[i] and start is None:
             start = i
         if window_end[i]:
+            assert start is not None, "a slow window ends inside the windowed iterations"
             windows.append((start, i))
             start = i + 1
     return windows
