@@ -264,6 +264,7 @@ def _row(key: tuple, members: list[RunRecord]) -> Row:
             spec.frontend_caveats.get(first["frontend"]) if spec and first["frontend"] is not None else None
         ),
         "callback_bound": bool(spec and first["frontend"] in spec.callback_bound_frontends),
+        "settings_unrecorded": _unrecorded_settings(spec, first["settings"]),
         "is_control": first["is_control"],
         "seeds": sorted(m["seed"] for m in members),
         "n_ok": len(ok),
@@ -284,6 +285,18 @@ def _row(key: tuple, members: list[RunRecord]) -> Row:
 def _correctness_verdict(run: RunRecord) -> str | None:
     correctness = run["correctness"]
     return correctness.get("verdict") if correctness else None
+
+
+def _unrecorded_settings(spec: EngineSpec | None, settings: dict[str, Any]) -> dict[str, Any]:
+    """The engine's settings a run's artifact lacks because it predates them, with the
+    value the engine ran with then (``Setting.absent_means``)."""
+    if spec is None:
+        return {}
+    return {
+        name: setting.absent_means
+        for name, setting in spec.settings.items()
+        if setting.absent_means is not None and name not in settings
+    }
 
 
 def _add_ratios(rows: list[Row], reference: str) -> None:

@@ -96,6 +96,8 @@ class Row(TypedDict):
     frontend_caveat: NotRequired[str | None]
     #: its frontend is callback-bound (``EngineSpec.callback_bound_frontends``)
     callback_bound: NotRequired[bool]
+    #: the engine's settings its artifacts predate, with the value it ran with then
+    settings_unrecorded: NotRequired[dict[str, Any]]
     #: the callback-bound rows (this one, the reference or both) for which its ESS/s
     #: ratios to the reference are not quoted
     time_ratios_withheld: NotRequired[list[str]]

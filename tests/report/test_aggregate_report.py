@@ -236,6 +236,12 @@ def test_convergence_is_a_cost_ratio_with_its_own_table_and_chart(tmp_path, ok_a
     )
     assert "0/0" in theirs  # not traced for settling: nothing counted as unsettled
     assert "grads_per_chain_to_settle" not in ours["ratios"]  # the reference has no settle figure to divide
+    # a many-chain table leads with convergence, in the TL;DR and in its section
+    tldr = text.split("## TL;DR")[1].split("## Protocol")[0]
+    assert "`ours` settled in 50 grads/chain (first converged at 25)" in tldr
+    assert tldr.index("`ours`") < tldr.index("`theirs` did not settle (first converged at 600)")
+    results = text.split("## Results")[1]
+    assert results.index("### Ensemble convergence") < results.index("| case")
     assert list((tmp_path / "report" / "charts").glob("convergence_*.png"))
     # "theirs" predates the field, so its runs count as scaled by the Gaussian form and the case is named
     assert "Var[x²] is each reference's own, measured over its draws, except on std_normal_d10:" in text
@@ -369,3 +375,22 @@ def test_no_ess_per_second_ratio_is_quoted_against_a_callback_bound_stan(tmp_pat
     assert "not quoted: `stan_nuts` callback-bound" in text
     tldr = text.split("## TL;DR")[1].split("##")[0]
     assert "x ESS/s" not in tldr and "no ESS/s ratio: callback-bound" in tldr and "(callback-bound)" in tldr
+
+
+def test_rows_run_before_a_setting_existed_say_what_they_ran_as(tmp_path, ok_artifact):
+    """BlackJAX MAMS artifacts from before its ``kernel`` setting ran the static kernel:
+    the summary and the report say so instead of passing them off as today's default."""
+    runs = tmp_path / "runs"
+    for seed in (1, 2):
+        old = _variant(ok_artifact, "blackjax_mams", "blackjax_mams", seed, 100.0, 0.1)
+        new = _variant(ok_artifact, "blackjax_mams_dynamic", "blackjax_mams", seed, 100.0, 0.1)
+        new["config"]["settings"]["kernel"] = "dynamic"
+        write_json(runs / f"old{seed}.json", old)
+        write_json(runs / f"new{seed}.json", new)
+    summary = aggregate("t", sorted(runs.glob("*.json")), reference="blackjax_mams")
+    assert validation_errors(summary) == []
+    rows = {r["label"]: r for r in summary["rows"]}
+    assert rows["blackjax_mams"]["settings_unrecorded"] == {"kernel": "static"}
+    assert rows["blackjax_mams_dynamic"]["settings_unrecorded"] == {}
+    text = write_report(summary, tmp_path / "report").read_text()
+    assert "`blackjax_mams` as `kernel: static`" in text and "`blackjax_mams_dynamic` as" not in text

@@ -284,6 +284,7 @@ ENGINE = EngineSpec(
             ("dynamic", "static"),
             "dynamic: every chain tuned, random steps per iteration (BlackJAX's recommendation); "
             "static: one tuning chain, fixed round(L/eps) steps (the published comparison)",
+            absent_means="static",
         ),
     },
     start_backend=start_backend,

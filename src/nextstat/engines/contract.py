@@ -50,6 +50,9 @@ class Setting:
     default: Any
     allowed: tuple[Any, ...] | NumberIn
     doc: str = ""
+    #: how the engine ran in artifacts recorded before this setting existed (they lack
+    #: it); None where every artifact records it
+    absent_means: Any = None
 
     def describe_allowed(self) -> str:
         return (

@@ -17,7 +17,7 @@ from .checks import controls, correctness, failures, fairness, health
 from .convergence import convergence
 from .overview import environment, introduction, protocol, tldr
 from .provenance import beside, harness, reproduce
-from .results import head_to_head, results_table, timings
+from .results import head_to_head, results_heading, results_table, timings
 from .sink import Sink
 
 __all__ = ["write_report"]
@@ -32,9 +32,11 @@ def write_report(summary: Summary, out_dir: Path) -> Path:
     lines += protocol(summary, sink)
     lines += environment(summary)
     for (backend, device), rows in tables.items():
-        lines += results_table(summary, backend, device, rows, sink)
-        lines += head_to_head(summary, backend, device, rows, sink)
-        lines += convergence(summary, backend, device, rows, sink)
+        ensembles = convergence(summary, backend, device, rows, sink)
+        figures = results_table(summary, backend, device, rows, sink)
+        figures += head_to_head(summary, backend, device, rows, sink)
+        # many chains: the table leads with how fast each ensemble converged, what those samplers are built for
+        lines += [*results_heading(backend, device), *ensembles, *figures]
     lines += timings(summary, sink)
     lines += health(summary, sink)
     lines += controls(summary)

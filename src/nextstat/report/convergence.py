@@ -59,7 +59,7 @@ def convergence(summary: Summary, backend: str, device: str, rows: list[Row], si
         f"gradient. A run **settles** at the first iteration that starts {SETTLE_ITERATIONS} in a row below "
         "the threshold: a dip that does not last (an unadjusted phase passing through the target on its way "
         "to a biased plateau) converges but does not settle. Both measure warmup and sampling together, "
-        "from each engine's own start; the ESS per gradient of the tables above measures sampling only, on "
+        "from each engine's own start; the ESS per gradient of the results table measures sampling only, on "
         "the report chains.",
         "",
         sink.table(

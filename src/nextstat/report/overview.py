@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from ..summary_types import EngineInfo, Row, Summary, median
-from .convergence import CONVERGE
+from .convergence import CONVERGE, SETTLE
 from .formatting import brief, num
 from .sink import Sink
 
@@ -27,12 +27,18 @@ def tldr(summary: Summary, tables: dict[tuple[str, str], list[Row]]) -> list[str
     lines = ["## TL;DR", ""]
     for (backend, device), rows in tables.items():
         for case in sorted({r["case"] for r in rows}):
-            ranked = sorted(
-                (r for r in rows if r["case"] == case and median(r["metrics"].get("ess_bulk_per_s"))),
-                key=lambda r: -cast(float, median(r["metrics"]["ess_bulk_per_s"])),
-            )
+            members = [r for r in rows if r["case"] == case]
+            if any(_is_traced(r) for r in members):  # many chains: how fast the ensemble converges leads
+                ranked = sorted(filter(_is_traced, members), key=_convergence_rank)
+                line = "; ".join(_ranked_by_convergence(r, ref) for r in ranked)
+            else:
+                ranked = sorted(
+                    (r for r in members if median(r["metrics"].get("ess_bulk_per_s"))),
+                    key=lambda r: -cast(float, median(r["metrics"]["ess_bulk_per_s"])),
+                )
+                line = "; ".join(_ranked(r, ref) for r in ranked)
             if ranked:
-                lines.append(f"- **{case}** ({backend}, {device}): " + "; ".join(_ranked(r, ref) for r in ranked) + ".")
+                lines.append(f"- **{case}** ({backend}, {device}): {line}.")
     failed = sum(r["status"] == "failed" for r in summary["runs"])
     skipped = sum(r["status"] == "skipped" for r in summary["runs"])
     agreement = [a["max_z"] for a in summary["agreement"] if a["max_z"] is not None]
@@ -51,6 +57,36 @@ def tldr(summary: Summary, tables: dict[tuple[str, str], list[Row]]) -> list[str
         )
     )
     return lines + [""]
+
+
+def _is_traced(r: Row) -> bool:
+    return median(r["metrics"].get("convergence_b2_final")) is not None
+
+
+def _convergence_rank(r: Row) -> tuple[float, float]:
+    """Fewest gradients per chain to settle first, then to converge; never is last."""
+    settle, converge = median(r["metrics"].get(SETTLE)), median(r["metrics"].get(CONVERGE))
+    return (settle if settle is not None else float("inf"), converge if converge is not None else float("inf"))
+
+
+def _ranked_by_convergence(r: Row, ref: str) -> str:
+    """One many-chain row in the TL;DR: gradients per chain until its ensemble settled
+    (and first converged), its ratio to the reference, then ESS and tail ESS per gradient
+    of the draws after warmup at its gradients per draw."""
+    settle, converge = median(r["metrics"].get(SETTLE)), median(r["metrics"].get(CONVERGE))
+    text = f"`{r['label']}` " + (f"settled in {num(settle)} grads/chain" if settle else "did not settle")
+    text += f" (first converged at {num(converge)})" if converge else " (never converged)"
+    settle_ratio = _ratio_of_medians(r, SETTLE)
+    if settle_ratio:
+        text += f", {settle_ratio:.2f}x fewer than `{ref}`"
+    bulk, tail = median(r["metrics"].get("ess_bulk_per_grad")), median(r["metrics"].get("ess_tail_per_grad"))
+    steps = median(r["metrics"].get("mean_steps_per_draw"))
+    if bulk is not None:
+        text += f"; then {bulk:.4f} ESS/grad" + (f", {tail:.4f} tail ESS/grad" if tail is not None else "")
+        text += f" at {steps:.1f} grads/draw" if steps is not None else ""
+    if r["health_passed"] < r["n_ok"]:
+        text += f" — health gate failed on {r['n_ok'] - r['health_passed']}/{r['n_ok']} seeds"
+    return text
 
 
 def _ratio_of_medians(r: Row, metric: str) -> float | None:

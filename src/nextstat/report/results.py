@@ -20,9 +20,13 @@ HEAD_TO_HEAD = (
 TIME_RATIOS = ("ess_bulk_per_s", "ess_tail_per_s")
 
 
+def results_heading(backend: str, device: str) -> list[str]:
+    return [f"## Results: {backend.upper()}, {device}", ""]
+
+
 def results_table(summary: Summary, backend: str, device: str, rows: list[Row], sink: Sink) -> list[str]:
     ref = summary["reference_engine"]
-    lines = [f"## Results: {backend.upper()}, {device}", ""]
+    lines: list[str] = []
     table = []
     for r in sorted(rows, key=lambda r: (r["case"], r["label"])):
         m = r["metrics"]
@@ -102,6 +106,7 @@ def results_table(summary: Summary, backend: str, device: str, rows: list[Row], 
     caveats = dict.fromkeys(r.get("frontend_caveat") for r in sorted(rows, key=lambda r: (r["case"], r["label"])))
     for caveat in filter(None, caveats):
         lines += [caveat, ""]
+    lines += _unrecorded(rows)
     for metric, ylabel, title, chart_name in (
         ("ess_bulk_per_s", "min bulk ESS per second (sampling)", "ESS per second", "ess_per_s"),
         ("ess_bulk_per_grad", "min bulk ESS per gradient (sampling)", "ESS per gradient evaluation", "ess_per_grad"),
@@ -124,6 +129,21 @@ def results_table(summary: Summary, backend: str, device: str, rows: list[Row], 
     if chart:
         lines += [f"![Ratios to {ref}]({CHARTS}/{chart.name})", ""]
     return lines
+
+
+def _unrecorded(rows: list[Row]) -> list[str]:
+    """Rows whose artifacts predate one of their engine's settings: what they ran as."""
+    found = sorted(
+        {(r["label"], name, str(value)) for r in rows for name, value in (r.get("settings_unrecorded") or {}).items()}
+    )
+    if not found:
+        return []
+    ran_as = "; ".join(f"`{label}` as `{name}: {value}`" for label, name, value in found)
+    return [
+        f"**Rows run before a setting of their engine existed** (their artifacts do not record it): {ran_as}. "
+        "The engine's default is different today; rerun the suite to measure it.",
+        "",
+    ]
 
 
 def head_to_head(summary: Summary, backend: str, device: str, rows: list[Row], sink: Sink) -> list[str]:
