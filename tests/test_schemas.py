@@ -80,6 +80,6 @@ def test_a_copy_without_git_names_its_commit_through_the_environment(monkeypatch
 
     monkeypatch.setattr(environment.subprocess, "run", no_git)
     monkeypatch.delenv("NEXTSTAT_GIT_COMMIT", raising=False)
-    assert environment._git() == {"commit": None, "dirty": None}
+    assert environment.git_state() == {"commit": None, "dirty": None}
     monkeypatch.setenv("NEXTSTAT_GIT_COMMIT", "c" * 40)
-    assert environment._git() == {"commit": "c" * 40, "dirty": None}
+    assert environment.git_state() == {"commit": "c" * 40, "dirty": None}

@@ -50,7 +50,7 @@ def fingerprint(include_jax: bool = True) -> dict[str, Any]:
         "jax": _jax() if include_jax else None,
         "thread_variables": {name: os.environ.get(name) for name in THREAD_VARIABLES},
         "cpu_affinity": sorted(psutil.Process().cpu_affinity()) if hasattr(psutil.Process(), "cpu_affinity") else None,
-        "git": _git(),
+        "git": git_state(),
     }
     hardware = {k: env[k] for k in ("cpu", "memory_bytes", "gpus")}
     env["hardware_sha256"] = _sha256(hardware)
@@ -149,7 +149,7 @@ def _gpus() -> list[dict[str, Any]]:
         pynvml.nvmlShutdown()
 
 
-def _git() -> dict[str, Any]:
+def git_state() -> dict[str, Any]:
     root = Path(__file__).resolve().parents[2]
 
     def git(*args: str) -> str | None:

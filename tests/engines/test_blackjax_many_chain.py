@@ -88,15 +88,15 @@ def test_blackjax_laps_step_size_is_where_its_bisection_ends():
     """Replaying BlackJAX's bisection over a phase-2 history: as shipped it stops on the
     iteration whose acceptance met the tolerance, but freezes the step it computed after
     it; the fixed bisection keeps the step that met it."""
-    from nextstat.engines.blackjax_laps import _bisected_step_size
+    from nextstat.engines.blackjax_laps import bisected_step_size
 
     history = {"step_size": [1.0247, 2.0495, 4.0990, 4.0990], "acc_prob": [0.977, 0.701, 0.059, 0.060]}
-    step, stopped = _bisected_step_size(history, 0.7, "shipped")
+    step, stopped = bisected_step_size(history, 0.7, "shipped")
     assert stopped and step == pytest.approx(4.0990, rel=1e-3)
     fixed = {"step_size": [1.0247, 2.0495, 2.0495], "acc_prob": [0.977, 0.701, 0.702]}
-    step, stopped = _bisected_step_size(fixed, 0.7, "fixed")
+    step, stopped = bisected_step_size(fixed, 0.7, "fixed")
     assert stopped and step == pytest.approx(2.0495, rel=1e-6)
     running = {"step_size": [1.0, 2.0, 4.0], "acc_prob": [0.95, 0.85, 0.2]}  # bracketed, not yet stopped
     for variant in ("shipped", "fixed"):
-        step, stopped = _bisected_step_size(running, 0.7, variant)
+        step, stopped = bisected_step_size(running, 0.7, variant)
         assert not stopped and step == pytest.approx((2.0 * 4.0) ** 0.5)  # the midpoint in log step size

@@ -26,7 +26,7 @@ tolerance (a known defect, shown as its own row); ``fixed`` keeps the step that 
 
 Two things ``laps()`` does not hand back are rebuilt from what it does: the step size
 is where phase 2's bisection ends, replayed with BlackJAX's own update over the history
-in its diagnostics (``_bisected_step_size``), and the diagonal inverse metric is the
+in its diagnostics (``bisected_step_size``), and the diagonal inverse metric is the
 ensemble variance of the final positions, the estimator phase 1 ends with, taken one
 phase later.
 
@@ -68,6 +68,7 @@ from .jax_common import (
     configure_jax,
     draws_to_chains,
     fixed_steps_sample_stats,
+    lockstep_draws,
     many_chain_report,
     moments_trace_fn,
     run_blocking,
@@ -161,7 +162,7 @@ def _bisection(variant: str):
         laps_module.bisection_monotonic_fn = shipped
 
 
-def _bisected_step_size(phase2: dict, acc_prob: float, variant: str) -> tuple[float, bool]:
+def bisected_step_size(phase2: dict, acc_prob: float, variant: str) -> tuple[float, bool]:
     """The step size phase 2's bisection ends with, replayed with the update laps() ran
     (``variant``) over the (step size, ensemble acceptance) history laps() reports; and
     whether the bisection had stopped (an acceptance within its tolerance of the target).
@@ -249,30 +250,21 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             f"blackjax laps() ran no adjusted samples: warmup {budget.warmup} gives "
             f"num_steps2={num_steps2} < {grads_per_step * STEPS_PER_SAMPLE} gradients per sample"
         )
-    bisected_step, bisection_done = _bisected_step_size(info["phase_2"], float(acc_prob), settings["bisection"])
+    bisected_step, bisection_done = bisected_step_size(info["phase_2"], float(acc_prob), settings["bisection"])
     step_size = jnp.asarray(bisected_step, dtype)
     positions = final_state.position
     inverse_mass_matrix = jnp.var(positions, axis=0)
     kernel = blackjax.adjusted_mclmc.build_kernel(integrator=blackjax.mcmc.integrators.isokinetic_mclachlan)
 
     def sampling(key, states, step_size, inverse_mass_matrix):
-        def one(states, key):
-            keys = jax.random.split(key, budget.chains)
-            states, info = jax.vmap(
+        def advance(keys, states):
+            return jax.vmap(
                 lambda k, s: kernel(
                     k, s, case.log_density, step_size, (STEPS_PER_SAMPLE,), inverse_mass_matrix, L_PROPOSAL_FACTOR
                 )
             )(keys, states)
-            out = (
-                states.position[:report],
-                states.logdensity[:report],
-                info.acceptance_rate[:report],
-                info.is_divergent[:report],
-            )
-            moments = jnp.mean(trace_fn(states.position), axis=0) if trace_fn else None
-            return states, (out, moments)
 
-        return jax.lax.scan(one, states, jax.random.split(key, budget.draws))[1]
+        return lockstep_draws(advance, states, key, budget.chains, budget.draws, report, trace_fn)
 
     compiled, compile_sampling_s = compile_ahead(sampling, sample_key, final_state, step_size, inverse_mass_matrix)
     ((draws, lp, acceptance, divergent), moments), sampling_s = run_blocking(

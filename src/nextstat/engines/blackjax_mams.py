@@ -38,6 +38,7 @@ from .jax_common import (
     draws_to_chains,
     fixed_steps_sample_stats,
     initial_points,
+    lockstep_draws,
     many_chain_report,
     moments_trace_fn,
     run_blocking,
@@ -120,22 +121,21 @@ def _dynamic(case, settings, budget, seed, report, dtype, tune, static_kernel) -
         states = jax.vmap(lambda x: adjusted_mclmc_dynamic.init(x, logdensity, length_key))(positions)
         average_steps = length / step_size
 
-        def one(states, key):
-            keys = jax.random.split(key, budget.chains)
-            states, info = jax.vmap(lambda k, s, eps, imm, avg: kernel(k, s, logdensity, eps, jnp.inf, imm, (avg,)))(
+        def advance(keys, states):
+            return jax.vmap(lambda k, s, eps, imm, avg: kernel(k, s, logdensity, eps, jnp.inf, imm, (avg,)))(
                 keys, states, step_size, inverse_mass_matrix, average_steps
             )
-            out = (
-                states.position[:report],
-                states.logdensity[:report],
-                info.acceptance_rate[:report],
-                info.is_divergent[:report],
-                info.num_integration_steps[:report],
-            )
-            moments = jnp.mean(trace_fn(states.position), axis=0) if trace_fn else None
-            return states, (out, moments)
 
-        return jax.lax.scan(one, states, jax.random.split(key, budget.draws))[1]
+        return lockstep_draws(
+            advance,
+            states,
+            key,
+            budget.chains,
+            budget.draws,
+            report,
+            trace_fn,
+            extra=lambda info: (info.num_integration_steps,),
+        )
 
     compiled_tune, compile_tune_s = compile_ahead(tune_all, tune_key, positions)
     (positions, length, step_size, inverse_mass_matrix, tuning_steps), warmup_s = run_blocking(
@@ -208,21 +208,12 @@ def _static(case, settings, budget, seed, report, dtype, tune, static_kernel) ->
         states = jax.vmap(lambda x: blackjax_init(x, logdensity))(positions)
         steps = jnp.maximum(jnp.round(length / step_size), 1).astype(jnp.int32)
 
-        def one(states, key):
-            keys = jax.random.split(key, budget.chains)
-            states, info = jax.vmap(
-                lambda k, s: static_kernel(k, s, logdensity, step_size, (steps,), inverse_mass_matrix)
-            )(keys, states)
-            out = (
-                states.position[:report],
-                states.logdensity[:report],
-                info.acceptance_rate[:report],
-                info.is_divergent[:report],
+        def advance(keys, states):
+            return jax.vmap(lambda k, s: static_kernel(k, s, logdensity, step_size, (steps,), inverse_mass_matrix))(
+                keys, states
             )
-            moments = jnp.mean(trace_fn(states.position), axis=0) if trace_fn else None
-            return states, (out, moments)
 
-        return jax.lax.scan(one, states, jax.random.split(key, budget.draws))[1], steps
+        return lockstep_draws(advance, states, key, budget.chains, budget.draws, report, trace_fn), steps
 
     compiled_tune, compile_tune_s = compile_ahead(tune, tune_key, start)
     (position, length, step_size, inverse_mass_matrix, tuning_steps), warmup_s = run_blocking(

@@ -189,6 +189,32 @@ def many_chain_report(engine_name: str, settings: dict[str, Any], n_chains: int)
     return report
 
 
+def lockstep_draws(
+    advance: Callable,
+    states: Any,
+    key: Any,
+    n_chains: int,
+    n_draws: int,
+    report: int,
+    trace_fn: Callable | None,
+    extra: Callable = lambda info: (),
+) -> Any:
+    """A lockstep scan of ``advance(keys, states) -> (states, info)`` (one key per chain)
+    over ``n_draws`` draws (BlackJAX's MAMS and LAPS kernels under ``vmap``). Returns, per
+    draw, the report chains' (position, logdensity, acceptance rate, divergence,
+    ``*extra(info)``) and the whole ensemble's moments (``trace_fn``; None without one)."""
+    import jax
+    import jax.numpy as jnp
+
+    def one(states, key):
+        states, info = advance(jax.random.split(key, n_chains), states)
+        kept = (states.position, states.logdensity, info.acceptance_rate, info.is_divergent, *extra(info))
+        moments = jnp.mean(trace_fn(states.position), axis=0) if trace_fn else None
+        return states, (tuple(values[:report] for values in kept), moments)
+
+    return jax.lax.scan(one, states, jax.random.split(key, n_draws))[1]
+
+
 def draws_to_chains(values) -> np.ndarray:
     """A lockstep scan's (draw, chain, ...) outputs as (chain, draw, ...)."""
     return np.swapaxes(np.asarray(values), 0, 1)
