@@ -184,3 +184,15 @@ def test_a_run_whose_draws_are_nan_still_exits_0_with_a_valid_artifact(tmp_path)
     doc = json.loads(out.read_text())
     assert doc["status"] == "ok" and doc["quality"]["verdict"] == "fail"
     assert nextstat("validate", out).returncode == 0
+
+
+def test_the_cache_follows_nextstat_cache_dir_then_xdg_cache_home(monkeypatch, tmp_path):
+    """A timing probe's private cache folders hold nextstat's own cache (CmdStan's model
+    builds), so its cold start compiles the model as a new user's would."""
+    from nextstat.paths import cache_dir
+
+    monkeypatch.delenv("NEXTSTAT_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir("stan-models") == tmp_path / "xdg" / "nextstat" / "stan-models"
+    monkeypatch.setenv("NEXTSTAT_CACHE_DIR", str(tmp_path / "shared"))
+    assert cache_dir("stan-models") == tmp_path / "shared" / "stan-models"

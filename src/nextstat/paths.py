@@ -17,8 +17,11 @@ def schemas_dir() -> Path:
 
 
 def cache_dir(name: str) -> Path:
-    """A cache shared by runs: ``$NEXTSTAT_CACHE_DIR`` (e.g. on a cluster's shared disk) or ~/.cache/nextstat."""
-    root = Path(os.environ.get("NEXTSTAT_CACHE_DIR") or Path.home() / ".cache" / "nextstat")
+    """A cache shared by runs: ``$NEXTSTAT_CACHE_DIR`` (e.g. on a cluster's shared disk), else
+    ``$XDG_CACHE_HOME/nextstat`` (so a timing probe's private cache folder holds its CmdStan
+    builds too, and a cold start compiles the model), else ~/.cache/nextstat."""
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    root = Path(os.environ.get("NEXTSTAT_CACHE_DIR") or (Path(xdg) if xdg else Path.home() / ".cache") / "nextstat")
     path = root / name
     path.mkdir(parents=True, exist_ok=True)
     return path

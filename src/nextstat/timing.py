@@ -5,7 +5,8 @@
 - cached: a fresh process whose caches the cold run filled: a second launch.
 - warm: the same work again inside the cached process: nothing left to compile.
 
-Both processes get a private cache folder (``XDG_CACHE_HOME`` for httpstan,
+Both processes get a private cache folder (``XDG_CACHE_HOME`` for httpstan and for
+nextstat's own cache, where CmdStan's model builds live,
 ``JAX_COMPILATION_CACHE_DIR`` for JAX), so the user's own caches are neither read nor
 touched. Time to result is measured from process start to the end of sampling.
 
@@ -84,6 +85,7 @@ def measure(spec: RunSpec) -> dict[str, dict[str, Any]]:
         env = {
             **os.environ,
             "XDG_CACHE_HOME": os.path.join(tmp, "xdg"),
+            "NEXTSTAT_CACHE_DIR": os.path.join(tmp, "nextstat"),  # CmdStan's model builds: cold compiles them
             "JAX_COMPILATION_CACHE_DIR": os.path.join(tmp, "jax"),
             "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
             "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0",
