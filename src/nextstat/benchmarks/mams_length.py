@@ -36,9 +36,9 @@ BUDGET = (4, 1000, 1000)  # the mams-cpu suite's
 def measure(case_name: str, variant: str, seed: int) -> dict[str, float]:
     from ..cases import get_case
     from ..diagnostics import run_metrics
-    from ..engines import Budget, load_engine, resolve_settings
+    from ..engines import SAMPLE_METHODS, Budget, load_engine, resolve_settings
 
-    engine = load_engine("nextstat_mams")
+    engine = load_engine(SAMPLE_METHODS["mams"])
     settings = resolve_settings({"target_accept": 0.9, "eps_jitter": 0.1, "length_jitter": variant}, engine.name)
     budget = Budget(*BUDGET)
     result = engine.run(get_case(case_name), settings, budget, seed)
@@ -91,7 +91,8 @@ def main(argv: list[str]) -> None:
             "# MAMS: fixed against random steps per transition",
             "",
             f"`python -m nextstat.benchmarks.mams_length --seeds {' '.join(map(str, args.seeds))}`: our MAMS "
-            f"(`nextstat_mams`, target acceptance 0.9, eps jitter 0.1), {chains} chains x {warmup} warmup x {draws} "
+            "(`nextstat.sample(method='mams')`'s engine, target acceptance 0.9, eps jitter 0.1), "
+            f"{chains} chains x {warmup} warmup x {draws} "
             "draws, the same warmup for both rows; medians over seeds (R-hat: the maximum). `none`: round(L/eps) "
             "steps; `uniform`: steps uniform on 1..2L/eps-1 (mean L/eps). ESS is the minimum over parameters; "
             "per sampling gradient.",
