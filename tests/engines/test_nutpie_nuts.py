@@ -125,10 +125,11 @@ def test_adaptation_names_and_default():
 
 def test_a_missing_nutpie_gives_a_skipped_artifact(monkeypatch):
     from nextstat.artifacts import validation_errors
+    from nextstat.run_spec import RunSpec
     from nextstat.runner import execute
 
     monkeypatch.setitem(sys.modules, "nutpie", None)  # import nutpie now raises ImportError
-    doc = execute("std_normal_d2", NAME, 1, Budget(1, 10, 10))
+    doc = execute(RunSpec("std_normal_d2", NAME, 1, Budget(1, 10, 10)))
     assert doc["status"] == "skipped" and "nutpie" in doc["reason"]
     assert validation_errors(doc) == []
 
