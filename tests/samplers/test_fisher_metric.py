@@ -160,3 +160,34 @@ def test_sampler_with_fisher_adaptation_matches_the_reference(case_name, adaptat
     assert not result.sample_stats["diverging"].any()
     verdict = correctness(parameter_summary(result.draws, result.param_names), case.reference)
     assert verdict["verdict"] == "pass", verdict["max_z"]
+
+
+def test_low_rank_estimate_leaves_out_non_finite_rows():
+    """A draw or gradient that overflowed (a far start) is no evidence about the metric:
+    the estimate is the one from the finite rows alone, not NaN."""
+    rng = np.random.default_rng(3)
+    draws = rng.normal(size=(40, 3)) * np.array([1.0, 3.0, 0.5])
+    grads = -draws / np.array([1.0, 9.0, 0.25])
+    weights = np.ones(40)
+    clean = low_rank_inverse_metric(jnp.asarray(draws[:38]), jnp.asarray(grads[:38]), jnp.asarray(weights[:38]))
+    draws[38, 1], grads[39, 2] = np.nan, np.inf
+    guarded = low_rank_inverse_metric(jnp.asarray(draws), jnp.asarray(grads), jnp.asarray(weights))
+    np.testing.assert_allclose(np.asarray(guarded), np.asarray(clean), rtol=1e-12, atol=1e-12)
+
+
+def test_warmup_refuses_an_unusable_metric_estimate_and_counts_it():
+    """An estimator that returns NaN (as a window of overflowing draws can) must not
+    reach the sampler: the metric before it is kept, the step size stays finite, and
+    the warmup state says how many estimates it refused."""
+    from nextstat.samplers.fisher_metric import WindowEstimator
+
+    broken = WindowEstimator(
+        init=lambda d, dtype: jnp.zeros((), dtype),
+        add=lambda state, x, g: state + 1,
+        estimate=lambda state: jnp.full(2, jnp.nan),
+        dense=False,
+    )
+    final, _ = run_warmup(jax.random.key(0), jnp.zeros(2), lambda x: -0.5 * jnp.sum(x * x), 200, estimator=broken)
+    assert int(final.refused_estimates) > 0 and int(final.skipped_draws) == 0
+    np.testing.assert_array_equal(np.asarray(final.inverse_metric), np.ones(2))
+    assert np.isfinite(float(final.step_size)) and float(final.step_size) > 0

@@ -45,9 +45,10 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             kernel=kernel,
             adaptation=settings["adaptation"],
         )
-        return (final.state, final.step_size, final.inverse_metric), jnp.sum(info.n_leapfrog)
+        guards = (final.refused_estimates, final.skipped_draws)
+        return (final.state, final.step_size, final.inverse_metric, guards), jnp.sum(info.n_leapfrog)
 
-    def sample(key, state, step_size, inverse_metric):
+    def sample(key, state, step_size, inverse_metric, guards):
         def one(state, draw_key):
             state, info = kernel(draw_key, state, step_size, inverse_metric)
             return state, (state.position, state.logdensity, info)
@@ -71,6 +72,8 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "tree_depth": info("tree_depth").astype(int),
         },
         engine_info={
+            "metric_estimates_refused_per_chain": [int(carry[3][0]) for carry in runs.carries],
+            "warmup_draws_skipped_per_chain": [int(carry[3][1]) for carry in runs.carries],
             "frontend": "nextstat.samplers.nuts",
             "adaptation": ADAPTATION_NOTES[settings["adaptation"]],
             "top_level_join": settings["top_level_join"],

@@ -57,7 +57,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .metrics import SHRINK_DRAWS, stan_shrinkage
+from .metrics import SHRINK_DRAWS, stan_shrinkage, usable_metric
 
 EIGEN_CUTOFF = 2.0  # low-rank: eigenvalues within [1/2, 2] of the diagonal answer are set to 1
 CLIP = (1e-10, 1e10)
@@ -134,7 +134,13 @@ def spd_geometric_mean_of_inverse(c_x, c_g):
 
 def low_rank_inverse_metric(draws, grads, weights, cutoff: float = EIGEN_CUTOFF):
     """The low-rank-plus-diagonal inverse metric from the rows of ``draws`` and ``grads``
-    whose ``weights`` are 1 (the window's), as a dense matrix."""
+    whose ``weights`` are 1 (the window's), as a dense matrix. Rows with a non-finite draw
+    or gradient are left out; where the low-rank estimate is not finite and positive
+    definite, the diagonal Fisher estimate of the same rows is returned instead."""
+    finite = jnp.all(jnp.isfinite(draws), axis=1) & jnp.all(jnp.isfinite(grads), axis=1)
+    weights = jnp.where(finite, weights, 0.0)
+    draws = jnp.where(finite[:, None], draws, 0.0)
+    grads = jnp.where(finite[:, None], grads, 0.0)
     n = jnp.sum(weights)
     w = weights[:, None]
     mean_x = jnp.sum(w * draws, axis=0) / n
@@ -153,7 +159,8 @@ def low_rank_inverse_metric(draws, grads, weights, cutoff: float = EIGEN_CUTOFF)
     values = jnp.clip(values, 1.0 / MAX_EIGEN, MAX_EIGEN) ** (n / (n + SHRINK_DRAWS))
     values = jnp.where((values > 1.0 / cutoff) & (values < cutoff), 1.0, values)
     core = (vectors * values) @ vectors.T  # I + U (Lambda - I) U'
-    return scale[:, None] * core * scale[None, :]
+    low_rank = scale[:, None] * core * scale[None, :]
+    return jnp.where(usable_metric(low_rank), low_rank, jnp.diag(scale2))
 
 
 def fisher_low_rank(capacity: int, cutoff: float = EIGEN_CUTOFF) -> WindowEstimator:

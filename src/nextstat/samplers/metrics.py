@@ -49,3 +49,13 @@ def stan_shrinkage(n, estimate):
     1e-3 * 5/(n+5) (times the identity for a matrix)."""
     eye = jnp.eye(estimate.shape[0], dtype=estimate.dtype) if estimate.ndim == 2 else 1.0
     return (n / (n + SHRINK_DRAWS)) * estimate + 1e-3 * (SHRINK_DRAWS / (n + SHRINK_DRAWS)) * eye
+
+
+def usable_metric(inverse_metric) -> jax.Array:
+    """An inverse metric a sampler can use: finite, with a positive diagonal (a dense one
+    also positive definite, checked through its Cholesky factor)."""
+    finite = jnp.all(jnp.isfinite(inverse_metric))
+    if inverse_metric.ndim == 1:
+        return finite & jnp.all(inverse_metric > 0)
+    safe = jnp.where(finite, inverse_metric, jnp.eye(inverse_metric.shape[0], dtype=inverse_metric.dtype))
+    return finite & jnp.all(jnp.isfinite(jnp.linalg.cholesky(safe)))

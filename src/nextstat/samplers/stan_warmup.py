@@ -31,7 +31,7 @@ import numpy as np
 
 from .fisher_metric import WindowEstimator, fisher_diagonal, fisher_low_rank
 from .integrators import PhasePoint, leapfrog
-from .metrics import euclidean, stan_shrinkage
+from .metrics import euclidean, stan_shrinkage, usable_metric
 from .nuts import NUTSInfo, NUTSState, build_kernel, init
 from .step_size import LOG_08, DualAveraging, double_or_halve, dual_averaging_init, dual_averaging_update
 
@@ -167,6 +167,11 @@ class WarmupState(NamedTuple):
     dual_averaging: DualAveraging
     window: NamedTuple  # the metric estimator's running state for the current window
     key: jax.Array
+    #: window estimates refused because they were not finite and positive (the metric
+    #: before them was kept), and draws left out of their window for a non-finite
+    #: position or gradient
+    refused_estimates: jax.Array
+    skipped_draws: jax.Array
 
 
 def run_warmup(
@@ -207,24 +212,45 @@ def run_warmup(
         key, transition_key, heuristic_key = jax.random.split(carry.key, 3)
         state, info = kernel(transition_key, carry.state, carry.step_size, carry.inverse_metric)
         da, step_size = dual_averaging_update(carry.dual_averaging, info.accept_stat, delta=target_accept)
+        finite = jnp.all(jnp.isfinite(state.position)) & jnp.all(jnp.isfinite(state.logdensity_grad))
         window = jax.tree.map(
-            lambda a, b: jnp.where(add, a, b),
+            lambda a, b: jnp.where(add & finite, a, b),
             estimator.add(carry.window, state.position, state.logdensity_grad),
             carry.window,
         )
 
         def end_window(_):
-            inverse_metric = estimator.estimate(window)
+            estimated = estimator.estimate(window)
+            usable = usable_metric(estimated)
+            inverse_metric = jnp.where(usable, estimated, carry.inverse_metric)
             eps = find_reasonable_step_size(heuristic_key, state, step_size, inverse_metric, logdensity_fn)
-            return (inverse_metric, eps, dual_averaging_init(eps), estimator.init(d, dtype))
+            eps = jnp.where(jnp.isfinite(eps) & (eps > 0), eps, step_size)
+            return (
+                inverse_metric,
+                eps,
+                dual_averaging_init(eps),
+                estimator.init(d, dtype),
+                (~usable).astype(jnp.int32),
+            )
 
         def carry_on(_):
-            return carry.inverse_metric, step_size, da, window
+            return carry.inverse_metric, step_size, da, window, jnp.zeros((), jnp.int32)
 
-        inverse_metric, step_size, da, window = jax.lax.cond(end, end_window, carry_on, None)
-        return WarmupState(state, step_size, inverse_metric, da, window, key), info
+        inverse_metric, step_size, da, window, refused = jax.lax.cond(end, end_window, carry_on, None)
+        next_carry = WarmupState(
+            state,
+            step_size,
+            inverse_metric,
+            da,
+            window,
+            key,
+            carry.refused_estimates + refused,
+            carry.skipped_draws + (add & ~finite).astype(jnp.int32),
+        )
+        return next_carry, info
 
-    initial = WarmupState(state, step_size, inverse_metric, da, estimator.init(d, dtype), key)
+    no_count = jnp.zeros((), jnp.int32)
+    initial = WarmupState(state, step_size, inverse_metric, da, estimator.init(d, dtype), key, no_count, no_count)
     final, infos = jax.lax.scan(one, initial, (jnp.asarray(in_window), jnp.asarray(window_end)))
     if num_warmup > 0:
         final = final._replace(step_size=jnp.exp(final.dual_averaging.x_bar))
