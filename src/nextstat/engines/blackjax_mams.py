@@ -35,10 +35,9 @@ from .jax_common import (
     SUPERCHAIN_SIZE,
     compile_ahead,
     configure_jax,
-    draws_to_chains,
-    fixed_steps_sample_stats,
     initial_points,
     lockstep_draws,
+    lockstep_result,
     many_chain_report,
     moments_trace_fn,
     run_blocking,
@@ -81,8 +80,10 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
         )
         return state.position, params.L, params.step_size, params.inverse_mass_matrix, integrator_steps
 
-    sampler = _dynamic if settings["kernel"] == "dynamic" else _static
-    result = sampler(case, settings, budget, seed, report, dtype, tune, static_kernel)
+    if settings["kernel"] == "dynamic":
+        result = _dynamic(case, settings, budget, seed, report, dtype, tune)
+    else:
+        result = _static(case, settings, budget, seed, report, dtype, tune, static_kernel)
     result.engine_info["tuning_num_steps_argument"] = num_steps
     result.engine_info["tuning_target_num_integration_steps"] = _l_pin()
     return result
@@ -98,7 +99,7 @@ def _l_pin() -> float:
     return float(tuner.parameters["target_num_integration_steps"].default)
 
 
-def _dynamic(case, settings, budget, seed, report, dtype, tune, static_kernel) -> RunResult:
+def _dynamic(case, settings, budget, seed, report, dtype, tune) -> RunResult:
     import blackjax
     import jax
     import jax.numpy as jnp
@@ -158,18 +159,18 @@ def _dynamic(case, settings, budget, seed, report, dtype, tune, static_kernel) -
         ensemble_trace = {"moments": np.asarray(moments), "grads_per_chain": grads_per_chain}
     step_size = np.asarray(step_size)
     average_steps = np.asarray(length) / step_size
-    return RunResult(
-        draws=case.constrain(draws_to_chains(draws)),
-        param_names=case.param_names,
-        sample_stats=fixed_steps_sample_stats(lp, acceptance, divergent, GRADS_PER_STEP * steps, step_size[:report]),
+    return lockstep_result(
+        case,
+        (draws, lp, acceptance, divergent),
+        GRADS_PER_STEP * steps,
+        step_size[:report],
+        report,
         grad_evals_warmup=GRADS_PER_STEP * int(tuning_steps[:report].sum()),
         grad_evals_sampling=GRADS_PER_STEP * int(steps.sum()),
         compile_s=compile_tune_s + compile_sampling_s,
         warmup_s=warmup_s,
         sampling_s=sampling_s,
         ensemble_trace=ensemble_trace,
-        report_chains=report,
-        superchain_size=SUPERCHAIN_SIZE,
         engine_info={
             "frontend": "blackjax.adjusted_mclmc_dynamic (random trajectory length) + "
             "adjusted_mclmc_find_L_and_step_size on every chain (shipped defaults)",
@@ -232,10 +233,12 @@ def _static(case, settings, budget, seed, report, dtype, tune, static_kernel) ->
         grads_per_chain = np.full(budget.draws, float(grads_per_draw))
         grads_per_chain[0] += GRADS_PER_STEP * int(tuning_steps)
         ensemble_trace = {"moments": np.asarray(moments), "grads_per_chain": grads_per_chain}
-    return RunResult(
-        draws=case.constrain(draws_to_chains(draws)),
-        param_names=case.param_names,
-        sample_stats=fixed_steps_sample_stats(lp, acceptance, divergent, grads_per_draw, float(step_size)),
+    return lockstep_result(
+        case,
+        (draws, lp, acceptance, divergent),
+        grads_per_draw,
+        float(step_size),
+        report,
         # the one tuning chain's gradients, counted for each report chain (they all start from it)
         grad_evals_warmup=GRADS_PER_STEP * int(tuning_steps) * report,
         grad_evals_sampling=grads_per_draw * report * budget.draws,
@@ -243,8 +246,6 @@ def _static(case, settings, budget, seed, report, dtype, tune, static_kernel) ->
         warmup_s=warmup_s,
         sampling_s=sampling_s,
         ensemble_trace=ensemble_trace,
-        report_chains=report,
-        superchain_size=SUPERCHAIN_SIZE,
         engine_info={
             "frontend": "blackjax.adjusted_mclmc + adjusted_mclmc_find_L_and_step_size (shipped defaults)",
             "kernel": "static",

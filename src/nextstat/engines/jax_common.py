@@ -236,6 +236,24 @@ def fixed_steps_sample_stats(lp, acceptance, divergent, grads_per_draw, step_siz
     }
 
 
+def lockstep_result(case: Case, scanned: tuple, grads_per_draw, step_size, report: int, **rest: Any):
+    """The RunResult of a lockstep many-chain run from ``lockstep_draws``'s report-chain
+    outputs (draws, logdensity, acceptance, divergence; shaped draw x chain): constrained
+    draws, per-draw statistics, and the report and superchain sizes; ``rest`` is the
+    run's gradients, timings, ensemble trace and engine record."""
+    from .base import RunResult
+
+    draws, lp, acceptance, divergent = scanned
+    return RunResult(
+        draws=case.constrain(draws_to_chains(draws)),
+        param_names=case.param_names,
+        sample_stats=fixed_steps_sample_stats(lp, acceptance, divergent, grads_per_draw, step_size),
+        report_chains=report,
+        superchain_size=SUPERCHAIN_SIZE,
+        **rest,
+    )
+
+
 def moments_trace_fn(case: Case):
     """(chains, d) -> (chains, 2p): each constrained parameter and its square, for the
     samplers' ensemble trace; None where the case's ``constrain`` cannot be traced."""
