@@ -1,5 +1,6 @@
 import copy
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -7,6 +8,14 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+#: The posteriordb subset beside the repository (tests only: the tool takes any directory).
+SHARED_POSTERIORDB = REPO.parent / "shared" / "posteriordb"
+if SHARED_POSTERIORDB.is_dir():
+    os.environ.setdefault("NEXTSTAT_POSTERIORDB", str(SHARED_POSTERIORDB))
+needs_posteriordb = pytest.mark.skipif(
+    not os.environ.get("NEXTSTAT_POSTERIORDB"),
+    reason=f"no posteriordb directory: set NEXTSTAT_POSTERIORDB (tests look for {SHARED_POSTERIORDB})",
+)
 from nextstat.threads import single_thread_xla  # noqa: E402
 
 single_thread_xla()

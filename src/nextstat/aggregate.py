@@ -402,6 +402,7 @@ def _engine_info(doc: dict[str, Any], settings: dict[str, Any]) -> EngineInfo:
         "initialization": (doc.get("engine_info") or {}).get("initialization"),
         "cases": [],
         "ours": spec.ours if spec else False,
+        "nuts": spec.nuts if spec else False,
         "setting_docs": {name: setting.doc for name, setting in spec.settings.items()} if spec else {},
     }
 

@@ -291,3 +291,46 @@ def convergence_curves(runs: list[RunRecord], threshold: float, path: Path) -> P
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def sorted_ratios(
+    bulk: dict[str, dict[str, float]], tail: dict[str, dict[str, float]], reference: str, title: str, path: Path
+) -> Path | None:
+    """Two panels, bulk and tail ESS per gradient: per engine row, its ratios to the
+    reference over posteriors, sorted from worst to best and spread over [0, 1] (the
+    fraction of posteriors at or below a ratio), on a log axis with parity at 1."""
+    import matplotlib
+    import matplotlib.ticker
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not any(bulk.values()):
+        return None
+    colors = _tab10()
+    fig, axes = plt.subplots(1, 2, figsize=(11.0, 4.6), dpi=110, sharey=True)
+    for ax, (panel, ratios) in zip(axes, (("bulk ESS per gradient", bulk), ("tail ESS per gradient", tail))):
+        for i, (label, by_case) in enumerate(ratios.items()):
+            values = np.sort(np.array(list(by_case.values()), dtype=float))
+            if not len(values):
+                continue
+            fraction = (np.arange(len(values)) + 0.5) / len(values)
+            ax.plot(
+                fraction, values, marker="o", markersize=3, linewidth=1.2, label=label, color=colors[i % len(colors)]
+            )
+        ax.axhline(1.0, color="0.2", linewidth=1, linestyle="--")
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x"))
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("fraction of posteriors (sorted by ratio)")
+        ax.set_title(f"{panel} / {reference}", fontsize=10)
+        ax.grid(which="both", alpha=0.3)
+    axes[0].set_ylabel(f"ratio to {reference} (1 = parity)")
+    handles, names = axes[0].get_legend_handles_labels()
+    fig.legend(handles, names, fontsize=8, frameon=False, ncols=min(len(names), 4), loc="lower center")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

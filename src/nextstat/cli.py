@@ -31,22 +31,50 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "handler", None):
             parser.print_help()
             return EXIT_USAGE
+        if getattr(args, "posteriordb", None):
+            _use_posteriordb(args.posteriordb)
         return args.handler(args)
     except UsageError as exc:
         print(f"nextstat: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
 
+def _use_posteriordb(directory: str) -> None:
+    """``--posteriordb DIR``: checked here, then handed to case lookups (and to any process
+    this one starts) through the environment."""
+    import os
+
+    from .cases.posteriordb import ENV_VAR, PosteriorDBError, posteriordb_dir
+
+    try:
+        os.environ[ENV_VAR] = str(posteriordb_dir(directory))
+    except PosteriorDBError as exc:
+        raise UsageError(f"--posteriordb: {exc}") from None
+
+
+def _posteriordb_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--posteriordb",
+        metavar="DIR",
+        help="a posteriordb directory (posteriordb's layout), for cases named pdb:<posterior> "
+        "(default: $NEXTSTAT_POSTERIORDB)",
+    )
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="nextstat", description="Reproducible benchmarks of Bayesian MCMC samplers.")
     sub = parser.add_subparsers(title="commands", parser_class=_Parser)
 
-    p = sub.add_parser("cases", help="list the built-in posterior cases")
+    p = sub.add_parser("cases", help="list the built-in posterior cases, and posteriordb's where one is given")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _posteriordb_option(p)
     p.set_defaults(handler=cmd_cases)
 
     p = sub.add_parser("run", help="run one engine on one case with one seed and write its artifact")
-    p.add_argument("--case", required=True, help="built-in case name, or path/to/file.py:NAME")
+    p.add_argument(
+        "--case", required=True, help="built-in case name, pdb:<posteriordb posterior>, or path/to/file.py:NAME"
+    )
+    _posteriordb_option(p)
     p.add_argument("--engine", required=True, help="engine name (see `nextstat run --help`)")
     p.add_argument("--seed", required=True, type=_nonnegative_int, help="run seed; chain seeds derive from it")
     p.add_argument(
@@ -82,17 +110,22 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", default="adhoc")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--threads", type=_positive_int, default=1)
+    _posteriordb_option(p)
     p.set_defaults(handler=cmd_timing)
 
     p = sub.add_parser("compile", help="build a case's model once, ahead of its runs, and record the compile time")
     p.add_argument("--case", required=True)
     p.add_argument("--engine", help="an engine with a compile step (default: the reference engine, Stan's)")
+    _posteriordb_option(p)
     p.add_argument("--out", required=True)
     p.set_defaults(handler=cmd_compile)
 
     p = sub.add_parser("parity", help="compare Stan's log_prob and gradient with the case's JAX log density")
-    p.add_argument("--case", required=True, nargs="+", help="case names or path/to/file.py:NAME")
+    p.add_argument(
+        "--case", required=True, nargs="+", help="case names, pdb:<posteriordb posterior> or path/to/file.py:NAME"
+    )
     p.add_argument("--points", type=_positive_int, default=20, help="random unconstrained points (default 20)")
+    _posteriordb_option(p)
     p.set_defaults(handler=cmd_parity)
 
     p = sub.add_parser("reference", help="make a case's reference posterior with a long Stan run")
@@ -100,6 +133,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="where to write it (default: the built-in references folder)")
     p.add_argument("--seed", type=_nonnegative_int, default=4711)
     p.add_argument("--target-accept", type=float, default=0.95)
+    _posteriordb_option(p)
     p.set_defaults(handler=cmd_reference)
 
     p = sub.add_parser("validate", help="validate artifacts against their JSON schemas")
@@ -175,19 +209,30 @@ def _parse_settings(items: list[str]) -> dict[str, Any]:
 
 
 def cmd_cases(args) -> int:
-    from .cases import BUILTIN_CASES, get_case
+    import os
 
+    from .cases import BUILTIN_CASES, POSTERIORDB_PREFIX, CaseError, get_case
+    from .cases.posteriordb import ENV_VAR, list_posteriors
+
+    names = list(BUILTIN_CASES)
+    if os.environ.get(ENV_VAR):
+        names += [POSTERIORDB_PREFIX + name for name in list_posteriors()]
     rows, problems = [], []
-    for name in BUILTIN_CASES:
-        case = get_case(name)
+    for name in names:
+        try:
+            case = get_case(name)
+        except CaseError as exc:  # one unreadable posterior does not hide the others
+            problems.append(str(exc))
+            continue
         rows.append(
             {
                 "case": name,
-                "dim": case.dim,
+                "dim": case.dim or "?",
                 "family": case.family,
                 "parameterization": case.parameterization,
                 "reference": _reference_label(case),
                 "stan": bool(case.stan_code),
+                "jax_density": case.missing_jax_density is None,
                 "control": case.is_control,
             }
         )
@@ -207,7 +252,12 @@ def cmd_cases(args) -> int:
 def _reference_label(case) -> str:
     if case.reference_problem is not None:
         return f"{case.reference_problem['verdict'].upper()} (unusable)"
-    return case.reference.kind if case.reference else "none"
+    if case.reference is None:
+        return "none"
+    covered = len(case.reference.mean)
+    if covered < len(case.param_names):
+        return f"{case.reference.kind} ({covered} of {len(case.param_names)} parameters)"
+    return case.reference.kind
 
 
 def cmd_run(args) -> int:

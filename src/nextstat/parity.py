@@ -22,6 +22,8 @@ TOLERANCE = 1e-8
 def parity(case: Case, n_points: int = 20, seed: int = 20240101, radius: float = 2.0) -> dict[str, Any]:
     if not case.stan_code:
         raise EngineUnavailable(f"case '{case.name}' has no Stan program: nothing to compare")
+    if case.missing_jax_density:
+        raise EngineUnavailable(case.missing_jax_density)
     import jax
 
     from .engines.stan_common import pystan_build

@@ -37,6 +37,8 @@ def execute(spec: RunSpec, *, compile_record: str | None = None) -> dict[str, An
     try:
         started = time.perf_counter()
         artifact["engine_info"] = {"versions": engine.versions()}  # imports the engine's library
+        if engine.target == "jax-density" and case.missing_jax_density:
+            raise EngineUnavailable(f"{spec.engine} samples a JAX density: {case.missing_jax_density}")
         result = engine.run(case, spec.settings, spec.budget, spec.seed).check(spec.budget, engine.stat_names)
         engine_wall_s = time.perf_counter() - started
     except EngineUnavailable as exc:
@@ -137,11 +139,12 @@ def _case_info(case: Case) -> dict[str, Any]:
     return {
         "family": case.family,
         "parameterization": case.parameterization,
-        "dim": case.dim,
+        "dim": case.dim or None,
         "param_names": list(case.param_names),
         "source": case.source,
         "is_control": case.is_control,
         "reference": case.reference.kind if case.reference else None,
+        "jax_density": case.missing_jax_density is None,
     }
 
 

@@ -127,6 +127,8 @@ class EngineInfo(TypedDict):
     cases: list[str]
     #: one of our own samplers (``EngineSpec.ours``)
     ours: NotRequired[bool]
+    #: a NUTS engine (``EngineSpec.nuts``)
+    nuts: NotRequired[bool]
     #: the engine's own settings and what each means (``EngineSpec.settings``)
     setting_docs: NotRequired[dict[str, str]]
 

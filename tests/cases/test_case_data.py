@@ -101,6 +101,7 @@ def test_cases_lists_every_case_and_marks_the_mismatched_one(mismatched_referenc
     from nextstat.cases import references
 
     monkeypatch.setattr(references, "REFERENCES_DIR", mismatched_reference.parent)
+    monkeypatch.delenv("NEXTSTAT_POSTERIORDB", raising=False)  # the built-in cases alone
     get_case.cache_clear()
     try:
         assert cli.main(["cases", "--json"]) == 0

@@ -5,7 +5,8 @@ import os
 import shlex
 import sys
 
-from nextstat.cases import BUILTIN_CASES
+from nextstat.cases import BUILTIN_CASES, POSTERIORDB_PREFIX
+from nextstat.cases.posteriordb import ENV_VAR as POSTERIORDB_ENV, list_posteriors, posteriordb_dir
 from nextstat.engines import ENGINES, REFERENCE_ENGINE, Budget, resolve_settings
 
 PY = shlex.quote(sys.executable)  # one interpreter for every job (httpstan keys its model cache on it)
@@ -17,7 +18,12 @@ CACHE_ENV = ""
 if config.get("cache_dir"):
     _cache = os.path.abspath(os.path.expanduser(config["cache_dir"]))
     CACHE_ENV = f"NEXTSTAT_CACHE_DIR={shlex.quote(_cache)} XDG_CACHE_HOME={shlex.quote(_cache + '/xdg')} "
-NEXTSTAT = f"{CACHE_ENV}{PY} -m nextstat"
+# posteriordb cases (pdb:<posterior>) are read from config `posteriordb`, else from the
+# environment's NEXTSTAT_POSTERIORDB; every job is handed the same absolute directory.
+POSTERIORDB_ENV_ARG = ""
+if config.get("posteriordb"):
+    POSTERIORDB_ENV_ARG = f"{POSTERIORDB_ENV}={shlex.quote(str(posteriordb_dir(config['posteriordb'])))} "
+NEXTSTAT = f"{CACHE_ENV}{POSTERIORDB_ENV_ARG}{PY} -m nextstat"
 SUITE = config["suite"]
 RESULTS = f"{config['results_dir']}/{SUITE}"
 REPORTS = f"{config['reports_dir']}/{SUITE}"
@@ -25,10 +31,19 @@ REPORT = f"{REPORTS}/REPORT.md"
 
 
 def _case_specs():
+    """case id -> case spec; a posteriordb case ``pdb:NAME`` has the id NAME."""
     specs = {}
+    posteriors = None
     for entry in config["cases"]:
         case_id, spec = (entry, entry) if isinstance(entry, str) else (entry["id"], entry["spec"])
-        if ".py:" not in spec and spec not in BUILTIN_CASES:
+        if spec.startswith(POSTERIORDB_PREFIX):
+            name = spec.removeprefix(POSTERIORDB_PREFIX)
+            if posteriors is None:
+                posteriors = list_posteriors(config.get("posteriordb"))
+            if name not in posteriors:
+                raise ValueError(f"config cases: posteriordb has no posterior '{name}' (from '{spec}')")
+            case_id = name if isinstance(entry, str) else case_id
+        elif ".py:" not in spec and spec not in BUILTIN_CASES:
             raise ValueError(f"config cases: unknown case '{spec}' (built-in: {', '.join(BUILTIN_CASES)})")
         specs[case_id] = spec
     return specs

@@ -13,6 +13,8 @@ from .eight_schools import eight_schools
 from .funnel import neal_funnel, neal_funnel_ncp
 from .glm_logistic import SCALED_COLUMNS, glm_logistic, logreg
 from .hier_logistic import hier_logistic_ri
+from .posteriordb import PREFIX as POSTERIORDB_PREFIX
+from .posteriordb import PosteriorDBError, posteriordb_case
 from .references import attach_reference
 from .std_normal import std_normal
 
@@ -38,7 +40,7 @@ BUILTIN_CASES: dict[str, Callable[[], Case]] = {
 
 
 class CaseError(ValueError):
-    """A case name or case file that cannot be resolved."""
+    """A case name, case file or posteriordb posterior that cannot be resolved."""
 
 
 def list_cases() -> list[str]:
@@ -47,12 +49,22 @@ def list_cases() -> list[str]:
 
 @cache
 def get_case(spec: str) -> Case:
-    """A built-in case by name, or ``file.py:NAME`` for a user's own case."""
+    """A built-in case by name, ``file.py:NAME`` for a user's own case, or ``pdb:NAME`` for a
+    posterior of the posteriordb directory named by ``$NEXTSTAT_POSTERIORDB`` (the CLI's
+    ``--posteriordb DIR`` sets it)."""
     if spec in BUILTIN_CASES:
         return attach_reference(BUILTIN_CASES[spec]())
+    if spec.startswith(POSTERIORDB_PREFIX):
+        try:
+            return posteriordb_case(spec.removeprefix(POSTERIORDB_PREFIX))
+        except PosteriorDBError as exc:
+            raise CaseError(f"case '{spec}': {exc}") from None
     if ".py:" in spec:
         return _load_user_case(spec)
-    raise CaseError(f"unknown case '{spec}': expected one of {', '.join(BUILTIN_CASES)} or path/to/file.py:NAME")
+    raise CaseError(
+        f"unknown case '{spec}': expected one of {', '.join(BUILTIN_CASES)}, pdb:<posteriordb posterior> "
+        "or path/to/file.py:NAME"
+    )
 
 
 def _load_user_case(spec: str) -> Case:

@@ -64,6 +64,12 @@ class Case:
     #: Why the case's committed reference could not be used (e.g. made on other data),
     #: with ``reference`` None: runs still go ahead and say so in their correctness.
     reference_problem: Mapping[str, Any] | None = None
+    #: The dataset's name where it has one outside this package (e.g. ``posteriordb:kidiq``);
+    #: simulated data is named by its case and seed.
+    dataset_name: str | None = None
+    #: Why the case has no JAX density (``log_density`` and ``constrain`` then refuse to
+    #: run): engines that sample a JAX density skip it with this reason; Stan's engine runs it.
+    missing_jax_density: str | None = None
 
     @property
     def dim(self) -> int:
@@ -75,6 +81,8 @@ class Case:
 
     @property
     def dataset_id(self) -> str:
+        if self.dataset_name:
+            return self.dataset_name
         return f"{self.name}@seed{DATASET_SEED}" if self.data else f"{self.name}@no-data"
 
     def stan_init(self, x_unconstrained: np.ndarray) -> dict[str, Any]:

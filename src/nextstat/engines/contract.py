@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 HEALTH_GATES = ("nuts-strict", "microcanonical")
+#: What an engine samples: the case's JAX log density, or the case's Stan program.
+TARGETS = ("jax-density", "stan-program")
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,8 @@ class EngineSpec:
     run: Callable[..., Any]  # (case, settings, budget, seed) -> RunResult
     versions: Callable[[], dict[str, str]]
     health_gate: str = "nuts-strict"
+    #: one of ``TARGETS``: a case without a JAX density is skipped by the engines that need one
+    target: str = "jax-density"
     #: a NUTS engine reports ``tree_depth`` per draw (``base.NUTS_STAT_NAMES``)
     nuts: bool = True
     #: one of our own samplers: the numerator where a report pairs it with another engine
@@ -89,6 +93,8 @@ class EngineSpec:
     def __post_init__(self):
         if self.health_gate not in HEALTH_GATES:
             raise ValueError(f"engine {self.name}: health gate {self.health_gate!r} is not one of {HEALTH_GATES}")
+        if self.target not in TARGETS:
+            raise ValueError(f"engine {self.name}: target {self.target!r} is not one of {TARGETS}")
 
     @property
     def stat_names(self) -> tuple[str, ...]:
@@ -117,4 +123,13 @@ def library_versions(*modules: str, nextstat: bool = False) -> dict[str, str]:
     return out
 
 
-__all__ = ["EPS_JITTER", "EngineSpec", "HEALTH_GATES", "NumberIn", "REPORT_CHAINS", "Setting", "library_versions"]
+__all__ = [
+    "EPS_JITTER",
+    "EngineSpec",
+    "HEALTH_GATES",
+    "NumberIn",
+    "REPORT_CHAINS",
+    "Setting",
+    "TARGETS",
+    "library_versions",
+]

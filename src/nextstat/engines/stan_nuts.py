@@ -92,8 +92,11 @@ def compile_model(case: Case) -> dict[str, Any]:
 def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunResult:
     check_case(case)
     check_settings(settings)
-    # the shared start points; a start where the density is not finite, Stan refuses itself
-    inits = start_points(case, seed, budget.chains)
+    # the shared start points; a start where the density is not finite, Stan refuses itself.
+    # A case without a JAX density has no map from unconstrained starts to Stan's inits
+    # (a posteriordb posterior whose program has none yet): Stan then draws its own, from
+    # the same U(-2, 2) on the unconstrained space, seeded by the run seed.
+    inits = None if case.missing_jax_density else start_points(case, seed, budget.chains)
     if frontend() == "cmdstanpy":
         return _run_cmdstanpy(case, settings, budget, seed, inits)
     return _run_pystan(case, settings, budget, seed, inits)
@@ -106,7 +109,7 @@ def _pystan_model_cached(model_name: str) -> bool:
     return directory.is_dir() and any(p.suffix == ".so" for p in directory.iterdir())
 
 
-def _forget_cached_fits(posterior, kwargs: dict[str, Any]) -> list[Path]:
+def _forget_cached_fits(posterior, kwargs: dict[str, Any], num_chains: int) -> list[Path]:
     """httpstan replays a cached fit when a request repeats (same seed, data, settings and
     inits); a benchmark must sample anew. Delete exactly this run's fits, computed as
     httpstan names them (its request schema and hash), and nobody else's: a suite runs
@@ -119,15 +122,15 @@ def _forget_cached_fits(posterior, kwargs: dict[str, Any]) -> list[Path]:
     from stan.model import DataJSONEncoder
 
     plain = json.loads(DataJSONEncoder().encode(kwargs))
-    inits = plain.pop("init")
+    inits = plain.pop("init", None)
     paths = []
-    for chain, init in enumerate(inits, start=1):
+    for chain in range(1, num_chains + 1):
         payload = {
             **plain,
             "function": "stan::services::sample::hmc_nuts_diag_e_adapt",
             "chain": chain,
             "data": posterior.data,
-            "init": init,
+            "init": inits[chain - 1] if inits is not None else {},  # PyStan sends {} when given no inits
             "random_seed": posterior.random_seed,
         }
         args = httpstan.schemas.CreateFitRequest().load(payload)
@@ -152,7 +155,7 @@ def _use_process_pool(workers: int) -> None:
     )
 
 
-def _run_pystan(case: Case, settings: dict[str, Any], budget: Budget, seed: int, inits: np.ndarray) -> RunResult:
+def _run_pystan(case: Case, settings: dict[str, Any], budget: Budget, seed: int, inits: np.ndarray | None) -> RunResult:
     import contextlib
     import sys
 
@@ -171,9 +174,10 @@ def _run_pystan(case: Case, settings: dict[str, Any], budget: Budget, seed: int,
         "save_warmup": True,
         "delta": settings["target_accept"],
         "max_depth": settings["max_tree_depth"],
-        "init": [case.stan_init(x) for x in inits],
     }
-    fit_files = _forget_cached_fits(posterior, request)
+    if inits is not None:
+        request["init"] = [case.stan_init(x) for x in inits]
+    fit_files = _forget_cached_fits(posterior, request, budget.chains)
     _use_process_pool(budget.chains if settings["chain_method"] == "parallel" else 1)
     start = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):
@@ -232,7 +236,10 @@ def _cmdstan_model(case: Case):
 
     assert case.stan_code is not None, "check_case refuses a case without a Stan program"
     digest = hashlib.sha256(case.stan_code.encode()).hexdigest()[:16]
-    stan_file = cache_dir("stan-models") / f"{case.name}-{digest}.stan"
+    # CmdStan's make takes the file name as a target and as the model's C++ name: only
+    # letters, digits and underscores (a posteriordb case is named ``pdb:<posterior>``)
+    stem = re.sub(r"[^A-Za-z0-9_]", "_", case.name)
+    stan_file = cache_dir("stan-models") / f"{stem}-{digest}.stan"
     if not stan_file.exists():
         stan_file.write_text(case.stan_code)
     exe = stan_file.with_suffix("")
@@ -240,7 +247,9 @@ def _cmdstan_model(case: Case):
     return cmdstanpy.CmdStanModel(stan_file=str(stan_file)), cache
 
 
-def _run_cmdstanpy(case: Case, settings: dict[str, Any], budget: Budget, seed: int, inits: np.ndarray) -> RunResult:
+def _run_cmdstanpy(
+    case: Case, settings: dict[str, Any], budget: Budget, seed: int, inits: np.ndarray | None
+) -> RunResult:
     import tempfile
 
     start = time.perf_counter()
@@ -258,7 +267,7 @@ def _run_cmdstanpy(case: Case, settings: dict[str, Any], budget: Budget, seed: i
             save_warmup=True,
             adapt_delta=settings["target_accept"],
             max_treedepth=settings["max_tree_depth"],
-            inits=[case.stan_init(x) for x in inits],
+            inits=None if inits is None else [case.stan_init(x) for x in inits],
             sig_figs=15,
             output_dir=output_dir,
             show_progress=False,
@@ -322,6 +331,7 @@ def _result(case, budget, draws, column, compile_s, warmup_s, sampling_s, info) 
 
 ENGINE = EngineSpec(
     name=NAME,
+    target="stan-program",
     run=run,
     versions=versions,
     compile=compile_model,

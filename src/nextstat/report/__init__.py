@@ -16,6 +16,7 @@ from ..summary_types import Row, Summary
 from .checks import controls, correctness, failures, fairness, health
 from .convergence import convergence
 from .overview import environment, introduction, protocol, tldr
+from .posteriors import across_posteriors
 from .provenance import beside, harness, reproduce
 from .results import head_to_head, results_heading, results_table, timings
 from .sink import Sink
@@ -33,6 +34,8 @@ def write_report(summary: Summary, out_dir: Path) -> Path:
     lines += environment(summary)
     for (backend, device), rows in tables.items():
         ensembles = convergence(summary, backend, device, rows, sink)
+        # many posteriors: the distribution of each row's ratios over them comes before the long table
+        ensembles += across_posteriors(summary, backend, device, rows, sink)
         figures = results_table(summary, backend, device, rows, sink)
         figures += head_to_head(summary, backend, device, rows, sink)
         # many chains: the table leads with how fast each ensemble converged, what those samplers are built for

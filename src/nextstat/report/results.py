@@ -18,6 +18,8 @@ HEAD_TO_HEAD = (
     "ess_tail_per_grad",
 )
 TIME_RATIOS = ("ess_bulk_per_s", "ess_tail_per_s")
+#: above this many cases, a bar per case and engine is unreadable
+MAX_CHART_CASES = 12
 
 
 def results_heading(backend: str, device: str) -> list[str]:
@@ -107,6 +109,13 @@ def results_table(summary: Summary, backend: str, device: str, rows: list[Row], 
     for caveat in filter(None, caveats):
         lines += [caveat, ""]
     lines += _unrecorded(rows)
+    if len({r["case"] for r in rows}) > MAX_CHART_CASES:
+        lines += [
+            f"(Per-case bar charts are left out above {MAX_CHART_CASES} cases; the view across posteriors above "
+            "charts the ratios.)",
+            "",
+        ]
+        return lines
     for metric, ylabel, title, chart_name in (
         ("ess_bulk_per_s", "min bulk ESS per second (sampling)", "ESS per second", "ess_per_s"),
         ("ess_bulk_per_grad", "min bulk ESS per gradient (sampling)", "ESS per gradient evaluation", "ess_per_grad"),
@@ -150,6 +159,8 @@ def head_to_head(summary: Summary, backend: str, device: str, rows: list[Row], s
     """Every pair of engines other than the reference engine, on each case both ran: our
     own samplers (``ours`` in the summary's protocol) are the numerator where a pair has one."""
     ref = summary["reference_engine"]
+    if len({r["case"] for r in rows}) > MAX_CHART_CASES:
+        return []  # a pair per case is hundreds of lines: the view across posteriors pairs our samplers instead
     engines = summary["protocol"]["engines"]
     converging = any(r["metrics"].get(CONVERGE) for r in rows)
     by_case: dict[str, list[Row]] = {}

@@ -1,0 +1,160 @@
+"""Across many posteriors: each engine row's ESS per gradient relative to the reference
+engine as a distribution over posteriors (median, quartiles, worst), the figure sampler
+papers use, then the per-posterior ratios with each posterior's failures named."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..charts import sorted_ratios
+from ..summary_types import Row, Summary, ratio_of_medians
+from .formatting import slug
+from .sink import CHARTS, Sink
+
+#: a table with at least this many cases gets the view
+MANY_CASES = 8
+#: the ratios the view shows: (metric, column name)
+VIEWED = (
+    ("ess_bulk_per_grad", "bulk ESS/grad"),
+    ("ess_bulk_per_grad_with_warmup", "bulk ESS/grad, warmup grads counted"),
+    ("ess_tail_per_grad", "tail ESS/grad"),
+)
+
+
+def across_posteriors(summary: Summary, backend: str, device: str, rows: list[Row], sink: Sink) -> list[str]:
+    ref = summary["reference_engine"]
+    cases = sorted({r["case"] for r in rows})
+    if len(cases) < MANY_CASES or not any(r["label"] == ref for r in rows):
+        return []
+    labels = sorted({r["label"] for r in rows if r["label"] != ref}, key=lambda label: _order(summary, label))
+    ratios = {metric: {label: _ratios(rows, label, metric) for label in labels} for metric, _ in VIEWED}
+    name = slug(f"{backend}-{device}")
+    lines = [
+        f"### Across {len(cases)} posteriors: ESS per gradient relative to `{ref}`",
+        "",
+        f"Per engine row, the ratio of its median ESS per gradient (over seeds) to `{ref}`'s on each posterior, "
+        "summarised over the posteriors both ran: the median, the quartiles and the worst posterior. "
+        "A ratio counts whatever the runs' health gates said; the failures are named per posterior below.",
+        "",
+    ]
+    table = []
+    for label in labels:
+        cells: list[str] = [f"`{label}`"]
+        for metric, _ in VIEWED:
+            values = np.array(list(ratios[metric][label].values()))
+            cells.append(_distribution(values))
+        bulk = ratios["ess_bulk_per_grad"][label]
+        cells.append(f"{sum(v < 1.0 for v in bulk.values())}/{len(bulk)}" if bulk else "—")
+        table.append(cells)
+    headers = ["engine", *(f"{name}: median [q25, q75], worst" for _, name in VIEWED), "posteriors below 1x (bulk)"]
+    lines += [sink.table(f"across_posteriors_{name}", table, headers, disable_numparse=True), ""]
+    chart = sorted_ratios(
+        {label: ratios["ess_bulk_per_grad"][label] for label in labels},
+        {label: ratios["ess_tail_per_grad"][label] for label in labels},
+        ref,
+        f"ESS per gradient relative to {ref}, posteriors sorted by ratio\n{backend.upper()}, {device}: "
+        "ratio of medians over seeds",
+        sink.chart(f"sorted_ratios_{name}.png"),
+    )
+    if chart:
+        lines += [f"![ESS per gradient relative to {ref}, sorted]({CHARTS}/{chart.name})", ""]
+    lines += _per_posterior(rows, labels, ref, cases, ratios, sink, name)
+    lines += _ours_pairs(summary, rows, cases, sink, name)
+    return lines
+
+
+def _order(summary: Summary, label: str) -> tuple[bool, str]:
+    info = summary["protocol"]["engines"].get(label)
+    return (not (info and info.get("ours", False)), label)
+
+
+def _ratios(rows: list[Row], label: str, metric: str) -> dict[str, float]:
+    """case -> the row's ratio to the reference, where it has one."""
+    found = {}
+    for r in rows:
+        ratio = r["ratios"].get(metric) if r["label"] == label else None
+        if ratio:
+            found[r["case"]] = ratio["ratio_of_medians"]
+    return found
+
+
+def _distribution(values: np.ndarray) -> str:
+    if not len(values):
+        return "—"
+    q25, q50, q75 = np.quantile(values, [0.25, 0.5, 0.75])
+    return f"{q50:.2f}x [{q25:.2f}, {q75:.2f}], {values.min():.2f}x"
+
+
+def _failures(row: Row | None) -> str:
+    """What went wrong in a row's runs, briefly: unhealthy, incorrect, failed, skipped seeds."""
+    if row is None:
+        return "not run"
+    marks = []
+    if row["n_skipped"]:
+        marks.append("skipped")
+    if row["n_failed"]:
+        marks.append(f"{row['n_failed']} failed")
+    unhealthy = row["n_ok"] - row["health_passed"]
+    if unhealthy:
+        marks.append(f"{unhealthy} unhealthy")
+    if row["correctness_failed"]:
+        marks.append(f"{row['correctness_failed']} |z|>4")
+    return ", ".join(marks)
+
+
+def _per_posterior(rows, labels, ref, cases, ratios, sink, name) -> list[str]:
+    by_key = {(r["case"], r["label"]): r for r in rows}
+    table = []
+    for case in cases:
+        cells = [case, _failures(by_key.get((case, ref))) or "ok"]
+        for label in labels:
+            bulk = ratios["ess_bulk_per_grad"][label].get(case)
+            tail = ratios["ess_tail_per_grad"][label].get(case)
+            text = "—" if bulk is None else f"{bulk:.2f} / {'—' if tail is None else f'{tail:.2f}'}"
+            problems = _failures(by_key.get((case, label)))
+            cells.append(f"{text} ({problems})" if problems else text)
+        table.append(cells)
+    headers = ["posterior", f"`{ref}` runs", *(f"`{label}`" for label in labels)]
+    return [
+        f"#### Per posterior: bulk / tail ESS per gradient relative to `{ref}`",
+        "",
+        sink.table(f"per_posterior_{name}", table, headers, disable_numparse=True),
+        "",
+        "In brackets, what went wrong in a row's runs on that posterior (seeds that failed, were skipped, failed "
+        "their health gate: R-hat, divergences, E-BFMI, ESS, or whose means are more than 4 MCSE from the "
+        "reference); the health section lists each failed check.",
+        "",
+    ]
+
+
+def _ours_pairs(summary: Summary, rows: list[Row], cases: list[str], sink: Sink, name: str) -> list[str]:
+    """Each of our other samplers against our NUTS (the row labelled as its engine, with its
+    default settings), per posterior: where ``method="auto"`` learns which to pick."""
+    engines = summary["protocol"]["engines"]
+    ours = {label: e for label, e in engines.items() if e.get("ours")}
+    nuts_label = next((label for label, e in ours.items() if e.get("nuts") and label == e["engine"]), None)
+    others = [label for label, e in ours.items() if not e.get("nuts")]
+    if nuts_label is None or not others:
+        return []
+    by_key = {(r["case"], r["label"]): r for r in rows}
+    table = []
+    for case in cases:
+        nuts = by_key.get((case, nuts_label))
+        if nuts is None:
+            continue
+        cells = [case]
+        for label in others:
+            mine = by_key.get((case, label))
+            for metric in ("ess_bulk_per_grad", "ess_tail_per_grad"):
+                ratio = ratio_of_medians(
+                    mine["metrics"].get(metric) if mine else None, nuts["metrics"].get(metric), nuts_label
+                )
+                cells.append("—" if ratio is None else f"{ratio['ratio_of_medians']:.2f}x")
+        table.append(cells)
+    headers = ["posterior", *(f"`{label}` {kind}" for label in others for kind in ("bulk", "tail"))]
+    return [
+        f"#### Our other samplers against `{nuts_label}`, per posterior (ESS per gradient)",
+        "",
+        sink.table(f"ours_vs_nuts_{name}", table, headers, disable_numparse=True),
+        "",
+    ]

@@ -1,0 +1,56 @@
+"""The view for suites of many posteriors: each row's ESS per gradient relative to the
+reference as a distribution over posteriors, then per posterior with failures named."""
+
+import copy
+
+from nextstat.aggregate import aggregate
+from nextstat.artifacts import validation_errors, write_json
+from nextstat.report import write_report
+
+
+def _run(base, case, label, engine, seed, ess_per_grad, tail):
+    doc = copy.deepcopy(base)
+    doc.update(case=case, label=label, engine=engine, seed=seed)
+    doc["diagnostics"]["ess_bulk_per_grad"] = ess_per_grad
+    doc["diagnostics"]["min_ess_tail"], doc["gradients"]["sampling"] = tail, 10_000
+    return doc
+
+
+def _suite(tmp_path, ok_artifact, n_cases=9):
+    runs = tmp_path / "runs"
+    for i in range(n_cases):
+        case = f"pdb:posterior_{i}"
+        for seed in (1, 2, 3):
+            rows = {
+                ("stan_nuts", "stan_nuts"): (0.1, 1000.0),
+                # ours: 0.5x .. 2.5x of Stan's bulk ESS/grad over the posteriors, tail 2x everywhere
+                ("nextstat_nuts", "nextstat_nuts"): (0.1 * (0.5 + 0.25 * i), 2000.0),
+                ("nextstat_mams", "nextstat_mams"): (0.2, 1000.0),
+            }
+            for (label, engine), (bulk, tail) in rows.items():
+                write_json(runs / f"{i}-{label}-{seed}.json", _run(ok_artifact, case, label, engine, seed, bulk, tail))
+    return aggregate("t", sorted(runs.glob("*.json")))
+
+
+def test_each_row_gets_median_quartiles_and_worst_over_posteriors(tmp_path, ok_artifact):
+    summary = _suite(tmp_path, ok_artifact)
+    assert validation_errors(summary) == []
+    text = write_report(summary, tmp_path / "report").read_text()
+    assert "### Across 9 posteriors: ESS per gradient relative to `stan_nuts`" in text
+    # ratios 0.5, 0.75, ..., 2.5: median 1.5, quartiles 1.0 and 2.0, worst 0.5; tail 2x on each
+    line = next(line for line in text.splitlines() if line.startswith("| `nextstat_nuts`"))
+    assert "1.50x [1.00, 2.00], 0.50x" in line and "2.00x [2.00, 2.00], 2.00x" in line and "| 2/9 " in line
+    assert (tmp_path / "report" / "charts" / "sorted_ratios_cpu-cpu.png").exists() or any(
+        p.name.startswith("sorted_ratios_") for p in (tmp_path / "report" / "charts").iterdir()
+    )
+    assert "#### Per posterior: bulk / tail ESS per gradient relative to `stan_nuts`" in text
+    assert any(line.startswith("| pdb:posterior_0 ") and "0.50 / 2.00" in line for line in text.splitlines())
+    # our MAMS against our NUTS, per posterior: 0.2 / 0.05 = 4x on the first
+    assert "#### Our other samplers against `nextstat_nuts`, per posterior (ESS per gradient)" in text
+    assert any(line.startswith("| pdb:posterior_0 ") and "4.00x" in line for line in text.splitlines())
+
+
+def test_a_few_cases_get_no_such_view(tmp_path, ok_artifact):
+    summary = _suite(tmp_path, ok_artifact, n_cases=3)
+    text = write_report(summary, tmp_path / "report").read_text()
+    assert "Across 3 posteriors" not in text and "Per posterior" not in text
