@@ -55,3 +55,37 @@ def ok_artifact(tmp_path_factory):
 @pytest.fixture
 def artifact(ok_artifact):
     return copy.deepcopy(ok_artifact)
+
+
+class PosteriorDBFiles:
+    """A posteriordb directory's posteriors by name, through nextstat's reader."""
+
+    def __init__(self, root: Path):
+        from nextstat.cases.posteriordb.reader import read_posterior
+
+        self.root = root
+        self._read = read_posterior
+
+    def info(self, posterior: str) -> dict:
+        return self._read(self.root, posterior).info
+
+    def data(self, posterior: str) -> dict:
+        return self._read(self.root, posterior).data
+
+    def reference_names(self, posterior: str) -> list[str]:
+        return list(self._read(self.root, posterior).reference_draws or {})
+
+
+@pytest.fixture(scope="session")
+def posteriordb() -> PosteriorDBFiles:
+    root = os.environ.get("NEXTSTAT_POSTERIORDB")
+    if not root:
+        pytest.skip(f"no posteriordb directory: set NEXTSTAT_POSTERIORDB (tests look for {SHARED_POSTERIORDB})")
+    return PosteriorDBFiles(Path(root))
+
+
+@pytest.fixture
+def float64():
+    import jax
+
+    jax.config.update("jax_enable_x64", True)

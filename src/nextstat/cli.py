@@ -122,9 +122,11 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("parity", help="compare Stan's log_prob and gradient with the case's JAX log density")
     p.add_argument(
-        "--case", required=True, nargs="+", help="case names, pdb:<posteriordb posterior> or path/to/file.py:NAME"
+        "--case", nargs="+", default=[], help="case names, pdb:<posteriordb posterior> or path/to/file.py:NAME"
     )
+    p.add_argument("--all-posteriordb", action="store_true", help="also every posterior of the posteriordb directory")
     p.add_argument("--points", type=_positive_int, default=20, help="random unconstrained points (default 20)")
+    p.add_argument("--markdown", help="also write the results as a markdown table here")
     _posteriordb_option(p)
     p.set_defaults(handler=cmd_parity)
 
@@ -311,27 +313,79 @@ def cmd_run(args) -> int:
 
 
 def cmd_parity(args) -> int:
-    from .cases import CaseError, get_case
+    from .cases import POSTERIORDB_PREFIX, CaseError, get_case
+    from .cases.posteriordb import PosteriorDBError, list_posteriors
     from .engines import EngineUnavailable
     from .parity import parity
 
-    failed = 0
-    for spec in args.case:
+    specs = list(args.case)
+    if args.all_posteriordb:
         try:
-            result = parity(get_case(spec), n_points=args.points)
+            specs += [POSTERIORDB_PREFIX + name for name in list_posteriors()]
+        except PosteriorDBError as exc:
+            raise UsageError(f"--all-posteriordb: {exc}") from None
+    if not specs:
+        raise UsageError("parity: give --case NAME ... or --all-posteriordb")
+    failed = 0
+    rows = []
+    for spec in specs:
+        try:
+            case = get_case(spec)
+            result = parity(case, n_points=args.points)
         except CaseError as exc:
             raise UsageError(str(exc)) from None
         except EngineUnavailable as exc:
             print(f"{spec}: skipped: {exc}")
+            rows.append([spec, "—", "—", "—", "—", f"skipped: {exc}"])
             continue
         failed += not result["passed"]
+        rows.append(
+            [
+                spec,
+                case.dim,
+                f"{result['constant']:.6g}",
+                f"{result['max_log_density_deviation']:.1e}",
+                f"{result['max_gradient_deviation']:.1e}",
+                "ok" if result["passed"] else "MISMATCH",
+            ]
+        )
         print(
             f"{spec}: {'ok' if result['passed'] else 'MISMATCH'}: max log-density deviation "
             f"{result['max_log_density_deviation']:.2e}, max gradient deviation {result['max_gradient_deviation']:.2e} "
             f"(relative, {result['points']} points, constant {result['constant']:.6g}, tolerance "
             f"{result['tolerance']:.0e})"
         )
+    if args.markdown:
+        _write_parity_table(args, rows)
     return EXIT_INVALID if failed else EXIT_OK
+
+
+def _write_parity_table(args, rows: list[list[Any]]) -> None:
+    from tabulate import tabulate
+
+    from .parity import TOLERANCE
+
+    command = " ".join(
+        [
+            "nextstat parity",
+            *(["--all-posteriordb"] if args.all_posteriordb else []),
+            *(["--case", *args.case] if args.case else []),
+        ]
+    )
+    headers = ["case", "dim", "constant", "max log-density deviation", "max gradient deviation", "parity"]
+    text = [
+        "# Stan/JAX parity",
+        "",
+        f"`{command} --points {args.points}`: Stan's Jacobian-adjusted `log_prob` (PyStan) against the case's "
+        f"JAX log density at {args.points} random unconstrained points in U(-2, 2)^d. The two may differ by one "
+        "constant (Stan's `~` drops normalizing terms); the deviations are relative (the log density's to "
+        f"max(1, |log_prob|), the gradient's to the point's largest component); parity: both below {TOLERANCE:.0e}.",
+        "",
+        tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True),
+        "",
+    ]
+    Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.markdown).write_text("\n".join(text))
 
 
 def cmd_reference(args) -> int:

@@ -4,6 +4,8 @@ from scipy import stats
 
 from nextstat.cases.posteriordb.gp_regr import DENSITIES
 
+pytestmark = pytest.mark.usefixtures("float64")
+
 POSTERIOR = "gp_pois_regr-gp_regr"
 
 

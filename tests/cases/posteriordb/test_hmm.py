@@ -7,6 +7,8 @@ import pytest
 from nextstat.cases.posteriordb.density import ordered, positive_ordered, simplex
 from nextstat.cases.posteriordb.hmm import DENSITIES, forward_log_likelihood
 
+pytestmark = pytest.mark.usefixtures("float64")
+
 #: posterior -> (program, unconstrained dimension)
 POSTERIORS = {
     "hmm_example-hmm_example": ("hmm_example", 4),
