@@ -288,9 +288,7 @@ def logmesquite_logvas(data: Mapping[str, Any]) -> JaxDensity:
     log_canopy_shape = np.log(diam1 / diam2)
     log_total_height = np.log(total_height)
     log_density = np.log(density)
-    design = _with_intercept(
-        log_canopy_volume, log_canopy_area, log_canopy_shape, log_total_height, log_density, group
-    )
+    design = _with_intercept(log_canopy_volume, log_canopy_area, log_canopy_shape, log_total_height, log_density, group)
     return normal_linear_model(log_weight, design, _beta(7))
 
 
