@@ -1,11 +1,6 @@
 """The posteriordb normal linear regressions, on posteriordb's own data (no Stan compile:
 parity with Stan is checked elsewhere)."""
 
-import json
-import os
-import zipfile
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -39,30 +34,11 @@ POSTERIORS = (
 )
 
 
-@pytest.fixture(autouse=True)
-def float64():
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
+pytestmark = pytest.mark.usefixtures("float64")
 
 
-@pytest.fixture(scope="module")
-def posteriordb() -> Path:
-    root = os.environ.get("NEXTSTAT_POSTERIORDB")
-    if not root:
-        pytest.skip("NEXTSTAT_POSTERIORDB is not set: no posteriordb to read the data from")
-    return Path(root)
-
-
-def read_zipped_json(path: Path):
-    with zipfile.ZipFile(path) as archive:
-        return json.loads(archive.read(archive.namelist()[0]))
-
-
-def load(posteriordb: Path, posterior: str):
-    info = json.loads((posteriordb / "posteriors" / f"{posterior}.json").read_text())
-    data = read_zipped_json(posteriordb / "data" / "data" / f"{info['data_name']}.json.zip")
-    return info, data
+def load(posteriordb, posterior: str):
+    return posteriordb.info(posterior), posteriordb.data(posterior)
 
 
 def test_every_program_has_a_posterior():
@@ -75,8 +51,7 @@ def test_density_contract(posteriordb, posterior):
 
     info, data = load(posteriordb, posterior)
     density = DENSITIES[info["model_name"]](data)
-    draws = read_zipped_json(posteriordb / "reference_posteriors" / "draws" / "draws" / f"{posterior}.json.zip")
-    assert list(density.param_names) == list(draws[0])
+    assert list(density.param_names) == posteriordb.reference_names(posterior)
     d = sum(info["dimensions"].values())
     assert len(density.unconstrained_names) == len(density.param_names) == d
     assert density.unconstrained_names[-1] == "log_sigma"
