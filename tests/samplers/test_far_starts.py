@@ -1,4 +1,4 @@
-"""Far starts: MAMS, LAPS and our NUTS on posteriors whose U(-2, 2) starts lie far from
+"""Far starts: MAMS, LAPS and our NUTS (with each of its metric adaptations) on posteriors whose U(-2, 2) starts lie far from
 the mode (``cases/far_start.py``), and the pieces that make that safe: the climb, the
 start's curvature metric, the step-size floor, honest transition statistics, and a
 health gate that no frozen chain can pass."""
@@ -19,19 +19,24 @@ from nextstat.samplers.step_size import dual_averaging_init, dual_averaging_upda
 
 jax.config.update("jax_enable_x64", True)
 
+#: label -> (engine, settings, budget): every sampler of ours, our NUTS with each of its metric adaptations
 ENGINES = {
-    "nextstat_mams": ({"target_accept": 0.9}, Budget(4, 1000, 1000)),
-    "nextstat_nuts": ({}, Budget(4, 1000, 1000)),
+    "nextstat_mams": ("nextstat_mams", {"target_accept": 0.9}, Budget(4, 1000, 1000)),
+    "nextstat_nuts": ("nextstat_nuts", {}, Budget(4, 1000, 1000)),
+    "nextstat_nuts_fisher": ("nextstat_nuts", {"adaptation": "fisher"}, Budget(4, 1000, 1000)),
+    "nextstat_nuts_fisher_lowrank": ("nextstat_nuts", {"adaptation": "fisher-lowrank"}, Budget(4, 1000, 1000)),
     "nextstat_laps": (
+        "nextstat_laps",
         {"chain_method": "vectorized", "report_chains": 256, "target_accept": 0.9},
         Budget(1024, 1000, 1000),
     ),
 }
 
 
-def _sampled_correctly(case, engine, seed):
-    settings, budget = ENGINES[engine]
+def _sampled_correctly(case, label, seed):
+    engine, settings, budget = ENGINES[label]
     result = load_engine(engine).run(case, resolve_settings(settings, engine), budget, seed)
+    assert np.all(np.isfinite(result.sample_stats["step_size"]))  # no NaN step size, on any chain
     computed = run_metrics(result, 10)
     metrics = computed["metrics"]
     verdict = correctness(computed["summary"], case.reference)
