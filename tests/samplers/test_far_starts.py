@@ -1,7 +1,7 @@
-"""Far starts: MAMS, LAPS and our NUTS (with each of its metric adaptations) on posteriors whose U(-2, 2) starts lie far from
-the mode (``cases/far_start.py``), and the pieces that make that safe: the climb, the
-start's curvature metric, the step-size floor, honest transition statistics, and a
-health gate that no frozen chain can pass."""
+"""Far starts: MAMS, LAPS and our NUTS (with each of its metric adaptations) on
+posteriors whose U(-2, 2) starts lie far from the mode (``cases/far_start.py``), and the
+pieces that make that safe: the climb, the start's curvature metric, the step-size
+floor, honest transition statistics, and a health gate that no frozen chain can pass."""
 
 import warnings
 
