@@ -195,3 +195,11 @@ def test_the_reference_of_every_posterior_covers_its_parameters():
         assert case.reference is not None, name
         assert set(case.reference.mean) == set(case.param_names), name
         assert all(np.isfinite(case.reference.mcse[n]) and case.reference.mcse[n] > 0 for n in case.param_names)
+
+
+def test_sample_takes_a_pdb_name():
+    import nextstat
+
+    idata = nextstat.sample(f"pdb:{MOMHS}", n_warmup=300, n_samples=300, n_chains=2)
+    assert set(idata.posterior.data_vars) == {"beta", "sigma"}
+    assert idata.posterior["beta"].shape == (2, 300, 2)
