@@ -11,7 +11,7 @@ import sys
 
 import pytest
 import yaml
-from conftest import REPO, nextstat
+from conftest import REPO, needs_posteriordb, nextstat
 
 pytestmark = [pytest.mark.workflow, pytest.mark.stan]
 
@@ -144,3 +144,46 @@ def test_a_row_naming_a_case_the_suite_lacks_is_refused(finished_suite, tmp_path
     proc = _snakemake(workdir, bad_config, "--dry-run")
     assert proc.returncode != 0
     assert "label 'numpyro_nuts' lists cases the suite does not have: my_regresion" in proc.stdout + proc.stderr
+
+
+def _pdb_config(tmp_path, cases, posteriordb):
+    config = tmp_path / "pdb.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "suite": "pdb",
+                "posteriordb": str(posteriordb),
+                "seeds": [42],
+                "budget": {"chains": 2, "warmup": 150, "draws": 300},
+                "cases": cases,
+                "engines": [{"label": "stan_nuts", "engine": "stan_nuts"}],
+            }
+        )
+    )
+    return config
+
+
+@needs_posteriordb
+def test_a_posteriordb_case_runs_under_the_posteriors_name(tmp_path):
+    import os
+
+    config = _pdb_config(tmp_path, ["pdb:kidiq-kidscore_momhs"], os.environ["NEXTSTAT_POSTERIORDB"])
+    proc = _snakemake(tmp_path, config, "--dry-run", "--printshellcmds")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "results/pdb/runs/kidiq-kidscore_momhs/stan_nuts/seed42.json" in proc.stdout
+    # every job is handed the suite's posteriordb directory, and the case by its pdb: name
+    assert f"NEXTSTAT_POSTERIORDB={os.environ['NEXTSTAT_POSTERIORDB']}" in proc.stdout
+    assert "--case pdb:kidiq-kidscore_momhs" in proc.stdout
+
+
+@needs_posteriordb
+def test_a_posterior_posteriordb_lacks_is_refused_before_any_job(tmp_path):
+    import os
+
+    config = _pdb_config(tmp_path, ["pdb:kidiq-no_such_model"], os.environ["NEXTSTAT_POSTERIORDB"])
+    proc = _snakemake(tmp_path, config, "--dry-run")
+    assert proc.returncode != 0
+    assert "posteriordb has no posterior 'kidiq-no_such_model'" in proc.stdout + proc.stderr
+    config = _pdb_config(tmp_path, ["pdb:kidiq-kidscore_momhs"], tmp_path / "nowhere")
+    proc = _snakemake(tmp_path, config, "--dry-run")
+    assert proc.returncode != 0 and "has no posteriors/ folder" in proc.stdout + proc.stderr
