@@ -25,6 +25,16 @@ ENGINES = {
     "nextstat_nuts": ("nextstat_nuts", {}, Budget(4, 1000, 1000)),
     "nextstat_nuts_fisher": ("nextstat_nuts", {"adaptation": "fisher"}, Budget(4, 1000, 1000)),
     "nextstat_nuts_fisher_lowrank": ("nextstat_nuts", {"adaptation": "fisher-lowrank"}, Budget(4, 1000, 1000)),
+    "nextstat_nuts_fisher_nutpie": (
+        "nextstat_nuts",
+        {"adaptation": "fisher", "schedule": "nutpie"},
+        Budget(4, 1000, 1000),
+    ),
+    "nextstat_nuts_fisher_lowrank_nutpie": (
+        "nextstat_nuts",
+        {"adaptation": "fisher-lowrank", "schedule": "nutpie"},
+        Budget(4, 1000, 1000),
+    ),
     "nextstat_laps": (
         "nextstat_laps",
         {"chain_method": "vectorized", "report_chains": 256, "target_accept": 0.9},

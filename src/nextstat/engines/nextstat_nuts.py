@@ -1,4 +1,5 @@
-"""Our NUTS (``nextstat.samplers.nuts``) with Stan's warmup, run as the harness runs every engine.
+"""Our NUTS (``nextstat.samplers.nuts``) with Stan's warmup (or nutpie's schedule), run as the
+harness runs every engine.
 
 Chains run one after another under the shared timing protocol (``run_chains``).
 """
@@ -10,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..cases import Case
-from .base import Budget, RunResult
+from .base import Budget, RunResult, SettingsError
 from .contract import EngineSpec, Setting, library_versions
 from .jax_common import chain_result, prepare_chains, run_chains, stack_chains, start_backend
 
@@ -20,13 +21,24 @@ ADAPTATION_NOTES = {
     "fisher": "fisher (diagonal Fisher-divergence metric from draws and gradients, Stan's windows + dual averaging)",
     "fisher-lowrank": "fisher-lowrank (low-rank + diagonal Fisher-divergence metric, Stan's windows + dual averaging)",
 }
+SCHEDULE_NOTES = {"stan": "Stan's windows", "nutpie": "nutpie's schedule"}
+
+
+def adaptation_note(settings: dict[str, Any]) -> str:
+    """What the warmup did, for the artifact: the metric estimator on its schedule."""
+    return ADAPTATION_NOTES[settings["adaptation"]].replace("Stan's windows", SCHEDULE_NOTES[settings["schedule"]])
 
 
 def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunResult:
+    if settings["schedule"] == "nutpie" and settings["metric"] == "dense":
+        raise SettingsError(
+            f"{NAME}: schedule='nutpie' estimates a diagonal or low-rank metric; metric='dense' is not offered"
+        )
     inits, keys = prepare_chains(NAME, case, settings, budget.chains, seed)
     import jax
     import jax.numpy as jnp
 
+    from ..samplers.nutpie_warmup import run_nutpie_warmup
     from ..samplers.nuts import build_kernel
     from ..samplers.stan_warmup import run_warmup
 
@@ -35,16 +47,27 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     )
 
     def warmup(key, position):
-        final, info = run_warmup(
-            key,
-            position,
-            case.log_density,
-            budget.warmup,
-            target_accept=settings["target_accept"],
-            dense=settings["metric"] == "dense",
-            kernel=kernel,
-            adaptation=settings["adaptation"],
-        )
+        if settings["schedule"] == "nutpie":
+            final, info = run_nutpie_warmup(
+                key,
+                position,
+                case.log_density,
+                budget.warmup,
+                target_accept=settings["target_accept"],
+                kernel=kernel,
+                adaptation=settings["adaptation"],
+            )
+        else:
+            final, info = run_warmup(
+                key,
+                position,
+                case.log_density,
+                budget.warmup,
+                target_accept=settings["target_accept"],
+                dense=settings["metric"] == "dense",
+                kernel=kernel,
+                adaptation=settings["adaptation"],
+            )
         guards = (final.refused_estimates, final.skipped_draws)
         return (final.state, final.step_size, final.inverse_metric, guards), jnp.sum(info.n_leapfrog)
 
@@ -75,7 +98,8 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "metric_estimates_refused_per_chain": [int(carry[3][0]) for carry in runs.carries],
             "warmup_draws_skipped_per_chain": [int(carry[3][1]) for carry in runs.carries],
             "frontend": "nextstat.samplers.nuts",
-            "adaptation": ADAPTATION_NOTES[settings["adaptation"]],
+            "adaptation": adaptation_note(settings),
+            "schedule": settings["schedule"],
             "top_level_join": settings["top_level_join"],
             "step_size_per_chain": step_sizes,
         },
@@ -96,6 +120,15 @@ ENGINE = EngineSpec(
             "the warmup windows' metric estimator: `stan` is Stan's windowed variance; `fisher` and "
             "`fisher-lowrank` minimize the Fisher divergence from the warmup draws and their "
             "gradients (samplers/fisher_metric.py)",
+        ),
+        "schedule": Setting(
+            "stan",
+            ("stan", "nutpie"),
+            "when the metric is estimated during warmup: `stan` is Stan's windows (buffers 75 / 50, doubling slow "
+            "windows, one estimate at each window's end); `nutpie` re-estimates after every draw from a foreground "
+            "estimate that a background one replaces every 10 (first 30%) or 80 draws, and fixes the metric for the "
+            "final 15% (samplers/nutpie_warmup.py)",
+            absent_means="stan",
         ),
     },
     start_backend=start_backend,

@@ -1,0 +1,168 @@
+"""nutpie's warmup schedule for our NUTS, beside Stan's windows (``stan_warmup``).
+
+What nutpie (nuts-rs 0.16's ``GlobalStrategy``) does, as we read it, and what we took:
+
+- The metric is estimated early and often. Two running estimates of the same kind are
+  kept, a foreground and a background; every warmup draw that is finite and did not
+  diverge goes into both. The metric is re-estimated from the foreground after every
+  draw. When the background holds enough draws (10 in the first 30% of warmup, 80
+  after), it becomes the foreground and a new, empty background starts: the estimate
+  forgets the oldest draws, those from far out in the tails of the warmup's approach.
+  No switch happens when fewer than that many draws remain before the final window.
+- The final 15% of warmup is a step-size-only window: the metric stays fixed.
+- The first metric estimate replaces the starting one on the first draw, and then the
+  step size is found again with Stan's heuristic; otherwise dual averaging runs on,
+  never restarted by a metric update. We also restart it, from the current step size,
+  where the final window begins (nutpie switches to a symmetric acceptance statistic
+  there instead); the step size after warmup is exp(x_bar), as in Stan.
+- The starting metric: nutpie starts from the gradient at the initial point, inverse
+  metric 1 / |g|; we do the same, clipped to [1e-10, 1e10].
+
+The estimator is any ``WindowEstimator`` (``fisher_metric``): the diagonal Fisher one or
+the low-rank one (whose buffer then holds the whole warmup), or Stan's variance. Every
+estimate is guarded as in ``stan_warmup``: one that is not finite and positive definite
+is refused and the metric before it kept, and both are counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .fisher_metric import CLIP, WindowEstimator, fisher_diagonal, fisher_low_rank
+from .metrics import usable_metric
+from .nuts import NUTSInfo, build_kernel, init
+from .stan_warmup import WarmupState, find_reasonable_step_size, stan_variance
+from .step_size import DualAveraging, dual_averaging_init, dual_averaging_update
+
+EARLY_SHARE, FINAL_STEP_SIZE_SHARE = 0.3, 0.15
+EARLY_SWITCH, LATE_SWITCH = 10, 80
+MIN_DRAWS = 3  # no estimate from fewer draws
+
+
+def nutpie_schedule(num_warmup: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per warmup iteration: (the metric may change here, the background may switch in
+    here, the final step-size window starts here). The switch also needs a full
+    background, known only inside the run."""
+    draws = np.arange(num_warmup)
+    early_end = int(EARLY_SHARE * num_warmup)
+    final_start = num_warmup - int(FINAL_STEP_SIZE_SHARE * num_warmup)
+    switch_every = np.where(draws < early_end, EARLY_SWITCH, LATE_SWITCH)
+    adapting = draws < final_start
+    may_switch = adapting & (switch_every + draws <= final_start)
+    return adapting, may_switch, draws == final_start
+
+
+def switch_sizes(num_warmup: int) -> np.ndarray:
+    """The background size that triggers a switch at each iteration."""
+    draws = np.arange(num_warmup)
+    return np.where(draws < int(EARLY_SHARE * num_warmup), EARLY_SWITCH, LATE_SWITCH)
+
+
+def nutpie_estimator(adaptation: str, num_warmup: int) -> WindowEstimator:
+    if adaptation == "stan":
+        return stan_variance(dense=False)
+    if adaptation == "fisher":
+        return fisher_diagonal()
+    if adaptation == "fisher-lowrank":
+        return fisher_low_rank(max(num_warmup, 1))
+    raise ValueError(f"adaptation={adaptation!r}: expected stan, fisher or fisher-lowrank")
+
+
+class _Estimates(NamedTuple):
+    foreground: NamedTuple
+    background: NamedTuple
+    changed: jax.Array  # the metric has been estimated at least once
+
+
+def run_nutpie_warmup(
+    key,
+    position,
+    logdensity_fn: Callable,
+    num_warmup: int,
+    *,
+    target_accept: float = 0.8,
+    max_tree_depth: int = 10,
+    kernel=None,
+    adaptation: str = "fisher",
+) -> tuple[WarmupState, NUTSInfo]:
+    """nutpie's schedule from ``position``; returns what ``stan_warmup.run_warmup`` returns."""
+    kernel = kernel or build_kernel(logdensity_fn, max_tree_depth=max_tree_depth)
+    estimator = nutpie_estimator(adaptation, num_warmup)
+    d, dtype = position.shape[0], position.dtype
+    state = init(position, logdensity_fn)
+    start_metric = jnp.clip(1.0 / jnp.abs(state.logdensity_grad), *CLIP)
+    start_metric = jnp.where(usable_metric(start_metric), start_metric, jnp.ones(d, dtype))
+    inverse_metric = jnp.diag(start_metric) if estimator.dense else start_metric
+    key, heuristic_key = jax.random.split(key)
+    step_size = find_reasonable_step_size(heuristic_key, state, jnp.asarray(1.0, dtype), inverse_metric, logdensity_fn)
+    adapting, may_switch, final_start = nutpie_schedule(num_warmup)
+    empty = estimator.init(d, dtype)
+
+    def one(carry: tuple[WarmupState, _Estimates], schedule):
+        warm, estimates = carry
+        adapt, can_switch, final, switch_size = schedule
+        key, transition_key, heuristic_key = jax.random.split(warm.key, 3)
+        state, info = kernel(transition_key, warm.state, warm.step_size, warm.inverse_metric)
+        da, step_size = dual_averaging_update(warm.dual_averaging, info.accept_stat, delta=target_accept)
+        good = jnp.all(jnp.isfinite(state.position)) & jnp.all(jnp.isfinite(state.logdensity_grad)) & ~info.divergent
+        use = adapt & good
+
+        def added(s):
+            return jax.tree.map(
+                lambda a, b: jnp.where(use, a, b), estimator.add(s, state.position, state.logdensity_grad), s
+            )
+
+        foreground, background = added(estimates.foreground), added(estimates.background)
+        switch = can_switch & (_count(background) >= switch_size)
+        foreground = jax.tree.map(lambda b, f: jnp.where(switch, b, f), background, foreground)
+        background = jax.tree.map(lambda e, b: jnp.where(switch, e, b), empty, background)
+
+        estimated = estimator.estimate(foreground)
+        usable = usable_metric(estimated)
+        update = adapt & (_count(foreground) >= MIN_DRAWS)
+        inverse_metric = jnp.where(update & usable, estimated, warm.inverse_metric)
+        first = update & usable & ~estimates.changed
+
+        def restart(eps):
+            found = find_reasonable_step_size(heuristic_key, state, eps, inverse_metric, logdensity_fn)
+            return jnp.where(jnp.isfinite(found) & (found > 0), found, eps)
+
+        step_size = jax.lax.cond(first, restart, lambda eps: eps, step_size)
+        da = _restart_where(first | final, da, step_size)
+        next_warm = WarmupState(
+            state,
+            step_size,
+            inverse_metric,
+            da,
+            warm.window,
+            key,
+            warm.refused_estimates + (update & ~usable).astype(jnp.int32),
+            warm.skipped_draws + (adapt & ~good).astype(jnp.int32),
+        )
+        return (next_warm, _Estimates(foreground, background, estimates.changed | first)), info
+
+    no_count = jnp.zeros((), jnp.int32)
+    da = dual_averaging_init(step_size)
+    initial = (
+        WarmupState(state, step_size, inverse_metric, da, empty, key, no_count, no_count),
+        _Estimates(empty, empty, jnp.zeros((), bool)),
+    )
+    schedule = tuple(jnp.asarray(a) for a in (adapting, may_switch, final_start, switch_sizes(num_warmup)))
+    (final, _), infos = jax.lax.scan(one, initial, schedule)
+    if num_warmup > 0:
+        final = final._replace(step_size=jnp.exp(final.dual_averaging.x_bar))
+    return final, infos
+
+
+def _count(estimate: NamedTuple) -> jax.Array:
+    return estimate.n  # type: ignore[attr-defined]  # every WindowEstimator state counts its draws as n
+
+
+def _restart_where(restart: jax.Array, da: DualAveraging, step_size) -> DualAveraging:
+    fresh = dual_averaging_init(step_size)
+    return jax.tree.map(lambda f, d: jnp.where(restart, f, d), fresh, da)
