@@ -128,7 +128,6 @@ ENGINE = EngineSpec(
             "windows, one estimate at each window's end); `nutpie` re-estimates after every draw from a foreground "
             "estimate that a background one replaces every 10 (first 30%) or 80 draws, and fixes the metric for the "
             "final 15% (samplers/nutpie_warmup.py)",
-            absent_means="stan",
         ),
     },
     start_backend=start_backend,
