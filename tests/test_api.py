@@ -57,6 +57,8 @@ def test_sample_with_mams_and_auto():
     assert idata.attrs["method"] == "mams"
     assert choose_method(get_case("glm_logistic_n200_p6")) == "nuts"
     assert choose_method(get_case("eight_schools")) == "mams"
+    assert choose_method(get_case("neal_funnel_ncp_10d")) == "mams"
+    assert choose_method(get_case("hier_logistic_ri")) == "nuts"
     idata = nextstat.sample("std_normal_d2", method="auto", n_chains=2, n_warmup=100, n_samples=100)
     assert idata.attrs["method"] == "mams"
     fisher = nextstat.sample(

@@ -12,12 +12,15 @@ from .cases import Case, get_case
 from .cases.base import identity, indexed_columns
 from .engines import SAMPLE_METHODS, Budget, resolve_settings
 
-#: ``method="auto"``: NUTS for GLM-like posteriors with much data per parameter, MAMS otherwise.
-#: Backed by the mams-cpu suite: MAMS's ESS/s over our NUTS was 4.2x on eight schools
-#: (2.6x ESS/grad with warmup counted), 1.3-1.7x on standard normals and the non-centered
-#: funnel; on the logistic regressions it won in sampling (1.7x, 2.0x ESS/grad) but tied
-#: once its warmup was counted (0.93x, 1.03x).
-AUTO_NUTS_FAMILIES = ("glm_logistic",)
+#: ``method="auto"``: MAMS for the families of posteriors where it was measured to beat our
+#: NUTS and to stay healthy, NUTS for everything else. The mams-cpu suite: MAMS's ESS/s over
+#: our NUTS 4.2x on eight schools (2.6x ESS/grad with warmup counted), 1.3-1.7x on standard
+#: normals and the non-centered funnel; on the logistic regressions it tied once its warmup
+#: was counted (0.93x, 1.03x). The posteriordb suite (35 real posteriors, mostly regressions
+#: on raw, correlated predictors): MAMS failed its health gate on at least one seed of 13
+#: posteriors (R-hat, ESS), on 11 of which our NUTS passed every seed, so regressions,
+#: GLMs, posteriordb's posteriors and bare user densities get NUTS.
+AUTO_MAMS_FAMILIES = ("std_normal", "hierarchical_normal", "funnel")
 
 
 class SamplingWarning(UserWarning):
@@ -25,8 +28,8 @@ class SamplingWarning(UserWarning):
 
 
 def choose_method(case: Case) -> str:
-    """The rule behind ``method="auto"`` (see ``AUTO_NUTS_FAMILIES``)."""
-    return "nuts" if case.family in AUTO_NUTS_FAMILIES else "mams"
+    """The rule behind ``method="auto"`` (see ``AUTO_MAMS_FAMILIES``)."""
+    return "mams" if case.family in AUTO_MAMS_FAMILIES else "nuts"
 
 
 def sample(
@@ -53,8 +56,9 @@ def sample(
 
     ``method``: ``"nuts"``; ``"mams"`` (a few chains of MAMS; ``target_accept`` 0.9 is its
     published choice); ``"laps"`` (``n_chains`` lockstep MAMS chains, e.g. 4096, of which
-    256 are returned); ``"auto"`` picks NUTS for logistic-regression-like cases and MAMS
-    otherwise (``choose_method``, backed by the mams-cpu suite); when the MAMS run shows
+    256 are returned); ``"auto"`` picks MAMS for standard normals, hierarchical normals and
+    funnels and NUTS otherwise (``choose_method``, backed by the mams-cpu and posteriordb
+    suites); when the MAMS run shows
     that its warmup failed (a frozen chain, a collapsed step size), ``auto`` warns and
     samples with NUTS instead (``attrs["auto_fallback"]`` says why).
 
