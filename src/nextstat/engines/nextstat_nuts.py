@@ -6,6 +6,7 @@ Chains run one after another under the shared timing protocol (``run_chains``).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -46,28 +47,23 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
         case.log_density, max_tree_depth=settings["max_tree_depth"], top_level_join=settings["top_level_join"]
     )
 
+    # nutpie's schedule estimates a diagonal or low-rank metric only (a dense one is refused above)
+    run_schedule = (
+        run_nutpie_warmup
+        if settings["schedule"] == "nutpie"
+        else functools.partial(run_warmup, dense=settings["metric"] == "dense")
+    )
+
     def warmup(key, position):
-        if settings["schedule"] == "nutpie":
-            final, info = run_nutpie_warmup(
-                key,
-                position,
-                case.log_density,
-                budget.warmup,
-                target_accept=settings["target_accept"],
-                kernel=kernel,
-                adaptation=settings["adaptation"],
-            )
-        else:
-            final, info = run_warmup(
-                key,
-                position,
-                case.log_density,
-                budget.warmup,
-                target_accept=settings["target_accept"],
-                dense=settings["metric"] == "dense",
-                kernel=kernel,
-                adaptation=settings["adaptation"],
-            )
+        final, info = run_schedule(
+            key,
+            position,
+            case.log_density,
+            budget.warmup,
+            target_accept=settings["target_accept"],
+            kernel=kernel,
+            adaptation=settings["adaptation"],
+        )
         guards = (final.refused_estimates, final.skipped_draws)
         return (final.state, final.step_size, final.inverse_metric, guards), jnp.sum(info.n_leapfrog)
 
