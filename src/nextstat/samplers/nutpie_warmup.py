@@ -122,9 +122,14 @@ def run_nutpie_warmup(
         foreground = jax.tree.map(lambda b, f: jnp.where(switch, b, f), background, foreground)
         background = jax.tree.map(lambda e, b: jnp.where(switch, e, b), empty, background)
 
-        estimated = estimator.estimate(foreground)
-        usable = usable_metric(estimated)
         update = adapt & (_count(foreground) >= MIN_DRAWS)
+
+        def estimate(_):
+            estimated = estimator.estimate(foreground)
+            return estimated, usable_metric(estimated)
+
+        # estimated only where it may be used: not in the final window (a low-rank estimate costs two eigh)
+        estimated, usable = jax.lax.cond(update, estimate, lambda _: (warm.inverse_metric, jnp.ones((), bool)), None)
         inverse_metric = jnp.where(update & usable, estimated, warm.inverse_metric)
         first = update & usable & ~estimates.changed
 

@@ -119,12 +119,8 @@ def _posteriordb_with_an_unwritten_program(tmp_path) -> Path:
     return root
 
 
-def test_a_posterior_without_a_jax_density_is_skipped_by_jax_engines_with_the_reason(tmp_path):
-    root = _posteriordb_with_an_unwritten_program(tmp_path)
-    case = posteriordb_case("kidiq-unwritten", root)
-    assert case.missing_jax_density and "'unwritten' has no JAX density" in case.missing_jax_density
-    assert case.param_names == ("beta[1]", "beta[2]", "sigma")  # from the reference draws
-    out = tmp_path / "ours.json"
+def _run_unwritten(root, engine: str, budget: str, out) -> dict:
+    """One run on the posterior without a JAX density; its artifact."""
     nextstat(
         "run",
         "--posteriordb",
@@ -132,16 +128,25 @@ def test_a_posterior_without_a_jax_density_is_skipped_by_jax_engines_with_the_re
         "--case",
         "pdb:kidiq-unwritten",
         "--engine",
-        "nextstat_nuts",
+        engine,
         "--seed",
         1,
         "--budget",
-        "2x50x50",
+        budget,
         "--out",
         out,
         check=True,
     )
-    doc = json.loads(out.read_text())
+    return json.loads(out.read_text())
+
+
+def test_a_posterior_without_a_jax_density_is_skipped_by_jax_engines_with_the_reason(tmp_path):
+    root = _posteriordb_with_an_unwritten_program(tmp_path)
+    case = posteriordb_case("kidiq-unwritten", root)
+    assert case.missing_jax_density and "'unwritten' has no JAX density" in case.missing_jax_density
+    assert case.param_names == ("beta[1]", "beta[2]", "sigma")  # from the reference draws
+    out = tmp_path / "ours.json"
+    doc = _run_unwritten(root, "nextstat_nuts", "2x50x50", out)
     assert doc["status"] == "skipped" and "has no JAX density" in doc["reason"]
     assert doc["case_info"]["jax_density"] is False and doc["case_info"]["dim"] is None
     assert nextstat("validate", out).returncode == 0
@@ -150,23 +155,7 @@ def test_a_posterior_without_a_jax_density_is_skipped_by_jax_engines_with_the_re
 def test_a_posterior_without_a_jax_density_runs_on_stan_from_stans_own_inits(tmp_path):
     root = _posteriordb_with_an_unwritten_program(tmp_path)
     out = tmp_path / "stan.json"
-    nextstat(
-        "run",
-        "--posteriordb",
-        root,
-        "--case",
-        "pdb:kidiq-unwritten",
-        "--engine",
-        "stan_nuts",
-        "--seed",
-        1,
-        "--budget",
-        "2x300x300",
-        "--out",
-        out,
-        check=True,
-    )
-    doc = json.loads(out.read_text())
+    doc = _run_unwritten(root, "stan_nuts", "2x300x300", out)
     assert doc["status"] == "ok", doc["reason"]
     assert doc["correctness"]["reference"] == "reference-draws" and set(doc["correctness"]["z"]) == {
         "beta[1]",
@@ -184,9 +173,8 @@ def test_cases_lists_posteriordb_with_dimension_and_jax_density():
     pdb_rows = [row for name, row in rows.items() if name.startswith("pdb:")]
     assert len(pdb_rows) == 35
     assert all(row["reference"] == "reference-draws" and row["stan"] for row in pdb_rows)
-    row = rows[f"pdb:{MOMHS}"]
-    if row["jax_density"]:
-        assert row["dim"] == 3
+    assert all(row["jax_density"] for row in pdb_rows)  # every program of the subset has its density
+    assert rows[f"pdb:{MOMHS}"]["dim"] == 3
 
 
 def test_the_reference_of_every_posterior_covers_its_parameters():
