@@ -50,6 +50,13 @@ def test_blackjax_mams_dynamic_kernel_tunes_every_chain_and_draws_shared_random_
     assert np.all(steps == steps[:, :1]) and np.unique(steps[:, 0]).size > 1  # per chain, constant over draws
     trace = result.ensemble_trace
     assert trace["grads_per_chain"].sum() == pytest.approx((result.grad_evals_warmup + result.grad_evals_sampling) / 64)
+    # every chain is tuned, so the trace starts at the first tuning iteration (replayed with the same keys)
+    tuning = len(trace["grads_per_chain"]) - budget.draws
+    assert tuning >= budget.warmup and trace["moments"].shape == (tuning + budget.draws, 20)
+    assert info["tuning_replay_step_size_max_rel_diff"] == 0.0
+    assert trace["grads_per_chain"][:tuning].sum() == pytest.approx(2 * info["tuning_integrator_steps_median"])
+    b2 = np.max((trace["moments"][:, 10:] - 1.0) ** 2 / 2.0, axis=1)  # the U(-2, 2) start is far from N(0, 1)...
+    assert b2[0] > 0.01 and b2[tuning - 1] < b2[0] / 4  # ...and the tuning brings the ensemble in
     verdict = correctness(parameter_summary(result.draws, result.param_names), case.reference)
     assert verdict["verdict"] == "pass", verdict["max_z"]
 

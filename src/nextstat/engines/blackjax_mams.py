@@ -19,6 +19,13 @@ chosen by the ``kernel`` setting:
 Both use the isokinetic McLachlan integrator (two gradients per step) and count every
 gradient spent: the tuner's integrator steps (per chain in ``dynamic``, the one chain's
 counted for every report chain in ``static``) and each sampling iteration's steps.
+
+Ensemble convergence: in ``dynamic`` every chain is tuned, so the ensemble exists from the
+first tuning iteration and its trace starts there. The tuner does not expose its
+iterations, so after the timed run the tuning is replayed, untimed, with the same keys and
+a kernel that records every chain's position per iteration (one host callback for all
+chains); the timed run has no callback in it. In ``static`` the ensemble only exists after
+the one-chain tuning, whose gradients are counted before its first draw.
 Diagnostics use the first ``report_chains`` chains. Needs ``chain_method: vectorized``.
 """
 
@@ -67,21 +74,29 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
 
     num_steps = max(1, round(budget.warmup / sum(TUNE_FRACTIONS)))  # so that tuning runs `warmup` iterations
 
-    def tune(key, position):
-        state = blackjax.adjusted_mclmc.init(position, logdensity)
-        state, params, integrator_steps = blackjax.adjusted_mclmc_find_L_and_step_size(
-            tuning_kernel,
-            logdensity,
-            num_steps,
-            state,
-            key,
-            target=settings["target_accept"],
-            diagonal_preconditioning=True,
-        )
-        return state.position, params.L, params.step_size, params.inverse_mass_matrix, integrator_steps
+    def tuner(kernel):
+        def tune(key, position):
+            state = blackjax.adjusted_mclmc.init(position, logdensity)
+            state, params, integrator_steps = blackjax.adjusted_mclmc_find_L_and_step_size(
+                kernel,
+                logdensity,
+                num_steps,
+                state,
+                key,
+                target=settings["target_accept"],
+                diagonal_preconditioning=True,
+            )
+            return state.position, params.L, params.step_size, params.inverse_mass_matrix, integrator_steps
 
+        return tune
+
+    tune = tuner(tuning_kernel)
     if settings["kernel"] == "dynamic":
-        result = _dynamic(case, settings, budget, seed, report, dtype, tune)
+        traced_tune = None
+        trace_fn = moments_trace_fn(case)
+        if trace_fn is not None:
+            traced_tune = lambda recorder: tuner(_recording_kernel(tuning_kernel, trace_fn, recorder))  # noqa: E731
+        result = _dynamic(case, settings, budget, seed, report, dtype, tune, traced_tune)
     else:
         result = _static(case, settings, budget, seed, report, dtype, tune, static_kernel)
     result.engine_info["tuning_num_steps_argument"] = num_steps
@@ -99,7 +114,65 @@ def _l_pin() -> float:
     return float(tuner.parameters["target_num_integration_steps"].default)
 
 
-def _dynamic(case, settings, budget, seed, report, dtype, tune) -> RunResult:
+class _TuningRecorder:
+    """Host-side record of the ensemble during a replay of BlackJAX's tuning: per tuning
+    iteration, the mean over all chains of each traced value and the most integrator
+    steps any chain took."""
+
+    def __init__(self) -> None:
+        self.moments: list[np.ndarray] = []
+        self.steps: list[float] = []
+
+    def __call__(self, values, steps):  # batched over chains: (chains, 2p), (chains,)
+        values, steps = np.asarray(values), np.asarray(steps)
+        self.moments.append(values.reshape(-1, values.shape[-1]).mean(axis=0))
+        self.steps.append(float(steps.max()))
+        return np.zeros(steps.shape, values.dtype)
+
+
+def _recording_kernel(kernel, trace_fn, recorder: _TuningRecorder):
+    """``kernel`` for BlackJAX's tuner that also hands every chain's traced position to
+    ``recorder`` once per iteration, all chains in one call (``pure_callback`` batched by
+    ``vmap``). The callback's zero is added to the position so that it is not pruned and
+    runs in order; the position is unchanged."""
+    import jax
+    import jax.numpy as jnp
+
+    def recording(rng_key, state, logdensity_fn, step_size, inverse_mass_matrix, integration_steps_params):
+        state, info = kernel(rng_key, state, logdensity_fn, step_size, inverse_mass_matrix, integration_steps_params)
+        (average_steps,) = integration_steps_params
+        steps = jnp.maximum(jnp.round(average_steps), 1).astype(state.position.dtype)
+        values = trace_fn(state.position[None])[0]
+        zero = jax.pure_callback(
+            recorder, jax.ShapeDtypeStruct((), state.position.dtype), values, steps, vmap_method="expand_dims"
+        )
+        return state._replace(position=state.position + zero), info
+
+    return recording
+
+
+def _tuning_trace(traced_tune, key, positions, n_chains: int, counted_steps: float, tuned_step_size):
+    """Replay the tuning with the same keys and a recording kernel, untimed, and return its
+    ensemble trace: moments per tuning iteration and the gradients each chain spent on it,
+    and how far the replay's tuned step sizes are from the timed run's (relative; 0 when
+    the replay retraced the same iterations). Steps the tuner counted but no kernel call
+    recorded go to the last iteration, so the trace's total is the tuner's own count."""
+    import jax
+
+    recorder = _TuningRecorder()
+    tune = traced_tune(recorder)
+    replayed = jax.block_until_ready(
+        jax.jit(lambda k, x: jax.vmap(tune)(jax.random.split(k, n_chains), x))(key, positions)
+    )
+    step_size = np.asarray(tuned_step_size, dtype=float)
+    mismatch = float(np.max(np.abs(np.asarray(replayed[2], dtype=float) - step_size) / step_size))
+    grads = GRADS_PER_STEP * np.asarray(recorder.steps, dtype=float)
+    if len(grads):
+        grads[-1] += max(0.0, GRADS_PER_STEP * counted_steps - grads.sum())
+    return np.asarray(recorder.moments), grads, mismatch
+
+
+def _dynamic(case, settings, budget, seed, report, dtype, tune, traced_tune) -> RunResult:
     import blackjax
     import jax
     import jax.numpy as jnp
@@ -138,6 +211,7 @@ def _dynamic(case, settings, budget, seed, report, dtype, tune) -> RunResult:
             extra=lambda info: (info.num_integration_steps,),
         )
 
+    starting_positions = positions
     compiled_tune, compile_tune_s = compile_ahead(tune_all, tune_key, positions)
     (positions, length, step_size, inverse_mass_matrix, tuning_steps), warmup_s = run_blocking(
         compiled_tune, tune_key, positions
@@ -152,11 +226,15 @@ def _dynamic(case, settings, budget, seed, report, dtype, tune) -> RunResult:
     steps = np.asarray(steps)  # (draw, report chain)
     tuning_steps = np.asarray(tuning_steps)
     shared = bool(np.all(steps == steps[:, :1]))
-    ensemble_trace = None
-    if trace_fn is not None:  # the ensemble trace starts after tuning; the tuning gradients come before it
-        grads_per_chain = GRADS_PER_STEP * steps.max(axis=1).astype(float)
-        grads_per_chain[0] += GRADS_PER_STEP * float(tuning_steps.max())
-        ensemble_trace = {"moments": np.asarray(moments), "grads_per_chain": grads_per_chain}
+    ensemble_trace, replay_mismatch = None, None
+    if trace_fn is not None:  # every chain is tuned, so the ensemble is traced from its start
+        tuning_moments, tuning_grads, replay_mismatch = _tuning_trace(
+            traced_tune, tune_key, starting_positions, budget.chains, float(tuning_steps.max()), step_size
+        )
+        ensemble_trace = {
+            "moments": np.concatenate([tuning_moments.reshape(-1, np.asarray(moments).shape[1]), np.asarray(moments)]),
+            "grads_per_chain": np.concatenate([tuning_grads, GRADS_PER_STEP * steps.max(axis=1).astype(float)]),
+        }
     step_size = np.asarray(step_size)
     average_steps = np.asarray(length) / step_size
     return lockstep_result(
@@ -186,6 +264,9 @@ def _dynamic(case, settings, budget, seed, report, dtype, tune) -> RunResult:
             "initialization": f"U(-2, 2) per superchain of {SUPERCHAIN_SIZE} chains (the starts nextstat_laps "
             "uses); every chain tuned from its start",
             "tuning_integrator_steps_median": float(np.median(tuning_steps)),
+            "tuning_trace": "the tuning replayed untimed with the same keys, recording the ensemble per "
+            "iteration" if trace_fn is not None else None,
+            "tuning_replay_step_size_max_rel_diff": replay_mismatch,
             "compile_s_warmup": compile_tune_s,
             "compile_s_sampling": compile_sampling_s,
         },
