@@ -264,8 +264,9 @@ def _dynamic(case, settings, budget, seed, report, dtype, tune, traced_tune) -> 
             "initialization": f"U(-2, 2) per superchain of {SUPERCHAIN_SIZE} chains (the starts nextstat_laps "
             "uses); every chain tuned from its start",
             "tuning_integrator_steps_median": float(np.median(tuning_steps)),
-            "tuning_trace": "the tuning replayed untimed with the same keys, recording the ensemble per "
-            "iteration" if trace_fn is not None else None,
+            "tuning_trace": "the tuning replayed untimed with the same keys, recording the ensemble per iteration"
+            if trace_fn is not None
+            else None,
             "tuning_replay_step_size_max_rel_diff": replay_mismatch,
             "compile_s_warmup": compile_tune_s,
             "compile_s_sampling": compile_sampling_s,
