@@ -174,6 +174,14 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("snakemake_args", nargs="*", metavar="SNAKEMAKE_ARG", help="more Snakemake arguments, after --")
     p.set_defaults(handler=cmd_resume)
 
+    p = sub.add_parser(
+        "batch",
+        help="run many `nextstat run` command lines (as `snakemake -n -p` prints them) in one process",
+    )
+    p.add_argument("file", help="one `nextstat run ...` command per line; shell redirections are ignored")
+    p.add_argument("--skip-existing", action="store_true", help="keep runs whose artifact exists and is ok or skipped")
+    p.set_defaults(handler=cmd_batch)
+
     p = sub.add_parser("env", help="print this machine's environment fingerprint")
     p.add_argument("--out", help="write it to this file instead")
     p.set_defaults(handler=cmd_env)
@@ -606,6 +614,20 @@ def cmd_report(args) -> int:
     path = write_report(summary, Path(args.out_dir))
     print(f"report: {path}")
     return EXIT_OK
+
+
+def cmd_batch(args) -> int:
+    """Runs that would each pay a process start (imports, JAX's backend) share one; each
+    artifact is the one `nextstat run` writes, its process_s counted from its own line."""
+    from .batch import BatchError, read_batch, run_batch
+
+    try:
+        lines = read_batch(args.file)
+    except (OSError, BatchError) as exc:
+        raise UsageError(f"{args.file}: {exc}") from None
+    counts = run_batch(lines, main, skip_existing=args.skip_existing, progress=lambda line: print(line, flush=True))
+    print(f"batch: {counts['ran']} ran, {counts['failed']} failed, {counts['skipped']} kept")
+    return EXIT_OK if counts["failed"] == 0 else EXIT_INVALID
 
 
 def cmd_env(args) -> int:
