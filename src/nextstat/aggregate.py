@@ -387,6 +387,7 @@ def _protocol(runs) -> Protocol:
         "cases": sorted({doc["case"] for _, doc in runs}),
         "budgets": sorted({"{chains}x{warmup}x{draws}".format(**doc["config"]["budget"]) for _, doc in runs}),
         "threads_per_run": sorted({doc["fairness"]["threads"] for _, doc in runs}),
+        "runs_pinned": [sum(1 for _, doc in runs if doc["fairness"].get("cpus")), len(runs)],
         "engines": engines,
     }
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .threads import limit_threads
+from .threads import claim_cores, limit_threads
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -275,6 +275,7 @@ def cmd_run(args) -> int:
     from .engines import Budget, EngineError, SettingsError
 
     limit_threads(args.threads)
+    cpus = claim_cores(args.threads)
     from . import runner
     from .artifacts import write_json
     from .run_spec import RunSpec
@@ -288,6 +289,7 @@ def cmd_run(args) -> int:
         suite=args.suite,
         threads=args.threads,
         out=args.out,
+        cpus=cpus,
     )
     try:
         spec = dataclasses.replace(spec, budget=Budget.parse(args.budget))  # kept when only the settings are bad
@@ -431,6 +433,7 @@ def cmd_timing(args) -> int:
     from .run_spec import RunSpec
     from .timing import timing_artifact
 
+    claim_cores(args.threads)  # the probes it starts inherit the claim
     try:
         get_case(args.case)
         load_engine(args.engine)

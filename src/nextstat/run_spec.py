@@ -30,6 +30,7 @@ class RunSpec:
     suite: str = "adhoc"
     threads: int = 1
     out: str = "run.json"
+    cpus: list[int] | None = None  # the CPUs the run was pinned to (threads.claim_cores); None: unpinned
 
     def __post_init__(self):
         if self.label is None:

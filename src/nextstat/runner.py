@@ -104,6 +104,7 @@ def _skeleton(spec: RunSpec) -> dict[str, Any]:
             "device_count": None,  # filled in from the fingerprint
             "warmup_budget": spec.budget.warmup,
             "threads": spec.threads,
+            "cpus": spec.cpus,
         },
         "case_info": None,
         "dataset": None,

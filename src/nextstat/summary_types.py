@@ -138,6 +138,7 @@ class Protocol(TypedDict):
     cases: list[str]
     budgets: list[str]
     threads_per_run: list[int]
+    runs_pinned: NotRequired[list[int]]  # [runs pinned to CPUs of their own, runs]; absent in older summaries
     engines: dict[str, EngineInfo]
 
 

@@ -127,7 +127,7 @@ def protocol(summary: Summary, sink: Sink) -> list[str]:
         "derive from the run seed; "
         "every engine starts from the same U(-2, 2) points on the unconstrained space, unless said below).",
         f"- Budget (chains x warmup x draws): {', '.join(suite_protocol['budgets'])}. Threads per run: "
-        f"{', '.join(map(str, suite_protocol['threads_per_run']))}.",
+        f"{', '.join(map(str, suite_protocol['threads_per_run']))}{_pinning(suite_protocol)}.",
         "- ESS is the minimum over parameters of the bulk ESS (arviz, rank-normalized); ESS/s "
         "divides by sampling time, "
         "ESS/grad by sampling-phase gradient evaluations. Stan's times are its own elapsed warmup/sampling times; "
@@ -240,3 +240,11 @@ def _environment_lines(env: dict[str, Any]) -> list[str]:
         f"- Packages: {packages}.",
         "",
     ]
+
+
+def _pinning(suite_protocol) -> str:
+    """How many runs held CPUs of their own (threads.claim_cores); nothing for older summaries."""
+    if "runs_pinned" not in suite_protocol:
+        return ""
+    pinned, runs = suite_protocol["runs_pinned"]
+    return f"; {pinned} of {runs} runs pinned to CPUs no other run used while they ran"
