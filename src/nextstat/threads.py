@@ -73,14 +73,21 @@ def claim_cores(threads: int, lock_dir: str | None = None) -> list[int] | None:
                 handle.close()
                 break
             handles.append(handle)
-        if len(handles) == len(cpus):
-            try:
-                os.sched_setaffinity(0, cpus)
-            except OSError:
-                break
+        pinned = len(handles) == len(cpus) and _pin(cpus)
+        if pinned:
             _HELD.extend(handles)
             os.environ[PINNED_VARIABLE] = ",".join(map(str, cpus))
             return cpus
         for handle in handles:
             handle.close()
+        if len(handles) == len(cpus):  # claimed but not pinnable: no other CPUs will be either
+            return None
     return None
+
+
+def _pin(cpus: list[int]) -> bool:
+    try:
+        os.sched_setaffinity(0, cpus)
+    except OSError:  # a container or platform that refuses affinity changes
+        return False
+    return True
