@@ -106,8 +106,6 @@ def run_batch(
             progress(f"{prefix}: kept (artifact exists)")
             continue
         os.environ.update(line.environment)
-        if line.out:
-            Path(line.out).parent.mkdir(parents=True, exist_ok=True)
         started = time.time()
         runner.PROCESS_START.append(started)
         try:

@@ -40,9 +40,9 @@ def claim_cores(threads: int, lock_dir: str | None = None) -> list[int] | None:
     holds, and hold them until it exits; return them, or None when it stays unpinned.
 
     An unpinned JAX run moves between cores: on this project's 2-core machines eight
-    schools' NUTS took 1.6-2.0 µs per gradient alone and 2.0-2.4 beside another busy
-    process, against 1.4-1.6 pinned either way (CmdStan 1.5 in every case), which is why
-    the protocol pins. Workflow jobs run side by side, so each claims its own CPUs: one
+    schools' NUTS took 1.69 µs per gradient alone and 1.93 beside a busy process, against
+    1.50 and 1.51 pinned (CmdStan 1.45-1.49 in all four; ``benchmarks/pinning.py``,
+    reports/nuts-cpu/PINNING.md), which is why the protocol pins. Workflow jobs run side by side, so each claims its own CPUs: one
     lock file per CPU (``flock``, released by the kernel when the process ends, however it
     ends) under the system's temporary directory, which is node-local on a cluster; the
     CPUs are taken from those this process may use (a SLURM job's own). A process that
@@ -73,14 +73,14 @@ def claim_cores(threads: int, lock_dir: str | None = None) -> list[int] | None:
                 handle.close()
                 break
             handles.append(handle)
-        pinned = len(handles) == len(cpus) and _pin(cpus)
-        if pinned:
+        claimed = len(handles) == len(cpus)
+        if claimed and _pin(cpus):
             _HELD.extend(handles)
             os.environ[PINNED_VARIABLE] = ",".join(map(str, cpus))
             return cpus
         for handle in handles:
             handle.close()
-        if len(handles) == len(cpus):  # claimed but not pinnable: no other CPUs will be either
+        if claimed:  # claimed but not pinnable: no other CPUs would be either
             return None
     return None
 

@@ -57,6 +57,13 @@ GRADS_PER_STEP = 2  # McLachlan: two gradient evaluations per step
 STATIC_START_NOISE = 0.5
 
 
+def tuning_steps(average_steps):
+    """The integrator steps the tuner's fixed-length kernel takes for its ``L / eps``."""
+    import jax.numpy as jnp
+
+    return jnp.maximum(jnp.round(average_steps), 1).astype(jnp.int32)
+
+
 def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunResult:
     report = many_chain_report(NAME, settings, budget.chains)
     configure_jax(settings["dtype"])
@@ -69,8 +76,9 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
 
     def tuning_kernel(rng_key, state, logdensity_fn, step_size, inverse_mass_matrix, integration_steps_params):
         (average_steps,) = integration_steps_params
-        steps = jnp.maximum(jnp.round(average_steps), 1).astype(jnp.int32)
-        return static_kernel(rng_key, state, logdensity_fn, step_size, (steps,), inverse_mass_matrix)
+        return static_kernel(
+            rng_key, state, logdensity_fn, step_size, (tuning_steps(average_steps),), inverse_mass_matrix
+        )
 
     num_steps = max(1, round(budget.warmup / sum(TUNE_FRACTIONS)))  # so that tuning runs `warmup` iterations
 
@@ -136,12 +144,11 @@ def _recording_kernel(kernel, trace_fn, recorder: _TuningRecorder):
     ``vmap``). The callback's zero is added to the position so that it is not pruned and
     runs in order; the position is unchanged."""
     import jax
-    import jax.numpy as jnp
 
     def recording(rng_key, state, logdensity_fn, step_size, inverse_mass_matrix, integration_steps_params):
         state, info = kernel(rng_key, state, logdensity_fn, step_size, inverse_mass_matrix, integration_steps_params)
         (average_steps,) = integration_steps_params
-        steps = jnp.maximum(jnp.round(average_steps), 1).astype(state.position.dtype)
+        steps = tuning_steps(average_steps).astype(state.position.dtype)
         values = trace_fn(state.position[None])[0]
         zero = jax.pure_callback(
             recorder, jax.ShapeDtypeStruct((), state.position.dtype), values, steps, vmap_method="expand_dims"
