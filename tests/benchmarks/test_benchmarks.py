@@ -1,6 +1,10 @@
 """The side-by-side benchmarks run end to end on a tiny budget and print their tables
 (their figures are measurements for the reports, never asserted here)."""
 
+import os
+
+import pytest
+
 from nextstat.benchmarks import laps_steps, metric_ceiling
 
 
@@ -89,3 +93,26 @@ def test_far_starts_prints_one_row_per_variant(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "| all " in printed and "| none " in printed
     assert out.read_text().startswith("# Far starts")
+
+
+@pytest.mark.skipif(
+    len(os.sched_getaffinity(0)) < 2 if hasattr(os, "sched_getaffinity") else True,
+    reason="pinning a run to a CPU of its own needs 2 usable CPUs",
+)
+def test_pinning_runs_every_cell_pinned_or_not_as_asked(tmp_path, monkeypatch, capsys):
+    from nextstat.benchmarks import pinning
+
+    monkeypatch.setattr(pinning, "BUDGET", "2x50x50")
+    monkeypatch.setattr(pinning, "ENGINES", ("nextstat_nuts",))
+    out = tmp_path / "PINNING.md"
+    pinning.main(["--case", "std_normal_d2", "--seeds", "1", "--out", str(out)])
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| nextstat_nuts")]
+    # unpinned and pinned, alone and beside a busy loop; a run that ignored the ask would have raised
+    assert [tuple(cell.strip() for cell in row.split("|")[2:4]) for row in rows] == [
+        ("no", "no"),
+        ("yes", "no"),
+        ("no", "yes"),
+        ("yes", "yes"),
+    ]
+    assert all(float(row.split("|")[4]) > 0 for row in rows)
+    assert capsys.readouterr().out.count("| nextstat_nuts") == 4
