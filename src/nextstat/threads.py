@@ -43,11 +43,12 @@ def claim_cores(threads: int, lock_dir: str | None = None) -> list[int] | None:
     schools' NUTS took 1.69 µs per gradient alone and 1.93 beside a busy process, against
     1.50 and 1.51 pinned (CmdStan 1.45-1.49 in all four; ``benchmarks/pinning.py``,
     reports/nuts-cpu/PINNING.md), which is why the protocol pins. Workflow jobs run side by
-    side, so each claims its own CPUs: one lock file per CPU (``flock``, released by the kernel when the process ends, however it
-    ends) under the system's temporary directory, which is node-local on a cluster; the
-    CPUs are taken from those this process may use (a SLURM job's own). A process that
-    inherits its parent's claim keeps it. Unpinned where every CPU is claimed, where
-    ``threads`` covers all of them, where the platform cannot pin, or with NEXTSTAT_PIN=0.
+    side, so each claims its own CPUs: one lock file per CPU (``flock``, released by the
+    kernel when the process ends, however it ends) under the system's temporary directory,
+    which is node-local on a cluster; the CPUs are taken from those this process may use (a
+    SLURM job's own). A process that inherits its parent's claim keeps it. Unpinned where
+    every CPU is claimed, where ``threads`` covers all of them, where the platform cannot
+    pin, or with NEXTSTAT_PIN=0.
     """
     if os.environ.get(PIN_SWITCH, "1") == "0" or not hasattr(os, "sched_setaffinity"):
         return None
