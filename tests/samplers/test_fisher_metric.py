@@ -42,6 +42,21 @@ def test_diagonal_form_is_exact_on_independent_gaussians():
     assert np.max(np.abs(draws.var(axis=0) / variances - 1)) > 0.05
 
 
+def test_unshrunk_estimates_keep_variances_far_below_stans_floor():
+    """nutpie's schedule uses the estimates unshrunk: a variance of 1e-8 (a slope on an
+    unscaled covariate) stays 1e-8, where Stan's shrinkage adds 1e-3 * 5 / (n + 5)."""
+    variances = np.array([1e-8, 1.0, 4.0])
+    draws, grads = _gaussian(np.diag(variances), n=40, seed=4)
+    estimator = fisher_diagonal(shrink=False)
+    state = estimator.init(3, jnp.float64)
+    for x, g in zip(draws, grads):
+        state = estimator.add(state, jnp.asarray(x), jnp.asarray(g))
+    np.testing.assert_allclose(np.asarray(estimator.estimate(state)), variances, rtol=1e-6)
+    assert float(fisher_diagonal().estimate(state)[0]) > 1e-4  # shrunk: 10,000 times too wide
+    low_rank = low_rank_inverse_metric(jnp.asarray(draws), jnp.asarray(grads), jnp.ones(40), shrink=False)
+    np.testing.assert_allclose(np.diag(np.asarray(low_rank)), variances, rtol=1e-6)
+
+
 @pytest.mark.parametrize("rho", [0.0, 0.6, 0.95])
 def test_low_rank_form_recovers_a_correlated_covariance(rho):
     d = 6

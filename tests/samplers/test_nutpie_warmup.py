@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nextstat.samplers.nutpie_warmup import nutpie_schedule, run_nutpie_warmup, switch_sizes
+from nextstat.samplers.nutpie_warmup import NutpieOptions, nutpie_schedule, run_nutpie_warmup, switch_sizes
 
 jax.config.update("jax_enable_x64", True)
 
@@ -49,3 +49,50 @@ def test_a_correlated_gaussian_is_learned_and_sampled(adaptation):
     draws = np.asarray(draws)
     assert np.all(np.abs(draws.mean(axis=0)) < 4 * np.sqrt(np.diag(cov)) / np.sqrt(200))
     np.testing.assert_allclose(draws.std(axis=0), np.sqrt(np.diag(cov)), rtol=0.2)
+
+
+def test_the_step_size_turns_to_the_symmetric_statistic_where_no_switch_can_come():
+    """Over 200 warmup draws the last switch may come at draw 90; from draw 91 dual
+    averaging reads the symmetric statistic, so the step of draw 92 is the first that
+    differs from a run on Stan's statistic throughout (same keys, same everything else)."""
+    from nextstat.samplers.nuts import build_kernel
+
+    def logdensity(x):
+        return -0.5 * jnp.sum(x**2 / jnp.array([1.0, 4.0, 9.0]))
+
+    kernel = build_kernel(logdensity)
+    _, may_switch, _ = nutpie_schedule(200)
+    assert may_switch[90] and not may_switch[91]
+
+    def run(options):
+        return jax.jit(lambda key, x: run_nutpie_warmup(key, x, logdensity, 200, kernel=kernel, options=options))(
+            jax.random.key(7), jnp.array([1.0, -1.0, 2.0])
+        )
+
+    (symmetric, infos), (plain, plain_infos) = run(NutpieOptions()), run(NutpieOptions(symmetric_late=False))
+    steps, plain_steps = np.asarray(infos.n_leapfrog), np.asarray(plain_infos.n_leapfrog)
+    np.testing.assert_array_equal(np.asarray(infos.accept_stat)[:92], np.asarray(plain_infos.accept_stat)[:92])
+    np.testing.assert_array_equal(steps[:92], plain_steps[:92])
+    assert not np.array_equal(np.asarray(infos.accept_stat)[92:], np.asarray(plain_infos.accept_stat)[92:])
+    assert float(symmetric.step_size) != float(plain.step_size)
+    # the symmetric statistic lies in [0, 1], as a mean of 2 sigmoid(-|dH|) must
+    for stats in (infos, plain_infos):
+        assert np.all((np.asarray(stats.accept_stat_symmetric) >= 0) & (np.asarray(stats.accept_stat_symmetric) <= 1))
+
+
+def test_the_final_step_size_is_jittered_once_and_only_with_jitter():
+    """Without jitter the step size after warmup is exp(x_bar) exactly; with it, exp(x_bar)
+    times a factor in [0.9, 1.1]."""
+    from nextstat.samplers.nuts import build_kernel
+
+    def logdensity(x):
+        return -0.5 * jnp.sum(x**2)
+
+    kernel = build_kernel(logdensity)
+    for jitter in (0.0, 0.1):
+        final, _ = run_nutpie_warmup(
+            jax.random.key(2), jnp.ones(3), logdensity, 120, kernel=kernel,
+            options=NutpieOptions(step_size_jitter=jitter),
+        )  # fmt: skip
+        ratio = float(final.step_size) / float(jnp.exp(final.dual_averaging.x_bar))
+        assert ratio == 1.0 if jitter == 0.0 else (0.9 <= ratio <= 1.1 and ratio != 1.0)

@@ -155,6 +155,30 @@ def test_dual_averaging_by_hand():
     _, eps = dual_averaging_update(da, 1.7, delta=0.8)  # acceptance statistics above 1 count as 1
     _, eps_one = dual_averaging_update(da, 1.0, delta=0.8)
     assert float(eps) == float(eps_one)
+    # a ceiling caps the proposed step before it is averaged (nutpie's schedule: pi)
+    capped, eps = dual_averaging_update(dual_averaging_init(1.0), 0.8, delta=0.8, ceiling=math.pi)
+    assert float(eps) == pytest.approx(math.pi) and float(capped.x_bar) == pytest.approx(math.log(math.pi))
+
+
+@pytest.mark.parametrize("step_size", [0.1, 0.9, 1.7])
+def test_one_leaf_acceptance_statistics_by_hand(step_size):
+    """A tree of one leaf: Stan's statistic is min(1, exp(H0 - H)) and nuts-rs's symmetric
+    one 2 exp(min(0, dH)) / (1 + exp(dH)), dH = H0 - H, for that leaf's energy."""
+    kernel = nuts.build_kernel(banana, max_tree_depth=1)
+    position, inverse_metric, key = jnp.array([0.7, -0.4, 1.1]), jnp.ones(3), jax.random.key(5)
+    state = nuts.init(position, banana)
+    _, info = kernel(key, state, step_size, inverse_metric)
+    p0, _ = nuts.momentum_and_seed(key, inverse_metric, position)
+    h0 = -state.logdensity + euclidean.kinetic_energy(inverse_metric, p0)
+    step = leapfrog(jax.value_and_grad(banana), euclidean.velocity)
+    start = PhasePoint(position, p0, state.logdensity, state.logdensity_grad)
+    by_hand = []
+    for direction in (1.0, -1.0):  # the kernel picks the direction at random
+        leaf = step(start, direction * step_size, inverse_metric)
+        dh = float(h0 - (-leaf.logdensity + euclidean.kinetic_energy(inverse_metric, leaf.momentum)))
+        by_hand.append((min(1.0, math.exp(dh)), 2.0 * math.exp(min(0.0, dh)) / (1.0 + math.exp(dh))))
+    got = (float(info.accept_stat), float(info.accept_stat_symmetric))
+    assert any(np.allclose(got, pair, rtol=1e-12) for pair in by_hand), (got, by_hand)
 
 
 def test_metric_regularization_by_hand():

@@ -103,12 +103,16 @@ def ensemble_fisher_diagonal(positions, grads):
     return stan_shrinkage(positions.shape[0], scale2)
 
 
-def fisher_diagonal() -> WindowEstimator:
+def fisher_diagonal(shrink: bool = True) -> WindowEstimator:
+    """``shrink``: Stan's regularization (see the module notes); off, the estimate is
+    used as it stands, as nutpie does."""
+
     def estimate(m: Moments):
         n = m.n
         var_x = m.sum_xx / n - (m.sum_x / n) ** 2
         var_g = m.sum_gg / n - (m.sum_g / n) ** 2
-        return stan_shrinkage(n, _diagonal_scale2(var_x, var_g))
+        scale2 = _diagonal_scale2(var_x, var_g)
+        return stan_shrinkage(n, scale2) if shrink else scale2
 
     return WindowEstimator(_moments_init, lambda m, x, g: _moments_add(m, x, g), estimate, dense=False)
 
@@ -132,11 +136,17 @@ def spd_geometric_mean_of_inverse(c_x, c_g):
     return 0.5 * (sigma + sigma.T)
 
 
-def low_rank_inverse_metric(draws, grads, weights, cutoff: float = EIGEN_CUTOFF):
+def low_rank_inverse_metric(draws, grads, weights, cutoff: float = EIGEN_CUTOFF, shrink: bool = True):
     """The low-rank-plus-diagonal inverse metric from the rows of ``draws`` and ``grads``
     whose ``weights`` are 1 (the window's), as a dense matrix. Rows with a non-finite draw
     or gradient are left out; where the low-rank estimate is not finite and positive
-    definite, the diagonal Fisher estimate of the same rows is returned instead."""
+    definite, the diagonal Fisher estimate of the same rows is returned instead.
+    ``shrink`` off leaves out Stan's shrinkage of the diagonal and the eigenvalues' power
+    n/(n+5), as nutpie does (it regularizes through the small multiple of the identity
+    both covariances get, our ``JITTER``). The clip of the eigenvalues to [1/100, 100]
+    stays: without it, on the MA(1) series from far starts, a window whose draws barely
+    move gives a direction a near-zero eigenvalue, the step size follows it down to
+    1e-16, and the chain never moves again (2 of 4 chains on seeds 42 and 777)."""
     finite = jnp.all(jnp.isfinite(draws), axis=1) & jnp.all(jnp.isfinite(grads), axis=1)
     weights = jnp.where(finite, weights, 0.0)
     draws = jnp.where(finite[:, None], draws, 0.0)
@@ -147,7 +157,8 @@ def low_rank_inverse_metric(draws, grads, weights, cutoff: float = EIGEN_CUTOFF)
     mean_g = jnp.sum(w * grads, axis=0) / n
     var_x = jnp.sum(w * (draws - mean_x) ** 2, axis=0) / n
     var_g = jnp.sum(w * (grads - mean_g) ** 2, axis=0) / n
-    scale2 = stan_shrinkage(n, _diagonal_scale2(var_x, var_g))
+    scale2 = _diagonal_scale2(var_x, var_g)
+    scale2 = stan_shrinkage(n, scale2) if shrink else scale2
     scale = jnp.sqrt(scale2)
     x = w * (draws - mean_x) / scale
     g = w * (grads - mean_g) * scale
@@ -156,14 +167,16 @@ def low_rank_inverse_metric(draws, grads, weights, cutoff: float = EIGEN_CUTOFF)
     c_x = (x.T @ x) / n + JITTER * eye
     c_g = (g.T @ g) / n + JITTER * eye
     values, vectors = jnp.linalg.eigh(spd_geometric_mean_of_inverse(c_x, c_g))
-    values = jnp.clip(values, 1.0 / MAX_EIGEN, MAX_EIGEN) ** (n / (n + SHRINK_DRAWS))
+    values = jnp.clip(values, 1.0 / MAX_EIGEN, MAX_EIGEN)
+    if shrink:
+        values = values ** (n / (n + SHRINK_DRAWS))
     values = jnp.where((values > 1.0 / cutoff) & (values < cutoff), 1.0, values)
     core = (vectors * values) @ vectors.T  # I + U (Lambda - I) U'
     low_rank = scale[:, None] * core * scale[None, :]
     return jnp.where(usable_metric(low_rank), low_rank, jnp.diag(scale2))
 
 
-def fisher_low_rank(capacity: int, cutoff: float = EIGEN_CUTOFF) -> WindowEstimator:
+def fisher_low_rank(capacity: int, cutoff: float = EIGEN_CUTOFF, shrink: bool = True) -> WindowEstimator:
     def init(d, dtype):
         return WindowDraws(jnp.zeros((), jnp.int32), jnp.zeros((capacity, d), dtype), jnp.zeros((capacity, d), dtype))
 
@@ -173,6 +186,6 @@ def fisher_low_rank(capacity: int, cutoff: float = EIGEN_CUTOFF) -> WindowEstima
 
     def estimate(buffer: WindowDraws):
         weights = (jnp.arange(capacity) < buffer.n).astype(buffer.draws.dtype)
-        return low_rank_inverse_metric(buffer.draws, buffer.grads, weights, cutoff)
+        return low_rank_inverse_metric(buffer.draws, buffer.grads, weights, cutoff, shrink)
 
     return WindowEstimator(init, add, estimate, dense=True)

@@ -9,23 +9,43 @@ What nutpie (nuts-rs 0.16's ``GlobalStrategy``) does, as we read it, and what we
   after), it becomes the foreground and a new, empty background starts: the estimate
   forgets the oldest draws, those from far out in the tails of the warmup's approach.
   No switch happens when fewer than that many draws remain before the final window.
+  The starting point's draw and gradient open both estimates (and are forgotten at the
+  first switch).
+- Each estimate is used as it stands: nutpie does not shrink its Fisher estimates
+  towards a constant, where Stan shrinks its variance, n/(n+5) var + 1e-3 5/(n+5). On
+  nutpie's short foregrounds (10 to 160 draws) that shrinkage is no small matter: it
+  adds 3e-5 to 3e-4 to every variance, and a parameter whose posterior variance is
+  below that (a regression slope on an unscaled covariate) gets a metric many times too
+  wide, so the step size for everything else collapses.
 - The final 15% of warmup is a step-size-only window: the metric stays fixed.
 - The first metric estimate replaces the starting one on the first draw, and then the
-  step size is found again with Stan's heuristic; otherwise dual averaging runs on,
-  never restarted by a metric update. We also restart it, from the current step size,
-  where the final window begins (nutpie switches to a symmetric acceptance statistic
-  there instead); the step size after warmup is exp(x_bar), as in Stan.
+  step size is found again with Stan's heuristic and dual averaging restarted from it;
+  otherwise dual averaging runs on through the whole warmup, never restarted, not even
+  where the final window begins (Stan restarts it at every window's end).
+- The step size follows nuts-rs's ``stepsize`` module: dual averaging on the mean tree
+  acceptance while the metric may still switch, then, late (from the draw after which no
+  switch can come, and through the final window), on a symmetric statistic, the mean over
+  the tree's leaves of 2 sigmoid(-|H0 - H|): it counts an energy fall like a rise of the
+  same size, where min(1, exp(H0 - H)) counts a fall as 1; so a target of 0.8 on it allows
+  a larger step. The proposed step is capped at pi. Every warmup draw uses the dual
+  averaging's step times a jitter U(0.9, 1.1); the step size after warmup is exp(x_bar)
+  times one more jitter, as nuts-rs ends its warmup.
 - The starting metric: nutpie starts from the gradient at the initial point, inverse
   metric 1 / |g|; we do the same, clipped to [1e-10, 1e10].
 
+Each of these elements can be switched off (``NutpieOptions``), to measure what it buys
+(``python -m nextstat.benchmarks.nutpie_schedule``).
+
 The estimator is any ``WindowEstimator`` (``fisher_metric``): the diagonal Fisher one or
-the low-rank one (whose buffer then holds the whole warmup), or Stan's variance. Every
+the low-rank one (whose buffer then holds the whole warmup), both unshrunk, or Stan's
+variance (shrunk, as Stan does). Every
 estimate is guarded as in ``stan_warmup``: one that is not finite and positive definite
 is refused and the metric before it kept, and both are counted.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -44,10 +64,26 @@ EARLY_SWITCH, LATE_SWITCH = 10, 80
 MIN_DRAWS = 3  # no estimate from fewer draws
 
 
+class NutpieOptions(NamedTuple):
+    """The elements of nutpie's schedule that are not Stan's; the defaults are nutpie's."""
+
+    switching: bool = True  # a background estimate replaces the foreground (else one estimate from every draw)
+    symmetric_late: bool = True  # late dual averaging on the symmetric acceptance statistic (else Stan's)
+    step_size_jitter: float = 0.1  # warmup steps and the final step times U(1 - j, 1 + j); 0 for none
+    restart_final_window: bool = False  # restart dual averaging where the final window begins (Stan-like)
+    max_step_size: float = math.pi  # the proposed step's cap (inf for none)
+    stan_shrinkage: bool = False  # shrink each Fisher estimate as Stan shrinks its variance (nutpie does not)
+    start_in_estimate: bool = True  # the starting point's draw and gradient open both estimates
+
+
+NUTPIE_DEFAULTS = NutpieOptions()
+
+
 def nutpie_schedule(num_warmup: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per warmup iteration: (the metric may change here, the background may switch in
     here, the final step-size window starts here). The switch also needs a full
-    background, known only inside the run."""
+    background, known only inside the run. Where no switch may come, the step size's
+    late phase has begun."""
     draws = np.arange(num_warmup)
     early_end = int(EARLY_SHARE * num_warmup)
     final_start = num_warmup - int(FINAL_STEP_SIZE_SHARE * num_warmup)
@@ -63,13 +99,15 @@ def switch_sizes(num_warmup: int) -> np.ndarray:
     return np.where(draws < int(EARLY_SHARE * num_warmup), EARLY_SWITCH, LATE_SWITCH)
 
 
-def nutpie_estimator(adaptation: str, num_warmup: int) -> WindowEstimator:
+def nutpie_estimator(adaptation: str, num_warmup: int, shrink: bool = False) -> WindowEstimator:
+    """The metric estimator; ``shrink`` applies to the Fisher ones (Stan's variance is
+    always shrunk, as Stan does)."""
     if adaptation == "stan":
         return stan_variance(dense=False)
     if adaptation == "fisher":
-        return fisher_diagonal()
+        return fisher_diagonal(shrink=shrink)
     if adaptation == "fisher-lowrank":
-        return fisher_low_rank(max(num_warmup, 1))
+        return fisher_low_rank(max(num_warmup, 1) + 1, shrink=shrink)
     raise ValueError(f"adaptation={adaptation!r}: expected stan, fisher or fisher-lowrank")
 
 
@@ -89,10 +127,11 @@ def run_nutpie_warmup(
     max_tree_depth: int = 10,
     kernel=None,
     adaptation: str = "fisher",
+    options: NutpieOptions = NUTPIE_DEFAULTS,
 ) -> tuple[WarmupState, NUTSInfo]:
     """nutpie's schedule from ``position``; returns what ``stan_warmup.run_warmup`` returns."""
     kernel = kernel or build_kernel(logdensity_fn, max_tree_depth=max_tree_depth)
-    estimator = nutpie_estimator(adaptation, num_warmup)
+    estimator = nutpie_estimator(adaptation, num_warmup, shrink=options.stan_shrinkage)
     d, dtype = position.shape[0], position.dtype
     state = init(position, logdensity_fn)
     start_metric = jnp.clip(1.0 / jnp.abs(state.logdensity_grad), *CLIP)
@@ -106,9 +145,13 @@ def run_nutpie_warmup(
     def one(carry: tuple[WarmupState, _Estimates], schedule):
         warm, estimates = carry
         adapt, can_switch, final, switch_size = schedule
-        key, transition_key, heuristic_key = jax.random.split(warm.key, 3)
+        key, transition_key, heuristic_key, jitter_key = jax.random.split(warm.key, 4)
         state, info = kernel(transition_key, warm.state, warm.step_size, warm.inverse_metric)
-        da, step_size = dual_averaging_update(warm.dual_averaging, info.accept_stat, delta=target_accept)
+        late = ~can_switch if options.symmetric_late else jnp.zeros((), bool)
+        accept = jnp.where(late, info.accept_stat_symmetric, info.accept_stat)
+        da, step_size = dual_averaging_update(
+            warm.dual_averaging, accept, delta=target_accept, ceiling=options.max_step_size
+        )
         good = jnp.all(jnp.isfinite(state.position)) & jnp.all(jnp.isfinite(state.logdensity_grad)) & ~info.divergent
         use = adapt & good
 
@@ -118,7 +161,7 @@ def run_nutpie_warmup(
             )
 
         foreground, background = added(estimates.foreground), added(estimates.background)
-        switch = can_switch & (_count(background) >= switch_size)
+        switch = options.switching & can_switch & (_count(background) >= switch_size)
         foreground = jax.tree.map(lambda b, f: jnp.where(switch, b, f), background, foreground)
         background = jax.tree.map(lambda e, b: jnp.where(switch, e, b), empty, background)
 
@@ -138,10 +181,10 @@ def run_nutpie_warmup(
             return jnp.where(jnp.isfinite(found) & (found > 0), found, eps)
 
         step_size = jax.lax.cond(first, restart, lambda eps: eps, step_size)
-        da = _restart_where(first | final, da, step_size)
+        da = _restart_where(first | (final & options.restart_final_window), da, step_size)
         next_warm = WarmupState(
             state,
-            step_size,
+            jnp.where(first, step_size, step_size * _jitter(jitter_key, options.step_size_jitter, dtype)),
             inverse_metric,
             da,
             warm.window,
@@ -158,10 +201,23 @@ def run_nutpie_warmup(
         _Estimates(empty, empty, jnp.zeros((), bool)),
     )
     schedule = tuple(jnp.asarray(a) for a in (adapting, may_switch, final_start, switch_sizes(num_warmup)))
+    if options.start_in_estimate:
+        start_good = jnp.all(jnp.isfinite(state.position)) & jnp.all(jnp.isfinite(state.logdensity_grad))
+        opened = estimator.add(empty, state.position, state.logdensity_grad)
+        opened = jax.tree.map(lambda a, b: jnp.where(start_good, a, b), opened, empty)
+        initial = (initial[0], _Estimates(opened, opened, jnp.zeros((), bool)))
     (final, _), infos = jax.lax.scan(one, initial, schedule)
     if num_warmup > 0:
-        final = final._replace(step_size=jnp.exp(final.dual_averaging.x_bar))
+        jitter = _jitter(jax.random.fold_in(final.key, 1), options.step_size_jitter, dtype)
+        final = final._replace(step_size=jnp.exp(final.dual_averaging.x_bar) * jitter)
     return final, infos
+
+
+def _jitter(key, width: float, dtype) -> jax.Array:
+    """A factor U(1 - width, 1 + width); exactly 1 for width 0."""
+    if width == 0:
+        return jnp.ones((), dtype)
+    return jax.random.uniform(key, (), dtype, 1.0 - width, 1.0 + width)
 
 
 def _count(estimate: NamedTuple) -> jax.Array:

@@ -51,6 +51,7 @@ class NUTSInfo(NamedTuple):
     divergent: jax.Array
     energy: jax.Array  # H at the chosen state (Stan's energy__)
     accept_stat: jax.Array  # mean over all leaves of min(1, exp(H0 - H))
+    accept_stat_symmetric: jax.Array  # mean over all leaves of 2 sigmoid(-|H0 - H|) (nuts-rs's late statistic)
 
 
 class _Subtree(NamedTuple):
@@ -63,6 +64,7 @@ class _Subtree(NamedTuple):
     rho: jax.Array  # momentum sum over its leaves
     n_leaves: jax.Array
     sum_metro_prob: jax.Array
+    sum_symmetric_prob: jax.Array
     divergent: jax.Array
     turning: jax.Array
     first_momentum: jax.Array  # (levels, d): checkpoint slots (see the module docstring);
@@ -157,11 +159,13 @@ _POS, _MOM, _GRAD, _VEL, _RHO, _PROP_POS, _PROP_MOM, _PROP_GRAD = range(8)
 # rows of the packed trajectory: two ends of 4 rows each (as above), the sample, rho
 _T_BACKWARD, _T_FORWARD, _T_SAMPLE, _T_RHO = 0, 4, 8, 11
 # entries of the trajectory's packed scalars
-_T_BACKWARD_LOGDENSITY, _T_FORWARD_LOGDENSITY, _T_SAMPLE_LOGDENSITY, _T_LOG_WEIGHT, _T_SUM_METRO = range(5)
+(_T_BACKWARD_LOGDENSITY, _T_FORWARD_LOGDENSITY, _T_SAMPLE_LOGDENSITY, _T_LOG_WEIGHT, _T_SUM_METRO, _T_SUM_SYMMETRIC) = (
+    range(6)
+)
 # rows of the packed checkpoints
 _FIRST_MOM, _FIRST_VEL, _BEFORE_MOM, _BEFORE_VEL, _RHO_BEFORE = range(5)
 # entries of the packed scalars
-_LOGDENSITY, _PROP_LOGDENSITY, _LOG_WEIGHT, _SUM_METRO = range(4)
+_LOGDENSITY, _PROP_LOGDENSITY, _LOG_WEIGHT, _SUM_METRO, _SUM_SYMMETRIC = range(5)
 
 
 def packed_subtree_builder(
@@ -192,7 +196,8 @@ def packed_subtree_builder(
         dtype = start_rows.dtype
         eps = direction * step_size
         vec0 = jnp.concatenate([start_rows, jnp.zeros_like(start_rows[:1]), start_rows[:3]])
-        scalars0 = jnp.stack([start_logdensity, start_logdensity, jnp.array(-jnp.inf, dtype), jnp.zeros((), dtype)])
+        zero = jnp.zeros((), dtype)
+        scalars0 = jnp.stack([start_logdensity, start_logdensity, jnp.array(-jnp.inf, dtype), zero, zero])
         checkpoints0 = jnp.zeros((levels, 5, start_rows.shape[1]), dtype)
         # carry: (leaves done, stop flags [divergent, turning], vectors, scalars, checkpoints)
         initial = (jnp.array(0), jnp.zeros(2, bool), vec0, scalars0, checkpoints0)
@@ -224,6 +229,7 @@ def packed_subtree_builder(
             new_scalars = jnp.stack([
                 logdensity, jnp.where(take, logdensity, scalars[_PROP_LOGDENSITY]), log_weight,
                 scalars[_SUM_METRO] + jnp.where(log_w > 0, 1.0, jnp.exp(log_w)),
+                scalars[_SUM_SYMMETRIC] + 2.0 * jax.nn.sigmoid(-jnp.abs(log_w)),
             ])  # fmt: skip
             # this leaf opens the blocks of levels 0..ctz(n): store it once, in slot ctz(n)
             leaf_rows = jnp.stack([p, velocity, vec[_MOM], vec[_VEL], rho_before_leaf])[None]
@@ -274,6 +280,7 @@ def subtree_builder(
             rho=vec[_RHO],
             n_leaves=n,
             sum_metro_prob=scalars[_SUM_METRO],
+            sum_symmetric_prob=scalars[_SUM_SYMMETRIC],
             divergent=flags[0],
             turning=flags[1],
             first_momentum=checkpoints[:, _FIRST_MOM],
@@ -306,9 +313,9 @@ def build_kernel(
         h0 = -state.logdensity + metric.kinetic_energy(inverse_metric, p0)
         end = jnp.stack([state.position, p0, state.logdensity_grad, velocity0])
         rows0 = jnp.concatenate([end, end, end[:3], p0[None]])  # backward end, forward end, sample, rho
-        scalars0 = jnp.stack(
-            [state.logdensity, state.logdensity, state.logdensity, jnp.zeros_like(h0), jnp.zeros_like(h0)]
-        )  # backward, forward, sample log densities; log W; sum metro
+        zero = jnp.zeros_like(h0)
+        # backward, forward, sample log densities; log W; the two acceptance sums
+        scalars0 = jnp.stack([state.logdensity, state.logdensity, state.logdensity, zero, zero, zero])
         # carry: (depth, leapfrog steps, [divergent, stop], rows, scalars)
         initial = (jnp.array(0), jnp.array(0), jnp.zeros(2, bool), rows0, scalars0)
 
@@ -365,7 +372,13 @@ def build_kernel(
                 .at[_T_LOG_WEIGHT]
                 .set(log_weight)
             )
-            new_scalars = jnp.where(valid, grown_scalars, scalars).at[_T_SUM_METRO].add(sub[_SUM_METRO])
+            new_scalars = (
+                jnp.where(valid, grown_scalars, scalars)
+                .at[_T_SUM_METRO]
+                .add(sub[_SUM_METRO])
+                .at[_T_SUM_SYMMETRIC]
+                .add(sub[_SUM_SYMMETRIC])
+            )
             new_flags = jnp.stack([flags[0] | sub_flags[0], ~valid | ~persist])
             return (
                 depth + valid.astype(depth.dtype),
@@ -384,6 +397,7 @@ def build_kernel(
             divergent=flags[0],
             energy=-logdensity + metric.kinetic_energy(inverse_metric, momentum),
             accept_stat=scalars[_T_SUM_METRO] / jnp.maximum(n_leapfrog, 1),
+            accept_stat_symmetric=scalars[_T_SUM_SYMMETRIC] / jnp.maximum(n_leapfrog, 1),
         )
         return NUTSState(position, logdensity, grad), info
 

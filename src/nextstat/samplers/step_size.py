@@ -6,7 +6,8 @@ doubling/halving heuristic for the first step size.
   warmup. ``floor`` keeps the proposed eps at or above a given value: from a far start a
   run of rejections drives log eps down by about 18 sqrt(t), and a chain whose eps is
   1e-80 never moves again, so MAMS and LAPS floor it at a fraction of the step the
-  heuristic found at their start (NUTS follows Stan and has none).
+  heuristic found at their start (NUTS follows Stan and has none). ``ceiling`` caps it
+  from above (nutpie's schedule: pi, as nuts-rs does).
 - ``double_or_halve`` moves eps by factors of two until a one-step statistic crosses a
   target, as Stan's ``init_stepsize`` does for a leapfrog step; the kernel-specific part
   (what one step's log acceptance is) is the caller's.
@@ -34,16 +35,20 @@ def dual_averaging_init(step_size) -> DualAveraging:
     return DualAveraging(jnp.zeros_like(zero), zero, zero, jnp.log(10.0 * step_size))
 
 
-def dual_averaging_update(da: DualAveraging, accept_stat, delta=0.8, gamma=0.05, kappa=0.75, t0=10.0, floor=0.0):
+def dual_averaging_update(
+    da: DualAveraging, accept_stat, delta=0.8, gamma=0.05, kappa=0.75, t0=10.0, floor=0.0, ceiling=math.inf
+):
     """One step of Stan's ``stepsize_adaptation::learn_stepsize``; returns (state, new step size).
-    With ``floor`` > 0 neither the proposed eps nor the average x_bar goes below log(floor)."""
+    With ``floor`` > 0 neither the proposed eps nor the average x_bar goes below log(floor);
+    the proposed eps is kept at or below ``ceiling`` (nuts-rs caps it at pi) before it is
+    averaged."""
     counter = da.counter + 1
     accept_stat = jnp.minimum(accept_stat, 1.0)
     eta = 1.0 / (counter + t0)
     s_bar = (1.0 - eta) * da.s_bar + eta * (delta - accept_stat)
     x = da.mu - s_bar * jnp.sqrt(counter) / gamma
     log_floor = jnp.where(floor > 0, jnp.log(jnp.where(floor > 0, floor, 1.0)), -jnp.inf)
-    x = jnp.maximum(x, log_floor)
+    x = jnp.minimum(jnp.maximum(x, log_floor), math.log(ceiling))
     x_eta = counter ** (-kappa)
     x_bar = jnp.maximum((1.0 - x_eta) * da.x_bar + x_eta * x, log_floor)
     return DualAveraging(counter, s_bar, x_bar, da.mu), jnp.exp(x)
