@@ -68,7 +68,9 @@ def sample(
     ``adaptation`` is the warmup's metric estimator: ``"stan"`` (Stan's windowed
     variance; for MAMS and LAPS, their variance estimate), ``"fisher"`` (the diagonal
     Fisher-divergence minimizer from the warmup draws and their gradients; every method)
-    or ``"fisher-lowrank"`` (NUTS only); see ``nextstat.samplers.fisher_metric``.
+    or ``"fisher-lowrank"`` (NUTS only); see ``nextstat.samplers.fisher_metric``. NUTS
+    estimates the Fisher ones on nutpie's warmup schedule (``samplers.nutpie_warmup``) and
+    Stan's variance on Stan's windows.
 
     ``posterior`` holds the constrained parameters (indexed names grouped into vectors);
     ``sample_stats`` holds ``lp``, ``n_steps``, ``tree_depth``, ``diverging``, ``energy``,

@@ -23,8 +23,12 @@ jax.config.update("jax_enable_x64", True)
 ENGINES = {
     "nextstat_mams": ("nextstat_mams", {"target_accept": 0.9}, Budget(4, 1000, 1000)),
     "nextstat_nuts": ("nextstat_nuts", {}, Budget(4, 1000, 1000)),
-    "nextstat_nuts_fisher": ("nextstat_nuts", {"adaptation": "fisher"}, Budget(4, 1000, 1000)),
-    "nextstat_nuts_fisher_lowrank": ("nextstat_nuts", {"adaptation": "fisher-lowrank"}, Budget(4, 1000, 1000)),
+    "nextstat_nuts_fisher": ("nextstat_nuts", {"adaptation": "fisher", "schedule": "stan"}, Budget(4, 1000, 1000)),
+    "nextstat_nuts_fisher_lowrank": (
+        "nextstat_nuts",
+        {"adaptation": "fisher-lowrank", "schedule": "stan"},
+        Budget(4, 1000, 1000),
+    ),
     "nextstat_nuts_fisher_nutpie": (
         "nextstat_nuts",
         {"adaptation": "fisher", "schedule": "nutpie"},

@@ -162,15 +162,32 @@ def test_adaptation_is_an_engine_setting_stan_does_not_take():
         resolve_settings({"adaptation": "fisher", "metric": "dense"}, "nextstat_nuts")
 
 
+def test_the_fisher_adaptations_default_to_nutpies_schedule_and_stans_to_its_windows():
+    from nextstat.engines.nextstat_nuts import warmup_schedule
+
+    assert resolve_settings({}, "nextstat_nuts")["schedule"] == "auto"
+    chosen = {
+        adaptation: warmup_schedule(resolve_settings({"adaptation": adaptation}, "nextstat_nuts"))
+        for adaptation in ("stan", "fisher", "fisher-lowrank")
+    }
+    assert chosen == {"stan": "stan", "fisher": "nutpie", "fisher-lowrank": "nutpie"}
+    explicit = resolve_settings({"adaptation": "fisher", "schedule": "stan"}, "nextstat_nuts")
+    assert warmup_schedule(explicit) == "stan"  # the Stan-window variant stays selectable
+
+
 @pytest.mark.parametrize(
-    "case_name,adaptation", [("glm_logistic_n200_p6", "fisher-lowrank"), ("eight_schools", "fisher")]
+    "case_name,adaptation,target_accept",
+    # eight schools at the suites' 0.95: nutpie's step-size rule delivers the acceptance it is
+    # asked for (0.91 at 0.9, where Stan's windows overshoot to 0.95), and at 0.9 the centred
+    # funnel's neck diverges once in 4,000 draws on this seed
+    [("glm_logistic_n200_p6", "fisher-lowrank", 0.9), ("eight_schools", "fisher", 0.95)],
 )
-def test_sampler_with_fisher_adaptation_matches_the_reference(case_name, adaptation):
+def test_sampler_with_fisher_adaptation_matches_the_reference(case_name, adaptation, target_accept):
     from nextstat.cases import get_case
     from nextstat.diagnostics import correctness, parameter_summary
 
     case = get_case(case_name)
-    settings = resolve_settings({"adaptation": adaptation, "target_accept": 0.9}, "nextstat_nuts")
+    settings = resolve_settings({"adaptation": adaptation, "target_accept": target_accept}, "nextstat_nuts")
     result = load_engine("nextstat_nuts").run(case, settings, Budget(4, 500, 1000), 21)
     assert not result.sample_stats["diverging"].any()
     verdict = correctness(parameter_summary(result.draws, result.param_names), case.reference)

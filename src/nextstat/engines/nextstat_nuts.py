@@ -25,13 +25,23 @@ ADAPTATION_NOTES = {
 SCHEDULE_NOTES = {"stan": "Stan's windows", "nutpie": "nutpie's schedule"}
 
 
+def warmup_schedule(settings: dict[str, Any]) -> str:
+    """The schedule a run uses: ``auto`` is nutpie's for the Fisher estimators (measured
+    ahead of Stan's windows for them on the posteriordb suite; README) and Stan's windows
+    for Stan's variance, so that the default row stays Stan's warmup."""
+    if settings["schedule"] != "auto":
+        return settings["schedule"]
+    return "nutpie" if settings["adaptation"] in ("fisher", "fisher-lowrank") else "stan"
+
+
 def adaptation_note(settings: dict[str, Any]) -> str:
     """What the warmup did, for the artifact: the metric estimator on its schedule."""
-    return ADAPTATION_NOTES[settings["adaptation"]].replace("Stan's windows", SCHEDULE_NOTES[settings["schedule"]])
+    return ADAPTATION_NOTES[settings["adaptation"]].replace("Stan's windows", SCHEDULE_NOTES[warmup_schedule(settings)])
 
 
 def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunResult:
-    if settings["schedule"] == "nutpie" and settings["metric"] == "dense":
+    schedule = warmup_schedule(settings)
+    if schedule == "nutpie" and settings["metric"] == "dense":
         raise SettingsError(
             f"{NAME}: schedule='nutpie' estimates a diagonal or low-rank metric; metric='dense' is not offered"
         )
@@ -50,7 +60,7 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     # nutpie's schedule estimates a diagonal or low-rank metric only (a dense one is refused above)
     run_schedule = (
         run_nutpie_warmup
-        if settings["schedule"] == "nutpie"
+        if schedule == "nutpie"
         else functools.partial(run_warmup, dense=settings["metric"] == "dense")
     )
 
@@ -95,7 +105,7 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "warmup_draws_skipped_per_chain": [int(carry[3][1]) for carry in runs.carries],
             "frontend": "nextstat.samplers.nuts",
             "adaptation": adaptation_note(settings),
-            "schedule": settings["schedule"],
+            "schedule": schedule,
             "top_level_join": settings["top_level_join"],
             "step_size_per_chain": step_sizes,
         },
@@ -118,12 +128,13 @@ ENGINE = EngineSpec(
             "gradients (samplers/fisher_metric.py)",
         ),
         "schedule": Setting(
-            "stan",
-            ("stan", "nutpie"),
+            "auto",
+            ("auto", "stan", "nutpie"),
             "when the metric is estimated during warmup: `stan` is Stan's windows (buffers 75 / 50, doubling slow "
             "windows, one estimate at each window's end); `nutpie` re-estimates after every draw from a foreground "
-            "estimate that a background one replaces every 10 (first 30%) or 80 draws, and fixes the metric for the "
-            "final 15% (samplers/nutpie_warmup.py)",
+            "estimate that a background one replaces every 10 (first 30%) or 80 draws, fixes the metric for the "
+            "final 15%, and adapts the step size as nuts-rs does (samplers/nutpie_warmup.py); `auto` is `nutpie` "
+            "for the Fisher adaptations and `stan` for Stan's",
         ),
     },
     start_backend=start_backend,

@@ -1,0 +1,239 @@
+"""What each element of nutpie's schedule buys our NUTS, side by side with nutpie itself.
+
+Our NUTS with a Fisher metric (diagonal or low-rank) on nutpie's schedule, once with every
+element as nutpie has it and once with each element switched off (``NutpieOptions``), and on
+Stan's windows; nutpie 0.16.8 on the same JAX densities with the matching adaptation (its
+default diagonal, or its low-rank). Every run starts from the suite's points for its seed,
+and is scored like the posteriordb suite: min bulk and tail ESS over the constrained
+parameters per sampling gradient, and bulk per gradient with warmup counted; per posterior
+the median over seeds, then the ratio to nutpie's, then the median over posteriors.
+
+    python -m nextstat.benchmarks.nutpie_schedule [pdb:NAME ...] [--adaptation fisher|fisher-lowrank]
+        [--seeds 42 123 777] [--posteriordb DIR] [--variants NAME ...] [--out FILE.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from ..threads import single_thread_xla
+
+single_thread_xla()
+
+from ..samplers.nutpie_warmup import NutpieOptions  # noqa: E402  (after the XLA flags)
+
+#: posteriors that span the posteriordb suite: the four where our diagonal Fisher metric was
+#: furthest behind nutpie's (unscaled regressions), and four typical ones
+POSTERIORS = (
+    "pdb:kilpisjarvi_mod-kilpisjarvi",
+    "pdb:sblri-blr",
+    "pdb:earnings-log10earn_height",
+    "pdb:earnings-logearn_height",
+    "pdb:nes1972-nes",
+    "pdb:kidiq-kidscore_momhsiq",
+    "pdb:mesquite-logmesquite_logvas",
+    "pdb:gp_pois_regr-gp_regr",
+)
+NUTPIE = "nutpie"
+STAN_WINDOWS = "ours, Stan's windows"
+OURS = "ours, nutpie's schedule"
+#: our variants: the full schedule, each element off in turn, and every element off at once
+#: (Stan's step-size rules and shrinkage on nutpie's metric updates: this schedule before
+#: the step-size rules and the unshrunk estimates were added)
+VARIANTS: dict[str, NutpieOptions | None] = {
+    OURS: NutpieOptions(),
+    "  without the symmetric late statistic": NutpieOptions(symmetric_late=False),
+    "  without step-size jitter": NutpieOptions(step_size_jitter=0.0),
+    "  with a restart at the final window": NutpieOptions(restart_final_window=True),
+    "  with Stan's shrinkage of each estimate": NutpieOptions(stan_shrinkage=True),
+    "  without the start in the first estimate": NutpieOptions(start_in_estimate=False),
+    "  without switching (every draw in one estimate)": NutpieOptions(switching=False),
+    "  with none of the five step-size and estimate elements": NutpieOptions(
+        symmetric_late=False,
+        step_size_jitter=0.0,
+        restart_final_window=True,
+        max_step_size=math.inf,
+        stan_shrinkage=True,
+        start_in_estimate=False,
+    ),
+    STAN_WINDOWS: None,
+}
+SCORES = ("bulk", "tail", "bulk_with_warmup")
+
+
+def run_ours(case, seed: int, budget, adaptation: str, options: NutpieOptions | None):
+    """Our NUTS over the budget's chains, one after another: (unconstrained draws, warmup
+    gradients, sampling gradients, median final step size)."""
+    import jax
+    import numpy as np
+
+    from ..engines.jax_common import prepare_chains
+    from ..samplers.nutpie_warmup import run_nutpie_warmup
+    from ..samplers.nuts import build_kernel
+    from ..samplers.stan_warmup import run_warmup
+
+    settings = {"chain_method": "sequential", "dtype": "float64"}
+    inits, keys = prepare_chains("nextstat_nuts", case, settings, budget.chains, seed)
+    kernel = build_kernel(case.log_density)
+
+    @jax.jit
+    def one_chain(key, position):
+        warmup_key, sample_key = jax.random.split(key)
+        common = {"kernel": kernel, "adaptation": adaptation}
+        if options is None:
+            final, info = run_warmup(warmup_key, position, case.log_density, budget.warmup, **common)
+        else:
+            final, info = run_nutpie_warmup(
+                warmup_key, position, case.log_density, budget.warmup, options=options, **common
+            )
+
+        def step(state, draw_key):
+            state, step_info = kernel(draw_key, state, final.step_size, final.inverse_metric)
+            return state, (state.position, step_info.n_leapfrog)
+
+        _, (positions, n_leapfrog) = jax.lax.scan(step, final.state, jax.random.split(sample_key, budget.draws))
+        return positions, info.n_leapfrog.sum(), n_leapfrog.sum(), final.step_size
+
+    outputs = [one_chain(key, x) for key, x in zip(keys, inits)]
+    positions = case.constrain(np.stack([np.asarray(out[0]) for out in outputs]))
+    return (
+        positions,
+        sum(int(out[1]) for out in outputs),
+        sum(int(out[2]) for out in outputs),
+        statistics.median(float(out[3]) for out in outputs),
+    )
+
+
+def run_nutpie(case, seed: int, budget, adaptation: str):
+    from ..engines.base import resolve_settings
+    from ..engines.nutpie_nuts import ENGINE
+
+    result = ENGINE.run(case, resolve_settings({"adaptation": adaptation}, ENGINE.name), budget, seed)
+    step_sizes = result.engine_info.get("step_size_per_chain", [math.nan])
+    return result.draws, result.grad_evals_warmup, result.grad_evals_sampling, statistics.median(step_sizes)
+
+
+def score(case, draws, warmup_grads: int, sampling_grads: int, step_size: float) -> dict[str, float]:
+    from . import min_bulk_and_tail_ess
+
+    bulk, tail = min_bulk_and_tail_ess(draws, case.param_names)
+    return {
+        "bulk": bulk / sampling_grads,
+        "tail": tail / sampling_grads,
+        "bulk_with_warmup": bulk / (warmup_grads + sampling_grads),
+        "step_size": step_size,
+    }
+
+
+def measure(name: str, seeds, budget, adaptation: str, variants, log) -> dict[str, list[dict[str, float]]]:
+    from ..cases import get_case
+
+    case = get_case(name)
+    scores = {}
+    for variant in (NUTPIE, *variants):
+        started = time.perf_counter()
+        if variant == NUTPIE:
+            scores[variant] = [score(case, *run_nutpie(case, seed, budget, adaptation)) for seed in seeds]
+        else:
+            scores[variant] = [
+                score(case, *run_ours(case, seed, budget, adaptation, VARIANTS[variant])) for seed in seeds
+            ]
+        log(f"{name} {variant.strip()}: {time.perf_counter() - started:.0f} s")
+    return scores
+
+
+def tables(results: dict[str, dict[str, list[dict[str, float]]]], variants) -> str:
+    from tabulate import tabulate
+
+    median = statistics.median
+    ratios: dict[str, dict[str, list[float]]] = {v: {k: [] for k in (*SCORES, "step_size")} for v in variants}
+    rows = []
+    for name, scores in results.items():
+        base = {k: median(s[k] for s in scores[NUTPIE]) for k in (*SCORES, "step_size")}
+        rows.append([name, NUTPIE, f"{base['bulk']:.4f}", "1", "1", "1", f"{base['step_size']:.3g}"])
+        for variant in variants:
+            mine = {k: median(s[k] for s in scores[variant]) for k in base}
+            for k in base:
+                ratios[variant][k].append(mine[k] / base[k])
+            rows.append(
+                [
+                    "",
+                    variant,
+                    f"{mine['bulk']:.4f}",
+                    f"{mine['bulk'] / base['bulk']:.2f}x",
+                    f"{mine['bulk_with_warmup'] / base['bulk_with_warmup']:.2f}x",
+                    f"{mine['tail'] / base['tail']:.2f}x",
+                    f"{mine['step_size'] / base['step_size']:.2f}x",
+                ]
+            )
+    headers = ["posterior", "sampler", "bulk ESS/grad", "vs nutpie", "with warmup grads", "tail", "step size"]
+    per_posterior = tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+    summary = tabulate(
+        [
+            [
+                variant,
+                f"{median(r['bulk']):.2f}x",
+                f"{min(r['bulk']):.2f}x",
+                f"{median(r['bulk_with_warmup']):.2f}x",
+                f"{median(r['tail']):.2f}x",
+                f"{min(r['tail']):.2f}x",
+                f"{median(r['step_size']):.2f}x",
+            ]
+            for variant, r in ratios.items()
+        ],
+        headers=[
+            "ours against nutpie",
+            "bulk ESS/grad: median over posteriors",
+            "worst",
+            "with warmup grads",
+            "tail: median",
+            "tail: worst",
+            "final step size",
+        ],
+        tablefmt="github",
+        disable_numparse=True,
+    )
+    return summary + "\n\nPer posterior (medians over seeds):\n\n" + per_posterior
+
+
+def main(argv: list[str] | None = None) -> None:
+    from ..engines.base import Budget
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("posteriors", nargs="*", default=list(POSTERIORS))
+    parser.add_argument("--adaptation", choices=("fisher", "fisher-lowrank"), default="fisher")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42, 123, 777])
+    parser.add_argument("--budget", default="4x1000x1000", help="chains x warmup x draws (the posteriordb suite's)")
+    parser.add_argument("--posteriordb", help="a posteriordb directory (default: $NEXTSTAT_POSTERIORDB)")
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS), metavar="VARIANT")
+    parser.add_argument("--out", help="also write the tables here (markdown)")
+    args = parser.parse_args(argv)
+    if args.posteriordb:
+        os.environ["NEXTSTAT_POSTERIORDB"] = str(Path(args.posteriordb).resolve())
+    budget = Budget.parse(args.budget)
+
+    def log(line):
+        print(line, file=sys.stderr, flush=True)
+
+    results = {name: measure(name, args.seeds, budget, args.adaptation, args.variants, log) for name in args.posteriors}
+    header = (
+        f"Our NUTS ({args.adaptation}) against nutpie 0.16.8 ({args.adaptation}: "
+        f"{'its default diagonal' if args.adaptation == 'fisher' else 'its low-rank'}), {budget.chains} chains x "
+        f"{budget.warmup} warmup x {budget.draws} draws, seeds {', '.join(map(str, args.seeds))}, the suite's "
+        "starting points; ratios of medians over seeds, then medians over posteriors."
+    )
+    text = header + "\n\n" + tables(results, args.variants) + "\n"
+    print(text)
+    if args.out:
+        command = " ".join(["python -m nextstat.benchmarks.nutpie_schedule", *(argv or sys.argv[1:])])
+        Path(args.out).write_text(f"# nutpie's schedule, element by element: `{command}`\n\n" + text)
+
+
+if __name__ == "__main__":
+    main()
