@@ -116,3 +116,24 @@ def test_pinning_runs_every_cell_pinned_or_not_as_asked(tmp_path, monkeypatch, c
     ]
     assert all(float(row.split("|")[4]) > 0 for row in rows)
     assert capsys.readouterr().out.count("| nextstat_nuts") == 4
+
+
+def test_nutpie_schedule_scores_every_variant_against_nutpie(tmp_path, capsys):
+    """Two of our variants and nutpie on a tiny budget: a summary row per variant and a
+    per-posterior row for nutpie (the baseline, 1) and each variant."""
+    pytest.importorskip("nutpie", reason="nutpie is the baseline of this benchmark")
+    from nextstat.benchmarks import nutpie_schedule
+
+    out = tmp_path / "schedule.md"
+    variants = [nutpie_schedule.OURS, nutpie_schedule.STAN_WINDOWS]
+    argv = ["std_normal_d2", "--seeds", "1", "--budget", "2x150x200", "--variants", *variants, "--out", str(out)]
+    nutpie_schedule.main(argv)
+    text = capsys.readouterr().out
+    summary_table, per_posterior_table = text.split("Per posterior")
+    summary = [line.split("|")[1].strip() for line in summary_table.splitlines() if line.startswith("| ours,")]
+    assert summary == variants  # one summary row per variant, in order
+    rows = [line.split("|")[2].strip() for line in per_posterior_table.splitlines() if line.startswith("|")]
+    assert rows[2:] == ["nutpie", *variants]  # after the header and its rule
+    assert out.read_text().startswith(
+        "# nutpie's schedule, element by element: `python -m nextstat.benchmarks.nutpie_schedule std_normal_d2"
+    )
