@@ -9,7 +9,7 @@ parameters per sampling gradient, and bulk per gradient with warmup counted; per
 the median over seeds, then the ratio to nutpie's, then the median over posteriors.
 
     python -m nextstat.benchmarks.nutpie_schedule [pdb:NAME ...] [--adaptation fisher|fisher-lowrank]
-        [--seeds 42 123 777] [--posteriordb DIR] [--variants NAME ...] [--out FILE.md]
+        [--seeds 42 123 777] [--posteriordb DIR] [--variants all no-symmetric ... stan-windows] [--out FILE.md]
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shlex
 import statistics
 import sys
 import time
@@ -43,26 +44,30 @@ POSTERIORS = (
 NUTPIE = "nutpie"
 STAN_WINDOWS = "ours, Stan's windows"
 OURS = "ours, nutpie's schedule"
-#: our variants: the full schedule, each element off in turn, and every element off at once
-#: (Stan's step-size rules and shrinkage on nutpie's metric updates: this schedule before
-#: the step-size rules and the unshrunk estimates were added)
-VARIANTS: dict[str, NutpieOptions | None] = {
-    OURS: NutpieOptions(),
-    "  without the symmetric late statistic": NutpieOptions(symmetric_late=False),
-    "  without step-size jitter": NutpieOptions(step_size_jitter=0.0),
-    "  with a restart at the final window": NutpieOptions(restart_final_window=True),
-    "  with Stan's shrinkage of each estimate": NutpieOptions(stan_shrinkage=True),
-    "  without the start in the first estimate": NutpieOptions(start_in_estimate=False),
-    "  without switching (every draw in one estimate)": NutpieOptions(switching=False),
-    "  with none of the five step-size and estimate elements": NutpieOptions(
-        symmetric_late=False,
-        step_size_jitter=0.0,
-        restart_final_window=True,
-        max_step_size=math.inf,
-        stan_shrinkage=True,
-        start_in_estimate=False,
+#: our variants by their command-line name: the full schedule, each element off in turn,
+#: every element off at once (Stan's step-size rules and shrinkage on nutpie's metric
+#: updates: this schedule before the step-size rules and the unshrunk estimates were
+#: added), and Stan's windows
+VARIANTS: dict[str, tuple[str, NutpieOptions | None]] = {
+    "all": (OURS, NutpieOptions()),
+    "no-symmetric": ("  without the symmetric late statistic", NutpieOptions(symmetric_late=False)),
+    "no-jitter": ("  without step-size jitter", NutpieOptions(step_size_jitter=0.0)),
+    "restart": ("  with a restart at the final window", NutpieOptions(restart_final_window=True)),
+    "shrink": ("  with Stan's shrinkage of each estimate", NutpieOptions(stan_shrinkage=True)),
+    "no-start": ("  without the start in the first estimate", NutpieOptions(start_in_estimate=False)),
+    "no-switching": ("  without switching (every draw in one estimate)", NutpieOptions(switching=False)),
+    "none": (
+        "  with none of the five step-size and estimate elements",
+        NutpieOptions(
+            symmetric_late=False,
+            step_size_jitter=0.0,
+            restart_final_window=True,
+            max_step_size=math.inf,
+            stan_shrinkage=True,
+            start_in_estimate=False,
+        ),
     ),
-    STAN_WINDOWS: None,
+    "stan-windows": (STAN_WINDOWS, None),
 }
 SCORES = ("bulk", "tail", "bulk_with_warmup")
 
@@ -132,32 +137,31 @@ def score(case, draws, warmup_grads: int, sampling_grads: int, step_size: float)
 
 
 def measure(name: str, seeds, budget, adaptation: str, variants, log) -> dict[str, list[dict[str, float]]]:
+    """Scores per seed, keyed by the variants' labels (and nutpie's)."""
     from ..cases import get_case
 
     case = get_case(name)
-    scores = {}
-    for variant in (NUTPIE, *variants):
+    started = time.perf_counter()
+    scores = {NUTPIE: [score(case, *run_nutpie(case, seed, budget, adaptation)) for seed in seeds]}
+    log(f"{name} {NUTPIE}: {time.perf_counter() - started:.0f} s")
+    for variant in variants:
+        label, options = VARIANTS[variant]
         started = time.perf_counter()
-        if variant == NUTPIE:
-            scores[variant] = [score(case, *run_nutpie(case, seed, budget, adaptation)) for seed in seeds]
-        else:
-            scores[variant] = [
-                score(case, *run_ours(case, seed, budget, adaptation, VARIANTS[variant])) for seed in seeds
-            ]
-        log(f"{name} {variant.strip()}: {time.perf_counter() - started:.0f} s")
+        scores[label] = [score(case, *run_ours(case, seed, budget, adaptation, options)) for seed in seeds]
+        log(f"{name} {label.strip()}: {time.perf_counter() - started:.0f} s")
     return scores
 
 
-def tables(results: dict[str, dict[str, list[dict[str, float]]]], variants) -> str:
+def tables(results: dict[str, dict[str, list[dict[str, float]]]], labels) -> str:
     from tabulate import tabulate
 
     median = statistics.median
-    ratios: dict[str, dict[str, list[float]]] = {v: {k: [] for k in (*SCORES, "step_size")} for v in variants}
+    ratios: dict[str, dict[str, list[float]]] = {v: {k: [] for k in (*SCORES, "step_size")} for v in labels}
     rows = []
     for name, scores in results.items():
         base = {k: median(s[k] for s in scores[NUTPIE]) for k in (*SCORES, "step_size")}
         rows.append([name, NUTPIE, f"{base['bulk']:.4f}", "1", "1", "1", f"{base['step_size']:.3g}"])
-        for variant in variants:
+        for variant in labels:
             mine = {k: median(s[k] for s in scores[variant]) for k in base}
             for k in base:
                 ratios[variant][k].append(mine[k] / base[k])
@@ -211,7 +215,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 123, 777])
     parser.add_argument("--budget", default="4x1000x1000", help="chains x warmup x draws (the posteriordb suite's)")
     parser.add_argument("--posteriordb", help="a posteriordb directory (default: $NEXTSTAT_POSTERIORDB)")
-    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS), metavar="VARIANT")
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=list(VARIANTS),
+        default=list(VARIANTS),
+        metavar="VARIANT",
+        help="our variants to run (default: all of them): " + ", ".join(VARIANTS),
+    )
     parser.add_argument("--out", help="also write the tables here (markdown)")
     args = parser.parse_args(argv)
     if args.posteriordb:
@@ -228,10 +239,10 @@ def main(argv: list[str] | None = None) -> None:
         f"{budget.warmup} warmup x {budget.draws} draws, seeds {', '.join(map(str, args.seeds))}, the suite's "
         "starting points; ratios of medians over seeds, then medians over posteriors."
     )
-    text = header + "\n\n" + tables(results, args.variants) + "\n"
+    text = header + "\n\n" + tables(results, [VARIANTS[v][0] for v in args.variants]) + "\n"
     print(text)
     if args.out:
-        command = " ".join(["python -m nextstat.benchmarks.nutpie_schedule", *(argv or sys.argv[1:])])
+        command = shlex.join(["python", "-m", "nextstat.benchmarks.nutpie_schedule", *(argv or sys.argv[1:])])
         Path(args.out).write_text(f"# nutpie's schedule, element by element: `{command}`\n\n" + text)
 
 
