@@ -54,3 +54,31 @@ def test_a_few_cases_get_no_such_view(tmp_path, ok_artifact):
     summary = _suite(tmp_path, ok_artifact, n_cases=3)
     text = write_report(summary, tmp_path / "report").read_text()
     assert "Across 3 posteriors" not in text and "Per posterior" not in text
+
+
+def test_our_rows_meet_other_libraries_rows_of_the_same_adaptation(tmp_path, ok_artifact):
+    """Our Fisher row against nutpie's Fisher row (same ``adaptation`` setting), summarised
+    over posteriors and per posterior; rows without that setting, or with another value,
+    are not paired."""
+    runs = tmp_path / "runs"
+    for i in range(9):
+        for seed in (1, 2, 3):
+            rows = {
+                ("stan_nuts", "stan_nuts", None): 0.1,
+                ("nextstat_nuts", "nextstat_nuts", "stan"): 0.1,
+                ("nextstat_nuts_fisher", "nextstat_nuts", "fisher"): 0.1 * (1 + i),
+                ("nutpie_nuts", "nutpie_nuts", "fisher"): 0.2,
+                ("nutpie_nuts_lowrank", "nutpie_nuts", "fisher-lowrank"): 0.3,
+            }
+            for (label, engine, adaptation), bulk in rows.items():
+                doc = _run(ok_artifact, f"pdb:posterior_{i}", label, engine, seed, bulk, 1000.0)
+                if adaptation:
+                    doc["config"]["settings"]["adaptation"] = adaptation
+                write_json(runs / f"{i}-{label}-{seed}.json", doc)
+    text = write_report(aggregate("t", sorted(runs.glob("*.json"))), tmp_path / "report").read_text()
+    assert "#### Our rows against another library's with the same metric adaptation" in text
+    paired = [line for line in text.splitlines() if line.startswith("| `nextstat_nuts") and "` / `" in line]
+    assert len(paired) == 1 and "`nextstat_nuts_fisher` / `nutpie_nuts`" in paired[0]
+    # ratios 0.5, 1.0, ..., 4.5 over the nine posteriors: median 2.5, quartiles 1.5 and 3.5, worst 0.5
+    assert "2.50x [1.50, 3.50], 0.50x" in paired[0] and "| 1/9 " in paired[0]
+    assert any(line.startswith("| pdb:posterior_0 ") and "| 0.50 / " in line for line in text.splitlines())

@@ -60,6 +60,7 @@ def across_posteriors(summary: Summary, backend: str, device: str, rows: list[Ro
         lines += [f"![ESS per gradient relative to {ref}, sorted]({CHARTS}/{chart.name})", ""]
     lines += _per_posterior(rows, labels, ref, cases, ratios, sink, name)
     lines += _ours_pairs(summary, rows, cases, sink, name)
+    lines += _same_adaptation_pairs(summary, rows, cases, sink, name)
     return lines
 
 
@@ -156,5 +157,71 @@ def _ours_pairs(summary: Summary, rows: list[Row], cases: list[str], sink: Sink,
         f"#### Our other samplers against `{nuts_label}`, per posterior (ESS per gradient)",
         "",
         sink.table(f"ours_vs_nuts_{name}", table, headers, disable_numparse=True),
+        "",
+    ]
+
+
+def _same_adaptation_pairs(summary: Summary, rows: list[Row], cases: list[str], sink: Sink, name: str) -> list[str]:
+    """Each of our rows against each other library's row that declares the same
+    ``adaptation`` setting (the same metric estimator, two implementations: our Fisher
+    metric against nutpie's, say), summarised over posteriors and then per posterior."""
+    engines = summary["protocol"]["engines"]
+    ref = summary["reference_engine"]
+
+    def adaptation(label: str):
+        return engines[label].get("settings", {}).get("adaptation")
+
+    ours = [label for label, e in engines.items() if e.get("ours") and adaptation(label)]
+    theirs = [label for label, e in engines.items() if not e.get("ours") and label != ref and adaptation(label)]
+    pairs = [(mine, other) for mine in ours for other in theirs if adaptation(mine) == adaptation(other)]
+    if not pairs:
+        return []
+    by_key = {(r["case"], r["label"]): r for r in rows}
+    ratios = {pair: {metric: {} for metric, _ in VIEWED} for pair in pairs}
+    for (mine, other), found in ratios.items():
+        for case in cases:
+            a, b = by_key.get((case, mine)), by_key.get((case, other))
+            for metric, _ in VIEWED:
+                ratio = ratio_of_medians(
+                    a["metrics"].get(metric) if a else None, b["metrics"].get(metric) if b else None, other
+                )
+                if ratio:
+                    found[metric][case] = ratio["ratio_of_medians"]
+    summary_table = []
+    for (mine, other), found in ratios.items():
+        bulk = found["ess_bulk_per_grad"]
+        summary_table.append(
+            [
+                f"`{mine}` / `{other}`",
+                f"{adaptation(mine)}",
+                *(_distribution(np.array(list(found[metric].values()))) for metric, _ in VIEWED),
+                f"{sum(v < 1.0 for v in bulk.values())}/{len(bulk)}" if bulk else "—",
+            ]
+        )
+    per_posterior = []
+    for case in cases:
+        cells = [case]
+        for pair in pairs:
+            bulk = ratios[pair]["ess_bulk_per_grad"].get(case)
+            tail = ratios[pair]["ess_tail_per_grad"].get(case)
+            cells.append("—" if bulk is None else f"{bulk:.2f} / {'—' if tail is None else f'{tail:.2f}'}")
+        per_posterior.append(cells)
+    headers = ["ours / theirs", "adaptation", *(f"{title}: median [q25, q75], worst" for _, title in VIEWED)]
+    return [
+        "#### Our rows against another library's with the same metric adaptation (ESS per gradient)",
+        "",
+        "Per pair, the ratio of our median ESS per gradient (over seeds) to theirs on each posterior both ran, "
+        "summarised over posteriors; then bulk / tail per posterior.",
+        "",
+        sink.table(
+            f"same_adaptation_{name}", summary_table, [*headers, "posteriors below 1x (bulk)"], disable_numparse=True
+        ),
+        "",
+        sink.table(
+            f"same_adaptation_per_posterior_{name}",
+            per_posterior,
+            ["posterior", *(f"`{mine}` / `{other}`" for mine, other in pairs)],
+            disable_numparse=True,
+        ),
         "",
     ]
