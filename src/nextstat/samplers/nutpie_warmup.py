@@ -1,6 +1,6 @@
 """nutpie's warmup schedule for our NUTS, beside Stan's windows (``stan_warmup``).
 
-What nutpie (nuts-rs 0.16's ``GlobalStrategy``) does, as we read it, and what we took:
+What nutpie 0.16.8 (nuts-rs 0.17.4's ``GlobalStrategy``) does, as we read it, and what we took:
 
 - The metric is estimated early and often. Two running estimates of the same kind are
   kept, a foreground and a background; every warmup draw that is finite and did not
@@ -26,8 +26,10 @@ What nutpie (nuts-rs 0.16's ``GlobalStrategy``) does, as we read it, and what we
   acceptance while the metric may still switch, then, late (from the draw after which no
   switch can come, and through the final window), on a symmetric statistic, the mean over
   the tree's leaves of 2 sigmoid(-|H0 - H|): it counts an energy fall like a rise of the
-  same size, where min(1, exp(H0 - H)) counts a fall as 1; so a target of 0.8 on it allows
-  a larger step. The proposed step is capped at pi. Every warmup draw uses the dual
+  same size, where min(1, exp(H0 - H)) counts a fall as 1 (on the eight posteriors of
+  reports/posteriordb/NUTPIE_SCHEDULE.md it moves neither the step size nor ESS
+  measurably; the restart at the final window, which our first version made there
+  instead, cost a fifth of the ESS, 0.80x). The proposed step is capped at pi. Every warmup draw uses the dual
   averaging's step times a jitter U(0.9, 1.1); the step size after warmup is exp(x_bar)
   times one more jitter, as nuts-rs ends its warmup.
 - The starting metric: nutpie starts from the gradient at the initial point, inverse
@@ -37,8 +39,10 @@ Each of these elements can be switched off (``NutpieOptions``), to measure what 
 (``python -m nextstat.benchmarks.nutpie_schedule``).
 
 The estimator is any ``WindowEstimator`` (``fisher_metric``): the diagonal Fisher one or
-the low-rank one (whose buffer then holds the whole warmup), both unshrunk, or Stan's
-variance (shrunk, as Stan does). Every
+the low-rank one (whose buffer then holds the whole warmup), both without Stan's
+shrinkage towards 1e-3 (the low-rank one keeps its scale-free regularization of the
+eigenvalues, ``fisher_metric.low_rank_inverse_metric``), or Stan's variance (shrunk, as
+Stan does). Every
 estimate is guarded as in ``stan_warmup``: one that is not finite and positive definite
 is refused and the metric before it kept, and both are counted.
 """
