@@ -24,6 +24,8 @@ from ..threads import single_thread_xla
 
 single_thread_xla()
 
+from . import ratio_summary_cells  # noqa: E402  (after the XLA flags)
+
 #: the fisher suite's cases (config/suites/fisher.yaml) and its one case setting
 CASES = (
     "glm_logistic_n200_p6",
@@ -176,17 +178,7 @@ def tables(results: dict[str, dict[str, list[dict[str, float]]]]) -> str:
         disable_numparse=True,
     )
     summary = tabulate(
-        [
-            [
-                variant,
-                f"{median(r['bulk']):.2f}x",
-                f"{min(r['bulk']):.2f}x",
-                f"{median(r['bulk_with_warmup']):.2f}x",
-                f"{median(r['tail']):.2f}x",
-                f"{min(r['tail']):.2f}x",
-            ]
-            for variant, r in ratios.items()
-        ],
+        [[variant, *ratio_summary_cells(r)] for variant, r in ratios.items()],
         headers=[
             "metric",
             f"median over cases vs {BASELINE}",

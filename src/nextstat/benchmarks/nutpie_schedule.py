@@ -28,6 +28,7 @@ from ..threads import single_thread_xla
 single_thread_xla()
 
 from ..samplers.nutpie_warmup import NutpieOptions  # noqa: E402  (after the XLA flags)
+from . import ratio_summary_cells  # noqa: E402
 
 #: posteriors that span the posteriordb suite: the four where our diagonal Fisher metric was
 #: furthest behind nutpie's (unscaled regressions), and four typical ones
@@ -179,18 +180,7 @@ def tables(results: dict[str, dict[str, list[dict[str, float]]]], labels) -> str
     headers = ["posterior", "sampler", "bulk ESS/grad", "vs nutpie", "with warmup grads", "tail", "step size"]
     per_posterior = tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
     summary = tabulate(
-        [
-            [
-                variant,
-                f"{median(r['bulk']):.2f}x",
-                f"{min(r['bulk']):.2f}x",
-                f"{median(r['bulk_with_warmup']):.2f}x",
-                f"{median(r['tail']):.2f}x",
-                f"{min(r['tail']):.2f}x",
-                f"{median(r['step_size']):.2f}x",
-            ]
-            for variant, r in ratios.items()
-        ],
+        [[variant, *ratio_summary_cells(r), f"{median(r['step_size']):.2f}x"] for variant, r in ratios.items()],
         headers=[
             "ours against nutpie",
             "bulk ESS/grad: median over posteriors",
