@@ -177,7 +177,9 @@ def _same_adaptation_pairs(summary: Summary, rows: list[Row], cases: list[str], 
     if not pairs:
         return []
     by_key = {(r["case"], r["label"]): r for r in rows}
-    ratios = {pair: {metric: {} for metric, _ in VIEWED} for pair in pairs}
+    ratios: dict[tuple[str, str], dict[str, dict[str, float]]] = {
+        pair: {metric: {} for metric, _ in VIEWED} for pair in pairs
+    }
     for (mine, other), found in ratios.items():
         for case in cases:
             a, b = by_key.get((case, mine)), by_key.get((case, other))
@@ -202,9 +204,10 @@ def _same_adaptation_pairs(summary: Summary, rows: list[Row], cases: list[str], 
     for case in cases:
         cells = [case]
         for pair in pairs:
-            bulk = ratios[pair]["ess_bulk_per_grad"].get(case)
-            tail = ratios[pair]["ess_tail_per_grad"].get(case)
-            cells.append("—" if bulk is None else f"{bulk:.2f} / {'—' if tail is None else f'{tail:.2f}'}")
+            bulk_ratio = ratios[pair]["ess_bulk_per_grad"].get(case)
+            tail_ratio = ratios[pair]["ess_tail_per_grad"].get(case)
+            tail_text = "—" if tail_ratio is None else f"{tail_ratio:.2f}"
+            cells.append("—" if bulk_ratio is None else f"{bulk_ratio:.2f} / {tail_text}")
         per_posterior.append(cells)
     headers = ["ours / theirs", "adaptation", *(f"{title}: median [q25, q75], worst" for _, title in VIEWED)]
     return [
