@@ -1,6 +1,7 @@
 """Micro-benchmarks that print their figures: ``python -m nextstat.benchmarks.<name>``."""
 
-from typing import cast
+from collections.abc import Callable
+from typing import Any, NamedTuple, cast
 
 
 def min_bulk_and_tail_ess(draws, names) -> tuple[float, float]:
@@ -26,3 +27,46 @@ def ratio_summary_cells(ratios: dict[str, list[float]]) -> list[str]:
         f"{median(tail):.2f}x",
         f"{min(tail):.2f}x",
     ]
+
+
+class OurChains(NamedTuple):
+    positions: Any  # unconstrained draws, (chain, draw, d)
+    warmup_grads: int
+    sampling_grads: int
+    step_sizes: list[float]  # per chain, after warmup
+
+
+def our_nuts_chains(case, seed: int, chains: int, draws: int, warmup: Callable) -> OurChains:
+    """Our NUTS over ``chains`` chains, one after another, from the suite's starting
+    points and keys for ``seed``: ``warmup(key, position, kernel) -> (WarmupState,
+    infos)`` adapts (any schedule, any estimator), then ``draws`` draws at its step size
+    and metric. One compiled function serves every chain."""
+    import jax
+    import numpy as np
+
+    from ..engines.jax_common import prepare_chains
+    from ..samplers.nuts import build_kernel
+
+    settings = {"chain_method": "sequential", "dtype": "float64"}
+    inits, keys = prepare_chains("nextstat_nuts", case, settings, chains, seed)
+    kernel = build_kernel(case.log_density)
+
+    @jax.jit
+    def one_chain(key, position):
+        warmup_key, sample_key = jax.random.split(key)
+        final, info = warmup(warmup_key, position, kernel)
+
+        def step(state, draw_key):
+            state, step_info = kernel(draw_key, state, final.step_size, final.inverse_metric)
+            return state, (state.position, step_info.n_leapfrog)
+
+        _, (positions, n_leapfrog) = jax.lax.scan(step, final.state, jax.random.split(sample_key, draws))
+        return positions, info.n_leapfrog.sum(), n_leapfrog.sum(), final.step_size
+
+    outputs = [one_chain(key, x) for key, x in zip(keys, inits)]
+    return OurChains(
+        np.stack([np.asarray(out[0]) for out in outputs]),
+        sum(int(out[1]) for out in outputs),
+        sum(int(out[2]) for out in outputs),
+        [float(out[3]) for out in outputs],
+    )

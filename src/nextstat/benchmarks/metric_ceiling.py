@@ -24,7 +24,7 @@ from ..threads import single_thread_xla
 
 single_thread_xla()
 
-from . import ratio_summary_cells  # noqa: E402  (after the XLA flags)
+from . import our_nuts_chains, ratio_summary_cells  # noqa: E402  (after the XLA flags)
 
 #: the fisher suite's cases (config/suites/fisher.yaml) and its one case setting
 CASES = (
@@ -56,48 +56,26 @@ def fixed_estimator(inverse_metric):
 
 
 def run_chains(case, seed: int, chains: int, warmup: int, draws: int, variant: str, oracle=None):
-    """Our NUTS over ``chains`` chains, one after another; returns the unconstrained draws
-    (chain, draw, d) and the leapfrog steps spent in warmup and in sampling."""
+    """Our NUTS on Stan's windows over ``chains`` chains, one after another; returns the
+    unconstrained draws (chain, draw, d) and the leapfrog steps spent in warmup and in
+    sampling."""
     import jax
     import numpy as np
 
-    from ..engines import SAMPLE_METHODS
-    from ..engines.jax_common import prepare_chains
-    from ..samplers.nuts import build_kernel
     from ..samplers.stan_warmup import run_warmup
 
-    settings = {"chain_method": "sequential", "dtype": "float64"}
-    inits, keys = prepare_chains(SAMPLE_METHODS["nuts"], case, settings, chains, seed)
-    kernel = build_kernel(case.log_density)
     if variant.startswith("oracle"):
         metric = oracle if variant == "oracle dense" else np.diag(oracle)
         options = {"estimator": fixed_estimator(jax.numpy.asarray(metric)), "dense": metric.ndim == 2}
     else:
         options = {"adaptation": variant}
 
-    @jax.jit
-    def one_chain(key, position):
-        warmup_key, sample_key = jax.random.split(key)
-        final, info = run_warmup(
-            warmup_key,
-            position,
-            case.log_density,
-            warmup,
-            target_accept=TARGET_ACCEPT.get(case.name, 0.8),
-            kernel=kernel,
-            **options,
-        )
+    def warm(key, position, kernel):
+        target = TARGET_ACCEPT.get(case.name, 0.8)
+        return run_warmup(key, position, case.log_density, warmup, target_accept=target, kernel=kernel, **options)
 
-        def step(state, draw_key):
-            state, step_info = kernel(draw_key, state, final.step_size, final.inverse_metric)
-            return state, (state.position, step_info.n_leapfrog)
-
-        _, (positions, n_leapfrog) = jax.lax.scan(step, final.state, jax.random.split(sample_key, draws))
-        return positions, info.n_leapfrog.sum(), n_leapfrog.sum()
-
-    outputs = [one_chain(key, x) for key, x in zip(keys, inits)]
-    positions = np.stack([np.asarray(out[0]) for out in outputs])
-    return positions, sum(int(out[1]) for out in outputs), sum(int(out[2]) for out in outputs)
+    ran = our_nuts_chains(case, seed, chains, draws, warm)
+    return ran.positions, ran.warmup_grads, ran.sampling_grads
 
 
 def posterior_covariance(case, warmup: int, draws: int):

@@ -28,7 +28,7 @@ from ..threads import single_thread_xla
 single_thread_xla()
 
 from ..samplers.nutpie_warmup import NutpieOptions  # noqa: E402  (after the XLA flags)
-from . import ratio_summary_cells  # noqa: E402
+from . import our_nuts_chains, ratio_summary_cells  # noqa: E402
 
 #: posteriors that span the posteriordb suite: the four where our diagonal Fisher metric was
 #: furthest behind nutpie's (unscaled regressions), and four typical ones
@@ -74,45 +74,24 @@ SCORES = ("bulk", "tail", "bulk_with_warmup")
 
 
 def run_ours(case, seed: int, budget, adaptation: str, options: NutpieOptions | None):
-    """Our NUTS over the budget's chains, one after another: (unconstrained draws, warmup
-    gradients, sampling gradients, median final step size)."""
-    import jax
-    import numpy as np
-
-    from ..engines.jax_common import prepare_chains
+    """Our NUTS over the budget's chains, on nutpie's schedule with ``options`` (None:
+    Stan's windows): (constrained draws, warmup gradients, sampling gradients, median
+    final step size)."""
     from ..samplers.nutpie_warmup import run_nutpie_warmup
-    from ..samplers.nuts import build_kernel
     from ..samplers.stan_warmup import run_warmup
 
-    settings = {"chain_method": "sequential", "dtype": "float64"}
-    inits, keys = prepare_chains("nextstat_nuts", case, settings, budget.chains, seed)
-    kernel = build_kernel(case.log_density)
-
-    @jax.jit
-    def one_chain(key, position):
-        warmup_key, sample_key = jax.random.split(key)
+    def warm(key, position, kernel):
         common = {"kernel": kernel, "adaptation": adaptation}
         if options is None:
-            final, info = run_warmup(warmup_key, position, case.log_density, budget.warmup, **common)
-        else:
-            final, info = run_nutpie_warmup(
-                warmup_key, position, case.log_density, budget.warmup, options=options, **common
-            )
+            return run_warmup(key, position, case.log_density, budget.warmup, **common)
+        return run_nutpie_warmup(key, position, case.log_density, budget.warmup, options=options, **common)
 
-        def step(state, draw_key):
-            state, step_info = kernel(draw_key, state, final.step_size, final.inverse_metric)
-            return state, (state.position, step_info.n_leapfrog)
-
-        _, (positions, n_leapfrog) = jax.lax.scan(step, final.state, jax.random.split(sample_key, budget.draws))
-        return positions, info.n_leapfrog.sum(), n_leapfrog.sum(), final.step_size
-
-    outputs = [one_chain(key, x) for key, x in zip(keys, inits)]
-    positions = case.constrain(np.stack([np.asarray(out[0]) for out in outputs]))
+    ran = our_nuts_chains(case, seed, budget.chains, budget.draws, warm)
     return (
-        positions,
-        sum(int(out[1]) for out in outputs),
-        sum(int(out[2]) for out in outputs),
-        statistics.median(float(out[3]) for out in outputs),
+        case.constrain(ran.positions),
+        ran.warmup_grads,
+        ran.sampling_grads,
+        statistics.median(ran.step_sizes),
     )
 
 
