@@ -57,8 +57,12 @@ VARIANTS: dict[str, tuple[str, NutpieOptions | None]] = {
     "shrink": ("  with Stan's shrinkage of each estimate", NutpieOptions(stan_shrinkage=True)),
     "no-start": ("  without the start in the first estimate", NutpieOptions(start_in_estimate=False)),
     "no-switching": ("  without switching (every draw in one estimate)", NutpieOptions(switching=False)),
+    "stan-search": (
+        "  with Stan's step-size heuristic at the start and first update",
+        NutpieOptions(step_size_search="stan"),
+    ),
     "none": (
-        "  with none of the five step-size and estimate elements",
+        "  with none of the six step-size and estimate elements",
         NutpieOptions(
             symmetric_late=False,
             step_size_jitter=0.0,
@@ -66,6 +70,7 @@ VARIANTS: dict[str, tuple[str, NutpieOptions | None]] = {
             max_step_size=math.inf,
             stan_shrinkage=True,
             start_in_estimate=False,
+            step_size_search="stan",
         ),
     ),
     "stan-windows": (STAN_WINDOWS, None),

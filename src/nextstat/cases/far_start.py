@@ -56,33 +56,32 @@ def ma_log_density_numpy(y: np.ndarray, mu, theta, log_sigma):
     )
 
 
-def ma_grid_reference(y: np.ndarray, points: int = 121) -> Reference:
-    """Posterior mean and sd of (mu, theta, sigma) by quadrature on a grid over (mu, theta,
-    log sigma) around the mode, +-8 Laplace sds on each axis (the edges carry no mass)."""
+def grid_reference(log_density_numpy, guess: np.ndarray, constrained: dict, points: int) -> Reference:
+    """Posterior mean and sd of the constrained parameters by quadrature on a grid around
+    the mode, +-8 Laplace sds on each unconstrained axis (the edges carry no mass).
+    ``log_density_numpy(*axes)`` is vectorized over arrays of parameters; ``constrained``
+    maps each name to a function of the axes."""
     from scipy.optimize import minimize
 
-    neg = lambda p: -ma_log_density_numpy(y, *p)  # noqa: E731
-    mode = minimize(
-        neg,
-        np.array([np.mean(y), 0.0, 0.0]),
-        method="Nelder-Mead",
-        options={"xatol": 1e-10, "fatol": 1e-10, "maxiter": 20000},
-    ).x
+    d = len(guess)
+    neg = lambda p: -log_density_numpy(*p)  # noqa: E731
+    options = {"xatol": 1e-10, "fatol": 1e-10, "maxiter": 40000}
+    mode = minimize(neg, np.asarray(guess, dtype=float), method="Nelder-Mead", options=options).x
     h = 1e-4
-    hess = np.empty((3, 3))
-    for i in range(3):
-        for j in range(3):
-            ei, ej = np.eye(3)[i] * h, np.eye(3)[j] * h
+    hess = np.empty((d, d))
+    for i in range(d):
+        for j in range(d):
+            ei, ej = np.eye(d)[i] * h, np.eye(d)[j] * h
             hess[i, j] = (neg(mode + ei + ej) - neg(mode + ei - ej) - neg(mode - ei + ej) + neg(mode - ei - ej)) / (
                 4 * h * h
             )
     sds = np.sqrt(np.diag(np.linalg.inv(hess)))
     axes = [np.linspace(m - 8 * s, m + 8 * s, points) for m, s in zip(mode, sds)]
     grid = np.meshgrid(*axes, indexing="ij")
-    logp = ma_log_density_numpy(y, *grid)
+    logp = log_density_numpy(*grid)
     weights = np.exp(logp - logp.max())
     weights /= weights.sum()
-    values = {"mu": grid[0], "theta": grid[1], "sigma": np.exp(grid[2])}
+    values = {name: f(*grid) for name, f in constrained.items()}
     mean = {n: float(np.sum(weights * g)) for n, g in values.items()}
     sd = {n: float(np.sqrt(np.sum(weights * (g - mean[n]) ** 2))) for n, g in values.items()}
     var_sq = {n: float(np.sum(weights * (g**2 - np.sum(weights * g**2)) ** 2)) for n, g in values.items()}
@@ -92,7 +91,17 @@ def ma_grid_reference(y: np.ndarray, points: int = 121) -> Reference:
         sd=sd,
         mcse={n: 0.0 for n in values},
         var_sq=var_sq,
-        source=f"quadrature on a {points}^3 grid",
+        source=f"quadrature on a {points}^{d} grid",
+    )
+
+
+def ma_grid_reference(y: np.ndarray, points: int = 121) -> Reference:
+    """The MA(1) posterior's moments of (mu, theta, sigma) by ``grid_reference``."""
+    return grid_reference(
+        lambda mu, theta, log_sigma: ma_log_density_numpy(y, mu, theta, log_sigma),
+        np.array([np.mean(y), 0.0, 0.0]),
+        {"mu": lambda m, t, s: m, "theta": lambda m, t, s: t, "sigma": lambda m, t, s: np.exp(s)},
+        points,
     )
 
 
@@ -134,6 +143,107 @@ def ma1() -> Case:
         constrain=exp_columns(2),
         data={"y": y.tolist()},
         reference=ma_grid_reference(y),
+        source="far_start",
+    )
+
+
+ARMA_T = 200
+ARMA_PRIOR_SD = {"mu": 10.0, "phi": 2.0, "theta": 2.0}
+ARMA_SIGMA_CAUCHY = 2.5
+ARMA_DATA_SEED = 2
+ARMA_GRID_POINTS = 41  # per axis: the moments agree with 61 points to 1e-9
+
+
+def arma_data(T: int = ARMA_T) -> np.ndarray:
+    """y_t = 0.5 + 0.6 y_{t-1} + e_t + 0.3 e_{t-1}, e ~ N(0, 1), from y_0 = 0; rounded to 6
+    decimals (elementwise arithmetic only: the same on every machine)."""
+    e = np.random.default_rng(ARMA_DATA_SEED).standard_normal(T + 1)
+    y, previous = np.empty(T), 0.0
+    for t in range(T):
+        previous = 0.5 + 0.6 * previous + e[t + 1] + 0.3 * e[t]
+        y[t] = previous
+    return np.round(y, 6)
+
+
+def arma_log_density_numpy(y: np.ndarray, mu, phi, theta, log_sigma):
+    """posteriordb's ``arma11`` on (mu, phi, theta, log sigma), vectorized over arrays of
+    parameters: nu_1 = mu + phi mu, nu_t = mu + phi y_{t-1} + theta err_{t-1}, err ~
+    N(0, sigma); sigma ~ half-Cauchy(0, 2.5), with its Jacobian."""
+    err = y[0] - (mu + phi * mu)
+    total = err**2
+    for t in range(1, len(y)):
+        err = y[t] - (mu + phi * y[t - 1] + theta * err)
+        total = total + err**2
+    sigma = np.exp(log_sigma)
+    return (
+        -len(y) * log_sigma
+        - 0.5 * total / sigma**2
+        - 0.5 * (mu / ARMA_PRIOR_SD["mu"]) ** 2
+        - 0.5 * (phi / ARMA_PRIOR_SD["phi"]) ** 2
+        - 0.5 * (theta / ARMA_PRIOR_SD["theta"]) ** 2
+        - np.log1p((sigma / ARMA_SIGMA_CAUCHY) ** 2)
+        + log_sigma
+    )
+
+
+def arma11() -> Case:
+    """posteriordb's ARMA(1, 1) model on 200 simulated observations. At the U(-2, 2) starts
+    with |theta| > 1 the errors grow like theta^t: the log density is -1e47 to -1e110 and
+    its gradient as large. Our NUTS on nutpie's schedule froze a chain here (seed 42:
+    Stan's step-size heuristic, run from that start, halved the step to 1e-52 and dual
+    averaging, restarted there and never again, climbed only to 1e-6 by the end of warmup;
+    ``nutpie_warmup.nutpie_step_size_search``). The data are the process's from generator
+    seed 2: from other data some protocol seeds put a chain on the ridge where the MA root
+    cancels the AR root (phi = -theta), a local mode that traps Stan's windows and
+    nutpie alike (see the module notes); this set tests warmup, not multimodality."""
+    y = arma_data()
+
+    def log_density(x):
+        import jax
+        import jax.numpy as jnp
+
+        mu, phi, theta, log_sigma = x[0], x[1], x[2], x[3]
+        ys = jnp.asarray(y, dtype=x.dtype)
+
+        def step(carry, t):
+            err, total = carry
+            err = ys[t] - (mu + phi * ys[t - 1] + theta * err)
+            return (err, total + err**2), None
+
+        err0 = ys[0] - (mu + phi * mu)
+        (_, total), _ = jax.lax.scan(step, (err0, err0**2), jnp.arange(1, len(y)))
+        sigma = jnp.exp(log_sigma)
+        return (
+            -len(y) * log_sigma
+            - 0.5 * total / sigma**2
+            - 0.5 * (mu / ARMA_PRIOR_SD["mu"]) ** 2
+            - 0.5 * (phi / ARMA_PRIOR_SD["phi"]) ** 2
+            - 0.5 * (theta / ARMA_PRIOR_SD["theta"]) ** 2
+            - jnp.log1p((sigma / ARMA_SIGMA_CAUCHY) ** 2)
+            + log_sigma
+        )
+
+    return Case(
+        name="arma11",
+        family="time_series",
+        parameterization="none",
+        description=f"ARMA(1, 1), {ARMA_T} observations; its errors grow like theta^t for |theta| > 1.",
+        unconstrained_names=("mu", "phi", "theta", "log_sigma"),
+        param_names=("mu", "phi", "theta", "sigma"),
+        log_density=log_density,
+        constrain=exp_columns(3),
+        data={"y": y.tolist()},
+        reference=grid_reference(
+            lambda mu, phi, theta, log_sigma: arma_log_density_numpy(y, mu, phi, theta, log_sigma),
+            np.array([np.mean(y) * 0.4, 0.6, 0.0, 0.0]),
+            {
+                "mu": lambda m, p, t, s: m,
+                "phi": lambda m, p, t, s: p,
+                "theta": lambda m, p, t, s: t,
+                "sigma": lambda m, p, t, s: np.exp(s),
+            },
+            ARMA_GRID_POINTS,
+        ),
         source="far_start",
     )
 
@@ -220,4 +330,9 @@ def funnel_ncp_neck() -> Case:
     )
 
 
-FAR_START_CASES = {"ma1": ma1, "scaled_regression": scaled_regression, "funnel_ncp_neck": funnel_ncp_neck}
+FAR_START_CASES = {
+    "ma1": ma1,
+    "arma11": arma11,
+    "scaled_regression": scaled_regression,
+    "funnel_ncp_neck": funnel_ncp_neck,
+}

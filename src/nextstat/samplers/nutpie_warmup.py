@@ -59,13 +59,15 @@ import numpy as np
 
 from .fisher_metric import CLIP, WindowEstimator, fisher_diagonal, fisher_low_rank
 from .metrics import usable_metric
-from .nuts import NUTSInfo, build_kernel, init
-from .stan_warmup import WarmupState, find_reasonable_step_size, stan_variance
+from .nuts import MAX_DELTA_H, NUTSInfo, NUTSState, build_kernel, init
+from .stan_warmup import WarmupState, find_reasonable_step_size, one_step_energy_change, stan_variance
 from .step_size import DualAveraging, dual_averaging_init, dual_averaging_update
 
 EARLY_SHARE, FINAL_STEP_SIZE_SHARE = 0.3, 0.15
 EARLY_SWITCH, LATE_SWITCH = 10, 80
 MIN_DRAWS = 3  # no estimate from fewer draws
+INITIAL_STEP = 0.1  # nuts-rs's first step size, and its fallback where the search fails
+SEARCH_BOUNDS = (1e-10, 1e5)  # nuts-rs's search stops at the first step outside these
 
 
 class NutpieOptions(NamedTuple):
@@ -78,6 +80,10 @@ class NutpieOptions(NamedTuple):
     max_step_size: float = math.pi  # the proposed step's cap (inf for none)
     stan_shrinkage: bool = False  # shrink each Fisher estimate as Stan shrinks its variance (nutpie does not)
     start_in_estimate: bool = True  # the starting point's draw and gradient open both estimates
+    #: the step-size search at the start and at the first metric update: ``nutpie``'s (from
+    #: 0.1, within [1e-10, 1e5], and where a step diverges: 0.1 and no restart) or Stan's
+    #: heuristic (from the step before, up to 100 factors of two, always restarting)
+    step_size_search: str = "nutpie"
 
 
 NUTPIE_DEFAULTS = NutpieOptions()
@@ -142,7 +148,12 @@ def run_nutpie_warmup(
     start_metric = jnp.where(usable_metric(start_metric), start_metric, jnp.ones(d, dtype))
     inverse_metric = jnp.diag(start_metric) if estimator.dense else start_metric
     key, heuristic_key = jax.random.split(key)
-    step_size = find_reasonable_step_size(heuristic_key, state, jnp.asarray(1.0, dtype), inverse_metric, logdensity_fn)
+    if options.step_size_search == "nutpie":
+        step_size, _ = nutpie_step_size_search(heuristic_key, state, inverse_metric, logdensity_fn, target_accept)
+    else:
+        step_size = find_reasonable_step_size(
+            heuristic_key, state, jnp.asarray(1.0, dtype), inverse_metric, logdensity_fn
+        )
     adapting, may_switch, final_start = nutpie_schedule(num_warmup)
     empty = estimator.init(d, dtype)
 
@@ -180,12 +191,14 @@ def run_nutpie_warmup(
         inverse_metric = jnp.where(update & usable, estimated, warm.inverse_metric)
         first = update & usable & ~estimates.changed
 
-        def restart(eps):
+        def search(eps):
+            if options.step_size_search == "nutpie":
+                return nutpie_step_size_search(heuristic_key, state, inverse_metric, logdensity_fn, target_accept)
             found = find_reasonable_step_size(heuristic_key, state, eps, inverse_metric, logdensity_fn)
-            return jnp.where(jnp.isfinite(found) & (found > 0), found, eps)
+            return jnp.where(jnp.isfinite(found) & (found > 0), found, eps), jnp.ones((), bool)
 
-        step_size = jax.lax.cond(first, restart, lambda eps: eps, step_size)
-        da = _restart_where(first | (final & options.restart_final_window), da, step_size)
+        step_size, found = jax.lax.cond(first, search, lambda eps: (eps, jnp.zeros((), bool)), step_size)
+        da = _restart_where((first & found) | (final & options.restart_final_window), da, step_size)
         next_warm = WarmupState(
             state,
             jnp.where(first, step_size, step_size * _jitter(jitter_key, options.step_size_jitter, dtype)),
@@ -215,6 +228,54 @@ def run_nutpie_warmup(
         jitter = _jitter(jax.random.fold_in(final.key, 1), options.step_size_jitter, dtype)
         final = final._replace(step_size=jnp.exp(final.dual_averaging.x_bar) * jitter)
     return final, infos
+
+
+def nutpie_step_size_search(
+    key, state: NUTSState, inverse_metric, logdensity_fn: Callable, target_accept: float, max_iterations: int = 100
+) -> tuple[jax.Array, jax.Array]:
+    """nuts-rs's step-size search (``stepsize::Strategy::init``): one momentum for every
+    try; one leapfrog step of 0.1 says whether to double (its acceptance min(1, exp(H0 - H))
+    above ``target_accept``) or halve; then double or halve until the acceptance crosses
+    the target or the step leaves [1e-10, 1e5]. Returns (step, found): found, the step
+    where it stopped, from which dual averaging restarts; not found (a step diverged, its
+    energy error past 1000 or not finite, or ``max_iterations`` passed), 0.1 and dual
+    averaging goes on as it was.
+
+    Stan's heuristic (``find_reasonable_step_size``) has no such bounds: from a start where
+    the gradient is 1e113 it halves to 2^-100 of the step before, and dual averaging
+    restarted there (mu = log(10 eps)) climbs about 4 sqrt(t) nats in t accepted draws,
+    too slowly to reach the typical set's step in a warmup that never restarts it again:
+    the chain freezes (ARMA(1, 1), ``cases/far_start.py:arma11``). From 0.1, dual
+    averaging walks down through rejections at 16 sqrt(t) nats and back up from mu = log(1)."""
+    delta_h = one_step_energy_change(state, inverse_metric, logdensity_fn)
+    dtype = state.position.dtype
+    low, high = SEARCH_BOUNDS
+
+    def accept(eps):
+        change = delta_h(key, eps)  # the same key: the same momentum at every try
+        return jnp.exp(jnp.minimum(change, 0.0)), ~(change > -MAX_DELTA_H)
+
+    initial = jnp.asarray(INITIAL_STEP, dtype)
+    first_accept, first_diverged = accept(initial)
+    forward = first_accept > target_accept
+    searching, found_status, diverged_status = 0, 1, 2
+
+    def cond(carry):
+        _, status, i = carry
+        return (status == searching) & (i < max_iterations)
+
+    def body(carry):
+        eps, _, i = carry
+        value, diverged = accept(eps)
+        stop = jnp.where(forward, (value <= target_accept) | (eps > high), (value >= target_accept) | (eps < low))
+        status = jnp.where(diverged, diverged_status, jnp.where(stop, found_status, searching))
+        moved = jnp.where(forward, 2.0 * eps, 0.5 * eps)
+        return jnp.where(status == searching, moved, eps), status, i + 1
+
+    status = jnp.where(first_diverged, diverged_status, searching)
+    eps, status, _ = jax.lax.while_loop(cond, body, (initial, status, 0))
+    found = status == found_status
+    return jnp.where(found, eps, initial), found
 
 
 def _jitter(key, width: float, dtype) -> jax.Array:

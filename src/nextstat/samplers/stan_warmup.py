@@ -146,6 +146,14 @@ def find_reasonable_step_size(
 ):
     """Stan's ``init_stepsize``: move eps by factors of 2 until one leapfrog step's
     acceptance crosses 0.8 (capped at ``max_iterations`` halvings/doublings)."""
+    return double_or_halve(
+        key, step_size, one_step_energy_change(state, inverse_metric, logdensity_fn, metric), LOG_08, max_iterations
+    )[0]
+
+
+def one_step_energy_change(state: NUTSState, inverse_metric, logdensity_fn: Callable, metric=euclidean) -> Callable:
+    """``(key, eps) -> H0 - H`` after one leapfrog step of size eps from ``state`` with the
+    momentum drawn from ``key`` (NaN counts as -inf): the log acceptance of that step."""
     step = leapfrog(jax.value_and_grad(logdensity_fn), metric.velocity)
 
     def delta_h(key, eps):
@@ -156,7 +164,7 @@ def find_reasonable_step_size(
         h = -new.logdensity + metric.kinetic_energy(inverse_metric, new.momentum)
         return h0 - jnp.where(jnp.isnan(h), jnp.inf, h)
 
-    return double_or_halve(key, step_size, delta_h, LOG_08, max_iterations)[0]
+    return delta_h
 
 
 # ----------------------------------------------------------------------------- the warmup run
