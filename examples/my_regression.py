@@ -66,5 +66,6 @@ my_regression = Case(
 )
 
 # The same model without a Stan program: the Stan engine skips it, with the reason.
-my_regression_jax_only = Case(**{**my_regression.__dict__, "name": "my_regression_jax_only", "stan_code": None,
-                                 "stan_data": None})
+my_regression_jax_only = Case(
+    **{**my_regression.__dict__, "name": "my_regression_jax_only", "stan_code": None, "stan_data": None}
+)

@@ -70,6 +70,9 @@ def _build_parser() -> argparse.ArgumentParser:
     _posteriordb_option(p)
     p.set_defaults(handler=cmd_cases)
 
+    p = sub.add_parser("engines", help="list the engines: ours, the libraries', and installed plug-ins")
+    p.set_defaults(handler=cmd_engines)
+
     p = sub.add_parser("run", help="run one engine on one case with one seed and write its artifact")
     p.add_argument(
         "--case", required=True, help="built-in case name, pdb:<posteriordb posterior>, or path/to/file.py:NAME"
@@ -216,6 +219,15 @@ def _parse_settings(items: list[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             settings[key] = raw  # a bare word, e.g. metric=dense
     return settings
+
+
+def cmd_engines(args) -> int:
+    from tabulate import tabulate
+
+    from .engines import engine_listing
+
+    print(tabulate(engine_listing(), headers=["engine", "what it is"], tablefmt="github"))
+    return EXIT_OK
 
 
 def cmd_cases(args) -> int:

@@ -18,7 +18,7 @@ from . import __version__
 from .artifacts import RUN_SCHEMA, read_json, utc_now
 from .cases import Case, get_case
 from .diagnostics import correctness, ensemble_convergence, health_gate, run_metrics
-from .engines import Budget, EngineUnavailable, load_engine, resolve_settings
+from .engines import Budget, EngineUnavailable, engine_provenance, load_engine, resolve_settings
 from .environment import backend, fingerprint
 from .run_spec import RunSpec
 
@@ -40,6 +40,9 @@ def execute(spec: RunSpec, *, compile_record: str | None = None) -> dict[str, An
     try:
         started = time.perf_counter()
         artifact["engine_info"] = {"versions": engine.versions()}  # imports the engine's library
+        plugin = engine_provenance(spec.engine)
+        if plugin is not None:
+            artifact["engine_info"]["plugin"] = plugin
         if engine.target == "jax-density" and case.missing_jax_density:
             raise EngineUnavailable(f"{spec.engine} samples a JAX density: {case.missing_jax_density}")
         result = engine.run(case, spec.settings, spec.budget, spec.seed).check(spec.budget, engine.stat_names)

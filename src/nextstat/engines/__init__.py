@@ -1,5 +1,7 @@
 """Engine registry: every module of this package that defines ``ENGINE``
 (``contract.EngineSpec``) is an engine, found here; adding an engine is adding its module.
+Engines from outside the package (installed plug-ins, ``file.py:ENGINE``) load through
+``plugins`` under the same contract.
 
 Facts about engines that the rest of the tool needs live here too, so that no caller
 names an engine: the reference engine, and which of our engines ``nextstat.sample``
@@ -17,7 +19,8 @@ from .contract import EngineSpec, NumberIn, Setting
 
 __all__ = [
     "ENGINES", "DEFAULT_SETTINGS", "REFERENCE_ENGINE", "SAMPLE_METHODS", "Budget", "EngineSpec", "EngineUnavailable",
-    "NumberIn", "RunResult", "Setting", "SettingsError", "EngineError", "engine_settings", "load_engine",
+    "NumberIn", "RunResult", "Setting", "SettingsError", "EngineError", "engine_listing", "engine_provenance", "engine_settings",
+    "load_engine",
     "resolve_settings",
 ]  # fmt: skip
 
@@ -64,15 +67,54 @@ ENGINES: dict[str, str] = _discover()
 
 
 def load_engine(name: str) -> EngineSpec:
-    """The engine's spec. Reading it needs no sampling library; ``versions()`` and
-    ``run`` find out whether theirs is installed."""
-    if name not in ENGINES:
-        raise EngineError(f"unknown engine '{name}': expected one of {', '.join(ENGINES)}")
-    return importlib.import_module(ENGINES[name], __name__).ENGINE
+    """The engine's spec: one of ours, an installed plug-in's (entry point group
+    ``nextstat.engines``), or one named ``file.py:ENGINE`` or ``module:ENGINE``
+    (``plugins``). Reading it needs no sampling library; ``versions()`` and ``run`` find
+    out whether theirs is installed."""
+    if name in ENGINES:
+        return importlib.import_module(ENGINES[name], __name__).ENGINE
+    from . import plugins
+
+    if not plugins.is_reference(name) and name not in plugins.entry_points():
+        raise EngineError(
+            f"unknown engine '{name}': expected one of {', '.join([*ENGINES, *plugins.entry_points()])}, "
+            "or path/to/file.py:ENGINE or package.module:ENGINE"
+        )
+    try:
+        return plugins.load(name).spec
+    except plugins.PluginError as exc:
+        raise EngineError(str(exc)) from None
+
+
+def engine_provenance(name: str) -> dict | None:
+    """Where a plug-in engine came from (distribution and version, or file and sha256);
+    None for ours."""
+    if name in ENGINES:
+        return None
+    from . import plugins
+
+    try:
+        return plugins.load(name).provenance
+    except plugins.PluginError as exc:
+        raise EngineError(str(exc)) from None
+
+
+def engine_listing() -> list[tuple[str, str]]:
+    """(name, what it is) for every engine: ours, the libraries' (as the registry lists
+    them), then installed plug-ins, one that cannot be loaded listed with the reason."""
+    from . import plugins
+
+    rows = []
+    for name in ENGINES:
+        spec = load_engine(name)
+        kind = "ours" if spec.ours else "reference" if name == REFERENCE_ENGINE else "library"
+        rows.append((name, f"{kind}; samples a {spec.target}; health gate {spec.health_gate}"))
+    return rows + plugins.listing()
 
 
 def engine_settings(name: str) -> Mapping[str, Setting]:
     """The settings an engine takes beyond the shared ones (none for an unknown name)."""
-    if name not in ENGINES:
+    try:
+        return load_engine(name).settings
+    except EngineError:
         return {}
-    return load_engine(name).settings

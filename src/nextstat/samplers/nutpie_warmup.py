@@ -18,10 +18,16 @@ What nutpie 0.16.8 (nuts-rs 0.17.4's ``GlobalStrategy``) does, as we read it, an
   below that (a regression slope on an unscaled covariate) gets a metric many times too
   wide, so the step size for everything else collapses.
 - The final 15% of warmup is a step-size-only window: the metric stays fixed.
-- The first metric estimate replaces the starting one on the first draw, and then the
-  step size is found again with Stan's heuristic and dual averaging restarted from it;
-  otherwise dual averaging runs on through the whole warmup, never restarted, not even
-  where the final window begins (Stan restarts it at every window's end).
+- The step size is searched for as nuts-rs searches (``nutpie_step_size_search``), at the
+  start and again when the first metric estimate replaces the starting one: from 0.1,
+  doubling or halving until one leapfrog step's acceptance crosses the target or the
+  step leaves [1e-10, 1e5]; dual averaging restarts from the step found, and where a
+  step of the search diverges it keeps 0.1 for one draw and goes on unrestarted.
+  Otherwise dual averaging runs on through the whole warmup, never restarted, not even
+  where the final window begins (Stan restarts it at every window's end). Stan's
+  heuristic here (unbounded, from the step before) froze a chain of an ARMA(1, 1) far
+  start: it halved to 1e-52, and dual averaging, restarted there and never again,
+  climbed to 1e-6 by the end of warmup (``cases/far_start.py:arma11``).
 - The step size follows nuts-rs's ``stepsize`` module: dual averaging on the mean tree
   acceptance while the metric may still switch, then, late (from the draw after which no
   switch can come, and through the final window), on a symmetric statistic, the mean over
