@@ -21,7 +21,7 @@ from typing import Any
 
 from .artifacts import RUN_SCHEMA, SUMMARY_SCHEMA, TIMING_SCHEMA, ArtifactError, read_json, utc_now, validation_errors
 from .diagnostics import agreement_z
-from .engines import ENGINES, REFERENCE_ENGINE, EngineSpec, load_engine
+from .engines import REFERENCE_ENGINE, EngineError, EngineSpec, load_engine
 from .summary_types import (
     Agreement,
     Correctness,
@@ -138,9 +138,13 @@ def aggregate(
 
 
 def _engine_spec(name: str) -> EngineSpec | None:
-    """The spec of the engine that made a run; None for a name no engine registers (the
-    failed artifact of a mistyped ``--engine``), which has no facts to report."""
-    return load_engine(name) if name in ENGINES else None
+    """The spec of the engine that made a run (ours, or a plug-in loadable here); None for a
+    name no engine registers (the failed artifact of a mistyped ``--engine``, or a plug-in
+    installed only in another row's interpreter), which has no facts to report."""
+    try:
+        return load_engine(name)
+    except EngineError:
+        return None
 
 
 def _timing_record(path: Path) -> TimingRecord:

@@ -162,9 +162,18 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", required=True)
     p.set_defaults(handler=cmd_report)
 
-    p = sub.add_parser("gate", help="check a suite summary against a baseline summary (exit 1 on a regression)")
-    p.add_argument("--baseline", required=True, help="the baseline suite summary (JSON)")
+    p = sub.add_parser(
+        "gate", help="check a suite summary against a baseline summary, or rows against rows (exit 1 on a regression)"
+    )
+    p.add_argument("--baseline", help="the baseline suite summary (JSON); not with --rows")
     p.add_argument("--current", required=True, help="the suite summary under test (JSON)")
+    p.add_argument(
+        "--rows",
+        action="append",
+        metavar="BASELINE=CURRENT",
+        help="gate the row labelled CURRENT against the row labelled BASELINE of the same summary "
+        "(e.g. a library's pull request against its main branch, two rows of one run); repeatable",
+    )
     p.add_argument("--policy", help="YAML or JSON overrides of the gate's tolerances (see schemas/gate_policy)")
     p.add_argument("--out", help="gate result (JSON; default: gate.json beside --current)")
     p.add_argument("--markdown", help="the explanation (default: gate.md beside --out)")
@@ -596,13 +605,22 @@ def cmd_aggregate(args) -> int:
 
 def cmd_gate(args) -> int:
     from .artifacts import GATE_SCHEMA, write_json
-    from .gate import GateInputError, evaluate, load_policy, load_summary, markdown
+    from .gate import GateInputError, evaluate, load_policy, load_summary, markdown, rows_against_rows
 
+    if (args.baseline is None) == (not args.rows):
+        raise UsageError("gate: give --baseline SUMMARY, or --rows BASELINE=CURRENT (rows of --current), not both")
     try:
         policy = load_policy(args.policy)
-        baseline = load_summary(args.baseline, "baseline")
         current = load_summary(args.current, "current")
-        result = evaluate(baseline, current, policy, args.baseline, args.current)
+        if args.rows:
+            pairs = [tuple(pair.split("=", 1)) for pair in args.rows]
+            if any(len(pair) != 2 or not all(pair) for pair in pairs):
+                raise GateInputError(f"--rows {' '.join(args.rows)}: expected BASELINE=CURRENT labels")
+            baseline, current = rows_against_rows(current, pairs)  # type: ignore[arg-type]
+            baseline_path = f"{args.current} rows {', '.join(b for b, _ in pairs)}"
+        else:
+            baseline, baseline_path = load_summary(args.baseline, "baseline"), args.baseline
+        result = evaluate(baseline, current, policy, baseline_path, args.current)
     except GateInputError as exc:
         raise UsageError(str(exc)) from None
     out = Path(args.out) if args.out else Path(args.current).with_name("gate.json")

@@ -87,6 +87,34 @@ def load_summary(path: str | Path, role: str) -> Summary:
     return doc
 
 
+def rows_against_rows(summary: Summary, pairs: list[tuple[str, str]]) -> tuple[Summary, Summary]:
+    """One summary as a baseline and a current summary, for gating rows against rows of the
+    same run: each pair (baseline label, current label), e.g. a library's main branch and
+    its pull request installed in two environments. The baseline holds the baseline
+    labels' rows and runs under the current labels' names; the current summary, the
+    current labels'. Both keep every environment of the run: the rows ran side by side on
+    one machine, so their wall times are compared (the software under test is what
+    differs)."""
+    known = {row["label"] for row in summary["rows"]}
+    for base_label, current_label in pairs:
+        for label in (base_label, current_label):
+            if label not in known:
+                raise GateInputError(f"--rows {base_label}={current_label}: the summary has no row labelled '{label}'")
+    rename = dict(pairs)
+    current_labels = set(rename.values())
+
+    def view(records: list, keep) -> list:
+        return [deepcopy(record) for record in records if keep(record["label"])]
+
+    baseline = deepcopy(summary)
+    baseline["rows"] = [{**r, "label": rename[r["label"]]} for r in view(summary["rows"], rename.__contains__)]
+    baseline["runs"] = [{**r, "label": rename[r["label"]]} for r in view(summary["runs"], rename.__contains__)]
+    current = deepcopy(summary)
+    current["rows"] = view(summary["rows"], current_labels.__contains__)
+    current["runs"] = view(summary["runs"], current_labels.__contains__)
+    return baseline, current
+
+
 def tolerance_for(stats: Spread, spread_factor: float, min_tolerance: float, floor: float) -> float:
     centre = stats["median"]
     spread = (stats["max"] - stats["min"]) / centre if centre > 0 else 0.0

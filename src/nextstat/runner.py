@@ -41,8 +41,10 @@ def execute(spec: RunSpec, *, compile_record: str | None = None) -> dict[str, An
         started = time.perf_counter()
         artifact["engine_info"] = {"versions": engine.versions()}  # imports the engine's library
         plugin = engine_provenance(spec.engine)
-        if plugin is not None:
+        if plugin is not None:  # the plug-in's own distribution is one of the row's versions
             artifact["engine_info"]["plugin"] = plugin
+            if plugin.get("distribution"):
+                artifact["engine_info"]["versions"][plugin["distribution"]] = plugin["version"]
         if engine.target == "jax-density" and case.missing_jax_density:
             raise EngineUnavailable(f"{spec.engine} samples a JAX density: {case.missing_jax_density}")
         result = engine.run(case, spec.settings, spec.budget, spec.seed).check(spec.budget, engine.stat_names)

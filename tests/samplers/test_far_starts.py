@@ -15,8 +15,8 @@ from nextstat.diagnostics import correctness, frozen_chains, health_gate, run_me
 from nextstat.engines import Budget, load_engine, resolve_settings
 from nextstat.samplers import mams
 from nextstat.samplers.approach import climb, curvature_metric
-from nextstat.samplers.nuts import init as nuts_init
 from nextstat.samplers.nutpie_warmup import INITIAL_STEP, nutpie_step_size_search, run_nutpie_warmup
+from nextstat.samplers.nuts import init as nuts_init
 from nextstat.samplers.stan_warmup import find_reasonable_step_size
 from nextstat.samplers.step_size import dual_averaging_init, dual_averaging_update
 

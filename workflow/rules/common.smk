@@ -3,11 +3,12 @@
 import json
 import os
 import shlex
+import subprocess
 import sys
 
 from nextstat.cases import BUILTIN_CASES, POSTERIORDB_PREFIX
 from nextstat.cases.posteriordb import ENV_VAR as POSTERIORDB_ENV, list_posteriors, posteriordb_dir
-from nextstat.engines import ENGINES, REFERENCE_ENGINE, Budget, resolve_settings
+from nextstat.engines import REFERENCE_ENGINE, Budget, EngineError, load_engine, resolve_settings
 
 PY = shlex.quote(sys.executable)  # one interpreter for every job (httpstan keys its model cache on it)
 # A shared cache directory (config `cache_dir`, e.g. on a cluster's shared disk): JAX's
@@ -51,12 +52,43 @@ def _case_specs():
 
 CASES = _case_specs()
 ENGINE_ROWS = {row["label"]: row for row in config["engines"]}
-for _row in config["engines"]:
-    if _row["engine"] not in ENGINES:
-        raise ValueError(f"config engines: label '{_row['label']}' names unknown engine '{_row['engine']}' "
-                         f"(known: {', '.join(ENGINES)})")
 if len(ENGINE_ROWS) != len(config["engines"]):
     raise ValueError("config engines: labels must be unique")
+
+
+def row_python(label):
+    """The interpreter a row's jobs run under: the row's `python` (another environment, e.g.
+    a library at another version: it must have nextstat installed), else this one."""
+    python = ENGINE_ROWS[label].get("python")
+    return shlex.quote(os.path.abspath(os.path.expanduser(python))) if python else PY
+
+
+def nextstat_for(label):
+    return f"{CACHE_ENV}{POSTERIORDB_ENV_ARG}{row_python(label)} -m nextstat"
+
+
+def _check_in_row_python(row, settings):
+    """A row with its own interpreter: its engine and settings are checked there (a plug-in
+    may be installed only in that environment), once per row, before any job starts."""
+    python = os.path.abspath(os.path.expanduser(row["python"]))
+    if not os.access(python, os.X_OK):
+        raise ValueError(f"config engines: label '{row['label']}' names python '{row['python']}', not an interpreter")
+    check = ("import json, sys; from nextstat.engines import load_engine, resolve_settings; "
+             "load_engine(sys.argv[1]); resolve_settings(json.loads(sys.argv[2]), sys.argv[1])")
+    done = subprocess.run([python, "-c", check, row["engine"], json.dumps(settings)], capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ValueError(f"config engines: label '{row['label']}' (python {row['python']}): {last}")
+
+
+for _row in config["engines"]:
+    if _row.get("python"):
+        _check_in_row_python(_row, {**(config.get("settings") or {}), **(_row.get("settings") or {})})
+        continue
+    try:
+        load_engine(_row["engine"])
+    except EngineError as exc:
+        raise ValueError(f"config engines: label '{_row['label']}': {exc}") from None
 SEEDS = config["seeds"]
 BUDGET = Budget(**config["budget"]).spec
 
@@ -66,7 +98,8 @@ def settings_for(case_id, label):
     merged = dict(config.get("settings") or {})
     merged.update((config.get("case_settings") or {}).get(case_id, {}))
     merged.update(ENGINE_ROWS[label].get("settings") or {})
-    resolve_settings(merged, ENGINE_ROWS[label]["engine"])  # fail before any job starts, naming the setting
+    if not ENGINE_ROWS[label].get("python"):  # (a row with its own interpreter is checked there)
+        resolve_settings(merged, ENGINE_ROWS[label]["engine"])  # fail before any job starts, naming the setting
     return merged
 
 

@@ -35,7 +35,8 @@ rule run:
         f"{RESULTS}/runs/{{case}}/{{label}}/seed{{seed}}.json",
     params:
         spec=lambda wc: shlex.quote(CASES[wc.case]),
-        engine=lambda wc: ENGINE_ROWS[wc.label]["engine"],
+        engine=lambda wc: shlex.quote(ENGINE_ROWS[wc.label]["engine"]),
+        nextstat=lambda wc: nextstat_for(wc.label),
         settings=lambda wc: set_args(wc.case, wc.label),
         compile_record=lambda wc, input: f"--compile-record {input.stan_build}" if "stan_build" in input.keys() else "",
         budget=BUDGET,
@@ -49,6 +50,6 @@ rule run:
         mem_mb=resource("run", "mem_mb", 4000),
         runtime=resource("run", "runtime", 30),
     shell:
-        "{NEXTSTAT} run --suite {params.suite} --case {params.spec} --engine {params.engine}"
+        "{params.nextstat} run --suite {params.suite} --case {params.spec} --engine {params.engine}"
         " --label {wildcards.label} --seed {wildcards.seed} --budget {params.budget}"
         " --threads {threads} {params.settings} {params.compile_record} --out {output} > {log} 2>&1"

@@ -12,7 +12,8 @@ rule timing:
         f"{RESULTS}/timing/{{case}}/{{label}}.json",
     params:
         spec=lambda wc: shlex.quote(CASES[wc.case]),
-        engine=lambda wc: ENGINE_ROWS[wc.label]["engine"],
+        engine=lambda wc: shlex.quote(ENGINE_ROWS[wc.label]["engine"]),
+        nextstat=lambda wc: nextstat_for(wc.label),
         settings=lambda wc: set_args(wc.case, wc.label),
         seed=SEEDS[0],
         budget=BUDGET,
@@ -24,6 +25,6 @@ rule timing:
         mem_mb=resource("run", "mem_mb", 4000),
         runtime=resource("run", "runtime", 30),
     shell:
-        "{NEXTSTAT} timing --suite {params.suite} --case {params.spec} --engine {params.engine}"
+        "{params.nextstat} timing --suite {params.suite} --case {params.spec} --engine {params.engine}"
         " --label {wildcards.label} --seed {params.seed} --budget {params.budget} --threads {threads}"
         " {params.settings} --out {output} > {log} 2>&1"

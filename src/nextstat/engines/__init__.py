@@ -19,9 +19,8 @@ from .contract import EngineSpec, NumberIn, Setting
 
 __all__ = [
     "ENGINES", "DEFAULT_SETTINGS", "REFERENCE_ENGINE", "SAMPLE_METHODS", "Budget", "EngineSpec", "EngineUnavailable",
-    "NumberIn", "RunResult", "Setting", "SettingsError", "EngineError", "engine_listing", "engine_provenance", "engine_settings",
-    "load_engine",
-    "resolve_settings",
+    "NumberIn", "RunResult", "Setting", "SettingsError", "EngineError", "engine_listing", "engine_provenance",
+    "engine_settings", "load_engine", "resolve_settings",
 ]  # fmt: skip
 
 #: The engine that suites take their ratios against unless their config names another
