@@ -3,6 +3,7 @@ at two versions in two environments, as two rows of one suite run through the wo
 the report names both versions, and the gate holds one row against the other."""
 
 import json
+import os
 import subprocess
 import sys
 import sysconfig
@@ -120,3 +121,27 @@ def test_a_row_whose_environment_lacks_the_plugin_is_refused_before_any_job(tmp_
     )  # fmt: skip
     said = done.stdout + done.stderr  # (Snakemake prints a workflow error on either, by version)
     assert done.returncode != 0 and "label 'rwm'" in said and "unknown engine 'rwm_nowhere'" in said, said
+
+
+def test_the_ci_recipe_gates_a_pull_request_row_against_main(tmp_path):
+    """examples/ci/gate-two-versions.sh, as a sampler project's CI runs it, on two
+    environments already made (the recipe's pip installs are the registry's)."""
+    main = _environment(tmp_path / "env-main", "0.1.0", 0.234)
+    pr = _environment(tmp_path / "env-pr", "0.2.0", 0.234)
+    done = subprocess.run(
+        ["bash", REPO / "examples/ci/gate-two-versions.sh", "main", "pr", "rwm_metropolis", tmp_path / "gate"],
+        env={
+            **os.environ,
+            "PYTHON_MAIN": str(main),
+            "PYTHON_PR": str(pr),
+            "NEXTSTAT": str(REPO),
+            "CASES": "std_normal_d10",
+            "BUDGET": "4x2000x10000",
+        },
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    gate = (tmp_path / "gate" / "gate.md").read_text()
+    assert "pass" in gate and "std_normal_d10" in gate

