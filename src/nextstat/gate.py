@@ -106,9 +106,14 @@ def rows_against_rows(summary: Summary, pairs: list[tuple[str, str]]) -> tuple[S
     def view(records: list, keep) -> list:
         return [deepcopy(record) for record in records if keep(record["label"])]
 
+    def renamed(records: list) -> list:
+        for record in records:
+            record["label"] = rename[record["label"]]
+        return records
+
     baseline = deepcopy(summary)
-    baseline["rows"] = [{**r, "label": rename[r["label"]]} for r in view(summary["rows"], rename.__contains__)]
-    baseline["runs"] = [{**r, "label": rename[r["label"]]} for r in view(summary["runs"], rename.__contains__)]
+    baseline["rows"] = renamed(view(summary["rows"], rename.__contains__))
+    baseline["runs"] = renamed(view(summary["runs"], rename.__contains__))
     current = deepcopy(summary)
     current["rows"] = view(summary["rows"], current_labels.__contains__)
     current["runs"] = view(summary["runs"], current_labels.__contains__)

@@ -1,0 +1,130 @@
+"""The ``nextstat`` commands for a suite's artifacts after its runs: validate, aggregate,
+gate and report (``cli`` builds the parser and holds the rest)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .cli import EXIT_INVALID, EXIT_OK, UsageError
+
+#: What `validate --out` writes into a suite folder: the record of a check, not one of the
+#: suite's artifacts, so validating a folder leaves it out.
+VALIDATION_RECORD = "validation.json"
+
+
+def _expand(paths: Sequence[str]) -> list[Path]:
+    files: list[Path] = []
+    for text in paths:
+        path = Path(text)
+        if path.is_dir():
+            files += sorted(
+                p for p in path.rglob("*.json") if not p.name.startswith(".") and p.name != VALIDATION_RECORD
+            )
+        else:
+            files.append(path)
+    return files
+
+
+def cmd_validate(args) -> int:
+    from .artifacts import VALIDATION_SCHEMA, ArtifactError, read_json, utc_now, validation_errors, write_json
+
+    files = _expand(args.paths)
+    if not files:
+        raise UsageError(f"no artifacts found in {' '.join(args.paths)}")
+    invalid = 0
+    for path in files:
+        try:
+            errors = validation_errors(read_json(path))
+        except ArtifactError as exc:
+            errors = [str(exc).removeprefix(f"{path}: ")]
+        if errors:
+            invalid += 1
+            print(
+                f"{path}: INVALID: {errors[0]}" + (f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""),
+                file=sys.stderr,
+            )
+    print(f"validated {len(files)} artifact(s): {len(files) - invalid} valid, {invalid} invalid")
+    if invalid:
+        return EXIT_INVALID
+    if args.out:
+        write_json(
+            args.out,
+            {
+                "schema_version": VALIDATION_SCHEMA,
+                "validated_utc": utc_now(),
+                "artifacts": [str(p) for p in files],
+                "valid": len(files),
+            },
+        )
+    return EXIT_OK
+
+
+def cmd_aggregate(args) -> int:
+    from .aggregate import aggregate
+    from .artifacts import SUMMARY_SCHEMA, ArtifactError, write_json
+    from .engines import REFERENCE_ENGINE
+
+    files = _expand(args.runs)
+    if not files:
+        raise UsageError(f"no run artifacts found in {' '.join(args.runs)}")
+    try:
+        summary = aggregate(
+            args.suite,
+            files,
+            reference=args.reference_engine or REFERENCE_ENGINE,
+            benchmarks_dir=args.benchmarks,
+            timing_paths=_expand(args.timings),
+        )
+    except ArtifactError as exc:
+        raise UsageError(str(exc)) from None
+    write_json(args.out, summary, SUMMARY_SCHEMA)
+    print(f"{args.suite}: {len(summary['runs'])} runs -> {len(summary['rows'])} rows -> {args.out}")
+    return EXIT_OK
+
+
+def cmd_gate(args) -> int:
+    from .artifacts import GATE_SCHEMA, write_json
+    from .gate import GateInputError, evaluate, load_policy, load_summary, markdown, rows_against_rows
+
+    if (args.baseline is None) == (not args.rows):
+        raise UsageError("gate: give --baseline SUMMARY, or --rows BASELINE=CURRENT (rows of --current), not both")
+    try:
+        policy = load_policy(args.policy)
+        current = load_summary(args.current, "current")
+        if args.rows:
+            pairs = [tuple(pair.split("=", 1)) for pair in args.rows]
+            if any(len(pair) != 2 or not all(pair) for pair in pairs):
+                raise GateInputError(f"--rows {' '.join(args.rows)}: expected BASELINE=CURRENT labels")
+            baseline, current = rows_against_rows(current, pairs)
+            baseline_path = f"{args.current} rows {', '.join(b for b, _ in pairs)}"
+        else:
+            baseline, baseline_path = load_summary(args.baseline, "baseline"), args.baseline
+        result = evaluate(baseline, current, policy, baseline_path, args.current)
+    except GateInputError as exc:
+        raise UsageError(str(exc)) from None
+    out = Path(args.out) if args.out else Path(args.current).with_name("gate.json")
+    md_path = Path(args.markdown) if args.markdown else out.with_suffix(".md")
+    write_json(out, result, GATE_SCHEMA)
+    text = markdown(result)
+    md_path.write_text(text)
+    print(text)
+    print(f"gate: {result['verdict']} -> {out}, {md_path}")
+    return EXIT_OK if result["verdict"] == "pass" else EXIT_INVALID
+
+
+def cmd_report(args) -> int:
+    from .artifacts import SUMMARY_SCHEMA, ArtifactError, read_json, validation_errors
+    from .report import write_report
+
+    try:
+        summary = read_json(args.summary)
+    except ArtifactError as exc:
+        raise UsageError(str(exc)) from None
+    errors = validation_errors(summary, SUMMARY_SCHEMA)
+    if errors:
+        raise UsageError(f"{args.summary}: not a valid suite summary: {errors[0]}")
+    path = write_report(summary, Path(args.out_dir))
+    print(f"report: {path}")
+    return EXIT_OK
