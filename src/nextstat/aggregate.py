@@ -186,6 +186,7 @@ def _run_record(path: Path, doc: dict[str, Any]) -> RunRecord:
         "budget": doc["config"]["budget"],
         "settings": doc["config"]["settings"],
         "frontend": (doc.get("engine_info") or {}).get("frontend"),
+        "density": (doc.get("engine_info") or {}).get("density", "jax"),
         "is_control": bool((doc.get("case_info") or {}).get("is_control")),
         "verdict": doc["quality"]["verdict"] if ok else None,
         "failed_checks": [c["name"] for c in doc["quality"]["checks"] if not c["passed"]] if ok else [],
@@ -267,7 +268,9 @@ def _row(key: tuple, members: list[RunRecord]) -> Row:
         "frontend_caveat": (
             spec.frontend_caveats.get(first["frontend"]) if spec and first["frontend"] is not None else None
         ),
-        "callback_bound": bool(spec and first["frontend"] in spec.callback_bound_frontends),
+        # a callback frontend, or a density that calls BridgeStan from JAX (cases/stan_program.py)
+        "callback_bound": bool(spec and first["frontend"] in spec.callback_bound_frontends)
+        or first.get("density", "jax") != "jax",
         "settings_unrecorded": _unrecorded_settings(spec, first["settings"]),
         "is_control": first["is_control"],
         "seeds": sorted(m["seed"] for m in members),

@@ -33,6 +33,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
         if getattr(args, "posteriordb", None):
             _use_posteriordb(args.posteriordb)
+        if getattr(args, "data", None):
+            if not args.case.endswith(".stan"):
+                raise UsageError(f"--data {args.data}: data go with a Stan program (--case path/to/model.stan)")
+            args.case = f"{args.case}@{args.data}"
         return args.handler(args)
     except UsageError as exc:
         print(f"nextstat: error: {exc}", file=sys.stderr)
@@ -61,6 +65,10 @@ def _posteriordb_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _stan_data_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", metavar="JSON", help="the data of a Stan program given as --case path/to/model.stan")
+
+
 def _build_parser() -> argparse.ArgumentParser:
     from . import cli_summaries as summaries  # (it imports this module's exit codes and errors)
 
@@ -77,8 +85,11 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run one engine on one case with one seed and write its artifact")
     p.add_argument(
-        "--case", required=True, help="built-in case name, pdb:<posteriordb posterior>, or path/to/file.py:NAME"
+        "--case",
+        required=True,
+        help="built-in case name, pdb:<posteriordb posterior>, path/to/file.py:NAME or path/to/model.stan",
     )
+    _stan_data_option(p)
     _posteriordb_option(p)
     p.add_argument("--engine", required=True, help="engine name (see `nextstat run --help`)")
     p.add_argument("--seed", required=True, type=_nonnegative_int, help="run seed; chain seeds derive from it")

@@ -71,6 +71,7 @@ class RunRecord(TypedDict):
     budget: BudgetRecord
     settings: dict[str, Any]
     frontend: str | None
+    density: NotRequired[str]  # jax, or bridgestan (a host callback); absent in older summaries
     is_control: bool
     verdict: str | None
     failed_checks: list[str]

@@ -8,6 +8,7 @@ import sys
 
 from nextstat.cases import BUILTIN_CASES, POSTERIORDB_PREFIX
 from nextstat.cases.posteriordb import ENV_VAR as POSTERIORDB_ENV, list_posteriors, posteriordb_dir
+from nextstat.cases.stan_program import is_stan_spec
 from nextstat.engines import REFERENCE_ENGINE, Budget, EngineError, load_engine, resolve_settings
 
 PY = shlex.quote(sys.executable)  # one interpreter for every job (httpstan keys its model cache on it)
@@ -36,7 +37,12 @@ def _case_specs():
     specs = {}
     posteriors = None
     for entry in config["cases"]:
-        case_id, spec = (entry, entry) if isinstance(entry, str) else (entry["id"], entry["spec"])
+        if isinstance(entry, str):
+            case_id, spec = entry, entry
+        elif "stan" in entry:  # a Stan program (and its data): path/to/model.stan@path/to/data.json
+            case_id, spec = entry["id"], entry["stan"] + (f"@{entry['data']}" if entry.get("data") else "")
+        else:
+            case_id, spec = entry["id"], entry["spec"]
         if spec.startswith(POSTERIORDB_PREFIX):
             name = spec.removeprefix(POSTERIORDB_PREFIX)
             if posteriors is None:
@@ -44,7 +50,7 @@ def _case_specs():
             if name not in posteriors:
                 raise ValueError(f"config cases: posteriordb has no posterior '{name}' (from '{spec}')")
             case_id = name if isinstance(entry, str) else case_id
-        elif ".py:" not in spec and spec not in BUILTIN_CASES:
+        elif ".py:" not in spec and not is_stan_spec(spec) and spec not in BUILTIN_CASES:
             raise ValueError(f"config cases: unknown case '{spec}' (built-in: {', '.join(BUILTIN_CASES)})")
         specs[case_id] = spec
     return specs

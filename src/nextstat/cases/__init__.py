@@ -16,6 +16,7 @@ from .hier_logistic import hier_logistic_ri
 from .posteriordb import PREFIX as POSTERIORDB_PREFIX
 from .posteriordb import PosteriorDBError, posteriordb_case
 from .references import attach_reference
+from .stan_program import StanProgramError, is_stan_spec, stan_program_case
 from .std_normal import std_normal
 
 __all__ = ["Case", "Reference", "DATASET_SEED", "BUILTIN_CASES", "get_case", "list_cases", "CaseError"]
@@ -61,9 +62,14 @@ def get_case(spec: str) -> Case:
             raise CaseError(f"case '{spec}': {exc}") from None
     if ".py:" in spec:
         return _load_user_case(spec)
+    if is_stan_spec(spec):
+        try:
+            return stan_program_case(spec)
+        except StanProgramError as exc:
+            raise CaseError(str(exc)) from None
     raise CaseError(
-        f"unknown case '{spec}': expected one of {', '.join(BUILTIN_CASES)}, pdb:<posteriordb posterior> "
-        "or path/to/file.py:NAME"
+        f"unknown case '{spec}': expected one of {', '.join(BUILTIN_CASES)}, pdb:<posteriordb posterior>, "
+        "path/to/file.py:NAME or path/to/model.stan[@data.json]"
     )
 
 

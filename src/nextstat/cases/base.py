@@ -70,6 +70,9 @@ class Case:
     #: Why the case has no JAX density (``log_density`` and ``constrain`` then refuse to
     #: run): engines that sample a JAX density skip it with this reason; Stan's engine runs it.
     missing_jax_density: str | None = None
+    #: Where ``log_density`` comes from: ``jax`` (written in JAX) or ``bridgestan`` (a host
+    #: callback into the Stan program's BridgeStan library: callback-bound, ``stan_program``)
+    density_source: str = "jax"
 
     @property
     def dim(self) -> int:

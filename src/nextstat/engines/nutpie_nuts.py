@@ -128,8 +128,30 @@ class _Callbacks:
         return {"params": draw}
 
 
+def nutpie_arguments(settings: dict[str, Any], budget: Budget, seed: int) -> dict[str, Any]:
+    """What ``nutpie.sample`` is called with, on either frontend."""
+    return {
+        "chains": budget.chains,
+        "tune": budget.warmup,
+        "draws": budget.draws,
+        "seed": seed,
+        "cores": 1,
+        "target_accept": settings["target_accept"],
+        "maxdepth": settings["max_tree_depth"],
+        "save_warmup": True,
+        "progress_bar": False,
+        **ADAPTATION_ARGUMENTS[settings["adaptation"]],
+    }
+
+
 def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunResult:
     check_settings(settings, budget)
+    if settings["frontend"] == "native":
+        from .nutpie_native import run_native
+
+        result = run_native(case, settings, budget, seed, nutpie_arguments(settings, budget, seed))
+        result.engine_info["adaptation"] = ADAPTATION_NOTES[settings["adaptation"]]
+        return result
     inits, _ = prepare_chains(NAME, case, settings, budget.chains, seed)
     import jax
     import nutpie
@@ -147,18 +169,7 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
         ["params"],
         make_initial_point_fn=calls.start_point,
     )
-    arguments = {
-        "chains": budget.chains,
-        "tune": budget.warmup,
-        "draws": budget.draws,
-        "seed": seed,
-        "cores": 1,
-        "target_accept": settings["target_accept"],
-        "maxdepth": settings["max_tree_depth"],
-        "save_warmup": True,
-        "progress_bar": False,
-        **ADAPTATION_ARGUMENTS[settings["adaptation"]],
-    }
+    arguments = nutpie_arguments(settings, budget, seed)
     start = time.perf_counter()
     trace = nutpie.sample(model, **arguments)
     frontend_wall_s = time.perf_counter() - start
@@ -246,6 +257,14 @@ ENGINE = EngineSpec(
             ("stan", "fisher", "fisher-lowrank"),
             "nutpie's mass-matrix adaptation: fisher (its default, gradient-based diagonal), "
             "stan (draw-based diagonal) or fisher-lowrank (low-rank modified)",
+        ),
+        "frontend": Setting(
+            "callback",
+            ("callback", "native"),
+            "callback: nutpie samples the case's JAX density through a Python callback (callback-bound: rated on "
+            "ESS per gradient); native: the case's Stan program compiled through BridgeStan, as nutpie's users run "
+            "it (engines/nutpie_native.py), its ESS/s quoted",
+            absent_means="callback",
         ),
     },
     start_backend=start_backend,

@@ -85,8 +85,13 @@ def posteriordb_case(name: str, directory: str | Path | None = None) -> Case:
             f"(written ones: {', '.join(sorted(jax_densities()))})"
         ),
     )
-    if builder is None:
-        return case
+    if builder is None:  # BridgeStan's density of the program, where BridgeStan is here
+        from ..stan_program import StanProgramError, with_bridgestan_density
+
+        try:
+            return with_bridgestan_density(case, f"case '{PREFIX + name}'")
+        except StanProgramError as exc:
+            return replace(case, missing_jax_density=str(exc))
     density = builder(posterior.data)
     return replace(
         case,
