@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .artifacts import RUN_SCHEMA, SUMMARY_SCHEMA, TIMING_SCHEMA, ArtifactError, read_json, utc_now, validation_errors
+from .cases.stan_program import BRIDGESTAN_DENSITY
 from .diagnostics import agreement_z
 from .engines import REFERENCE_ENGINE, EngineError, EngineSpec, load_engine
 from .summary_types import (
@@ -270,7 +271,7 @@ def _row(key: tuple, members: list[RunRecord]) -> Row:
         ),
         # a callback frontend, or a density that calls BridgeStan from JAX (cases/stan_program.py)
         "callback_bound": bool(spec and first["frontend"] in spec.callback_bound_frontends)
-        or first.get("density", "jax") != "jax",
+        or first.get("density") == BRIDGESTAN_DENSITY,
         "settings_unrecorded": _unrecorded_settings(spec, first["settings"]),
         "is_control": first["is_control"],
         "seeds": sorted(m["seed"] for m in members),

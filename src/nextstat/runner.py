@@ -60,8 +60,8 @@ def execute(spec: RunSpec, *, compile_record: str | None = None) -> dict[str, An
     gate = health_gate(computed["metrics"], kind=engine.health_gate)
     artifact["engine_info"].update(result.engine_info)
     artifact["engine_info"]["nuts"] = engine.nuts
-    if case.density_source != "jax" and engine.target == "jax-density":
-        artifact["engine_info"]["density"] = case.density_source  # (a host callback: callback-bound)
+    if engine.target == "jax-density":  # what the run sampled, unless the engine said (nutpie's native frontend)
+        artifact["engine_info"].setdefault("density", case.density_source)
     artifact["timing"] = {
         "compile_s": result.compile_s,
         "compile_cold_s": _cold_compile_s(compile_record, result),

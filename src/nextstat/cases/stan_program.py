@@ -81,8 +81,9 @@ def compiled_library(stan_code: str) -> Path:
     try:
         built = Path(bridgestan.compile_model(source, make_args=list(MAKE_ARGS)))
     except Exception as exc:  # stanc's or the compiler's message: its last lines say what is wrong
-        lines = [line for line in str(exc).strip().splitlines() if line.strip()]
-        raise StanProgramError(f"the Stan program does not compile: {' '.join(lines[-3:])}") from None
+        said = [line.strip() for line in str(exc).splitlines()]
+        lines = [line for line in said if line and not set(line) <= set("-^| ") and not line.startswith("make")]
+        raise StanProgramError(f"the Stan program does not compile: {' '.join(lines[-2:])}") from None
     return built
 
 
@@ -91,7 +92,8 @@ def _model(stan_code: str, data_json: str):
     import bridgestan
 
     try:
-        return bridgestan.StanModel(str(compiled_library(stan_code)), data=data_json, seed=1)
+        # (a library is never rewritten: its folder is named by its program's hash, so reloading it is safe)
+        return bridgestan.StanModel(str(compiled_library(stan_code)), data=data_json, seed=1, warn=False)
     except RuntimeError as exc:  # the data do not match the program's data block
         raise StanProgramError(f"the data do not fit the program: {str(exc).strip()}") from None
 

@@ -93,6 +93,7 @@ def run_native(case: Case, settings: dict[str, Any], budget: Budget, seed: int, 
         sampling_s=wall_s * (1 - share),
         engine_info={
             "frontend": FRONTEND,
+            "density": "stan-program",  # compiled, not the case's JAX density: not callback-bound
             "nutpie_arguments": arguments,
             "step_size_per_chain": stats["step_size_bar"].values[:, -1].astype(float).tolist(),
             "initialization": "nutpie's own U(-2, 2) starts (it ignores given points for a Stan model)",
