@@ -22,6 +22,7 @@ A case spec is ``path/to/model.stan`` or ``path/to/model.stan@path/to/data.json`
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -75,16 +76,19 @@ def compiled_library(stan_code: str) -> Path:
     if library.is_file():
         return library
     folder.mkdir(parents=True, exist_ok=True)
-    source = folder / "model.stan"
-    source.write_text(stan_code)
-    bridgestan.set_bridgestan_path(os.environ[ENV_VAR])
-    try:
-        built = Path(bridgestan.compile_model(source, make_args=list(MAKE_ARGS)))
-    except Exception as exc:  # stanc's or the compiler's message: its last lines say what is wrong
-        said = [line.strip() for line in str(exc).splitlines()]
-        lines = [line for line in said if line and not set(line) <= set("-^| ") and not line.startswith("make")]
-        raise StanProgramError(f"the Stan program does not compile: {' '.join(lines[-2:])}") from None
-    return built
+    with (folder / ".lock").open("w") as lock:  # concurrent runs of one program compile it once
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if library.is_file():
+            return library
+        source = folder / "model.stan"
+        source.write_text(stan_code)
+        bridgestan.set_bridgestan_path(os.environ[ENV_VAR])
+        try:
+            return Path(bridgestan.compile_model(source, make_args=list(MAKE_ARGS)))
+        except Exception as exc:  # stanc's or the compiler's message: its last lines say what is wrong
+            said = [line.strip() for line in str(exc).splitlines()]
+            lines = [line for line in said if line and not set(line) <= set("-^| ") and not line.startswith("make")]
+            raise StanProgramError(f"the Stan program does not compile: {' '.join(lines[-2:])}") from None
 
 
 @cache
