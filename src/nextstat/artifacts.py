@@ -23,6 +23,7 @@ TIMING_SCHEMA = "nextstat.timing.v1"
 GATE_SCHEMA = "nextstat.gate_result.v1"
 POLICY_SCHEMA = "nextstat.gate_policy.v1"
 VALIDATION_SCHEMA = "nextstat.validation.v1"
+REPRODUCTION_SCHEMA = "nextstat.reproduction.v1"
 
 #: schema_version -> its schema file in ``schemas/`` (``nextstat.NAME.vN`` -> ``NAME.vN.schema.json``).
 SCHEMA_FILES = {
@@ -37,6 +38,7 @@ SCHEMA_FILES = {
         GATE_SCHEMA,
         POLICY_SCHEMA,
         VALIDATION_SCHEMA,
+        REPRODUCTION_SCHEMA,
     )
 }
 

@@ -207,6 +207,16 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-existing", action="store_true", help="keep runs whose artifact exists and is ok or skipped")
     p.set_defaults(handler=cmd_batch)
 
+    p = sub.add_parser(
+        "reproduce", help="rerun the runs of an artifact, a suite summary or a report folder and say if they reproduced"
+    )
+    p.add_argument("path", help="a run artifact, a suite summary (JSON), or a report folder (its summary.json)")
+    p.add_argument("--sample", type=_positive_int, help="rerun the first N seeds of each row (default: every run)")
+    p.add_argument("--out", help="the verdicts (JSON; default: reproduction.json in the working directory)")
+    p.add_argument("--markdown", help="the table (default: beside --out, .md)")
+    _posteriordb_option(p)
+    p.set_defaults(handler=summaries.cmd_reproduce)
+
     p = sub.add_parser("env", help="print this machine's environment fingerprint")
     p.add_argument("--out", help="write it to this file instead")
     p.set_defaults(handler=cmd_env)

@@ -1,5 +1,5 @@
 """The ``nextstat`` commands for a suite's artifacts after its runs: validate, aggregate,
-gate and report (``cli`` builds the parser and holds the rest)."""
+gate, report and reproduce (``cli`` builds the parser and holds the rest)."""
 
 from __future__ import annotations
 
@@ -128,3 +128,19 @@ def cmd_report(args) -> int:
     path = write_report(summary, Path(args.out_dir))
     print(f"report: {path}")
     return EXIT_OK
+
+
+def cmd_reproduce(args) -> int:
+    from .artifacts import REPRODUCTION_SCHEMA, write_json
+    from .reproduce import ReproduceError, markdown, reproduce
+
+    try:
+        result = reproduce(Path(args.path), args.sample, log=lambda line: print(line, file=sys.stderr))
+    except ReproduceError as exc:
+        raise UsageError(str(exc)) from None
+    out = Path(args.out or "reproduction.json")
+    write_json(out, result, REPRODUCTION_SCHEMA)
+    text = markdown(result)
+    (Path(args.markdown) if args.markdown else out.with_suffix(".md")).write_text(text)
+    print(text)
+    return EXIT_OK if result["reproduced"] else EXIT_INVALID

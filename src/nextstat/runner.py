@@ -7,11 +7,14 @@ enough to validate, aggregate and report.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import time
 import traceback
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import psutil
 
 from . import __version__
@@ -73,6 +76,9 @@ def execute(spec: RunSpec, *, compile_record: str | None = None) -> dict[str, An
     }
     artifact["gradients"] = {"warmup": result.grad_evals_warmup, "sampling": result.grad_evals_sampling}
     artifact["diagnostics"] = computed["metrics"]
+    # the draws themselves, as float64 in (chain, draw, parameter) order: `nextstat reproduce` compares it
+    draws = np.ascontiguousarray(result.draws, dtype=np.float64)
+    artifact["draws_sha256"] = hashlib.sha256(draws.tobytes()).hexdigest()
     artifact["summary"] = computed["summary"]
     artifact["quality"] = {**gate, "verdict": _verdict(gate["passed"], case.is_control)}
     artifact["correctness"] = correctness(computed["summary"], case.reference, case.reference_problem)
@@ -128,8 +134,21 @@ def _skeleton(spec: RunSpec) -> dict[str, Any]:
             "config_sha256": spec.config_sha256,
             "command": spec.command,
             "nextstat_version": __version__,
+            "source_sha256": source_sha256(),
         },
     }
+
+
+@functools.cache
+def source_sha256() -> str:
+    """sha256 over nextstat's own Python sources (path and content, in path order): the code
+    that ran, whether or not it was committed (`nextstat reproduce` compares it)."""
+    from .paths import PACKAGE_DIR
+
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        digest.update(str(path.relative_to(PACKAGE_DIR)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def _finish(artifact: dict[str, Any], *, status: str, reason: str | None) -> dict[str, Any]:

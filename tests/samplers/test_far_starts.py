@@ -32,6 +32,7 @@ ENGINES = {
         {"adaptation": "fisher-lowrank", "schedule": "stan"},
         Budget(4, 1000, 1000),
     ),
+    "nextstat_nuts_stan_nutpie": ("nextstat_nuts", {"adaptation": "stan", "schedule": "nutpie"}, Budget(4, 1000, 1000)),
     "nextstat_nuts_fisher_nutpie": (
         "nextstat_nuts",
         {"adaptation": "fisher", "schedule": "nutpie"},

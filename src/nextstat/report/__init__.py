@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
+from ..artifacts import SUMMARY_SCHEMA, write_json
 from ..summary_types import Row, Summary
 from .checks import controls, correctness, failures, fairness, health
 from .convergence import convergence
@@ -49,6 +50,8 @@ def write_report(summary: Summary, out_dir: Path) -> Path:
     lines += harness(summary)
     lines += beside(out_dir)
     lines += reproduce(summary)
+    # the summary beside the report: `nextstat reproduce <report folder>` reruns its runs from it
+    write_json(out_dir / "summary.json", summary, SUMMARY_SCHEMA)
     path = out_dir / "REPORT.md"
     tmp = path.with_suffix(".md.tmp")
     tmp.write_text("\n".join(lines).rstrip() + "\n")

@@ -68,4 +68,9 @@ def reproduce(summary: Summary) -> list[str]:
         command,
         "```",
         "",
+        "`nextstat reproduce` reruns this report's runs from `summary.json` beside it and says, per run, whether "
+        "it reproduced exactly (same code, software, CPU and seed: identical draws), statistically (posterior "
+        "means, ESS per gradient and health as recorded, with what differs listed) or not: "
+        "`nextstat reproduce <this folder> --sample 1` reruns one seed per row.",
+        "",
     ]

@@ -146,6 +146,8 @@ def run_nutpie_warmup(
     options: NutpieOptions = NUTPIE_DEFAULTS,
 ) -> tuple[WarmupState, NUTSInfo]:
     """nutpie's schedule from ``position``; returns what ``stan_warmup.run_warmup`` returns."""
+    if options.step_size_search not in ("nutpie", "stan"):
+        raise ValueError(f"step_size_search={options.step_size_search!r}: expected 'nutpie' or 'stan'")
     kernel = kernel or build_kernel(logdensity_fn, max_tree_depth=max_tree_depth)
     estimator = nutpie_estimator(adaptation, num_warmup, shrink=options.stan_shrinkage)
     d, dtype = position.shape[0], position.dtype

@@ -1,0 +1,301 @@
+"""``nextstat reproduce``: rerun recorded runs from their own record and say whether they reproduced.
+
+A record is one run artifact, a suite summary, or a report folder (the ``summary.json`` a
+report writes beside ``REPORT.md``). Each recorded run is run again in a fresh process with
+its recorded command (for a summary whose artifacts are gone, the command rebuilt from the
+run's record), its output in a scratch folder, and compared with the record:
+
+- **exact** where the code (commit, or nextstat's installed version), the software
+  (every tracked package's version, Python), the CPU model and the backend are the same:
+  the sha256 of the float64 draws must match (``draws_sha256``, recorded by every artifact
+  since it existed; older artifacts are compared on their summaries, every figure equal);
+- **statistical** otherwise, with the differences of environment listed first: every
+  posterior mean within the z rule of the record's (|z| < 4 on both Monte Carlo errors),
+  bulk ESS per gradient within the seed envelope of the record's row widened by 1.25 (a
+  summary) or within a factor of 2 of the record's (one artifact), and the same health
+  verdict.
+
+Anything else is **not reproduced**, with the reason. ``--sample N`` reruns the first N
+seeds of each row (deterministic). The verdicts are a schema-valid artifact and a markdown
+table; the command exits 0 only when every run reproduced.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from .artifacts import REPRODUCTION_SCHEMA, RUN_SCHEMA, SUMMARY_SCHEMA, ArtifactError, read_json, utc_now
+
+Z_LIMIT = 4.0
+SINGLE_RUN_FACTOR = 2.0  # ESS per gradient of one run, rerun elsewhere: within this factor
+ENVELOPE_SLACK = 1.25  # ... of a summary's row: within its seeds' [min, max], widened by this factor
+EXACT, STATISTICAL, NOT_REPRODUCED = "exact", "statistical", "not reproduced"
+
+
+class ReproduceError(ValueError):
+    """A path that holds no record to reproduce."""
+
+
+def recorded_runs(path: Path, sample: int | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """(the runs to rerun, each {"record", "artifact" or None, "envelope"}, the summary or None)."""
+    if path.is_dir():
+        candidate = path / "summary.json"
+        if not candidate.is_file():
+            raise ReproduceError(
+                f"{path}: no summary.json in this folder (reports written before `nextstat report` kept their "
+                "summary have none: pass results/<suite>/summary.json, or rerun the suite)"
+            )
+        path = candidate
+    try:
+        doc = read_json(path)
+    except ArtifactError as exc:
+        raise ReproduceError(str(exc)) from None
+    kind = doc.get("schema_version") if isinstance(doc, dict) else None
+    if kind == RUN_SCHEMA:
+        return [{"record": doc, "artifact": doc, "envelope": None}], None
+    if kind != SUMMARY_SCHEMA:
+        raise ReproduceError(f"{path}: neither a run artifact nor a suite summary (schema_version {kind!r})")
+    rows = {(r["backend"], r["case"], r["label"]): r for r in doc["rows"]}
+    by_row: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for run in doc["runs"]:
+        by_row[(run["backend"], run["case"], run["label"])].append(run)
+    chosen = []
+    for key, runs in sorted(by_row.items()):
+        runs = sorted(runs, key=lambda r: r["seed"])[: sample or None]
+        row = rows.get(key)
+        stats = (row or {}).get("metrics", {}).get("ess_bulk_per_grad")
+        for run in runs:
+            artifact = _artifact_beside(path, run["path"])
+            chosen.append({"record": run, "artifact": artifact, "envelope": stats})
+    return chosen, doc
+
+
+def _artifact_beside(summary_path: Path, recorded: str) -> dict[str, Any] | None:
+    """The run's artifact where it still is: at its recorded path, or in ``runs/`` beside the
+    summary (``runs/<case>/<label>/seed<N>.json``); None where it is gone."""
+    path = Path(recorded)
+    for candidate in (path, summary_path.parent / "runs" / Path(*path.parts[-3:])):
+        if candidate.is_file():
+            try:
+                return read_json(candidate)
+            except ArtifactError:
+                return None
+    return None
+
+
+def rerun_command(entry: dict[str, Any], summary: dict[str, Any] | None, out: Path) -> list[str]:
+    """The recorded command with its output redirected to ``out``, as an argv for this Python."""
+    artifact, record = entry["artifact"], entry["record"]
+    command = (artifact or {}).get("provenance", {}).get("command") or record.get("command")
+    if command:
+        argv = shlex.split(command)
+        if argv[:2] != ["nextstat", "run"]:
+            raise ReproduceError(f"recorded command is not a `nextstat run`: {command}")
+        args = argv[2:]
+        if "--out" in args:
+            index = args.index("--out")
+            args = args[:index] + args[index + 2 :]
+        return [sys.executable, "-m", "nextstat", "run", *args, "--out", str(out)]
+    # an older summary whose artifacts are gone: its record says what ran
+    case = record["case"]
+    from .cases import BUILTIN_CASES, POSTERIORDB_PREFIX
+    from .cases.posteriordb import PosteriorDBError, list_posteriors
+
+    if case not in BUILTIN_CASES:
+        try:
+            posteriors = list_posteriors()
+        except PosteriorDBError:
+            posteriors = []
+        if case not in posteriors:
+            raise ReproduceError(f"{case}: the run's case spec is not recorded and it is no built-in case")
+        case = POSTERIORDB_PREFIX + case
+    budget = record["budget"]
+    settings = [f"--set={key}={_json(value)}" for key, value in sorted(record["settings"].items())]
+    return [
+        sys.executable, "-m", "nextstat", "run", "--suite", (summary or {}).get("suite", "adhoc"),
+        "--case", case, "--engine", record["engine"], "--label", record["label"], "--seed", str(record["seed"]),
+        "--budget", f"{budget['chains']}x{budget['warmup']}x{budget['draws']}", *settings, "--out", str(out),
+    ]  # fmt: skip
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+def environment_differences(
+    recorded: dict[str, Any] | None, current: dict[str, Any], recorded_source: str | None = None
+) -> list[str]:
+    """What differs between the recorded run's environment and this one, in the terms that
+    decide exactness: code (nextstat's sources by their sha256 where the record has it, else
+    the commit and a clean checkout), packages, Python, CPU model, backend."""
+    if recorded is None:
+        return ["the recorded environment is not in the record"]
+    out = []
+    old_git, new_git = recorded.get("git") or {}, current.get("git") or {}
+    if recorded_source is not None:
+        from .runner import source_sha256
+
+        if recorded_source != source_sha256():
+            out.append(f"nextstat's sources {recorded_source[:12]} -> {source_sha256()[:12]}")
+    elif old_git.get("commit") != new_git.get("commit"):
+        out.append(f"commit {old_git.get('commit')} -> {new_git.get('commit')}")
+    elif old_git.get("dirty") or new_git.get("dirty"):
+        out.append("uncommitted changes in the recorded or the current checkout (no source digest recorded)")
+    for name in sorted(set(recorded.get("packages", {})) | set(current.get("packages", {}))):
+        old, new = recorded.get("packages", {}).get(name), current.get("packages", {}).get(name)
+        if old != new:
+            out.append(f"{name} {old} -> {new}")
+    if recorded.get("python") != current.get("python"):
+        out.append(f"Python {recorded.get('python')} -> {current.get('python')}")
+    old_cpu, new_cpu = (recorded.get("cpu") or {}).get("model"), (current.get("cpu") or {}).get("model")
+    if old_cpu != new_cpu:
+        out.append(f"CPU {old_cpu} -> {new_cpu}")
+    old_backend = ((recorded.get("jax") or {}).get("backend")) or "cpu"
+    new_backend = ((current.get("jax") or {}).get("backend")) or "cpu"
+    if old_backend != new_backend:
+        out.append(f"backend {old_backend} -> {new_backend}")
+    return out
+
+
+def compare(entry: dict[str, Any], rerun: dict[str, Any], differences: list[str]) -> tuple[str, str]:
+    """(verdict, reason) for one rerun against its record."""
+    if rerun.get("status") != "ok":
+        return NOT_REPRODUCED, f"the rerun {rerun.get('status')}: {rerun.get('reason')}"
+    artifact, record = entry["artifact"], entry["record"]
+    recorded_status = (artifact or record).get("status")
+    if recorded_status != "ok":
+        return NOT_REPRODUCED, f"the record's run was {recorded_status}, the rerun ok"
+    if not differences:
+        old_digest = (artifact or {}).get("draws_sha256")
+        if old_digest:
+            if old_digest == rerun.get("draws_sha256"):
+                return EXACT, "draws identical (sha256)"
+            return NOT_REPRODUCED, "same code, software, CPU and seed, but the draws differ (sha256)"
+        if artifact is not None:
+            if _same_summaries(artifact["summary"], rerun["summary"]):
+                return EXACT, "no draws digest in the record: every summary figure identical"
+            return NOT_REPRODUCED, "same code, software, CPU and seed, but the summaries differ"
+    return _statistical(entry, rerun, differences)
+
+
+def _same_summaries(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    if set(old) != set(new):
+        return False
+    return all(set(old[p]) == set(new[p]) and all(_same(old[p][k], new[p][k]) for k in old[p]) for p in old)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    return a == b
+
+
+def _statistical(entry: dict[str, Any], rerun: dict[str, Any], differences: list[str]) -> tuple[str, str]:
+    artifact, record = entry["artifact"], entry["record"]
+    problems = []
+    if artifact is not None:
+        for name, old in artifact["summary"].items():
+            new = rerun["summary"].get(name)
+            if new is None:
+                problems.append(f"{name} missing from the rerun")
+                continue
+            scale = math.sqrt(old["mcse"] ** 2 + new["mcse"] ** 2)
+            z = abs(new["mean"] - old["mean"]) / scale if scale > 0 else math.inf
+            if not z < Z_LIMIT:
+                problems.append(f"{name} mean {new['mean']:.4g} against {old['mean']:.4g} (|z| = {z:.1f})")
+    old_metric = (artifact or {}).get("diagnostics", {}).get("ess_bulk_per_grad") or record.get("metrics", {}).get(
+        "ess_bulk_per_grad"
+    )
+    new_metric = rerun["diagnostics"].get("ess_bulk_per_grad")
+    envelope = entry["envelope"]
+    if envelope and new_metric is not None:
+        low, high = envelope["min"], envelope["max"]
+        if not low / ENVELOPE_SLACK <= new_metric <= high * ENVELOPE_SLACK:
+            problems.append(f"bulk ESS/grad {new_metric:.4g} outside the row's seeds [{low:.4g}, {high:.4g}] (x1.25)")
+    elif old_metric and new_metric is not None:
+        if not old_metric / SINGLE_RUN_FACTOR <= new_metric <= old_metric * SINGLE_RUN_FACTOR:
+            problems.append(f"bulk ESS/grad {new_metric:.4g} against {old_metric:.4g} (beyond 2x)")
+    old_verdict = (artifact or {}).get("quality", {}).get("verdict") or record.get("verdict")
+    new_verdict = rerun.get("quality", {}).get("verdict")
+    if old_verdict and old_verdict != new_verdict:
+        problems.append(f"health verdict {new_verdict} against {old_verdict}")
+    why = "; ".join(differences) if differences else "no draws or summaries recorded to compare exactly"
+    if problems:
+        return NOT_REPRODUCED, f"{'; '.join(problems)} (not exact: {why})"
+    return STATISTICAL, f"means within |z| < {Z_LIMIT:g}, ESS/grad and health as recorded (not exact: {why})"
+
+
+def reproduce(path: Path, sample: int | None = None, log=print) -> dict[str, Any]:
+    """Rerun and compare every selected run of the record at ``path``; the verdict artifact."""
+    from .environment import fingerprint
+
+    entries, summary = recorded_runs(path, sample)
+    current = fingerprint()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="nextstat-reproduce-") as scratch:
+        for index, entry in enumerate(entries):
+            record = entry["record"]
+            name = f"{record['case']} / {record['label']} / seed {record['seed']}"
+            out = Path(scratch) / f"run{index}.json"
+            recorded_env = (entry["artifact"] or {}).get("environment") or (
+                (summary or {}).get("environments", {}).get(record.get("fingerprint_sha256"))
+            )
+            recorded_source = ((entry["artifact"] or {}).get("provenance") or {}).get("source_sha256")
+            differences = environment_differences(recorded_env, current, recorded_source)
+            try:
+                argv = rerun_command(entry, summary, out)
+            except ReproduceError as exc:
+                results.append(_result(record, NOT_REPRODUCED, str(exc), differences, None))
+                log(f"{name}: {NOT_REPRODUCED}: {exc}")
+                continue
+            log(f"{name}: rerunning ({index + 1} of {len(entries)})")
+            done = subprocess.run(argv, capture_output=True, text=True)
+            if not out.is_file():
+                reason = f"the rerun wrote no artifact (exit {done.returncode}): {done.stderr.strip()[-300:]}"
+                results.append(_result(record, NOT_REPRODUCED, reason, differences, argv))
+                continue
+            verdict, reason = compare(entry, read_json(out), differences)
+            results.append(_result(record, verdict, reason, differences, argv))
+            log(f"{name}: {verdict}: {reason}")
+    return {
+        "schema_version": REPRODUCTION_SCHEMA,
+        "created_utc": utc_now(),
+        "record": str(path),
+        "sample": sample,
+        "environment_sha256": current["fingerprint_sha256"],
+        "reproduced": all(r["verdict"] != NOT_REPRODUCED for r in results),
+        "runs": results,
+    }
+
+
+def _result(record, verdict: str, reason: str, differences: list[str], argv) -> dict[str, Any]:
+    return {
+        "case": record["case"],
+        "label": record["label"],
+        "seed": record["seed"],
+        "verdict": verdict,
+        "reason": reason,
+        "environment_differences": differences,
+        "command": shlex.join(argv[2:]) if argv else None,
+    }
+
+
+def markdown(result: dict[str, Any]) -> str:
+    from tabulate import tabulate
+
+    counts: dict[str, int] = defaultdict(int)
+    for run in result["runs"]:
+        counts[run["verdict"]] += 1
+    head = ", ".join(f"{n} {verdict}" for verdict, n in counts.items()) or "no runs"
+    rows = [[r["case"], r["label"], r["seed"], r["verdict"], r["reason"]] for r in result["runs"]]
+    table = tabulate(rows, headers=["case", "label", "seed", "verdict", "why"], tablefmt="github")
+    return f"# Reproduction of {result['record']}\n\n{head}.\n\n{table}\n"

@@ -1,0 +1,89 @@
+"""`nextstat reproduce`: an artifact reruns to identical draws; a tampered one does not
+reproduce; one from another environment is compared statistically and says what differs;
+a suite summary reruns a deterministic sample of its rows."""
+
+import copy
+import json
+
+import pytest
+from conftest import nextstat
+
+from nextstat.artifacts import REPRODUCTION_SCHEMA, validate
+
+RUN = ["--case", "std_normal_d10", "--engine", "nextstat_nuts", "--seed", 5, "--budget", "2x300x600"]
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reproduce") / "run.json"
+    nextstat("run", *RUN, "--out", out, check=True)
+    return out
+
+
+def _reproduce(path, tmp_path, *extra):
+    out = tmp_path / "reproduction.json"
+    ran = nextstat("reproduce", path, "--out", out, *extra)
+    result = json.loads(out.read_text()) if out.is_file() else None
+    if result is not None:
+        validate(result, REPRODUCTION_SCHEMA)
+    return ran, result
+
+
+def test_an_artifact_reproduces_exactly(artifact, tmp_path):
+    recorded = json.loads(artifact.read_text())
+    assert len(recorded["draws_sha256"]) == 64 and len(recorded["provenance"]["source_sha256"]) == 64
+    ran, result = _reproduce(artifact, tmp_path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    [run] = result["runs"]
+    assert run["verdict"] == "exact" and run["environment_differences"] == [] and result["reproduced"]
+    assert "| std_normal_d10 | nextstat_nuts" in ran.stdout and "1 exact" in ran.stdout
+
+
+def test_a_tampered_artifact_is_not_reproduced(artifact, tmp_path):
+    recorded = json.loads(artifact.read_text())
+    digest = copy.deepcopy(recorded)
+    digest["draws_sha256"] = "0" * 64
+    (tmp_path / "digest.json").write_text(json.dumps(digest))
+    ran, result = _reproduce(tmp_path / "digest.json", tmp_path)
+    assert ran.returncode == 1 and result["runs"][0]["verdict"] == "not reproduced"
+    assert "draws differ" in result["runs"][0]["reason"]
+    older = copy.deepcopy(recorded)  # an older artifact, without a digest, one mean changed
+    del older["draws_sha256"]
+    older["summary"]["x[1]"]["mean"] += 1e-9
+    (tmp_path / "older.json").write_text(json.dumps(older))
+    ran, result = _reproduce(tmp_path / "older.json", tmp_path)
+    assert ran.returncode == 1 and "summaries differ" in result["runs"][0]["reason"]
+
+
+def test_another_environment_is_compared_statistically_and_named(artifact, tmp_path):
+    elsewhere = json.loads(artifact.read_text())
+    elsewhere["environment"]["packages"]["jax"] = "0.0.1"
+    elsewhere["environment"]["cpu"]["model"] = "Another CPU"
+    (tmp_path / "elsewhere.json").write_text(json.dumps(elsewhere))
+    ran, result = _reproduce(tmp_path / "elsewhere.json", tmp_path)
+    [run] = result["runs"]
+    assert ran.returncode == 0 and run["verdict"] == "statistical", run
+    assert any(d.startswith("jax 0.0.1 ->") for d in run["environment_differences"])
+    assert "CPU Another CPU ->" in " ".join(run["environment_differences"])
+    far = copy.deepcopy(elsewhere)  # and a mean far outside its Monte Carlo error is not reproduced
+    far["summary"]["x[1]"]["mean"] += 1.0
+    (tmp_path / "far.json").write_text(json.dumps(far))
+    ran, result = _reproduce(tmp_path / "far.json", tmp_path)
+    assert ran.returncode == 1 and "x[1] mean" in result["runs"][0]["reason"]
+
+
+def test_a_summary_reruns_a_sample_of_each_row(tmp_path):
+    runs = tmp_path / "runs" / "std_normal_d10" / "nextstat_nuts"
+    for seed in (7, 8):
+        args = ["--case", "std_normal_d10", "--engine", "nextstat_nuts", "--seed", seed, "--budget", "2x200x400"]
+        nextstat("run", *args, "--out", runs / f"seed{seed}.json", check=True)
+    summary = tmp_path / "summary.json"
+    nextstat("aggregate", "--suite", "adhoc", "--runs", tmp_path / "runs", "--out", summary, check=True)
+    ran, result = _reproduce(summary, tmp_path, "--sample", 1)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert [(r["seed"], r["verdict"]) for r in result["runs"]] == [(7, "exact")] and result["sample"] == 1
+
+
+def test_a_report_folder_without_its_summary_is_one_line(tmp_path):
+    ran = nextstat("reproduce", tmp_path)
+    assert ran.returncode == 2 and "no summary.json in this folder" in ran.stderr
