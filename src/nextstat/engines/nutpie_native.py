@@ -36,7 +36,13 @@ FRONTEND = "nutpie.compile_stan_model (BridgeStan library, native)"
 
 
 def run_native(case: Case, settings: dict[str, Any], budget: Budget, seed: int, arguments: dict[str, Any]):
-    from ..cases.stan_program import StanProgramError, bridgestan_missing, bridgestan_model, compiled_library
+    from ..cases.stan_program import (
+        StanProgramError,
+        bridgestan_missing,
+        bridgestan_model,
+        compiled_library,
+        stan_names,
+    )
 
     if case.stan_code is None:
         raise EngineUnavailable("nutpie's native frontend samples a Stan program, and this case has none")
@@ -53,6 +59,10 @@ def run_native(case: Case, settings: dict[str, Any], budget: Budget, seed: int, 
         model = bridgestan_model(case.stan_code, case.stan_data)  # checks the data (one clear line) and constrains
     except StanProgramError as exc:
         raise RuntimeError(str(exc)) from None
+    if stan_names(model)[1] != tuple(case.param_names):  # draws are scored by name against the reference
+        raise RuntimeError(
+            f"the Stan program's parameters {stan_names(model)[1]} are not the case's {tuple(case.param_names)}"
+        )
     compiled = CompiledStanModel(
         code=case.stan_code,
         library=_lib.StanLibrary(str(library)),
