@@ -211,7 +211,9 @@ def with_bridgestan_density(case: Case, what: str) -> Case:
     assert case.stan_code is not None
     missing = bridgestan_missing()
     if missing:
-        return replace(case, missing_jax_density=f"its JAX density would come from BridgeStan, and {missing}")
+        why = f"BridgeStan would give its density, but {missing}"
+        before = case.missing_jax_density
+        return replace(case, missing_jax_density=f"{before}; {why}" if before else why)
     try:
         model = bridgestan_model(case.stan_code, case.stan_data)
     except StanProgramError as exc:

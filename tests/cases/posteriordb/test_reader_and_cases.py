@@ -18,6 +18,7 @@ from nextstat.cases.posteriordb import (
     posteriordb_dir,
 )
 from nextstat.cases.posteriordb.reader import read_posterior
+from nextstat.cases.stan_program import bridgestan_missing
 
 pytestmark = needs_posteriordb
 MOMHS = "kidiq-kidscore_momhs"
@@ -140,16 +141,29 @@ def _run_unwritten(root, engine: str, budget: str, out) -> dict:
     return json.loads(out.read_text())
 
 
-def test_a_posterior_without_a_jax_density_is_skipped_by_jax_engines_with_the_reason(tmp_path):
+def test_a_posterior_without_a_jax_density_is_skipped_by_jax_engines_with_the_reason(tmp_path, monkeypatch):
+    monkeypatch.delenv("BRIDGESTAN", raising=False)  # (with BridgeStan it runs on its density: below)
     root = _posteriordb_with_an_unwritten_program(tmp_path)
     case = posteriordb_case("kidiq-unwritten", root)
     assert case.missing_jax_density and "'unwritten' has no JAX density" in case.missing_jax_density
+    assert "BRIDGESTAN" in case.missing_jax_density  # and why BridgeStan could not stand in
     assert case.param_names == ("beta[1]", "beta[2]", "sigma")  # from the reference draws
     out = tmp_path / "ours.json"
     doc = _run_unwritten(root, "nextstat_nuts", "2x50x50", out)
     assert doc["status"] == "skipped" and "has no JAX density" in doc["reason"]
     assert doc["case_info"]["jax_density"] is False and doc["case_info"]["dim"] is None
     assert nextstat("validate", out).returncode == 0
+
+
+@pytest.mark.skipif(bridgestan_missing() is not None, reason=f"BridgeStan cannot compile here: {bridgestan_missing()}")
+def test_a_posterior_without_a_jax_density_runs_on_jax_engines_through_bridgestan(tmp_path):
+    root = _posteriordb_with_an_unwritten_program(tmp_path)
+    case = posteriordb_case("kidiq-unwritten", root)
+    assert case.missing_jax_density is None and case.density_source == "bridgestan"
+    assert case.param_names == ("beta[1]", "beta[2]", "sigma")  # Stan's names, as the reference draws name them
+    doc = _run_unwritten(root, "nextstat_nuts", "2x300x300", tmp_path / "ours.json")
+    assert doc["status"] == "ok" and doc["engine_info"]["density"] == "bridgestan"
+    assert doc["correctness"]["reference"] == "reference-draws" and doc["correctness"]["max_z"] < 4
 
 
 def test_a_posterior_without_a_jax_density_runs_on_stan_from_stans_own_inits(tmp_path):
