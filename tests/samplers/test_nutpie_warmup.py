@@ -71,9 +71,11 @@ def test_the_step_size_turns_to_the_symmetric_statistic_where_no_switch_can_come
 
     (symmetric, infos), (plain, plain_infos) = run(NutpieOptions()), run(NutpieOptions(symmetric_late=False))
     steps, plain_steps = np.asarray(infos.n_leapfrog), np.asarray(plain_infos.n_leapfrog)
-    np.testing.assert_array_equal(np.asarray(infos.accept_stat)[:92], np.asarray(plain_infos.accept_stat)[:92])
+    # the two programs compile apart, so their arithmetic may differ in the last bits: equal to 1e-9 up
+    # to draw 92, and apart by far more than that after it
+    np.testing.assert_allclose(np.asarray(infos.accept_stat)[:92], np.asarray(plain_infos.accept_stat)[:92], rtol=1e-9)
     np.testing.assert_array_equal(steps[:92], plain_steps[:92])
-    assert not np.array_equal(np.asarray(infos.accept_stat)[92:], np.asarray(plain_infos.accept_stat)[92:])
+    assert not np.allclose(np.asarray(infos.accept_stat)[92:], np.asarray(plain_infos.accept_stat)[92:], rtol=1e-6)
     assert float(symmetric.step_size) != float(plain.step_size)
     # the symmetric statistic lies in [0, 1], as a mean of 2 sigmoid(-|dH|) must
     for stats in (infos, plain_infos):
