@@ -258,7 +258,7 @@ def reproduce(path: Path, sample: int | None = None, log=print) -> dict[str, Any
                 log(f"{name}: {NOT_REPRODUCED}: {exc}")
                 continue
             log(f"{name}: rerunning ({index + 1} of {len(entries)})")
-            done = subprocess.run(argv, capture_output=True, text=True)
+            done = subprocess.run(argv, capture_output=True, text=True, env=_rerun_environment(entry))
             if not out.is_file():
                 reason = f"the rerun wrote no artifact (exit {done.returncode}): {done.stderr.strip()[-300:]}"
                 results.append(_result(record, NOT_REPRODUCED, reason, differences, argv))
@@ -275,6 +275,23 @@ def reproduce(path: Path, sample: int | None = None, log=print) -> dict[str, Any
         "reproduced": all(r["verdict"] != NOT_REPRODUCED for r in results),
         "runs": results,
     }
+
+
+def _rerun_environment(entry: dict[str, Any]) -> dict[str, str]:
+    """This process's environment, and the posteriordb directory the record's case was read
+    from where none is set here (the workflow hands it to each run through the environment,
+    so the recorded command does not name it)."""
+    import os
+
+    from .cases.posteriordb import ENV_VAR
+
+    environment = dict(os.environ)
+    source = ((entry["artifact"] or {}).get("case_info") or {}).get("source") or ""
+    if not environment.get(ENV_VAR) and source.startswith("posteriordb:"):
+        root = source.removeprefix("posteriordb:")
+        if Path(root).is_dir():
+            environment[ENV_VAR] = root
+    return environment
 
 
 def _result(record, verdict: str, reason: str, differences: list[str], argv) -> dict[str, Any]:
