@@ -22,6 +22,7 @@ table; the command exits 0 only when every run reproduced.
 
 from __future__ import annotations
 
+import json
 import math
 import shlex
 import subprocess
@@ -117,18 +118,12 @@ def rerun_command(entry: dict[str, Any], summary: dict[str, Any] | None, out: Pa
             raise ReproduceError(f"{case}: the run's case spec is not recorded and it is no built-in case")
         case = POSTERIORDB_PREFIX + case
     budget = record["budget"]
-    settings = [f"--set={key}={_json(value)}" for key, value in sorted(record["settings"].items())]
+    settings = [f"--set={key}={json.dumps(value)}" for key, value in sorted(record["settings"].items())]
     return [
         sys.executable, "-m", "nextstat", "run", "--suite", (summary or {}).get("suite", "adhoc"),
         "--case", case, "--engine", record["engine"], "--label", record["label"], "--seed", str(record["seed"]),
         "--budget", f"{budget['chains']}x{budget['warmup']}x{budget['draws']}", *settings, "--out", str(out),
     ]  # fmt: skip
-
-
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value)
 
 
 def environment_differences(

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
+from ..user_code import UserFileError, import_file
 from .base import DATASET_SEED, Case, Reference
 from .eight_schools import eight_schools
 from .funnel import neal_funnel, neal_funnel_ncp
@@ -78,16 +77,11 @@ def _load_user_case(spec: str) -> Case:
     path = Path(path_text)
     if not path.is_file():
         raise CaseError(f"case file '{path_text}' does not exist (from --case {spec})")
-    module_name = f"nextstat_user_case_{abs(hash(path.resolve()))}"
-    module_spec = importlib.util.spec_from_file_location(module_name, path)
-    if module_spec is None or module_spec.loader is None:
-        raise CaseError(f"case file '{path_text}' is not an importable Python file")
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules[module_name] = module
     try:
-        module_spec.loader.exec_module(module)
-    except Exception as exc:  # the user's code: report what broke, where
-        raise CaseError(f"case file '{path_text}' failed to import: {type(exc).__name__}: {exc}") from exc
+        module = import_file(path, f"nextstat_user_case_{abs(hash(path.resolve()))}")
+    except UserFileError as exc:
+        why = str(exc) if str(exc).startswith("is not") else f"failed to import: {exc}"
+        raise CaseError(f"case file '{path_text}' {why}") from exc
     if not hasattr(module, attr):
         raise CaseError(f"case file '{path_text}' defines no '{attr}'")
     obj = getattr(module, attr)

@@ -174,14 +174,21 @@ def arma_log_density_numpy(y: np.ndarray, mu, phi, theta, log_sigma):
     for t in range(1, len(y)):
         err = y[t] - (mu + phi * y[t - 1] + theta * err)
         total = total + err**2
-    sigma = np.exp(log_sigma)
+    return arma_log_density_from_errors(np, len(y), total, mu, phi, theta, log_sigma)
+
+
+def arma_log_density_from_errors(xp, n: int, total, mu, phi, theta, log_sigma):
+    """The ARMA(1, 1) log density from the sum of its ``n`` squared one-step errors ``total``:
+    what the NumPy (vectorized) and the JAX (scanned) densities share; ``xp`` is numpy or
+    jax.numpy."""
+    sigma = xp.exp(log_sigma)
     return (
-        -len(y) * log_sigma
+        -n * log_sigma
         - 0.5 * total / sigma**2
         - 0.5 * (mu / ARMA_PRIOR_SD["mu"]) ** 2
         - 0.5 * (phi / ARMA_PRIOR_SD["phi"]) ** 2
         - 0.5 * (theta / ARMA_PRIOR_SD["theta"]) ** 2
-        - np.log1p((sigma / ARMA_SIGMA_CAUCHY) ** 2)
+        - xp.log1p((sigma / ARMA_SIGMA_CAUCHY) ** 2)
         + log_sigma
     )
 
@@ -212,16 +219,7 @@ def arma11() -> Case:
 
         err0 = ys[0] - (mu + phi * mu)
         (_, total), _ = jax.lax.scan(step, (err0, err0**2), jnp.arange(1, len(y)))
-        sigma = jnp.exp(log_sigma)
-        return (
-            -len(y) * log_sigma
-            - 0.5 * total / sigma**2
-            - 0.5 * (mu / ARMA_PRIOR_SD["mu"]) ** 2
-            - 0.5 * (phi / ARMA_PRIOR_SD["phi"]) ** 2
-            - 0.5 * (theta / ARMA_PRIOR_SD["theta"]) ** 2
-            - jnp.log1p((sigma / ARMA_SIGMA_CAUCHY) ** 2)
-            + log_sigma
-        )
+        return arma_log_density_from_errors(jnp, len(y), total, mu, phi, theta, log_sigma)
 
     return Case(
         name="arma11",

@@ -53,6 +53,8 @@ def run_native(case: Case, settings: dict[str, Any], budget: Budget, seed: int, 
     from nutpie import _lib
     from nutpie.compile_stan import CompiledStanModel
 
+    from .nutpie_nuts import nutpie_sample_stats
+
     began = time.perf_counter()
     try:
         library = compiled_library(case.stan_code)
@@ -80,22 +82,14 @@ def run_native(case: Case, settings: dict[str, Any], budget: Budget, seed: int, 
     stats, warmup_stats = trace.sample_stats, trace.warmup_sample_stats
     unconstrained = np.asarray(stats["unconstrained_draw"].values, dtype=float)  # (chain, draw, d)
     draws = np.stack([np.stack([model.param_constrain(x) for x in chain]) for chain in unconstrained])
-    n_steps = stats["n_steps"].values.astype(int)
+    sample_stats = nutpie_sample_stats(stats)
     warmup_steps = int(warmup_stats["n_steps"].values.sum())
-    sampling_steps = int(n_steps.sum())
+    sampling_steps = int(sample_stats["n_steps"].sum())
     share = warmup_steps / max(warmup_steps + sampling_steps, 1)
     return RunResult(
         draws=draws,
         param_names=case.param_names,
-        sample_stats={
-            "lp": stats["logp"].values.astype(float),
-            "n_steps": n_steps,
-            "diverging": stats["diverging"].values.astype(bool),
-            "energy": stats["energy"].values.astype(float),
-            "acceptance_rate": stats["mean_tree_accept"].values.astype(float),
-            "step_size": stats["step_size"].values.astype(float),
-            "tree_depth": stats["depth"].values.astype(int),
-        },
+        sample_stats=sample_stats,
         grad_evals_warmup=warmup_steps + budget.chains,
         grad_evals_sampling=sampling_steps,
         compile_s=compile_s,

@@ -184,15 +184,7 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     return RunResult(
         draws=draws,
         param_names=case.param_names,
-        sample_stats={
-            "lp": stats["logp"].values.astype(float),
-            "n_steps": n_steps,
-            "diverging": stats["diverging"].values.astype(bool),
-            "energy": stats["energy"].values.astype(float),
-            "acceptance_rate": stats["mean_tree_accept"].values.astype(float),
-            "step_size": stats["step_size"].values.astype(float),
-            "tree_depth": stats["depth"].values.astype(int),
-        },
+        sample_stats=nutpie_sample_stats(stats),
         grad_evals_warmup=gradients - grad_evals_sampling,
         grad_evals_sampling=grad_evals_sampling,
         compile_s=compile_s,
@@ -219,6 +211,19 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "warmup's n_steps plus each chain's start point and nutpie's step-size searches",
         },
     )
+
+
+def nutpie_sample_stats(stats) -> dict[str, np.ndarray]:
+    """nutpie's per-draw statistics (its ``sample_stats``) under the harness's names."""
+    return {
+        "lp": stats["logp"].values.astype(float),
+        "n_steps": stats["n_steps"].values.astype(int),
+        "diverging": stats["diverging"].values.astype(bool),
+        "energy": stats["energy"].values.astype(float),
+        "acceptance_rate": stats["mean_tree_accept"].values.astype(float),
+        "step_size": stats["step_size"].values.astype(float),
+        "tree_depth": stats["depth"].values.astype(int),
+    }
 
 
 def _draws_in_start_order(trace, calls: _Callbacks, budget: Budget) -> np.ndarray:

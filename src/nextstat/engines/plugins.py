@@ -23,12 +23,11 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.metadata
-import importlib.util
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..user_code import UserFileError, import_file
 from .contract import EngineSpec
 
 ENTRY_POINT_GROUP = "nextstat.engines"
@@ -99,19 +98,11 @@ def _from_file(name: str, path: Path):
     if not path.is_file():
         raise PluginError(f"engine '{name}': no file {path}")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    module_name = f"nextstat_plugin_{path.stem}_{digest[:12]}"
-    if module_name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        if spec is None or spec.loader is None:
-            raise PluginError(f"engine '{name}': cannot import {path}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        try:
-            spec.loader.exec_module(module)
-        except Exception as exc:
-            del sys.modules[module_name]
-            raise PluginError(f"engine '{name}': importing {path}: {type(exc).__name__}: {exc}") from None
-    return sys.modules[module_name], {"kind": "file", "path": str(path.resolve()), "sha256": digest}
+    try:
+        module = import_file(path, f"nextstat_plugin_{path.stem}_{digest[:12]}")
+    except UserFileError as exc:
+        raise PluginError(f"engine '{name}': importing {path}: {exc}") from None
+    return module, {"kind": "file", "path": str(path.resolve()), "sha256": digest}
 
 
 def _from_module(name: str, module_path: str):
