@@ -21,6 +21,16 @@ from nextstat.threads import single_thread_xla  # noqa: E402
 single_thread_xla()
 
 
+def snakemake(workdir, config, *extra, cores=2):
+    """The workflow in a fresh process on ``config``, in ``workdir``, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", REPO / "Snakefile", "--directory", workdir,
+         "--configfile", config, "--cores", str(cores), *extra],
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+
+
 def nextstat(*args, cwd=REPO, check=False):
     """Run the CLI in a fresh process, as Snakemake does."""
     proc = subprocess.run([sys.executable, "-m", "nextstat", *map(str, args)], cwd=cwd, capture_output=True, text=True)

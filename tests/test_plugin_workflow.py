@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, nextstat
+from conftest import REPO, nextstat, snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -64,12 +64,7 @@ def two_versions(tmp_path_factory):
             }
         )
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", REPO / "Snakefile", "--directory", workdir,
-         "--configfile", config, "--cores", "2"],
-        capture_output=True,
-        text=True,
-    )  # fmt: skip
+    done = snakemake(workdir, config)
     assert done.returncode == 0, done.stderr[-3000:]
     return workdir
 
@@ -113,12 +108,7 @@ def test_a_row_whose_environment_lacks_the_plugin_is_refused_before_any_job(tmp_
             }
         )
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", REPO / "Snakefile", "--directory", tmp_path,
-         "--configfile", config, "--cores", "1", "-n"],
-        capture_output=True,
-        text=True,
-    )  # fmt: skip
+    done = snakemake(tmp_path, config, "-n", cores=1)
     said = done.stdout + done.stderr  # (Snakemake prints a workflow error on either, by version)
     assert done.returncode != 0 and "label 'rwm'" in said and "unknown engine 'rwm_nowhere'" in said, said
 

@@ -6,35 +6,16 @@ carries on and that their artifacts are schema-valid too.
 """
 
 import json
-import subprocess
-import sys
 
 import pytest
 import yaml
-from conftest import REPO, needs_posteriordb, nextstat
+from conftest import REPO, needs_posteriordb, nextstat, snakemake
 
 pytestmark = [pytest.mark.workflow, pytest.mark.stan]
 
 
 def _snakemake(workdir, config, *extra):
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "--snakefile",
-            REPO / "Snakefile",
-            "--directory",
-            workdir,
-            "--configfile",
-            config,
-            "--cores",
-            "2",
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-    )
+    return snakemake(workdir, config, *extra)
 
 
 @pytest.fixture(scope="module")
