@@ -29,6 +29,7 @@ from .summary_types import (
     EngineInfo,
     FairnessFlag,
     Harness,
+    Presentation,
     Protocol,
     Row,
     RunRecord,
@@ -108,6 +109,7 @@ def aggregate(
     reference: str = REFERENCE_ENGINE,
     benchmarks_dir: str | None = None,
     timing_paths: Iterable[Path] = (),
+    presentation: Presentation | None = None,
 ) -> Summary:
     runs = load_runs(paths)
     records = _split_devices_by_hardware([_run_record(path, doc) for path, doc in runs])
@@ -135,6 +137,8 @@ def aggregate(
         "harness": _harness(runs, benchmarks_dir),
         "timings": [_timing_record(path) for path in timing_paths],
     }
+    if presentation:
+        summary["presentation"] = presentation
     return summary
 
 

@@ -167,12 +167,20 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--benchmarks", help="folder of Snakemake benchmark TSVs, for the harness overhead")
     p.add_argument("--timings", nargs="*", default=[], help="cold/cached/warm timing artifacts to include")
+    p.add_argument(
+        "--presentation",
+        help="the suite configuration's report: block as JSON (which figures lead, which differences are on purpose)",
+    )
     p.add_argument("--out", required=True)
     p.set_defaults(handler=summaries.cmd_aggregate)
 
-    p = sub.add_parser("report", help="write REPORT.md and charts from a suite summary")
+    p = sub.add_parser("report", help="write REPORT.md, DETAILS.md, charts and tables from a suite summary")
     p.add_argument("--summary", required=True)
     p.add_argument("--out-dir", required=True)
+    p.add_argument(
+        "--config",
+        help="a suite configuration whose report: block replaces the summary's (for summaries written before it)",
+    )
     p.set_defaults(handler=summaries.cmd_report)
 
     p = sub.add_parser(

@@ -3,11 +3,14 @@ gate, report and reproduce (``cli`` builds the parser and holds the rest)."""
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, cast
 
 from .cli import EXIT_INVALID, EXIT_OK, UsageError
+from .summary_types import HEADLINE_FIGURES, Presentation
 
 #: What `validate --out` writes into a suite folder: the record of a check, not one of the
 #: suite's artifacts, so validating a folder leaves it out.
@@ -69,6 +72,7 @@ def cmd_aggregate(args) -> int:
     files = _expand(args.runs)
     if not files:
         raise UsageError(f"no run artifacts found in {' '.join(args.runs)}")
+    presentation = _presentation(json.loads(args.presentation) if args.presentation else None, "--presentation")
     try:
         summary = aggregate(
             args.suite,
@@ -76,6 +80,7 @@ def cmd_aggregate(args) -> int:
             reference=args.reference_engine or REFERENCE_ENGINE,
             benchmarks_dir=args.benchmarks,
             timing_paths=_expand(args.timings),
+            presentation=presentation,
         )
     except ArtifactError as exc:
         raise UsageError(str(exc)) from None
@@ -114,6 +119,25 @@ def cmd_gate(args) -> int:
     return EXIT_OK if result["verdict"] == "pass" else EXIT_INVALID
 
 
+def _presentation(block: Any, source: str) -> Presentation | None:
+    """A suite's report: block, checked: the figures it leads with must be ones the
+    summary has (``HEADLINE_FIGURES``), each declared difference a field, labels and why."""
+    if not block:
+        return None
+    if not isinstance(block, dict) or set(block) - {"lead", "declared"}:
+        raise UsageError(f"{source}: expected a mapping with lead and/or declared, got {block!r}")
+    unknown = [name for name in block.get("lead") or [] if name not in HEADLINE_FIGURES]
+    if unknown:
+        raise UsageError(
+            f"{source}: lead: {', '.join(map(str, unknown))} not a headline figure "
+            f"(one of {', '.join(HEADLINE_FIGURES)})"
+        )
+    for entry in block.get("declared") or []:
+        if not isinstance(entry, dict) or set(entry) != {"field", "labels", "why"} or not entry["labels"]:
+            raise UsageError(f"{source}: declared: each entry needs field, labels (a list) and why, got {entry!r}")
+    return cast(Presentation, block)
+
+
 def cmd_report(args) -> int:
     from .artifacts import SUMMARY_SCHEMA, ArtifactError, read_json, validation_errors
     from .report import write_report
@@ -125,6 +149,17 @@ def cmd_report(args) -> int:
     errors = validation_errors(summary, SUMMARY_SCHEMA)
     if errors:
         raise UsageError(f"{args.summary}: not a valid suite summary: {errors[0]}")
+    if args.config:
+        import yaml
+
+        try:
+            config = yaml.safe_load(Path(args.config).read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise UsageError(f"--config {args.config}: cannot read it: {exc}") from None
+        presentation = _presentation((config or {}).get("report"), f"--config {args.config}: report")
+        summary.pop("presentation", None)
+        if presentation:
+            summary["presentation"] = presentation
     path = write_report(summary, Path(args.out_dir))
     print(f"report: {path}")
     return EXIT_OK

@@ -302,12 +302,12 @@ def _result(record, verdict: str, reason: str, differences: list[str], argv) -> 
 
 
 def markdown(result: dict[str, Any]) -> str:
-    from tabulate import tabulate
+    from .report.sink import markdown_table
 
     counts: dict[str, int] = defaultdict(int)
     for run in result["runs"]:
         counts[run["verdict"]] += 1
     head = ", ".join(f"{n} {verdict}" for verdict, n in counts.items()) or "no runs"
     rows = [[r["case"], r["label"], r["seed"], r["verdict"], r["reason"]] for r in result["runs"]]
-    table = tabulate(rows, headers=["case", "label", "seed", "verdict", "why"], tablefmt="github")
+    table = markdown_table(rows, ["case", "label", "seed", "verdict", "why"])
     return f"# Reproduction of {result['record']}\n\n{head}.\n\n{table}\n"

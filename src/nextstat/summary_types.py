@@ -182,6 +182,44 @@ class Harness(TypedDict):
     rule_wall_s: dict[str, float] | None
 
 
+#: the figures a report may lead with (a suite's ``report: lead``), each a ratio to the
+#: reference engine that ``aggregate`` computes, with its column name; above 1 is better
+HEADLINE_FIGURES: dict[str, str] = {
+    "ess_bulk_per_s": "ESS/s",
+    "ess_tail_per_s": "tail ESS/s",
+    "ess_bulk_per_grad": "ESS/grad",
+    "ess_bulk_per_grad_with_warmup": "ESS/grad, warmup grads counted",
+    "ess_tail_per_grad": "tail ESS/grad",
+    "ess_bulk_per_s_end_to_end": "ESS/s, warmup time counted",
+    "grads_per_chain_to_settle": "grads/chain to settle (theirs / this)",
+    "grads_per_chain_to_converge": "grads/chain to converge (theirs / this)",
+}
+#: what a report leads with where its suite does not say
+DEFAULT_LEAD = [
+    "ess_bulk_per_s",
+    "ess_tail_per_s",
+    "ess_bulk_per_grad",
+    "ess_bulk_per_grad_with_warmup",
+    "ess_tail_per_grad",
+]
+
+
+class DeclaredDifference(TypedDict):
+    """A setting some rows run differently on purpose (a sampler's own target acceptance):
+    the report states it once in its protocol instead of flagging it case by case."""
+
+    field: str
+    labels: list[str]
+    why: str
+
+
+class Presentation(TypedDict):
+    """How a suite wants its report to read (its configuration's ``report:`` block)."""
+
+    lead: NotRequired[list[str]]
+    declared: NotRequired[list[DeclaredDifference]]
+
+
 class Summary(TypedDict):
     schema_version: str
     suite: str
@@ -195,6 +233,7 @@ class Summary(TypedDict):
     fairness_flags: list[FairnessFlag]
     harness: Harness
     timings: NotRequired[list[TimingRecord]]
+    presentation: NotRequired[Presentation]
 
 
 def timing_modes(record: TimingRecord) -> dict[str, dict[str, Any]]:

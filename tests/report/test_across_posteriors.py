@@ -1,5 +1,6 @@
 """The view for suites of many posteriors: each row's ESS per gradient relative to the
-reference as a distribution over posteriors, then per posterior with failures named."""
+reference as a distribution over posteriors (REPORT.md's headline table), then per
+posterior with failures named (DETAILS.md)."""
 
 import copy
 
@@ -34,10 +35,18 @@ def _suite(tmp_path, ok_artifact, n_cases=9):
 
 def test_each_row_gets_median_quartiles_and_worst_over_posteriors(tmp_path, ok_artifact):
     summary = _suite(tmp_path, ok_artifact)
+    summary["presentation"] = {"lead": ["ess_bulk_per_grad", "ess_tail_per_grad"]}
     assert validation_errors(summary) == []
-    text = write_report(summary, tmp_path / "report").read_text()
+    main = write_report(summary, tmp_path / "report").read_text()
+    text = (tmp_path / "report" / "DETAILS.md").read_text()
+    # the headline: ratios 0.5, 0.75, ..., 2.5: median 1.5, quartiles 1.0 and 2.0, worst 0.5; tail 2x on each
+    line = next(line for line in main.splitlines() if line.startswith("| `nextstat_nuts`"))
+    assert "1.50x [1.00, 2.00], 0.50x" in line and "2.00x [2.00, 2.00], 2.00x" in line and "| 2/9 " in line
+    # health pass and runs ok, summed over the posteriors (the short test runs fail their gate's ESS minimum)
+    assert "| 0/27 " in line and "| 27/27 " in line
+    assert "`nextstat_nuts` 1.50x [0.50x]" in main.split("## Results")[0]  # the TL;DR: median [worst]
+    assert "Per posterior" not in main and "### Across 9 posteriors" not in main
     assert "### Across 9 posteriors: ESS per gradient relative to `stan_nuts`" in text
-    # ratios 0.5, 0.75, ..., 2.5: median 1.5, quartiles 1.0 and 2.0, worst 0.5; tail 2x on each
     line = next(line for line in text.splitlines() if line.startswith("| `nextstat_nuts`"))
     assert "1.50x [1.00, 2.00], 0.50x" in line and "2.00x [2.00, 2.00], 2.00x" in line and "| 2/9 " in line
     assert (tmp_path / "report" / "charts" / "sorted_ratios_cpu-cpu.png").exists() or any(
@@ -52,8 +61,10 @@ def test_each_row_gets_median_quartiles_and_worst_over_posteriors(tmp_path, ok_a
 
 def test_a_few_cases_get_no_such_view(tmp_path, ok_artifact):
     summary = _suite(tmp_path, ok_artifact, n_cases=3)
-    text = write_report(summary, tmp_path / "report").read_text()
+    text = write_report(summary, tmp_path / "report").read_text() + (tmp_path / "report" / "DETAILS.md").read_text()
     assert "Across 3 posteriors" not in text and "Per posterior" not in text
+    # a row per case and engine in the headline instead, and the TL;DR names each case's ratio
+    assert any(line.startswith("| pdb:posterior_2 | `nextstat_nuts`") for line in text.splitlines())
 
 
 def test_our_rows_meet_other_libraries_rows_of_the_same_adaptation(tmp_path, ok_artifact):
@@ -76,9 +87,11 @@ def test_our_rows_meet_other_libraries_rows_of_the_same_adaptation(tmp_path, ok_
                     doc["config"]["settings"]["adaptation"] = adaptation
                 write_json(runs / f"{i}-{label}-{seed}.json", doc)
     text = write_report(aggregate("t", sorted(runs.glob("*.json"))), tmp_path / "report").read_text()
-    assert "#### Our rows against another library's with the same metric adaptation" in text
+    details = (tmp_path / "report" / "DETAILS.md").read_text()
+    assert "#### Our rows against another library's with the same metric adaptation (ESS per gradient)" in text
     paired = [line for line in text.splitlines() if line.startswith("| `nextstat_nuts") and "` / `" in line]
     assert len(paired) == 1 and "`nextstat_nuts_fisher` / `nutpie_nuts`" in paired[0]
     # ratios 0.5, 1.0, ..., 4.5 over the nine posteriors: median 2.5, quartiles 1.5 and 3.5, worst 0.5
     assert "2.50x [1.50, 3.50], 0.50x" in paired[0] and "| 1/9 " in paired[0]
-    assert any(line.startswith("| pdb:posterior_0 ") and "| 0.50 / " in line for line in text.splitlines())
+    assert "#### Our rows against another library's with the same metric adaptation, per posterior" in details
+    assert any(line.startswith("| pdb:posterior_0 ") and "| 0.50 / " in line for line in details.splitlines())

@@ -96,24 +96,25 @@ def test_aggregate_medians_ratios_and_flags(suite_dir):
 def test_report_has_every_section_and_separate_backend_tables(suite_dir):
     summary = aggregate("t", sorted((suite_dir / "runs").glob("*.json")))
     path = write_report(summary, suite_dir / "report")
-    text = path.read_text()
+    text, details = path.read_text(), (suite_dir / "report" / "DETAILS.md").read_text()
     for heading in [
         "## TL;DR",
-        "## Protocol",
-        "## Environment",
         "## Results: CPU",
         "## Results: GPU, NVIDIA H100",
-        "## Health gates, per seed",
-        "## Correctness",
-        "## Fairness lint",
-        "## Failed and skipped runs",
-        "## Harness overhead",
+        "## Runs that need a look",
+        "## Protocol",
+        "### Fairness lint",
+        "## Environment",
+        "## More",
         "## Reproduce",
     ]:
         assert heading in text, heading
-    assert "2.50x [0.75, 6.00]" in text  # ratio of medians with its envelope
-    assert "`broken_nuts` / seed 1: **failed**: RuntimeError: boom" in text
-    assert "`target_accept` differs" in text
+    for heading in ["## Every figure: CPU", "## Health gates, per seed", "## Correctness", "## Harness overhead"]:
+        assert heading in details and heading not in text, heading
+    assert "2.50x [0.75, 6.00]" in text  # ratio of medians with its envelope, in the headline table
+    failed = next(line for line in text.splitlines() if line.startswith("| `broken_nuts`") and "| failed " in line)
+    assert "| 1 " in failed and "RuntimeError: boom" in failed  # grouped: engine, case, what, seeds, detail
+    assert "- `target_accept` differs (cpu, " in text
     charts = sorted(p.name for p in (suite_dir / "report" / "charts").glob("*.png"))
     # ESS/s and ESS/grad for each of the two tables; ratios only where a reference ran (CPU)
     assert len(charts) == 5 and sum(name.startswith("ratios_cpu") for name in charts) == 1
@@ -121,6 +122,36 @@ def test_report_has_every_section_and_separate_backend_tables(suite_dir):
         assert f"](charts/{chart})" in text
     tables = sorted(p.name for p in (suite_dir / "report" / "tables").glob("*.csv"))
     assert "health.csv" in tables and sum(name.startswith("results_") for name in tables) == 2
+    assert sum(name.startswith("headline_") for name in tables) == 2
+
+
+def test_tldr_fits_a_screen_and_the_lint_groups_what_a_suite_declares(tmp_path, ok_artifact):
+    """However many cases, the TL;DR is a few lines; a fairness flag the suite declares on
+    purpose (a sampler's own target acceptance) is said once in the protocol, and the
+    others are grouped: one line per setting and values, with the cases it covers."""
+    runs = tmp_path / "runs"
+    for i in range(12):
+        for seed in (1, 2):
+            for label, engine, target in [("stan_nuts", "stan_nuts", 0.8), ("ours", "nextstat_mams", 0.9)]:
+                doc = _variant(ok_artifact, label, engine, seed, 100.0 * (1 + i), 0.1)
+                doc["case"] = f"case_{i:02d}"
+                doc["fairness"]["target_accept"] = doc["config"]["settings"]["target_accept"] = target
+                if i < 3 and label == "ours":
+                    doc["fairness"]["max_tree_depth"] = 12
+                write_json(runs / f"{i}-{label}-{seed}.json", doc)
+    summary = aggregate("t", sorted(runs.glob("*.json")))
+    text = write_report(summary, tmp_path / "report").read_text()
+    tldr = text.split("## TL;DR")[1].split("\n## ")[0].strip().splitlines()
+    assert len(tldr) <= 10
+    assert "- `target_accept` differs (cpu, " in text and "on every case (12)" in text
+    assert "- `max_tree_depth` differs (cpu, " in text and "on case_00, case_01, case_02:" in text
+    summary["presentation"] = {
+        "declared": [{"field": "target_accept", "labels": ["ours"], "why": "MAMS's own target acceptance."}]
+    }
+    assert validation_errors(summary) == []
+    text = write_report(summary, tmp_path / "report").read_text()
+    assert "`target_accept` differs" not in text and "- `max_tree_depth` differs" in text
+    assert "- `target_accept`: `ours` 0.9: MAMS's own target acceptance." in text
 
 
 def test_tail_ess_per_gradient_is_derived_and_rated(tmp_path, ok_artifact):
@@ -148,11 +179,9 @@ def test_tail_ess_per_gradient_is_derived_and_rated(tmp_path, ok_artifact):
     (tmp_path / "report" / "CEILING.md").write_text("# Metric ceiling: `python -m x`\n\nfigures\n")
     text = write_report(summary, tmp_path / "report").read_text()
     assert "- [CEILING.md](CEILING.md): Metric ceiling: `python -m x`" in text
-    assert (
-        "tail ESS/s vs stan_nuts" in text
-        and "tail ESS/grad vs stan_nuts" in text
-        and "3.00x ESS/grad, 0.50x tail ESS/grad vs `stan_nuts`" in text
-    )
+    line = next(line for line in text.splitlines() if line.startswith("| std_normal_d10 | `flip`"))
+    assert "tail ESS/s vs stan_nuts" in text and "tail ESS/grad vs stan_nuts" in text
+    assert "| 3.00x [" in line and "| 0.50x [" in line  # bulk and tail ESS per gradient
 
 
 def test_aggregate_cli_refuses_an_invalid_run(tmp_path, ok_artifact):
@@ -185,7 +214,8 @@ def test_head_to_head_pairs_every_engine_but_the_reference_ours_on_top(tmp_path,
         write_json(runs / f"ours{seed}.json", _variant(ok_artifact, "ours", "nextstat_nuts", seed, ours, 0.3))
         write_json(runs / f"zz{seed}.json", _variant(ok_artifact, "a_baseline", "numpyro_nuts", seed, theirs, 0.1))
     summary = aggregate("t", sorted(runs.glob("*.json")))
-    text = write_report(summary, tmp_path / "report").read_text()
+    write_report(summary, tmp_path / "report")
+    text = (tmp_path / "report" / "DETAILS.md").read_text()
     assert "### Head to head, without `stan_nuts`" in text
     # ours is the numerator although its label sorts last; 600/150 = 4x, envelope 300/200 to 900/100
     assert any(
@@ -237,9 +267,9 @@ def test_convergence_is_a_cost_ratio_with_its_own_table_and_chart(tmp_path, ok_a
     assert "0/0" in theirs  # not traced for settling: nothing counted as unsettled
     assert "grads_per_chain_to_settle" not in ours["ratios"]  # the reference has no settle figure to divide
     # a many-chain table leads with convergence, in the TL;DR and in its section
-    tldr = text.split("## TL;DR")[1].split("## Protocol")[0]
-    assert "`ours` settled in 50 grads/chain (first converged at 25)" in tldr
-    assert tldr.index("`ours`") < tldr.index("`theirs` did not settle (first converged at 600)")
+    tldr = text.split("## TL;DR")[1].split("## Results")[0]
+    # the reference has no settle figure, so the TL;DR leads with converging: theirs 600 over ours 25
+    assert "grads/chain to converge (theirs / this) against `theirs`, on std_normal_d10: `ours` 24.00x" in tldr
     results = text.split("## Results")[1]
     assert results.index("### Ensemble convergence") < results.index("| case")
     assert list((tmp_path / "report" / "charts").glob("convergence_*.png"))
@@ -297,9 +327,10 @@ def test_the_summary_carries_what_the_engines_say_about_themselves(tmp_path, ok_
     assert rows["ours"]["frontend_caveat"] is None
     assert {run["command"] for run in summary["runs"]} == {ok_artifact["provenance"]["command"]}
     text = write_report(summary, tmp_path / "report").read_text()
+    details = (tmp_path / "report" / "DETAILS.md").read_text()
     assert "**Stan rows ran through PyStan**" in text
-    assert f"- `nextstat_nuts` `adaptation`: {nuts['adaptation'].doc}." in text
-    assert "- `nextstat_nuts` `top_level_join`:" in text
+    assert f"- `nextstat_nuts` `adaptation`: {nuts['adaptation'].doc}." in details
+    assert "- `nextstat_nuts` `top_level_join`:" in details
 
 
 def test_the_report_reads_the_summary_alone(tmp_path, ok_artifact):
@@ -317,9 +348,10 @@ def test_the_report_reads_the_summary_alone(tmp_path, ok_artifact):
     for run in summary["runs"]:
         run["command"] = f"nextstat run --seed {run['seed']} --as-kept-in-the-summary"
     text = write_report(summary, tmp_path / "report").read_text()
-    assert any(line.startswith("| std_normal_d10") and "a_baseline / ours" in line for line in text.splitlines())
-    assert "**Rows of a test frontend.**" in text and "PyStan" not in text
-    assert "- `numpyro_nuts` `step`: a setting this summary made up." in text
+    details = (tmp_path / "report" / "DETAILS.md").read_text()
+    assert any(line.startswith("| std_normal_d10") and "a_baseline / ours" in line for line in details.splitlines())
+    assert "**Rows of a test frontend.**" in text and "PyStan" not in text + details
+    assert "- `numpyro_nuts` `step`: a setting this summary made up." in details
     assert "--as-kept-in-the-summary" in text
 
 
@@ -335,8 +367,9 @@ def test_a_summary_written_before_the_engine_facts_still_reports(tmp_path, ok_ar
         del run["command"]
     assert validation_errors(summary) == []
     text = write_report(summary, tmp_path / "report").read_text()
-    assert "own settings, as each engine describes them" not in text and "PyStan" not in text
-    assert any(line.startswith("| std_normal_d10") and "a_baseline / ours" in line for line in text.splitlines())
+    details = (tmp_path / "report" / "DETAILS.md").read_text()
+    assert "own settings, as each engine describes them" not in text + details and "PyStan" not in text + details
+    assert any(line.startswith("| std_normal_d10") and "a_baseline / ours" in line for line in details.splitlines())
     example = summary["runs"][0]
     assert f"nextstat run --case {example['case']} --engine {example['engine']} --seed {example['seed']} ..." in text
 
@@ -372,9 +405,18 @@ def test_no_ess_per_second_ratio_is_quoted_against_a_callback_bound_stan(tmp_pat
     assert "ess_bulk_per_s" not in rows["ours"]["ratios"] and "ess_tail_per_s" not in rows["ours"]["ratios"]
     assert rows["ours"]["ratios"]["ess_bulk_per_grad"]["ratio_of_medians"] == pytest.approx(3.0)
     text = write_report(summary, tmp_path / "report").read_text()
-    assert "not quoted: `stan_nuts` callback-bound" in text
+    assert "not quoted: `stan_nuts` callback-bound" in (tmp_path / "report" / "DETAILS.md").read_text()
+    # no row has an ESS/s ratio, so the headline leads with the first lead figure that has one
+    assert "ESS/s vs stan_nuts" not in text and "ESS/grad vs stan_nuts" in text
     tldr = text.split("## TL;DR")[1].split("##")[0]
-    assert "x ESS/s" not in tldr and "no ESS/s ratio: callback-bound" in tldr and "(callback-bound)" in tldr
+    assert "ESS/grad against `stan_nuts`, on std_normal_d10: `ours` 3.00x" in tldr and "x ESS/s" not in tldr
+    assert "`stan_nuts` calls the density through a Python callback" in tldr
+    # beside a row with an ESS/s ratio, a callback-bound row says why it has none, and is rated per gradient
+    quoted = {"reference": "stan_nuts", "ratio_of_medians": 2.0, "envelope": None}
+    rows["a_baseline"]["ratios"]["ess_bulk_per_s"] = quoted
+    text = write_report(summary, tmp_path / "report").read_text()
+    assert "not quoted: callback-bound" in text
+    assert "`ours` not quoted (callback-bound; 3.00x ESS/grad)" in text.split("## Results")[0]
 
 
 def test_rows_run_before_a_setting_existed_say_what_they_ran_as(tmp_path, ok_artifact):

@@ -11,8 +11,12 @@ rule aggregate:
     params:
         reference=config["reference_engine"],
         benchmarks=f"{RESULTS}/benchmarks",
+        # the suite's report: block (which figures lead, which differences are on purpose)
+        presentation=(
+            f"--presentation {shlex.quote(json.dumps(config['report']))}" if config.get("report") else ""
+        ),
     log:
         f"{RESULTS}/logs/aggregate.log",
     shell:
         "{NEXTSTAT} aggregate --suite {SUITE} --runs {input.runs} --reference-engine {params.reference}"
-        " --benchmarks {params.benchmarks} --timings {input.timings} --out {output} > {log} 2>&1"
+        " --benchmarks {params.benchmarks} --timings {input.timings} {params.presentation} --out {output} > {log} 2>&1"

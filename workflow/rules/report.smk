@@ -1,4 +1,4 @@
-# Stage 4: REPORT.md, its charts and its tables (CSV). The charts and tables are also
+# Stage 4: REPORT.md (one screen up front), DETAILS.md, the charts and the tables (CSV). The charts and tables are also
 # items of Snakemake's HTML report: snakemake --report reports/<suite>/report.html
 
 
@@ -7,6 +7,7 @@ rule report:
         f"{RESULTS}/summary.json",
     output:
         md=REPORT,
+        details=f"{REPORTS}/DETAILS.md",
         charts=report(
             directory(f"{REPORTS}/charts"),
             patterns=["{name}.png"],

@@ -1,5 +1,12 @@
-"""REPORT.md from a suite summary: headline, protocol, environment, one table per
-backend and device, health gates, correctness, fairness lint, failures, overhead.
+"""REPORT.md and DETAILS.md from a suite summary.
+
+REPORT.md is what a reader publishes and reads first, one screen of it whatever the
+suite's size: a TL;DR, one headline table per backend and device with the suite's lead
+figures against the reference engine, the charts, every run that needs a look (grouped,
+never dropped), the protocol with its fairness lint, the environment. DETAILS.md holds the
+rest: every figure of every row, the engines head to head, each posterior's ratios, the
+health gate and correctness per seed, the environments' differences, the engines' own
+settings, the harness's overhead.
 
 The report reads the summary and nothing else (besides linking the other markdown files
 in its folder): what it says about an engine, and the command that reproduces a run,
@@ -16,43 +23,55 @@ from ..artifacts import SUMMARY_SCHEMA, write_json
 from ..summary_types import Row, Summary
 from .checks import controls, correctness, failures, fairness, health
 from .convergence import convergence
-from .overview import environment, introduction, protocol, tldr
-from .posteriors import across_posteriors
-from .provenance import beside, harness, reproduce
-from .results import head_to_head, results_heading, results_table, timings
+from .headline import headline_table, tldr
+from .overview import environment, environment_differences, introduction, own_settings, protocol
+from .posteriors import across_posteriors_details, across_posteriors_overview
+from .provenance import details_introduction, files, harness, reproduce
+from .results import caveats, charts, head_to_head, results_heading, results_table, timings
 from .sink import Sink
 
-__all__ = ["write_report"]
+__all__ = ["write_report", "REPORT", "DETAILS"]
+
+REPORT, DETAILS = "REPORT.md", "DETAILS.md"
 
 
 def write_report(summary: Summary, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     sink = Sink(out_dir)
     tables = by_table(summary["rows"])
-    lines = introduction(summary)
-    lines += tldr(summary, tables)
-    lines += protocol(summary, sink)
-    lines += environment(summary)
+    main = introduction(summary)
+    main += tldr(summary, tables, reading=(out_dir / "READING.md").exists())
+    details = details_introduction(summary)
     for (backend, device), rows in tables.items():
-        ensembles = convergence(summary, backend, device, rows, sink)
-        # many posteriors: the distribution of each row's ratios over them comes before the long table
-        ensembles += across_posteriors(summary, backend, device, rows, sink)
-        figures = results_table(summary, backend, device, rows, sink)
-        figures += head_to_head(summary, backend, device, rows, sink)
-        # many chains: the table leads with how fast each ensemble converged, what those samplers are built for
-        lines += [*results_heading(backend, device), *ensembles, *figures]
-    lines += timings(summary, sink)
-    lines += health(summary, sink)
-    lines += controls(summary)
-    lines += correctness(summary, sink)
-    lines += fairness(summary)
-    lines += failures(summary)
-    lines += harness(summary)
-    lines += beside(out_dir)
-    lines += reproduce(summary)
+        # many chains: how fast each ensemble converged leads, what those samplers are built for
+        main += [*results_heading(backend, device), *convergence(summary, backend, device, rows, sink)]
+        main += headline_table(summary, backend, device, rows, sink)
+        main += caveats(rows)
+        main += across_posteriors_overview(summary, backend, device, rows, sink)
+        main += charts(summary, backend, device, rows, sink)
+        details += results_table(summary, backend, device, rows, sink)
+        details += head_to_head(summary, backend, device, rows, sink)
+        details += across_posteriors_details(summary, backend, device, rows, sink)
+    main += timings(summary, sink)
+    main += failures(summary)
+    main += protocol(summary, sink)
+    main += fairness(summary)
+    main += environment(summary)
+    details += health(summary, sink)
+    details += controls(summary)
+    details += correctness(summary, sink)
+    details += environment_differences(summary)
+    details += own_settings(summary)
+    details += harness(summary)
+    main += files(out_dir, exclude=(REPORT, DETAILS))
+    main += reproduce(summary)
     # the summary beside the report: `nextstat reproduce <report folder>` reruns its runs from it
     write_json(out_dir / "summary.json", summary, SUMMARY_SCHEMA)
-    path = out_dir / "REPORT.md"
+    _write(out_dir / DETAILS, details)
+    return _write(out_dir / REPORT, main)
+
+
+def _write(path: Path, lines: list[str]) -> Path:
     tmp = path.with_suffix(".md.tmp")
     tmp.write_text("\n".join(lines).rstrip() + "\n")
     tmp.replace(path)

@@ -5,9 +5,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ..summary_types import Agreement, Summary
+from ..summary_types import Agreement, FairnessFlag, RunRecord, Summary
 from .formatting import num
-from .sink import Sink
+from .presentation import declared, is_declared
+from .sink import Sink, markdown_table
+
+#: correctness verdicts that fail a run (the means missed the reference, or the reference is not this case's)
+CORRECTNESS_FAILURES = ("fail", "reference-mismatch", "reference-invalid")
+#: |z| above which a run's means are off (the correctness rule: four Monte Carlo errors)
+AGREEMENT_LIMIT = 4.0
 
 
 def health(summary: Summary, sink: Sink) -> list[str]:
@@ -145,27 +151,90 @@ def correctness(summary: Summary, sink: Sink) -> list[str]:
     return lines
 
 
+def undeclared_flags(summary: Summary) -> list[FairnessFlag]:
+    """The fairness flags the suite did not declare on purpose."""
+    differences = declared(summary)
+    return [flag for flag in summary["fairness_flags"] if not is_declared(flag, differences)]
+
+
 def fairness(summary: Summary) -> list[str]:
-    lines = ["## Fairness lint", ""]
-    if not summary["fairness_flags"]:
+    """Settings that differ between rows of one table, one line per setting and values
+    with the cases it covers; differences the suite declares are in the protocol instead."""
+    lines = ["### Fairness lint", ""]
+    flags = undeclared_flags(summary)
+    if not flags:
+        said = " except the differences declared above" if summary["fairness_flags"] else ""
         return lines + [
             "Every row of every table ran with the same target acceptance, metric, tree depth, chain method, "
-            "dtype, warmup, threads and budget.",
+            f"dtype, warmup, threads and budget{said}.",
             "",
         ]
-    for flag in summary["fairness_flags"]:
-        values = ", ".join(f"`{k}`={v}" for k, v in flag["values"].items())
-        lines.append(
-            f"- **{flag['case']}** ({flag['backend']}, {flag['device']}): `{flag['field']}` differs: {values}."
-        )
+    grouped: dict[tuple[str, str, str, str], list[str]] = defaultdict(list)
+    for flag in flags:
+        values = ", ".join(f"`{k}`={v}" for k, v in sorted(flag["values"].items()))
+        grouped[(flag["backend"], flag["device"], flag["field"], values)].append(flag["case"])
+    cases_per_table: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for row in summary["rows"]:
+        cases_per_table[(row["backend"], row["device"])].add(row["case"])
+    for (backend, device, field, values), cases in sorted(grouped.items()):
+        everywhere = set(cases) == cases_per_table[(backend, device)] and len(cases) > 1
+        where = f"every case ({len(cases)})" if everywhere else ", ".join(sorted(cases))
+        lines.append(f"- `{field}` differs ({backend}, {device}) on {where}: {values}.")
     return lines + [""]
 
 
 def failures(summary: Summary) -> list[str]:
-    bad = [r for r in summary["runs"] if r["status"] != "ok"]
-    lines = ["## Failed and skipped runs", ""]
-    if not bad:
-        return lines + ["None.", ""]
-    for r in sorted(bad, key=lambda r: (r["case"], r["label"], r["seed"])):
-        lines.append(f"- `{r['case']}` / `{r['label']}` / seed {r['seed']}: **{r['status']}**: {r['reason']}")
-    return lines + [""]
+    """Every failed or skipped run, unhealthy run, run off its reference by |z| > 4, run off
+    the reference engine by |z| > 4, and control that passed: grouped by engine row, case
+    and what went wrong, with the seeds; never dropped, however long the suite."""
+    ref = summary["reference_engine"]
+    grouped: dict[tuple[str, str, str], list[tuple[int, str]]] = defaultdict(list)
+    for run in summary["runs"]:
+        key = (run["label"], run["case"])
+        if run["status"] != "ok":
+            grouped[(*key, run["status"])].append((run["seed"], run["reason"] or ""))
+            continue
+        if run["verdict"] == "unexpected-pass":
+            grouped[(*key, "control passed its health gate")].append((run["seed"], "a control must fail"))
+        elif run["verdict"] not in ("pass", "expected-fail"):
+            grouped[(*key, "health gate failed")].append((run["seed"], ", ".join(run["failed_checks"])))
+        corr = run["correctness"]
+        if corr is not None and missed_reference(run):
+            z = "" if corr["max_z"] is None else f"max |z| {corr['max_z']:.2f}"
+            grouped[(*key, f"off its reference ({corr['reference']})")].append((run["seed"], z or corr["verdict"]))
+    for a in summary["agreement"]:
+        if a["max_z"] is not None and a["max_z"] > AGREEMENT_LIMIT:
+            grouped[(a["label"], a["case"], f"off `{ref}`'s means")].append(
+                (a["seed"], f"max |z| {a['max_z']:.2f} ({a['worst_parameter']})")
+            )
+    lines = ["## Runs that need a look", ""]
+    if not grouped:
+        return lines + [
+            "None: no run failed, was skipped, failed its health gate or missed a reference by |z| > 4"
+            + (", and every control failed its gate as it must." if _has_controls(summary) else "."),
+            "",
+        ]
+    table = []
+    for (label, case, what), found in sorted(grouped.items()):
+        found.sort()
+        details = list(dict.fromkeys(detail for _, detail in found))
+        detail = details[0] if len(details) == 1 else "; ".join(f"{seed}: {d}" for seed, d in found)
+        table.append([f"`{label}`", case, what, ", ".join(str(seed) for seed, _ in found), detail])
+    return lines + [
+        markdown_table(table, ["engine", "case", "what", "seeds", "detail"], disable_numparse=True),
+        "",
+        "The health gate: max R-hat < 1.01, no divergences, E-BFMI >= 0.2, bulk and tail ESS >= 400; |z| is a "
+        "posterior mean's distance from the reference in Monte Carlo standard errors. Per seed, every run's "
+        "figures are in [DETAILS.md](DETAILS.md).",
+        "",
+    ]
+
+
+def missed_reference(run: RunRecord) -> bool:
+    """A run scored against its case's reference posterior that did not match it."""
+    corr = run["correctness"]
+    return corr is not None and corr["verdict"] in CORRECTNESS_FAILURES
+
+
+def _has_controls(summary: Summary) -> bool:
+    return any(r["is_control"] for r in summary["runs"])

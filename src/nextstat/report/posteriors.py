@@ -21,13 +21,54 @@ VIEWED = (
 )
 
 
-def across_posteriors(summary: Summary, backend: str, device: str, rows: list[Row], sink: Sink) -> list[str]:
+#: per metric, per engine row, per case: the row's ratio to the reference
+Ratios = dict[str, dict[str, dict[str, float]]]
+
+
+def _viewed(summary: Summary, rows: list[Row]) -> tuple[list[str], list[str], Ratios] | None:
+    """The cases, the engine rows other than the reference and their ratios per metric and
+    case; None where the table has too few cases or no reference row."""
     ref = summary["reference_engine"]
     cases = sorted({r["case"] for r in rows})
     if len(cases) < MANY_CASES or not any(r["label"] == ref for r in rows):
-        return []
+        return None
     labels = sorted({r["label"] for r in rows if r["label"] != ref}, key=lambda label: _order(summary, label))
     ratios = {metric: {label: _ratios(rows, label, metric) for label in labels} for metric, _ in VIEWED}
+    return cases, labels, ratios
+
+
+def across_posteriors_overview(summary: Summary, backend: str, device: str, rows: list[Row], sink: Sink) -> list[str]:
+    """REPORT.md's view across many posteriors: the sorted-ratio chart, and our rows against
+    another library's with the same metric adaptation."""
+    viewed = _viewed(summary, rows)
+    if viewed is None:
+        return []
+    cases, labels, ratios = viewed
+    ref = summary["reference_engine"]
+    name = slug(f"{backend}-{device}")
+    lines: list[str] = []
+    chart = sorted_ratios(
+        {label: ratios["ess_bulk_per_grad"][label] for label in labels},
+        {label: ratios["ess_tail_per_grad"][label] for label in labels},
+        ref,
+        f"ESS per gradient relative to {ref}, posteriors sorted by ratio\n{backend.upper()}, {device}: "
+        "ratio of medians over seeds",
+        sink.chart(f"sorted_ratios_{name}.png"),
+    )
+    if chart:
+        lines += [f"![ESS per gradient relative to {ref}, sorted]({CHARTS}/{chart.name})", ""]
+    return lines + _same_adaptation_pairs(summary, rows, cases, sink, name, per_posterior=False)
+
+
+def across_posteriors_details(summary: Summary, backend: str, device: str, rows: list[Row], sink: Sink) -> list[str]:
+    """DETAILS.md's: each row's bulk, warmup-counted and tail ratios over the posteriors,
+    then per posterior, our other samplers against our NUTS, and the same-adaptation pairs
+    per posterior."""
+    viewed = _viewed(summary, rows)
+    if viewed is None:
+        return []
+    cases, labels, ratios = viewed
+    ref = summary["reference_engine"]
     name = slug(f"{backend}-{device}")
     lines = [
         f"### Across {len(cases)} posteriors: ESS per gradient relative to `{ref}`",
@@ -46,21 +87,11 @@ def across_posteriors(summary: Summary, backend: str, device: str, rows: list[Ro
         bulk = ratios["ess_bulk_per_grad"][label]
         cells.append(f"{sum(v < 1.0 for v in bulk.values())}/{len(bulk)}" if bulk else "—")
         table.append(cells)
-    headers = ["engine", *(f"{name}: median [q25, q75], worst" for _, name in VIEWED), "posteriors below 1x (bulk)"]
+    headers = ["engine", *(f"{title}: median [q25, q75], worst" for _, title in VIEWED), "posteriors below 1x (bulk)"]
     lines += [sink.table(f"across_posteriors_{name}", table, headers, disable_numparse=True), ""]
-    chart = sorted_ratios(
-        {label: ratios["ess_bulk_per_grad"][label] for label in labels},
-        {label: ratios["ess_tail_per_grad"][label] for label in labels},
-        ref,
-        f"ESS per gradient relative to {ref}, posteriors sorted by ratio\n{backend.upper()}, {device}: "
-        "ratio of medians over seeds",
-        sink.chart(f"sorted_ratios_{name}.png"),
-    )
-    if chart:
-        lines += [f"![ESS per gradient relative to {ref}, sorted]({CHARTS}/{chart.name})", ""]
     lines += _per_posterior(rows, labels, ref, cases, ratios, sink, name)
     lines += _ours_pairs(summary, rows, cases, sink, name)
-    lines += _same_adaptation_pairs(summary, rows, cases, sink, name)
+    lines += _same_adaptation_pairs(summary, rows, cases, sink, name, per_posterior=True)
     return lines
 
 
@@ -161,10 +192,12 @@ def _ours_pairs(summary: Summary, rows: list[Row], cases: list[str], sink: Sink,
     ]
 
 
-def _same_adaptation_pairs(summary: Summary, rows: list[Row], cases: list[str], sink: Sink, name: str) -> list[str]:
+def _same_adaptation_pairs(
+    summary: Summary, rows: list[Row], cases: list[str], sink: Sink, name: str, per_posterior: bool
+) -> list[str]:
     """Each of our rows against each other library's row that declares the same
     ``adaptation`` setting (the same metric estimator, two implementations: our Fisher
-    metric against nutpie's, say), summarised over posteriors and then per posterior."""
+    metric against nutpie's, say): summarised over posteriors, or per posterior."""
     engines = summary["protocol"]["engines"]
     ref = summary["reference_engine"]
 
@@ -200,7 +233,7 @@ def _same_adaptation_pairs(summary: Summary, rows: list[Row], cases: list[str], 
                 f"{sum(v < 1.0 for v in bulk.values())}/{len(bulk)}" if bulk else "—",
             ]
         )
-    per_posterior = []
+    per_posterior_table = []
     for case in cases:
         cells = [case]
         for pair in pairs:
@@ -208,23 +241,30 @@ def _same_adaptation_pairs(summary: Summary, rows: list[Row], cases: list[str], 
             tail_ratio = ratios[pair]["ess_tail_per_grad"].get(case)
             tail_text = "—" if tail_ratio is None else f"{tail_ratio:.2f}"
             cells.append("—" if bulk_ratio is None else f"{bulk_ratio:.2f} / {tail_text}")
-        per_posterior.append(cells)
+        per_posterior_table.append(cells)
+    if per_posterior:
+        return [
+            "#### Our rows against another library's with the same metric adaptation, per posterior",
+            "",
+            "Bulk / tail ESS per gradient, ours over theirs (ratio of medians over seeds).",
+            "",
+            sink.table(
+                f"same_adaptation_per_posterior_{name}",
+                per_posterior_table,
+                ["posterior", *(f"`{mine}` / `{other}`" for mine, other in pairs)],
+                disable_numparse=True,
+            ),
+            "",
+        ]
     headers = ["ours / theirs", "adaptation", *(f"{title}: median [q25, q75], worst" for _, title in VIEWED)]
     return [
         "#### Our rows against another library's with the same metric adaptation (ESS per gradient)",
         "",
         "Per pair, the ratio of our median ESS per gradient (over seeds) to theirs on each posterior both ran, "
-        "summarised over posteriors; then bulk / tail per posterior.",
+        "summarised over posteriors (per posterior in [DETAILS.md](DETAILS.md)).",
         "",
         sink.table(
             f"same_adaptation_{name}", summary_table, [*headers, "posteriors below 1x (bulk)"], disable_numparse=True
-        ),
-        "",
-        sink.table(
-            f"same_adaptation_per_posterior_{name}",
-            per_posterior,
-            ["posterior", *(f"`{mine}` / `{other}`" for mine, other in pairs)],
-            disable_numparse=True,
         ),
         "",
     ]

@@ -29,28 +29,40 @@ def harness(summary: Summary) -> list[str]:
     return lines + [""]
 
 
-def beside(out_dir: Path) -> list[str]:
-    """Links to the other markdown files in the report's folder: the side-by-side
-    benchmarks (``nextstat.benchmarks``) whose output was written there, each under its
-    own first heading."""
+def details_introduction(summary: Summary) -> list[str]:
+    return [
+        f"# nextstat report: `{summary['suite']}`, the details",
+        "",
+        "Every figure behind [REPORT.md](REPORT.md): each row's figures, the engines head to head, each "
+        "case's ratios, the health gate and correctness per run, the environments, the engines' own settings "
+        f"and the harness's overhead. Figures are medians over seeds; ratios are against "
+        f"`{summary['reference_engine']}` on the same case, backend and device. Every table is also a CSV in "
+        "[tables/](tables).",
+        "",
+    ]
+
+
+def files(out_dir: Path, exclude: tuple[str, ...]) -> list[str]:
+    """The report's other files: DETAILS.md, the CSV tables, and the markdown kept beside it
+    (side-by-side benchmarks, ``nextstat.benchmarks``, and notes on reading the figures),
+    each under its own first heading."""
     found = []
     for path in sorted(out_dir.glob("*.md")):
-        if path.name == "REPORT.md":
+        if path.name in exclude:
             continue
         heading = next(
             (line.lstrip("# ").strip() for line in path.read_text().splitlines() if line.startswith("#")), path.stem
         )
         found.append(f"- [{path.name}]({path.name}): {heading}")
-    if not found:
-        return []
-    return [
-        "## Benchmarks beside this suite",
+    lines = [
+        "## More",
         "",
-        "Measurements from `python -m nextstat.benchmarks.<name> --out ...` kept in this folder:",
-        "",
-        *found,
-        "",
+        "- [DETAILS.md](DETAILS.md): every figure of every row and run, per seed.",
+        "- [tables/](tables): every table of both files as CSV.",
     ]
+    if found:
+        lines += ["", "Kept beside this report (side-by-side benchmarks and notes on reading the figures):", "", *found]
+    return lines + [""]
 
 
 def reproduce(summary: Summary) -> list[str]:

@@ -27,8 +27,9 @@ def results_heading(backend: str, device: str) -> list[str]:
 
 
 def results_table(summary: Summary, backend: str, device: str, rows: list[Row], sink: Sink) -> list[str]:
+    """Every figure of every row (DETAILS.md)."""
     ref = summary["reference_engine"]
-    lines: list[str] = []
+    lines: list[str] = [f"## Every figure: {backend.upper()}, {device}", ""]
     table = []
     for r in sorted(rows, key=lambda r: (r["case"], r["label"])):
         m = r["metrics"]
@@ -45,6 +46,7 @@ def results_table(summary: Summary, backend: str, device: str, rows: list[Row], 
                 pm(m.get("ess_bulk_per_grad"), 4),
                 ratio_text(ratio.get("ess_bulk_per_grad")),
                 ratio_text(ratio.get("ess_bulk_per_grad_with_warmup")),
+                pm(m.get("ess_tail_per_grad"), 4),
                 time_ratio_text(r, "ess_tail_per_s"),
                 ratio_text(ratio.get("ess_tail_per_grad")),
                 num(median(m.get("min_ess_bulk"))),
@@ -74,6 +76,7 @@ def results_table(summary: Summary, backend: str, device: str, rows: list[Row], 
                 "ESS/grad (median ± std)",
                 f"ESS/grad vs {ref}",
                 f"ESS/grad with warmup grads vs {ref}",
+                "tail ESS/grad (median ± std)",
                 f"tail ESS/s vs {ref}",
                 f"tail ESS/grad vs {ref}",
                 "min ESS bulk",
@@ -105,16 +108,25 @@ def results_table(summary: Summary, backend: str, device: str, rows: list[Row], 
         "well under a second); `cold compile s` is a compile that missed every cache.",
         "",
     ]
-    caveats = dict.fromkeys(r.get("frontend_caveat") for r in sorted(rows, key=lambda r: (r["case"], r["label"])))
-    for caveat in filter(None, caveats):
+    return lines
+
+
+def caveats(rows: list[Row]) -> list[str]:
+    """What the report must say about the table's frontends, and rows that predate a setting."""
+    lines: list[str] = []
+    found = dict.fromkeys(r.get("frontend_caveat") for r in sorted(rows, key=lambda r: (r["case"], r["label"])))
+    for caveat in filter(None, found):
         lines += [caveat, ""]
-    lines += _unrecorded(rows)
+    return lines + _unrecorded(rows)
+
+
+def charts(summary: Summary, backend: str, device: str, rows: list[Row], sink: Sink) -> list[str]:
+    """ESS per second, ESS per gradient and the ratios to the reference, a bar per case and
+    engine; none above ``MAX_CHART_CASES`` cases (the sorted-ratio chart instead)."""
+    ref = summary["reference_engine"]
+    name = slug(f"{backend}-{device}")
+    lines: list[str] = []
     if len({r["case"] for r in rows}) > MAX_CHART_CASES:
-        lines += [
-            f"(Per-case bar charts are left out above {MAX_CHART_CASES} cases; the view across posteriors above "
-            "charts the ratios.)",
-            "",
-        ]
         return lines
     for metric, ylabel, title, chart_name in (
         ("ess_bulk_per_s", "min bulk ESS per second (sampling)", "ESS per second", "ess_per_s"),

@@ -31,4 +31,19 @@ class Sink:
             writer = csv.writer(fh)
             writer.writerow(headers)
             writer.writerows(rows)
-        return tabulate(rows, headers=headers, tablefmt="github", **options)
+        return markdown_table(rows, headers, **options)
+
+
+def markdown_table(rows: list[list[Any]], headers: list[str], **options) -> str:
+    """A GitHub markdown table; a literal ``|`` in a cell (``|z|``) is escaped, so that every
+    row keeps its header's columns."""
+
+    def escaped(value: Any) -> Any:
+        return value.replace("|", "\\|") if isinstance(value, str) else value
+
+    return tabulate(
+        [[escaped(cell) for cell in row] for row in rows],
+        headers=[escaped(h) for h in headers],
+        tablefmt="github",
+        **options,
+    )
