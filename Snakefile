@@ -14,6 +14,7 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/worker.smk"
 include: "workflow/rules/run.smk"
 include: "workflow/rules/timing.smk"
 include: "workflow/rules/validate.smk"

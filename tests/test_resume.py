@@ -12,7 +12,7 @@ import pytest
 import yaml
 from conftest import REPO, nextstat
 
-from nextstat.cli import running_snakemake
+from nextstat.cli_workflow import running_snakemake
 
 
 def test_only_a_snakemake_working_here_counts(tmp_path):

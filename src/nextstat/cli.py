@@ -28,6 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     try:
         args = parser.parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)
         if not getattr(args, "handler", None):
             parser.print_help()
             return EXIT_USAGE
@@ -70,7 +71,8 @@ def _stan_data_option(p: argparse.ArgumentParser) -> None:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from . import cli_summaries as summaries  # (it imports this module's exit codes and errors)
+    from . import cli_summaries as summaries  # (they import this module's exit codes and errors)
+    from . import cli_workflow as workflow
 
     parser = _Parser(prog="nextstat", description="Reproducible benchmarks of Bayesian MCMC samplers.")
     sub = parser.add_subparsers(title="commands", parser_class=_Parser)
@@ -205,7 +207,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cores", default="2", help="Snakemake's --cores (default 2)")
     p.add_argument("--directory", default=".", help="the workflow's working directory (default: here)")
     p.add_argument("snakemake_args", nargs="*", metavar="SNAKEMAKE_ARG", help="more Snakemake arguments, after --")
-    p.set_defaults(handler=cmd_resume)
+    p.set_defaults(handler=workflow.cmd_resume)
 
     p = sub.add_parser(
         "batch",
@@ -213,7 +215,14 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("file", help="one `nextstat run ...` command per line; shell redirections are ignored")
     p.add_argument("--skip-existing", action="store_true", help="keep runs whose artifact exists and is ok or skipped")
-    p.set_defaults(handler=cmd_batch)
+    p.set_defaults(handler=workflow.cmd_batch)
+
+    p = sub.add_parser("worker", help="the warm process the workflow's runs fork from (the workflow starts it)")
+    p.add_argument("--socket", required=True, help="the Unix socket to listen on")
+    p.add_argument("--threads", type=_positive_int, default=1, help="threads per run (as the runs' --threads)")
+    p.add_argument("--parent", type=int, help="exit when this process (the workflow) is gone")
+    p.add_argument("--idle", type=float, default=600.0, help="exit after this many seconds without a run")
+    p.set_defaults(handler=workflow.cmd_worker)
 
     p = sub.add_parser(
         "reproduce", help="rerun the runs of an artifact, a suite summary or a report folder and say if they reproduced"
@@ -323,6 +332,12 @@ def _reference_label(case) -> str:
 
 
 def cmd_run(args) -> int:
+    from . import worker
+
+    # the workflow's warm worker runs this in a fork of its own, the imports done: the same run
+    delegated = worker.delegate(args.argv, args.threads, out=lambda line: print(line, file=sys.stderr))
+    if delegated is not None:
+        return delegated
     from .cases import CaseError
     from .engines import Budget, EngineError, SettingsError
 
@@ -559,20 +574,6 @@ def cmd_compile(args) -> int:
     return EXIT_OK
 
 
-def cmd_batch(args) -> int:
-    """Runs that would each pay a process start (imports, JAX's backend) share one; each
-    artifact is the one `nextstat run` writes, its process_s counted from its own line."""
-    from .batch import BatchError, read_batch, run_batch
-
-    try:
-        lines = read_batch(args.file)
-    except (OSError, BatchError) as exc:
-        raise UsageError(f"{args.file}: {exc}") from None
-    counts = run_batch(lines, main, skip_existing=args.skip_existing, progress=lambda line: print(line, flush=True))
-    print(f"batch: {counts['ran']} ran, {counts['failed']} failed, {counts['skipped']} kept")
-    return EXIT_OK if counts["failed"] == 0 else EXIT_INVALID
-
-
 def cmd_env(args) -> int:
     from .artifacts import write_json
     from .environment import fingerprint
@@ -583,63 +584,3 @@ def cmd_env(args) -> int:
     else:
         print(json.dumps(env, indent=2))
     return EXIT_OK
-
-
-def running_snakemake(directory: str | Path, processes=None) -> list[int]:
-    """Pids of live snakemake processes working in ``directory``, this process and its parents
-    aside: unlocking under one of them would let two workflows write the same outputs.
-    ``processes`` is (pid, cmdline, cwd) triples, psutil's process table by default."""
-    import psutil
-
-    target = Path(directory).resolve()
-    own = {psutil.Process().pid, *(p.pid for p in psutil.Process().parents())}
-    if processes is None:
-        processes = [
-            (p.info["pid"], p.info["cmdline"], p.info["cwd"]) for p in psutil.process_iter(["pid", "cmdline", "cwd"])
-        ]
-    pids = []
-    for pid, cmdline, cwd in processes:
-        # `snakemake ...`, `python .../bin/snakemake ...` or `python -m snakemake ...`
-        if pid in own or not cmdline or not cwd or "snakemake" not in (Path(a).name for a in cmdline[:3]):
-            continue
-        workdir = Path(cwd)  # snakemake moves into its --directory once it starts; before, it is in the cmdline
-        for flag, value in zip(cmdline, [*cmdline[1:], ""]):
-            if flag.startswith("--directory="):
-                flag, value = flag.split("=", 1)
-            if flag in ("--directory", "-d"):
-                workdir = Path(cwd, value)
-        if target in (Path(cwd).resolve(), workdir.resolve()):
-            pids.append(pid)
-    return pids
-
-
-def cmd_resume(args) -> int:
-    """After a workflow was killed, Snakemake's lock stays and its jobs are marked incomplete:
-    unlock (only when no snakemake still runs here) and rerun them, in one command."""
-    import subprocess
-
-    if not Path(args.directory).is_dir():
-        raise UsageError(f"--directory {args.directory}: not a folder")
-    pids = running_snakemake(args.directory)
-    if pids:
-        print(
-            f"nextstat: resume refused: snakemake is still running in {Path(args.directory).resolve()} "
-            f"(pid {', '.join(map(str, pids))}); let it finish or stop it first",
-            file=sys.stderr,
-        )
-        return EXIT_INVALID
-    snakemake = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--directory",
-        args.directory,
-        "--cores",
-        args.cores,
-        *(["--configfile", args.configfile] if args.configfile else []),
-        *args.snakemake_args,
-    ]
-    unlock = subprocess.run([*snakemake, "--unlock"])
-    if unlock.returncode != 0:
-        return unlock.returncode
-    return subprocess.run([*snakemake, "--rerun-incomplete"]).returncode

@@ -7,6 +7,7 @@ on) and ``fingerprint_sha256`` (everything, software and thread settings include
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -38,8 +39,29 @@ THREAD_VARIABLES = (
 def fingerprint(include_jax: bool = True) -> dict[str, Any]:
     import psutil
 
+    static = copy.deepcopy(static_facts())  # the caller's to change
     env = {
         "schema_version": ENVIRONMENT_SCHEMA,
+        **{name: static[name] for name in ("hostname", "cpu", "memory_bytes", "os", "python", "packages", "gpus")},
+        "jax": _jax() if include_jax else None,
+        "thread_variables": {name: os.environ.get(name) for name in THREAD_VARIABLES},
+        "cpu_affinity": sorted(psutil.Process().cpu_affinity()) if hasattr(psutil.Process(), "cpu_affinity") else None,
+        "git": static["git"],
+    }
+    hardware = {k: env[k] for k in ("cpu", "memory_bytes", "gpus")}
+    env["hardware_sha256"] = _sha256(hardware)
+    env["fingerprint_sha256"] = _sha256({k: v for k, v in env.items() if k not in ("hostname", "hardware_sha256")})
+    return env
+
+
+@lru_cache(maxsize=1)
+def static_facts() -> dict[str, Any]:
+    """What cannot change while a process lives: the machine, the interpreter, the installed
+    packages and the checkout's commit, taken once per process (a warm worker takes them
+    once for every run it forks, and runs the code it imported then)."""
+    import psutil
+
+    return {
         "hostname": socket.gethostname(),
         "cpu": _cpu(),
         "memory_bytes": int(psutil.virtual_memory().total),
@@ -47,15 +69,8 @@ def fingerprint(include_jax: bool = True) -> dict[str, Any]:
         "python": platform.python_version(),
         "packages": {name: _version(name) for name in TRACKED_PACKAGES},
         "gpus": _gpus(),
-        "jax": _jax() if include_jax else None,
-        "thread_variables": {name: os.environ.get(name) for name in THREAD_VARIABLES},
-        "cpu_affinity": sorted(psutil.Process().cpu_affinity()) if hasattr(psutil.Process(), "cpu_affinity") else None,
         "git": git_state(),
     }
-    hardware = {k: env[k] for k in ("cpu", "memory_bytes", "gpus")}
-    env["hardware_sha256"] = _sha256(hardware)
-    env["fingerprint_sha256"] = _sha256({k: v for k, v in env.items() if k not in ("hostname", "hardware_sha256")})
-    return env
 
 
 def backend(env: dict[str, Any]) -> str:

@@ -16,16 +16,17 @@ PY = shlex.quote(sys.executable)  # one interpreter for every job (httpstan keys
 # persistent compilation cache, CmdStan builds and cached CPU facts go to it, and
 # PyStan's httpstan model cache too (through XDG_CACHE_HOME), so only the first job on
 # a cluster pays a compile.
-CACHE_ENV = ""
+# JOB_ENV: the variables every nextstat command gets (the warm worker too, worker.smk).
+JOB_ENV = {}
 if config.get("cache_dir"):
     _cache = os.path.abspath(os.path.expanduser(config["cache_dir"]))
-    CACHE_ENV = f"NEXTSTAT_CACHE_DIR={shlex.quote(_cache)} XDG_CACHE_HOME={shlex.quote(_cache + '/xdg')} "
+    JOB_ENV.update(NEXTSTAT_CACHE_DIR=_cache, XDG_CACHE_HOME=_cache + "/xdg")
 # posteriordb cases (pdb:<posterior>) are read from config `posteriordb`, else from the
 # environment's NEXTSTAT_POSTERIORDB; every job is handed the same absolute directory.
-POSTERIORDB_ENV_ARG = ""
 if config.get("posteriordb"):
-    POSTERIORDB_ENV_ARG = f"{POSTERIORDB_ENV}={shlex.quote(str(posteriordb_dir(config['posteriordb'])))} "
-NEXTSTAT = f"{CACHE_ENV}{POSTERIORDB_ENV_ARG}{PY} -m nextstat"
+    JOB_ENV[POSTERIORDB_ENV] = str(posteriordb_dir(config["posteriordb"]))
+JOB_ENV_ARGS = "".join(f"{name}={shlex.quote(value)} " for name, value in JOB_ENV.items())
+NEXTSTAT = f"{JOB_ENV_ARGS}{PY} -m nextstat"
 SUITE = config["suite"]
 RESULTS = f"{config['results_dir']}/{SUITE}"
 REPORTS = f"{config['reports_dir']}/{SUITE}"
@@ -70,7 +71,7 @@ def row_python(label):
 
 
 def nextstat_for(label):
-    return f"{CACHE_ENV}{POSTERIORDB_ENV_ARG}{row_python(label)} -m nextstat"
+    return f"{JOB_ENV_ARGS}{row_python(label)} -m nextstat"
 
 
 def _check_in_row_python(row, settings):
