@@ -436,3 +436,29 @@ def test_rows_run_before_a_setting_existed_say_what_they_ran_as(tmp_path, ok_art
     assert rows["blackjax_mams_dynamic"]["settings_unrecorded"] == {}
     text = write_report(summary, tmp_path / "report").read_text()
     assert "`blackjax_mams` as `kernel: static`" in text and "`blackjax_mams_dynamic` as" not in text
+
+
+def test_controls_are_counted_apart_and_one_that_passes_is_named(tmp_path, ok_artifact):
+    """A pathological control passes when its gate fails: the TL;DR says so, and a control
+    whose gate passed is a run that needs a look."""
+    runs = tmp_path / "runs"
+    for seed in (1, 2):
+        for label, engine in [("stan_nuts", "stan_nuts"), ("ours", "nextstat_nuts")]:
+            doc = _variant(ok_artifact, label, engine, seed, 100.0, 0.1)
+            doc["case_info"]["is_control"] = True
+            passed = label == "ours" and seed == 2
+            doc["quality"]["verdict"] = "unexpected-pass" if passed else "expected-fail"
+            write_json(runs / f"{label}{seed}.json", doc)
+    summary = aggregate("t", sorted(runs.glob("*.json")))
+    text = write_report(summary, tmp_path / "report").read_text()
+    tldr = text.split("## TL;DR")[1].split("\n## ")[0]
+    assert "**1 of 4 control runs passed their health gate**: a control must fail." in tldr
+    line = next(line for line in text.splitlines() if "control passed its health gate" in line)
+    assert line.startswith("| `ours`") and "| 2 " in line
+    for doc_path in runs.glob("ours2.json"):
+        doc = json.loads(doc_path.read_text())
+        doc["quality"]["verdict"] = "expected-fail"
+        write_json(doc_path, doc)
+    text = write_report(aggregate("t", sorted(runs.glob("*.json"))), tmp_path / "again").read_text()
+    assert "The 4 runs of pathological controls failed their gate, as they must." in text
+    assert "control passed" not in text

@@ -49,6 +49,14 @@ def not_quoted(callback_bound: list[str]) -> str:
     return "not quoted: " + ", ".join(f"`{label}`" for label in callback_bound) + " callback-bound"
 
 
+def seeds_text(seeds: list[int]) -> str:
+    """Seeds as a reader scans them: a run of consecutive seeds as its range (1-30)."""
+    ordered = sorted(seeds)
+    if len(ordered) > 3 and ordered == list(range(ordered[0], ordered[-1] + 1)):
+        return f"{ordered[0]}-{ordered[-1]} ({len(ordered)} seeds)"
+    return ", ".join(map(str, ordered))
+
+
 def slug(text: str) -> str:
     """A file-name part: lower case letters and digits joined by hyphens."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..summary_types import Row, Summary, median
 from .checks import missed_reference, undeclared_flags
-from .formatting import num, ratio_text, slug
+from .formatting import num, ratio_text, seeds_text, slug
 from .posteriors import MANY_CASES
 from .presentation import COST_FIGURES, TIME_FIGURES, figure_name, lead_figures, present_figures
 from .sink import Sink
@@ -32,7 +32,7 @@ def tldr(summary: Summary, tables: dict[tuple[str, str], list[Row]], reading: bo
     skipped = sum(r["status"] == "skipped" for r in runs)
     labels = {r["label"] for r in summary["rows"]}
     cases = {r["case"] for r in summary["rows"]}
-    seeds = ", ".join(map(str, summary["protocol"]["seeds"]))
+    seeds = seeds_text(summary["protocol"]["seeds"])
     lines = [
         "## TL;DR",
         "",
@@ -114,11 +114,26 @@ def _figures_text(values: list[float | None], n_cases: int) -> str | None:
 
 
 def _health_line(summary: Summary) -> str:
+    return _runs_health(summary) + _controls_health(summary)
+
+
+def _controls_health(summary: Summary) -> str:
+    controls = [r for r in summary["runs"] if r["status"] == "ok" and r["is_control"]]
+    passed = sum(r["verdict"] == "unexpected-pass" for r in controls)
+    if not controls:
+        return ""
+    if passed:
+        return f" **{passed} of {len(controls)} control runs passed their health gate**: a control must fail."
+    return f" The {len(controls)} runs of pathological controls failed their gate, as they must."
+
+
+def _runs_health(summary: Summary) -> str:
     runs = [r for r in summary["runs"] if r["status"] == "ok" and not r["is_control"]]
     unhealthy = Counter(r["label"] for r in runs if r["verdict"] != "pass")
     off = Counter(r["label"] for r in runs if missed_reference(r))
     if not unhealthy and not off:
-        return f"- Health: every one of the {len(runs)} successful runs passed its health gate" + (
+        aside = " (controls aside)" if any(r["is_control"] for r in summary["runs"]) else ""
+        return f"- Health: every one of the {len(runs)} successful runs{aside} passed its health gate" + (
             " and matched its reference posterior." if any(r.get("correctness") for r in runs) else "."
         )
     parts = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..summary_types import Summary
-from .formatting import brief
+from .formatting import brief, seeds_text
 from .presentation import declared
 from .sink import Sink
 
@@ -15,7 +15,7 @@ def introduction(summary: Summary) -> list[str]:
         f"# nextstat report: `{summary['suite']}`",
         "",
         f"Generated {summary['created_utc']} from {len(summary['runs'])} run artifacts. "
-        f"Headline figures are **medians over seeds {', '.join(map(str, summary['protocol']['seeds']))}**; "
+        f"Headline figures are **medians over seeds {seeds_text(summary['protocol']['seeds'])}**; "
         f"ratios are against `{summary['reference_engine']}` on the same case, backend and device "
         "(ratio of medians; higher is better).",
         "",
@@ -27,7 +27,7 @@ def protocol(summary: Summary, sink: Sink) -> list[str]:
     lines = [
         "## Protocol",
         "",
-        f"- Seeds: {', '.join(map(str, suite_protocol['seeds']))} (chain seeds and initial points "
+        f"- Seeds: {seeds_text(suite_protocol['seeds'])} (chain seeds and initial points "
         "derive from the run seed; "
         "every engine starts from the same U(-2, 2) points on the unconstrained space, unless said below).",
         f"- Budget (chains x warmup x draws): {', '.join(suite_protocol['budgets'])}. Threads per run: "
