@@ -201,7 +201,8 @@ def failures(summary: Summary) -> list[str]:
         corr = run["correctness"]
         if corr is not None and missed_reference(run):
             z = "" if corr["max_z"] is None else f"max |z| {corr['max_z']:.2f}"
-            grouped[(*key, f"off its reference ({corr['reference']})")].append((run["seed"], z or corr["verdict"]))
+            what = f"off its reference ({corr['reference']})" + (", a control" if run["is_control"] else "")
+            grouped[(*key, what)].append((run["seed"], z or corr["verdict"]))
     for a in summary["agreement"]:
         if a["max_z"] is not None and a["max_z"] > AGREEMENT_LIMIT:
             grouped[(a["label"], a["case"], f"off `{ref}`'s means")].append(
