@@ -24,6 +24,7 @@ from .cases.stan_program import BRIDGESTAN_DENSITY
 from .diagnostics import agreement_z
 from .engines import REFERENCE_ENGINE, EngineError, EngineSpec, load_engine
 from .summary_types import (
+    CORRECTNESS_FAILURES,
     Agreement,
     Correctness,
     EngineInfo,
@@ -283,9 +284,7 @@ def _row(key: tuple, members: list[RunRecord]) -> Row:
         "n_failed": sum(m["status"] == "failed" for m in members),
         "n_skipped": sum(m["status"] == "skipped" for m in members),
         "health_passed": sum(m["verdict"] in ("pass", "expected-fail") for m in ok),
-        "correctness_failed": sum(
-            _correctness_verdict(m) in ("fail", "reference-mismatch", "reference-invalid") for m in ok
-        ),
+        "correctness_failed": sum(_correctness_verdict(m) in CORRECTNESS_FAILURES for m in ok),
         "fairness": first["fairness"],
         "budget": first["budget"],
         "settings": first["settings"],

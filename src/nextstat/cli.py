@@ -221,7 +221,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--socket", required=True, help="the Unix socket to listen on")
     p.add_argument("--threads", type=_positive_int, default=1, help="threads per run (as the runs' --threads)")
     p.add_argument("--parent", type=int, help="exit when this process (the workflow) is gone")
-    p.add_argument("--idle", type=float, default=600.0, help="exit after this many seconds without a run")
+    p.add_argument("--idle", type=float, help="exit after this many seconds without a run (default: worker.IDLE_S)")
     p.set_defaults(handler=workflow.cmd_worker)
 
     p = sub.add_parser(

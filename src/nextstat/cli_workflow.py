@@ -26,9 +26,9 @@ def cmd_batch(args) -> int:
 
 def cmd_worker(args) -> int:
     """Serve the workflow's runs from one warm process (``nextstat.worker``)."""
-    from .worker import serve
+    from .worker import IDLE_S, serve
 
-    serve(args.socket, args.threads, parent=args.parent, idle_s=args.idle)
+    serve(args.socket, args.threads, parent=args.parent, idle_s=IDLE_S if args.idle is None else args.idle)
     return EXIT_OK
 
 

@@ -182,6 +182,9 @@ class Harness(TypedDict):
     rule_wall_s: dict[str, float] | None
 
 
+#: correctness verdicts that fail a run: its means missed the reference, or the reference is not its case's
+CORRECTNESS_FAILURES = ("fail", "reference-mismatch", "reference-invalid")
+
 #: the figures a report may lead with (a suite's ``report: lead``), each a ratio to the
 #: reference engine that ``aggregate`` computes, with its column name; above 1 is better
 HEADLINE_FIGURES: dict[str, str] = {

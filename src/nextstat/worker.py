@@ -33,6 +33,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .threads import limit_threads  # imports nothing heavy
+
 #: the variable that names the worker's socket for the runs the workflow starts
 SOCKET_VARIABLE = "NEXTSTAT_WORKER"
 #: a worker nobody asked for this long exits
@@ -72,8 +74,6 @@ def import_time_environment(env: Mapping[str, str]) -> dict[str, str]:
 
 def serve(socket_path: str, threads: int, parent: int | None = None, idle_s: float = IDLE_S) -> None:
     """Import, then fork a child per request until told to stop, idle or orphaned."""
-    from .threads import limit_threads
-
     limit_threads(threads)  # before numpy loads its BLAS: the runs' thread counts
     # as the worker was started, before a library it imports sets variables of its own
     started_with = import_time_environment(os.environ)
@@ -211,8 +211,6 @@ def _refusal(request: dict[str, Any], identity: dict[str, Any]) -> str | None:
 
 
 def _with_thread_limits(env: Mapping[str, str], threads: int) -> dict[str, str]:
-    from .threads import limit_threads
-
     effective = dict(env)
     limit_threads(threads, effective)
     return effective

@@ -25,7 +25,7 @@ from .checks import controls, correctness, failures, fairness, health
 from .convergence import convergence
 from .headline import headline_table, tldr
 from .overview import environment, environment_differences, introduction, own_settings, protocol
-from .posteriors import across_posteriors_details, across_posteriors_overview
+from .posteriors import across_posteriors
 from .provenance import details_introduction, files, harness, reproduce
 from .results import caveats, charts, head_to_head, results_heading, results_table, timings
 from .sink import Sink
@@ -47,11 +47,12 @@ def write_report(summary: Summary, out_dir: Path) -> Path:
         main += [*results_heading(backend, device), *convergence(summary, backend, device, rows, sink)]
         main += headline_table(summary, backend, device, rows, sink)
         main += caveats(rows)
-        main += across_posteriors_overview(summary, backend, device, rows, sink)
+        overview, across = across_posteriors(summary, backend, device, rows, sink)
+        main += overview
         main += charts(summary, backend, device, rows, sink)
         details += results_table(summary, backend, device, rows, sink)
         details += head_to_head(summary, backend, device, rows, sink)
-        details += across_posteriors_details(summary, backend, device, rows, sink)
+        details += across
     main += timings(summary, sink)
     main += failures(summary)
     main += protocol(summary, sink)

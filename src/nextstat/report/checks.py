@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ..summary_types import Agreement, FairnessFlag, RunRecord, Summary
+from ..summary_types import CORRECTNESS_FAILURES, Agreement, FairnessFlag, RunRecord, Summary
 from .formatting import num
 from .presentation import declared, is_declared
 from .sink import Sink, markdown_table
 
-#: correctness verdicts that fail a run (the means missed the reference, or the reference is not this case's)
-CORRECTNESS_FAILURES = ("fail", "reference-mismatch", "reference-invalid")
 #: |z| above which a run's means are off (the correctness rule: four Monte Carlo errors)
 AGREEMENT_LIMIT = 4.0
 

@@ -12,7 +12,7 @@ import numpy as np
 from ..summary_types import Row, Summary, median
 from .checks import missed_reference, undeclared_flags
 from .formatting import num, ratio_text, seeds_text, slug
-from .posteriors import MANY_CASES
+from .posteriors import MANY_CASES, distribution, ours_first
 from .presentation import COST_FIGURES, TIME_FIGURES, figure_name, lead_figures, present_figures
 from .sink import Sink
 
@@ -79,8 +79,8 @@ def _table_line(backend: str, device: str, rows: list[Row], ref: str, lead: list
         unhealthy = sum(r["n_ok"] - r["health_passed"] for r in mine if r)
         total = sum(r["n_ok"] for r in mine if r)
         note = f" (health gate failed on {unhealthy}/{total} runs)" if unhealthy else ""
-        score = np.nanmedian([v if v is not None else np.nan for v in values]) if any(values) else -np.inf
-        entries.append((-(score if np.isfinite(score) else -np.inf), f"`{label}` {text}{note}"))
+        present = [v for v in values if v is not None]  # ranked by the median over cases; unquoted rows last
+        entries.append((-float(np.median(present)) if present else np.inf, f"`{label}` {text}{note}"))
     if not entries:
         return None
     entries.sort(key=lambda e: e[0])
@@ -217,7 +217,7 @@ def headline_table(summary: Summary, backend: str, device: str, rows: list[Row],
 
 
 def _across_cases(summary, rows, figures, cases, ref, sink, name) -> list[str]:
-    labels = sorted({r["label"] for r in rows}, key=lambda label: _ours_first(summary, label))
+    labels = sorted({r["label"] for r in rows}, key=lambda label: (label == ref, *ours_first(summary, label)))
     by_label: dict[str, list[Row]] = {}
     for r in rows:
         by_label.setdefault(r["label"], []).append(r)
@@ -228,7 +228,7 @@ def _across_cases(summary, rows, figures, cases, ref, sink, name) -> list[str]:
         cells = [f"`{label}`"]
         for metric in figures:
             values = np.array([r["ratios"][metric]["ratio_of_medians"] for r in members if metric in r["ratios"]])
-            cells.append(_distribution(values, len(cases)) if label != ref else "—")
+            cells.append(distribution(values, len(cases)) if label != ref else "—")
         below = [r["ratios"][first]["ratio_of_medians"] < 1.0 for r in members if first and first in r["ratios"]]
         cells.append(f"{sum(below)}/{len(below)}" if below else "—")
         ok = sum(r["n_ok"] for r in members)
@@ -255,19 +255,6 @@ def _across_cases(summary, rows, figures, cases, ref, sink, name) -> list[str]:
         "[DETAILS.md](DETAILS.md).",
         "",
     ]
-
-
-def _ours_first(summary: Summary, label: str) -> tuple[bool, bool, str]:
-    info = summary["protocol"]["engines"].get(label)
-    return (label == summary["reference_engine"], not (info and info.get("ours", False)), label)
-
-
-def _distribution(values: np.ndarray, n_cases: int) -> str:
-    if not len(values):
-        return "—"
-    q25, q50, q75 = np.quantile(values, [0.25, 0.5, 0.75])
-    text = f"{q50:.2f}x [{q25:.2f}, {q75:.2f}], {values.min():.2f}x"
-    return text if len(values) == n_cases else f"{text} (on {len(values)})"
 
 
 def _ratio_cell(r: Row, metric: str, ref: str) -> str:

@@ -32,21 +32,26 @@ def _viewed(summary: Summary, rows: list[Row]) -> tuple[list[str], list[str], Ra
     cases = sorted({r["case"] for r in rows})
     if len(cases) < MANY_CASES or not any(r["label"] == ref for r in rows):
         return None
-    labels = sorted({r["label"] for r in rows if r["label"] != ref}, key=lambda label: _order(summary, label))
+    labels = sorted({r["label"] for r in rows if r["label"] != ref}, key=lambda label: ours_first(summary, label))
     ratios = {metric: {label: _ratios(rows, label, metric) for label in labels} for metric, _ in VIEWED}
     return cases, labels, ratios
 
 
-def across_posteriors_overview(summary: Summary, backend: str, device: str, rows: list[Row], sink: Sink) -> list[str]:
-    """REPORT.md's view across many posteriors: the sorted-ratio chart, and our rows against
-    another library's with the same metric adaptation."""
+def across_posteriors(
+    summary: Summary, backend: str, device: str, rows: list[Row], sink: Sink
+) -> tuple[list[str], list[str]]:
+    """The view across many posteriors, for REPORT.md (the sorted-ratio chart, our rows
+    against another library's with the same metric adaptation) and for DETAILS.md (each
+    row's bulk, warmup-counted and tail ratios over the posteriors, then per posterior, our
+    other samplers against our NUTS, the same-adaptation pairs per posterior); nothing
+    where the table has too few cases or no reference row."""
     viewed = _viewed(summary, rows)
     if viewed is None:
-        return []
+        return [], []
     cases, labels, ratios = viewed
     ref = summary["reference_engine"]
     name = slug(f"{backend}-{device}")
-    lines: list[str] = []
+    overview: list[str] = []
     chart = sorted_ratios(
         {label: ratios["ess_bulk_per_grad"][label] for label in labels},
         {label: ratios["ess_tail_per_grad"][label] for label in labels},
@@ -56,21 +61,9 @@ def across_posteriors_overview(summary: Summary, backend: str, device: str, rows
         sink.chart(f"sorted_ratios_{name}.png"),
     )
     if chart:
-        lines += [f"![ESS per gradient relative to {ref}, sorted]({CHARTS}/{chart.name})", ""]
-    return lines + _same_adaptation_pairs(summary, rows, cases, sink, name, per_posterior=False)
-
-
-def across_posteriors_details(summary: Summary, backend: str, device: str, rows: list[Row], sink: Sink) -> list[str]:
-    """DETAILS.md's: each row's bulk, warmup-counted and tail ratios over the posteriors,
-    then per posterior, our other samplers against our NUTS, and the same-adaptation pairs
-    per posterior."""
-    viewed = _viewed(summary, rows)
-    if viewed is None:
-        return []
-    cases, labels, ratios = viewed
-    ref = summary["reference_engine"]
-    name = slug(f"{backend}-{device}")
-    lines = [
+        overview += [f"![ESS per gradient relative to {ref}, sorted]({CHARTS}/{chart.name})", ""]
+    overview += _same_adaptation_pairs(summary, rows, cases, sink, name, per_posterior=False)
+    details = [
         f"### Across {len(cases)} posteriors: ESS per gradient relative to `{ref}`",
         "",
         f"Per engine row, the ratio of its median ESS per gradient (over seeds) to `{ref}`'s on each posterior, "
@@ -82,20 +75,20 @@ def across_posteriors_details(summary: Summary, backend: str, device: str, rows:
     for label in labels:
         cells: list[str] = [f"`{label}`"]
         for metric, _ in VIEWED:
-            values = np.array(list(ratios[metric][label].values()))
-            cells.append(_distribution(values))
+            cells.append(distribution(np.array(list(ratios[metric][label].values()))))
         bulk = ratios["ess_bulk_per_grad"][label]
         cells.append(f"{sum(v < 1.0 for v in bulk.values())}/{len(bulk)}" if bulk else "—")
         table.append(cells)
     headers = ["engine", *(f"{title}: median [q25, q75], worst" for _, title in VIEWED), "posteriors below 1x (bulk)"]
-    lines += [sink.table(f"across_posteriors_{name}", table, headers, disable_numparse=True), ""]
-    lines += _per_posterior(rows, labels, ref, cases, ratios, sink, name)
-    lines += _ours_pairs(summary, rows, cases, sink, name)
-    lines += _same_adaptation_pairs(summary, rows, cases, sink, name, per_posterior=True)
-    return lines
+    details += [sink.table(f"across_posteriors_{name}", table, headers, disable_numparse=True), ""]
+    details += _per_posterior(rows, labels, ref, cases, ratios, sink, name)
+    details += _ours_pairs(summary, rows, cases, sink, name)
+    details += _same_adaptation_pairs(summary, rows, cases, sink, name, per_posterior=True)
+    return overview, details
 
 
-def _order(summary: Summary, label: str) -> tuple[bool, str]:
+def ours_first(summary: Summary, label: str) -> tuple[bool, str]:
+    """A sort key: our own engines' rows first, then by label."""
     info = summary["protocol"]["engines"].get(label)
     return (not (info and info.get("ours", False)), label)
 
@@ -110,11 +103,13 @@ def _ratios(rows: list[Row], label: str, metric: str) -> dict[str, float]:
     return found
 
 
-def _distribution(values: np.ndarray) -> str:
+def distribution(values: np.ndarray, n_cases: int | None = None) -> str:
+    """Ratios over cases: median [quartiles], worst; and on how many, where fewer than ``n_cases``."""
     if not len(values):
         return "—"
     q25, q50, q75 = np.quantile(values, [0.25, 0.5, 0.75])
-    return f"{q50:.2f}x [{q25:.2f}, {q75:.2f}], {values.min():.2f}x"
+    text = f"{q50:.2f}x [{q25:.2f}, {q75:.2f}], {values.min():.2f}x"
+    return text if n_cases is None or len(values) == n_cases else f"{text} (on {len(values)})"
 
 
 def _failures(row: Row | None) -> str:
@@ -229,7 +224,7 @@ def _same_adaptation_pairs(
             [
                 f"`{mine}` / `{other}`",
                 f"{adaptation(mine)}",
-                *(_distribution(np.array(list(found[metric].values()))) for metric, _ in VIEWED),
+                *(distribution(np.array(list(found[metric].values()))) for metric, _ in VIEWED),
                 f"{sum(v < 1.0 for v in bulk.values())}/{len(bulk)}" if bulk else "—",
             ]
         )
