@@ -83,3 +83,19 @@ def test_a_copy_without_git_names_its_commit_through_the_environment(monkeypatch
     assert environment.git_state() == {"commit": None, "dirty": None}
     monkeypatch.setenv("NEXTSTAT_GIT_COMMIT", "c" * 40)
     assert environment.git_state() == {"commit": "c" * 40, "dirty": None}
+
+
+def test_the_headline_figures_a_suite_may_lead_with_are_the_same_in_both_schemas():
+    """The suite config's ``report.lead`` and the summary's ``presentation.lead`` accept exactly
+    the figures the report knows how to title (summary_types.HEADLINE_FIGURES)."""
+    from pathlib import Path
+
+    import yaml
+
+    from nextstat.summary_types import HEADLINE_FIGURES
+
+    summary = json.loads((schemas_dir() / "suite_summary.v1.schema.json").read_text())
+    config = yaml.safe_load((Path(__file__).parents[1] / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    in_summary = summary["properties"]["presentation"]["properties"]["lead"]["items"]["enum"]
+    in_config = config["properties"]["report"]["properties"]["lead"]["items"]["enum"]
+    assert in_summary == in_config == list(HEADLINE_FIGURES)

@@ -23,6 +23,7 @@ from .artifacts import RUN_SCHEMA, SUMMARY_SCHEMA, TIMING_SCHEMA, ArtifactError,
 from .cases.stan_program import BRIDGESTAN_DENSITY
 from .diagnostics import agreement_z
 from .engines import REFERENCE_ENGINE, EngineError, EngineSpec, load_engine
+from .moment_bias import STATISTICS
 from .summary_types import (
     CORRECTNESS_FAILURES,
     Agreement,
@@ -70,6 +71,13 @@ METRICS: dict[str, tuple[str, str]] = {
     "grads_per_chain_to_settle": ("convergence", "grads_per_chain_to_settle"),
     "convergence_settle_iterations": ("convergence", "settle_iterations"),  # present where settling was traced
     "convergence_b2_final": ("convergence", "b2_max_final"),
+    # every run with a reference: gradients per chain until the median chain's running second
+    # moments are right (the MAMS paper's b2_max and b2_avg < 0.01; moment_bias.py)
+    "b2_max_grads_per_chain": ("derived", "b2_max_grads_per_chain"),
+    "b2_max_grads_per_chain_with_warmup": ("derived", "b2_max_grads_per_chain_with_warmup"),
+    "b2_avg_grads_per_chain": ("derived", "b2_avg_grads_per_chain"),
+    "b2_avg_grads_per_chain_with_warmup": ("derived", "b2_avg_grads_per_chain_with_warmup"),
+    "b2_max_final": ("derived", "b2_max_final"),  # present in every run that measured it, got there or not
 }
 #: Ratios to the reference row: higher is better for all of them.
 RATIO_METRICS = (
@@ -84,7 +92,14 @@ RATIO_METRICS = (
 TIME_RATIO_METRICS = ("ess_bulk_per_s", "ess_bulk_per_s_end_to_end", "ess_tail_per_s")
 #: Costs (lower is better): their ratio is the reference's over this row's, so that
 #: here too a ratio above 1 means this row does better.
-COST_RATIO_METRICS = ("grads_per_chain_to_converge", "grads_per_chain_to_settle")
+COST_RATIO_METRICS = (
+    "grads_per_chain_to_converge",
+    "grads_per_chain_to_settle",
+    "b2_max_grads_per_chain",
+    "b2_max_grads_per_chain_with_warmup",
+    "b2_avg_grads_per_chain",
+    "b2_avg_grads_per_chain_with_warmup",
+)
 #: Settings that must agree between rows of one table for a fair comparison.
 FAIRNESS_FIELDS = ("target_accept", "metric", "max_tree_depth", "chain_method", "dtype", "warmup_budget", "threads")
 
@@ -219,9 +234,15 @@ def _derived(doc: dict[str, Any]) -> dict[str, Any]:
     tail = (doc.get("diagnostics") or {}).get("min_ess_tail")
     grads = (doc.get("gradients") or {}).get("sampling")
     seconds = (doc.get("timing") or {}).get("sampling_s")
+    bias = doc.get("second_moment_bias") or {}
     return {
         "ess_tail_per_s": tail / seconds if tail is not None and seconds else None,
         "ess_tail_per_grad": tail / grads if tail is not None and grads else None,
+        **{
+            f"{statistic}_{key}": (bias.get(statistic) or {}).get(key)
+            for statistic in STATISTICS
+            for key in ("grads_per_chain", "grads_per_chain_with_warmup", "final")
+        },
     }
 
 

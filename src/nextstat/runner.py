@@ -23,6 +23,7 @@ from .cases import Case, get_case
 from .diagnostics import correctness, ensemble_convergence, health_gate, run_metrics
 from .engines import Budget, EngineUnavailable, engine_provenance, load_engine, resolve_settings
 from .environment import backend, fingerprint
+from .moment_bias import chain_moment_bias
 from .run_spec import RunSpec
 
 #: The budget an input-error artifact records when the budget itself could not be read.
@@ -82,6 +83,16 @@ def execute(spec: RunSpec, *, compile_record: str | None = None) -> dict[str, An
     artifact["summary"] = computed["summary"]
     artifact["quality"] = {**gate, "verdict": _verdict(gate["passed"], case.is_control)}
     artifact["correctness"] = correctness(computed["summary"], case.reference, case.reference_problem)
+    if case.reference is not None and "n_steps" in result.sample_stats:
+        bias = chain_moment_bias(
+            result.draws,
+            result.sample_stats["n_steps"],
+            case.reference,
+            result.param_names,
+            warmup_grads_per_chain=result.grad_evals_warmup / max(result.draws.shape[0], 1),
+        )
+        if bias is not None:
+            artifact["second_moment_bias"] = bias
     if result.ensemble_trace is not None and case.reference is not None:
         artifact["convergence"] = ensemble_convergence(
             result.ensemble_trace["moments"], result.ensemble_trace["grads_per_chain"], case.reference, case.param_names

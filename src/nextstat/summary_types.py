@@ -196,6 +196,10 @@ HEADLINE_FIGURES: dict[str, str] = {
     "ess_bulk_per_s_end_to_end": "ESS/s, warmup time counted",
     "grads_per_chain_to_settle": "grads/chain to settle (theirs / this)",
     "grads_per_chain_to_converge": "grads/chain to converge (theirs / this)",
+    "b2_max_grads_per_chain": "grads/chain to b2max < 0.01 (theirs / this)",
+    "b2_max_grads_per_chain_with_warmup": "grads/chain to b2max < 0.01, warmup counted (theirs / this)",
+    "b2_avg_grads_per_chain": "grads/chain to b2avg < 0.01 (theirs / this)",
+    "b2_avg_grads_per_chain_with_warmup": "grads/chain to b2avg < 0.01, warmup counted (theirs / this)",
 }
 #: what a report leads with where its suite does not say
 DEFAULT_LEAD = [

@@ -462,3 +462,35 @@ def test_controls_are_counted_apart_and_one_that_passes_is_named(tmp_path, ok_ar
     text = write_report(aggregate("t", sorted(runs.glob("*.json"))), tmp_path / "again").read_text()
     assert "The 4 runs of pathological controls failed their gate, as they must." in text
     assert "control passed" not in text
+
+
+def test_the_papers_second_moment_cost_is_a_cost_ratio_a_suite_can_lead_with(tmp_path, ok_artifact):
+    """Gradients per chain until b2 < 0.01 (moment_bias.py): the reference's over this row's,
+    medians over the seeds that got there, and the detail says how many did."""
+    assert ok_artifact["second_moment_bias"]["chains"] == 2  # every run with a reference measures it
+    runs = tmp_path / "runs"
+    for seed, theirs, ours in [(1, 600.0, 200.0), (2, 500.0, 300.0), (3, 700.0, None)]:
+        for label, grads in (("theirs", theirs), ("ours", ours)):
+            doc = _variant(ok_artifact, label, "blackjax_nuts", seed, 100.0, 0.1)
+            doc["second_moment_bias"]["b2_max"].update(
+                grads_per_chain=grads,
+                grads_per_chain_with_warmup=None if grads is None else grads + 100,
+                final=0.05 if grads is None else 0.004,
+            )
+            write_json(runs / f"{label}{seed}.json", doc)
+    summary = aggregate(
+        "t", sorted(runs.glob("*.json")), reference="theirs", presentation={"lead": ["b2_max_grads_per_chain"]}
+    )
+    assert validation_errors(summary) == []
+    ours = next(r for r in summary["rows"] if r["label"] == "ours")
+    assert ours["metrics"]["b2_max_grads_per_chain"]["median"] == 250.0
+    assert ours["ratios"]["b2_max_grads_per_chain"]["ratio_of_medians"] == pytest.approx(600.0 / 250.0)
+    assert ours["ratios"]["b2_max_grads_per_chain_with_warmup"]["ratio_of_medians"] == pytest.approx(700.0 / 350.0)
+    report = write_report(summary, tmp_path / "report")
+    tldr = report.read_text().split("## TL;DR")[1].split("\n## ")[0]
+    assert "grads/chain to b2max < 0.01 (theirs / this)" in tldr and "2.40x" in tldr
+    details = (tmp_path / "report" / "DETAILS.md").read_text()
+    line = next(line for line in details.splitlines() if line.startswith("| std_normal_d10 | ours "))
+    cells = [cell.strip() for cell in line.split("|")]
+    at = cells.index("250 (2/3 got there)")
+    assert cells[at + 1].startswith("2.40x [")

@@ -51,6 +51,8 @@ def results_table(summary: Summary, backend: str, device: str, rows: list[Row], 
                 ratio_text(ratio.get("ess_tail_per_grad")),
                 num(median(m.get("min_ess_bulk"))),
                 num(median(m.get("min_ess_tail"))),
+                _reached(r),
+                ratio_text(ratio.get("b2_max_grads_per_chain")),
                 num(median(m.get("mean_steps_per_draw")), 1),
                 num(median(m.get("sampling_us_per_grad")), 2),
                 num(median(m.get("compile_s")), 2),
@@ -81,6 +83,8 @@ def results_table(summary: Summary, backend: str, device: str, rows: list[Row], 
                 f"tail ESS/grad vs {ref}",
                 "min ESS bulk",
                 "min ESS tail",
+                "grads/chain to b2max < 0.01",
+                f"b2max grads vs {ref}",
                 "grads/draw",
                 "µs/grad",
                 "compile s",
@@ -103,12 +107,27 @@ def results_table(summary: Summary, backend: str, device: str, rows: list[Row], 
         "bulk ESS rewards moves that jump to the other side of the mean (it can exceed the number of draws, "
         "an antithetic chain) even where the spread itself mixes slowly, which tail ESS does not; where the "
         "two ratios disagree, the tail ratio is the safer one to quote. "
+        "'grads/chain to b2max < 0.01' is the MAMS paper's cost: the gradients a chain spends after warmup until "
+        "the squared bias of its running mean of every x², in units of Var[x²], falls below 0.01 (median over "
+        "chains, then over the seeds that got there); its ratio is the reference's over this row's, above 1 where "
+        "this row gets there sooner. "
         "ESS/grad measures the sampler's efficiency; µs/grad its cost per step (sampling time per gradient "
         "evaluation); ESS/s is their quotient. `compile s` is this run's compile (a cached Stan model loads in "
         "well under a second); `cold compile s` is a compile that missed every cache.",
         "",
     ]
     return lines
+
+
+def _reached(row: Row) -> str:
+    """The b2_max cost's median over the seeds that got there, and how many did where some did not
+    (— where no run measured it: artifacts made before it existed)."""
+    measured = (row["metrics"].get("b2_max_final") or {}).get("n", 0)
+    stats = row["metrics"].get("b2_max_grads_per_chain")
+    reached = stats["n"] if stats else 0
+    if reached == measured:
+        return num(median(stats))
+    return f"{num(median(stats))} ({reached}/{measured} got there)" if reached else f"never (0/{measured})"
 
 
 def caveats(rows: list[Row]) -> list[str]:
