@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -88,8 +89,6 @@ def test_a_copy_without_git_names_its_commit_through_the_environment(monkeypatch
 def test_the_headline_figures_a_suite_may_lead_with_are_the_same_in_both_schemas():
     """The suite config's ``report.lead`` and the summary's ``presentation.lead`` accept exactly
     the figures the report knows how to title (summary_types.HEADLINE_FIGURES)."""
-    from pathlib import Path
-
     import yaml
 
     from nextstat.summary_types import HEADLINE_FIGURES
@@ -99,3 +98,20 @@ def test_the_headline_figures_a_suite_may_lead_with_are_the_same_in_both_schemas
     in_summary = summary["properties"]["presentation"]["properties"]["lead"]["items"]["enum"]
     in_config = config["properties"]["report"]["properties"]["lead"]["items"]["enum"]
     assert in_summary == in_config == list(HEADLINE_FIGURES)
+
+
+@pytest.mark.parametrize(
+    "path", sorted((Path(__file__).parents[1] / "config" / "suites").glob("*.yaml")), ids=lambda p: p.name
+)
+def test_every_committed_suite_is_a_valid_configuration_with_a_readable_report_block(path):
+    import yaml
+
+    from nextstat.cli_summaries import _presentation
+
+    root = Path(__file__).parents[1]
+    schema = yaml.safe_load((root / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    suite = yaml.safe_load(path.read_text())
+    # a suite's file is laid over config/config.yaml, as `--configfile` lays it in the workflow
+    config = {**yaml.safe_load((root / "config" / "config.yaml").read_text()), **suite}
+    jsonschema.validate(config, schema)
+    _presentation(suite.get("report"), f"{path.name}: report")

@@ -77,7 +77,9 @@ METRICS: dict[str, tuple[str, str]] = {
     "b2_max_grads_per_chain_with_warmup": ("derived", "b2_max_grads_per_chain_with_warmup"),
     "b2_avg_grads_per_chain": ("derived", "b2_avg_grads_per_chain"),
     "b2_avg_grads_per_chain_with_warmup": ("derived", "b2_avg_grads_per_chain_with_warmup"),
-    "b2_max_final": ("derived", "b2_max_final"),  # present in every run that measured it, got there or not
+    # present in every run that measured them, got there or not
+    "b2_max_final": ("derived", "b2_max_final"),
+    "b2_avg_final": ("derived", "b2_avg_final"),
 }
 #: Ratios to the reference row: higher is better for all of them.
 RATIO_METRICS = (

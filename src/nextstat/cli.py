@@ -280,12 +280,16 @@ def cmd_engines(args) -> int:
 
 
 def cmd_cases(args) -> int:
+    import importlib.util
     import os
 
-    from .cases import BUILTIN_CASES, POSTERIORDB_PREFIX, CaseError, get_case
+    from .cases import BUILTIN_CASES, GYM_PREFIX, POSTERIORDB_PREFIX, CaseError, get_case
+    from .cases.gym_targets import TARGETS as GYM_TARGETS
     from .cases.posteriordb import ENV_VAR, list_posteriors
 
     names = list(BUILTIN_CASES)
+    if importlib.util.find_spec("inference_gym") is not None:  # the gym extra
+        names += [GYM_PREFIX + target for target in GYM_TARGETS]
     if os.environ.get(ENV_VAR):
         names += [POSTERIORDB_PREFIX + name for name in list_posteriors()]
     rows, problems = [], []

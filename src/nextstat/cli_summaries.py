@@ -124,8 +124,8 @@ def _presentation(block: Any, source: str) -> Presentation | None:
     summary has (``HEADLINE_FIGURES``), each declared difference a field, labels and why."""
     if not block:
         return None
-    if not isinstance(block, dict) or set(block) - {"lead", "declared"}:
-        raise UsageError(f"{source}: expected a mapping with lead and/or declared, got {block!r}")
+    if not isinstance(block, dict) or set(block) - {"lead", "declared", "published"}:
+        raise UsageError(f"{source}: expected a mapping with lead, declared and/or published, got {block!r}")
     unknown = [name for name in block.get("lead") or [] if name not in HEADLINE_FIGURES]
     if unknown:
         raise UsageError(
@@ -135,7 +135,30 @@ def _presentation(block: Any, source: str) -> Presentation | None:
     for entry in block.get("declared") or []:
         if not isinstance(entry, dict) or set(entry) != {"field", "labels", "why"} or not entry["labels"]:
             raise UsageError(f"{source}: declared: each entry needs field, labels (a list) and why, got {entry!r}")
+    if "published" in block:
+        _check_published(block["published"], f"{source}: published")
     return cast(Presentation, block)
+
+
+def _check_published(block: Any, source: str) -> None:
+    """A publication's figures: a source, and per figure the case, the paper's sampler, the
+    rows that stand for it, a headline figure and the printed value."""
+    if not isinstance(block, dict) or not block.get("source") or not isinstance(block.get("figures"), list):
+        raise UsageError(f"{source}: expected a mapping with source and figures (a list), got {block!r}")
+    needed = {"case", "sampler", "labels", "figure", "value"}
+    for entry in block["figures"]:
+        if not isinstance(entry, dict) or needed - set(entry) or set(entry) - needed - {"above"}:
+            raise UsageError(
+                f"{source}: each figure needs {', '.join(sorted(needed))} (and may say above), got {entry!r}"
+            )
+        if entry["figure"] not in HEADLINE_FIGURES:
+            raise UsageError(f"{source}: figure {entry['figure']!r} is not one of {', '.join(HEADLINE_FIGURES)}")
+        if isinstance(entry["value"], bool) or not isinstance(entry["value"], (int, float)) or entry["value"] <= 0:
+            raise UsageError(
+                f"{source}: value {entry['value']!r} of {entry['case']}/{entry['sampler']} is not a positive number"
+            )
+        if not isinstance(entry["labels"], list) or not entry["labels"]:
+            raise UsageError(f"{source}: labels of {entry['case']}/{entry['sampler']} must be a non-empty list")
 
 
 def cmd_report(args) -> int:

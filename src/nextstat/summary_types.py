@@ -220,11 +220,31 @@ class DeclaredDifference(TypedDict):
     why: str
 
 
+class PublishedFigure(TypedDict):
+    """One figure a paper printed, and the rows of this suite that stand for its sampler."""
+
+    case: str
+    sampler: str
+    labels: list[str]
+    figure: str  # a HEADLINE_FIGURES name
+    value: float
+    above: NotRequired[bool]  # the paper printed "> value"
+
+
+class Published(TypedDict):
+    """Figures from a publication that the report prints beside this suite's."""
+
+    source: str
+    note: NotRequired[str]
+    figures: list[PublishedFigure]
+
+
 class Presentation(TypedDict):
     """How a suite wants its report to read (its configuration's ``report:`` block)."""
 
     lead: NotRequired[list[str]]
     declared: NotRequired[list[DeclaredDifference]]
+    published: NotRequired[Published]
 
 
 class Summary(TypedDict):

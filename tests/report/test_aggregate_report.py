@@ -494,3 +494,58 @@ def test_the_papers_second_moment_cost_is_a_cost_ratio_a_suite_can_lead_with(tmp
     cells = [cell.strip() for cell in line.split("|")]
     at = cells.index("250 (2/3 got there)")
     assert cells[at + 1].startswith("2.40x [")
+
+
+def test_a_papers_printed_figures_stand_beside_the_rows_that_stand_for_its_samplers(tmp_path, ok_artifact):
+    runs = tmp_path / "runs"
+    for seed, grads in [(1, 200.0), (2, 300.0), (3, None)]:
+        doc = _variant(ok_artifact, "ours", "blackjax_nuts", seed, 100.0, 0.1)
+        doc["second_moment_bias"]["b2_max"].update(grads_per_chain=grads, final=0.05 if grads is None else 0.004)
+        write_json(runs / f"ours{seed}.json", doc)
+    published = {
+        "source": "A paper, Table 1",
+        "note": "It ran 128 chains.",
+        "figures": [
+            {"case": "std_normal_d10", "sampler": "NUTS", "labels": ["ours", "absent"],
+             "figure": "b2_max_grads_per_chain", "value": 1000},
+            {"case": "std_normal_d10", "sampler": "Slow", "labels": ["ours"],
+             "figure": "b2_max_grads_per_chain", "value": 1e8, "above": True},
+            {"case": "std_normal_d10", "sampler": "NUTS", "labels": ["ours"], "figure": "ess_bulk_per_grad",
+             "value": 0.05},
+        ],
+    }  # fmt: skip
+    summary = aggregate("t", sorted(runs.glob("*.json")), reference="ours", presentation={"published": published})
+    assert validation_errors(summary) == []
+    text = write_report(summary, tmp_path / "report").read_text()
+    section = text.split("## Against the published figures")[1].split("\n## ")[0]
+    assert "Published: A paper, Table 1." in section and "It ran 128 chains." in section
+    rows = [
+        [cell.strip() for cell in line.split("|")[1:-1]] for line in section.splitlines() if line.startswith("| std")
+    ]
+    assert rows == [
+        ["std_normal_d10", "NUTS", "grads/chain to b2max < 0.01", "1,000", "`ours`", "250 (2/3 got there)", "4.00x"],
+        ["std_normal_d10", "NUTS", "grads/chain to b2max < 0.01", "1,000", "`absent`", "not in this suite", "—"],
+        ["std_normal_d10", "Slow", "grads/chain to b2max < 0.01", "> 100,000,000", "`ours`", "250 (2/3 got there)",
+         "> 400,000.00x"],
+        ["std_normal_d10", "NUTS", "ESS/grad", "0.0500", "`ours`", "0.1000", "2.00x"],
+    ]  # fmt: skip
+    assert (tmp_path / "report" / "tables" / "published.csv").exists()
+
+
+@pytest.mark.parametrize(
+    "published, why",
+    [
+        ({"figures": []}, "expected a mapping with source and figures"),
+        ({"source": "x", "figures": [{"case": "c", "sampler": "s", "labels": ["a"], "figure": "nope", "value": 1}]},
+         "figure 'nope' is not one of"),
+        ({"source": "x", "figures": [{"case": "c", "sampler": "s", "labels": ["a"], "figure": "ess_bulk_per_grad",
+                                      "value": -1}]}, "is not a positive number"),
+        ({"source": "x", "figures": [{"case": "c", "sampler": "s", "figure": "ess_bulk_per_grad", "value": 1}]},
+         "each figure needs"),
+    ],
+)  # fmt: skip
+def test_a_published_block_that_cannot_be_read_is_one_clear_line(published, why):
+    from nextstat.cli_summaries import UsageError, _presentation
+
+    with pytest.raises(UsageError, match=why):
+        _presentation({"published": published}, "suite.yaml: report")

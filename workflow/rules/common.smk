@@ -6,7 +6,8 @@ import shlex
 import subprocess
 import sys
 
-from nextstat.cases import BUILTIN_CASES, POSTERIORDB_PREFIX
+from nextstat.cases import BUILTIN_CASES, GYM_PREFIX, POSTERIORDB_PREFIX
+from nextstat.cases.gym_targets import TARGETS as GYM_TARGETS
 from nextstat.cases.posteriordb import ENV_VAR as POSTERIORDB_ENV, list_posteriors, posteriordb_dir
 from nextstat.cases.stan_program import is_stan_spec
 from nextstat.engines import REFERENCE_ENGINE, Budget, EngineError, load_engine, resolve_settings
@@ -34,7 +35,8 @@ REPORT = f"{REPORTS}/REPORT.md"
 
 
 def _case_specs():
-    """case id -> case spec; a posteriordb case ``pdb:NAME`` has the id NAME."""
+    """case id -> case spec; a posteriordb case ``pdb:NAME`` has the id NAME, an inference-gym
+    target ``gym:TARGET`` the id TARGET."""
     specs = {}
     posteriors = None
     for entry in config["cases"]:
@@ -51,6 +53,10 @@ def _case_specs():
             if name not in posteriors:
                 raise ValueError(f"config cases: posteriordb has no posterior '{name}' (from '{spec}')")
             case_id = name if isinstance(entry, str) else case_id
+        elif spec.startswith(GYM_PREFIX):
+            if spec.removeprefix(GYM_PREFIX) not in GYM_TARGETS:
+                raise ValueError(f"config cases: no inference-gym target '{spec}' (written: {', '.join(GYM_TARGETS)})")
+            case_id = spec.removeprefix(GYM_PREFIX) if isinstance(entry, str) else case_id
         elif ".py:" not in spec and not is_stan_spec(spec) and spec not in BUILTIN_CASES:
             raise ValueError(f"config cases: unknown case '{spec}' (built-in: {', '.join(BUILTIN_CASES)})")
         specs[case_id] = spec

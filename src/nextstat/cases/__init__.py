@@ -11,14 +11,27 @@ from .base import DATASET_SEED, Case, Reference
 from .eight_schools import eight_schools
 from .funnel import neal_funnel, neal_funnel_ncp
 from .glm_logistic import SCALED_COLUMNS, glm_logistic, logreg
+from .gym_targets import PREFIX as GYM_PREFIX
+from .gym_targets import GymError, gym_case
 from .hier_logistic import hier_logistic_ri
+from .paper_targets import banana, ill_conditioned_gaussian, rosenbrock
 from .posteriordb import PREFIX as POSTERIORDB_PREFIX
 from .posteriordb import PosteriorDBError, posteriordb_case
 from .references import attach_reference
 from .stan_program import StanProgramError, is_stan_spec, stan_program_case
 from .std_normal import std_normal
 
-__all__ = ["Case", "Reference", "DATASET_SEED", "BUILTIN_CASES", "get_case", "list_cases", "CaseError"]
+__all__ = [
+    "Case",
+    "Reference",
+    "DATASET_SEED",
+    "BUILTIN_CASES",
+    "GYM_PREFIX",
+    "POSTERIORDB_PREFIX",
+    "get_case",
+    "list_cases",
+    "CaseError",
+]
 
 #: The published protocol's cases (and one of ours, last), in the order the report lists them.
 BUILTIN_CASES: dict[str, Callable[[], Case]] = {
@@ -36,6 +49,11 @@ BUILTIN_CASES: dict[str, Callable[[], Case]] = {
     # not in the published protocol: a posterior where the metric matters (strong
     # correlations and scales over two decades), for the fisher suite's metric comparison
     "logreg_scaled_n1000_p10": lambda: logreg(1000, 10, rho=0.9, column_scales=SCALED_COLUMNS),
+    # the MAMS paper's targets without data (its Table 1), for the mams-paper suite
+    "banana_d2": banana,
+    "rosenbrock_d36": lambda: rosenbrock(18),
+    "gaussian_kappa100_d100": lambda: ill_conditioned_gaussian(100, 100.0),
+    "neal_funnel_20d": lambda: neal_funnel(20),
 }
 
 
@@ -49,11 +67,16 @@ def list_cases() -> list[str]:
 
 @cache
 def get_case(spec: str) -> Case:
-    """A built-in case by name, ``file.py:NAME`` for a user's own case, or ``pdb:NAME`` for a
+    """A built-in case by name, ``file.py:NAME`` for a user's own case, ``pdb:NAME`` for a
     posterior of the posteriordb directory named by ``$NEXTSTAT_POSTERIORDB`` (the CLI's
-    ``--posteriordb DIR`` sets it)."""
+    ``--posteriordb DIR`` sets it), or ``gym:TARGET`` for an inference-gym target."""
     if spec in BUILTIN_CASES:
         return attach_reference(BUILTIN_CASES[spec]())
+    if spec.startswith(GYM_PREFIX):
+        try:
+            return gym_case(spec.removeprefix(GYM_PREFIX))
+        except GymError as exc:
+            raise CaseError(str(exc)) from None
     if spec.startswith(POSTERIORDB_PREFIX):
         try:
             return posteriordb_case(spec.removeprefix(POSTERIORDB_PREFIX))
@@ -68,6 +91,7 @@ def get_case(spec: str) -> Case:
             raise CaseError(str(exc)) from None
     raise CaseError(
         f"unknown case '{spec}': expected one of {', '.join(BUILTIN_CASES)}, pdb:<posteriordb posterior>, "
+        "gym:<inference-gym target>, "
         "path/to/file.py:NAME or path/to/model.stan[@data.json]"
     )
 

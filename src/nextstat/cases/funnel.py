@@ -61,6 +61,9 @@ def neal_funnel(d: int = D) -> Case:
             mean={n: 0.0 for n in names},
             sd={"v": 3.0, **{n: sd_x for n in names[1:]}},
             mcse={n: 0.0 for n in names},
+            # Var[x^2]: v's 2 * 3^4; x's E[x^4] - E[x^2]^2 = 3 E[exp(2 v)] - E[exp(v)]^2 = 3 e^18 - e^9,
+            # about 10^7 times the Gaussian 2 sd^4 a reference without it would stand in
+            var_sq={"v": 162.0, **{n: float(3.0 * np.exp(18.0) - np.exp(9.0)) for n in names[1:]}},
             source="v ~ N(0, 3); x_i ~ N(0, exp(v / 2)) marginally: mean 0, sd exp(9/4)",
         ),
         is_control=True,

@@ -27,6 +27,7 @@ from .headline import headline_table, tldr
 from .overview import environment, environment_differences, introduction, own_settings, protocol
 from .posteriors import across_posteriors
 from .provenance import details_introduction, files, harness, reproduce
+from .published import published
 from .results import caveats, charts, head_to_head, results_heading, results_table, timings
 from .sink import Sink
 
@@ -53,6 +54,7 @@ def write_report(summary: Summary, out_dir: Path) -> Path:
         details += results_table(summary, backend, device, rows, sink)
         details += head_to_head(summary, backend, device, rows, sink)
         details += across
+    main += published(summary, sink)
     main += timings(summary, sink)
     main += failures(summary)
     main += protocol(summary, sink)

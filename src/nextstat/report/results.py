@@ -7,6 +7,7 @@ from ..charts import grouped_bars, ratio_bars, start_times
 from ..summary_types import Row, Summary, median, ratio_of_medians, timing_modes
 from .convergence import CONVERGE, SETTLE
 from .formatting import not_quoted, num, pm, ratio_text, slug, time_ratio_text
+from .presentation import reached_text
 from .sink import CHARTS, Sink
 
 #: the head-to-head columns, efficiencies (higher is better)
@@ -51,7 +52,7 @@ def results_table(summary: Summary, backend: str, device: str, rows: list[Row], 
                 ratio_text(ratio.get("ess_tail_per_grad")),
                 num(median(m.get("min_ess_bulk"))),
                 num(median(m.get("min_ess_tail"))),
-                _reached(r),
+                reached_text(r, "b2_max_grads_per_chain"),
                 ratio_text(ratio.get("b2_max_grads_per_chain")),
                 num(median(m.get("mean_steps_per_draw")), 1),
                 num(median(m.get("sampling_us_per_grad")), 2),
@@ -117,17 +118,6 @@ def results_table(summary: Summary, backend: str, device: str, rows: list[Row], 
         "",
     ]
     return lines
-
-
-def _reached(row: Row) -> str:
-    """The b2_max cost's median over the seeds that got there, and how many did where some did not
-    (— where no run measured it: artifacts made before it existed)."""
-    measured = (row["metrics"].get("b2_max_final") or {}).get("n", 0)
-    stats = row["metrics"].get("b2_max_grads_per_chain")
-    reached = stats["n"] if stats else 0
-    if reached == measured:
-        return num(median(stats))
-    return f"{num(median(stats))} ({reached}/{measured} got there)" if reached else f"never (0/{measured})"
 
 
 def caveats(rows: list[Row]) -> list[str]:
