@@ -157,6 +157,10 @@ def run_metrics(result, max_tree_depth: int) -> dict[str, Any]:
     return {"metrics": metrics, "summary": summary}
 
 
+#: an ensemble sampler's acceptance fraction where its authors call it healthy (emcee's docs)
+ENSEMBLE_ACCEPTANCE = (0.2, 0.5)
+
+
 def health_gate(
     metrics: Mapping[str, Any], gate: Mapping[str, float] = NUTS_GATE, kind: str = "nuts-strict"
 ) -> dict[str, Any]:
@@ -165,11 +169,13 @@ def health_gate(
 
     ``kind="microcanonical"`` (MAMS, LAPS) applies the same thresholds but reports
     E-BFMI as a warning only: the isokinetic dynamics has no Gaussian momentum, so the
-    energy-transition diagnostic does not mean for it what it means for HMC."""
-    if kind not in ("nuts-strict", "microcanonical"):
-        raise ValueError(f"health gate {kind!r}: expected 'nuts-strict' or 'microcanonical'")
+    energy-transition diagnostic does not mean for it what it means for HMC.
+    ``kind="ensemble"`` (emcee) does the same (no momentum at all) and adds its authors'
+    rule of thumb for the acceptance fraction: between 0.2 and 0.5."""
+    if kind not in ("nuts-strict", "microcanonical", "ensemble"):
+        raise ValueError(f"health gate {kind!r}: expected 'nuts-strict', 'microcanonical' or 'ensemble'")
     ebfmi_check = _check("min_ebfmi", metrics["min_ebfmi"], ">=", gate["min_ebfmi"])
-    if kind == "microcanonical":
+    if kind in ("microcanonical", "ensemble"):
         ebfmi_check = {**ebfmi_check, "warning": not ebfmi_check["passed"], "passed": True, "warning_only": True}
     checks = [
         _check("max_rhat", metrics["max_rhat"], "<", gate["max_rhat"]),
@@ -182,6 +188,9 @@ def health_gate(
         checks.append(_check("frozen_chains", metrics["frozen_chains"], "<=", 0))
     if metrics.get("min_step_size_ratio") is not None:
         checks.append(_check("min_step_size_ratio", metrics["min_step_size_ratio"], ">=", STEP_COLLAPSE))
+    if kind == "ensemble":
+        checks.append(_check("min_acceptance", metrics.get("mean_acceptance"), ">=", ENSEMBLE_ACCEPTANCE[0]))
+        checks.append(_check("max_acceptance", metrics.get("mean_acceptance"), "<=", ENSEMBLE_ACCEPTANCE[1]))
     if "max_nested_rhat" in metrics:  # many-chain engines: superchains must agree too
         checks.append(_check("max_nested_rhat", metrics["max_nested_rhat"], "<", gate["max_rhat"]))
     return {"gate": kind, "passed": all(c["passed"] for c in checks), "checks": checks}

@@ -106,10 +106,10 @@ def rerun_command(entry: dict[str, Any], summary: dict[str, Any] | None, out: Pa
         return [sys.executable, "-m", "nextstat", "run", *args, "--out", str(out)]
     # an older summary whose artifacts are gone: its record says what ran
     case = record["case"]
-    from .cases import BUILTIN_CASES, POSTERIORDB_PREFIX
+    from .cases import POSTERIORDB_PREFIX, is_builtin
     from .cases.posteriordb import PosteriorDBError, list_posteriors
 
-    if case not in BUILTIN_CASES:
+    if not is_builtin(case):
         try:
             posteriors = list_posteriors()
         except PosteriorDBError:

@@ -180,3 +180,29 @@ def test_paper_targets_exact_moments_match_their_own_draws(name):
     np.testing.assert_allclose(measured, var_sq[: 1 if funnel else None], rtol=0.05)
     score = jax.vmap(jax.grad(case.log_density))(draws[:20_000])
     assert np.all(np.abs(np.asarray(score).mean(axis=0)) < 6 * np.asarray(score).std(axis=0) / np.sqrt(20_000))
+
+
+@pytest.mark.parametrize(
+    "name, dim",
+    [("std_normal_d1000", 1000), ("gaussian_kappa1000_d20", 20), ("neal_funnel_ncp_50d", 50), ("neal_funnel_3d", 3),
+     ("rosenbrock_d4", 4), ("std_normal_d10", 10)],
+)  # fmt: skip
+def test_a_sized_family_builds_any_size_with_its_analytic_reference(name, dim):
+    from nextstat.cases import is_builtin
+
+    case = get_case(name)
+    assert case.name == name and case.dim == dim and is_builtin(name)
+    assert case.reference is not None and case.reference.kind == "analytic" and len(case.reference.mean) == dim
+    x = np.zeros(dim)
+    assert np.isfinite(float(case.log_density(x)))
+
+
+@pytest.mark.parametrize("name", ["std_normal_d010", "rosenbrock_d5", "std_normal_d0", "neal_funnel_ncp_d5"])
+def test_a_name_outside_the_sized_families_is_an_unknown_case(name):
+    with pytest.raises(CaseError, match="unknown case"):
+        get_case(name)
+
+
+def test_a_size_past_the_limit_is_refused_before_anything_is_allocated():
+    with pytest.raises(CaseError, match="sizes must be between 2 and 1,000,000"):
+        get_case("std_normal_d2000000")

@@ -6,7 +6,7 @@ import shlex
 import subprocess
 import sys
 
-from nextstat.cases import BUILTIN_CASES, GYM_PREFIX, POSTERIORDB_PREFIX
+from nextstat.cases import BUILTIN_CASES, GYM_PREFIX, POSTERIORDB_PREFIX, SIZED_FAMILIES, is_builtin
 from nextstat.cases.gym_targets import TARGETS as GYM_TARGETS
 from nextstat.cases.posteriordb import ENV_VAR as POSTERIORDB_ENV, list_posteriors, posteriordb_dir
 from nextstat.cases.stan_program import is_stan_spec
@@ -57,8 +57,11 @@ def _case_specs():
             if spec.removeprefix(GYM_PREFIX) not in GYM_TARGETS:
                 raise ValueError(f"config cases: no inference-gym target '{spec}' (written: {', '.join(GYM_TARGETS)})")
             case_id = spec.removeprefix(GYM_PREFIX) if isinstance(entry, str) else case_id
-        elif ".py:" not in spec and not is_stan_spec(spec) and spec not in BUILTIN_CASES:
-            raise ValueError(f"config cases: unknown case '{spec}' (built-in: {', '.join(BUILTIN_CASES)})")
+        elif ".py:" not in spec and not is_stan_spec(spec) and not is_builtin(spec):
+            raise ValueError(
+                f"config cases: unknown case '{spec}' (built-in: {', '.join(BUILTIN_CASES)}; "
+                f"sized: {', '.join(SIZED_FAMILIES)})"
+            )
         specs[case_id] = spec
     return specs
 
@@ -137,7 +140,7 @@ def _row_cases(row):
     `--config cases=...`, is simply not run; any other name is a mistake)."""
     if "cases" not in row:
         return list(CASES)
-    unknown = [case for case in row["cases"] if case not in CASES and case not in BUILTIN_CASES]
+    unknown = [case for case in row["cases"] if case not in CASES and not is_builtin(case)]
     if unknown:
         raise ValueError(f"config engines: label '{row['label']}' lists cases the suite does not have: "
                          f"{', '.join(unknown)} (suite cases: {', '.join(CASES)})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -31,6 +32,8 @@ __all__ = [
     "get_case",
     "list_cases",
     "CaseError",
+    "SIZED_FAMILIES",
+    "is_builtin",
 ]
 
 #: The published protocol's cases (and one of ours, last), in the order the report lists them.
@@ -57,6 +60,40 @@ BUILTIN_CASES: dict[str, Callable[[], Case]] = {
 }
 
 
+#: Families whose size is in the name, for any size (a suite sweeps them by listing names,
+#: e.g. std_normal_d2 ... std_normal_d10000); each has an analytic reference at every size.
+#: The built-in names above are members too: they resolve to the same case.
+SIZED_FAMILIES: dict[str, tuple[re.Pattern[str], Callable[[re.Match[str]], Case]]] = {
+    "std_normal_d<d>": (re.compile(r"std_normal_d([1-9]\d*)"), lambda m: std_normal(int(m[1]))),
+    "gaussian_kappa<kappa>_d<d>": (
+        re.compile(r"gaussian_kappa([1-9]\d*)_d([1-9]\d*)"),
+        lambda m: ill_conditioned_gaussian(int(m[2]), float(m[1])),
+    ),
+    "neal_funnel_<d>d": (re.compile(r"neal_funnel_([1-9]\d*)d"), lambda m: neal_funnel(int(m[1]))),
+    "neal_funnel_ncp_<d>d": (re.compile(r"neal_funnel_ncp_([1-9]\d*)d"), lambda m: neal_funnel_ncp(int(m[1]))),
+    "rosenbrock_d<2k>": (re.compile(r"rosenbrock_d([1-9]\d*[02468]|[2468])"), lambda m: rosenbrock(int(m[1]) // 2)),
+}
+#: sizes past this are refused rather than allocated
+MAX_SIZE = 1_000_000
+
+
+def sized_case(name: str) -> Case | None:
+    """The member of a sized family that ``name`` names, or None where it names none."""
+    for pattern, build in SIZED_FAMILIES.values():
+        match = pattern.fullmatch(name)
+        if match:
+            sizes = [int(group) for group in match.groups()]
+            if not all(2 <= size <= MAX_SIZE for size in sizes):
+                raise CaseError(f"case '{name}': its sizes must be between 2 and {MAX_SIZE:,}")
+            return build(match)
+    return None
+
+
+def is_builtin(name: str) -> bool:
+    """A built-in case, or a member of a sized family (no case is built to tell)."""
+    return name in BUILTIN_CASES or any(p.fullmatch(name) for p, _ in SIZED_FAMILIES.values())
+
+
 class CaseError(ValueError):
     """A case name, case file or posteriordb posterior that cannot be resolved."""
 
@@ -72,6 +109,9 @@ def get_case(spec: str) -> Case:
     ``--posteriordb DIR`` sets it), or ``gym:TARGET`` for an inference-gym target."""
     if spec in BUILTIN_CASES:
         return attach_reference(BUILTIN_CASES[spec]())
+    sized = sized_case(spec)
+    if sized is not None:
+        return sized
     if spec.startswith(GYM_PREFIX):
         try:
             return gym_case(spec.removeprefix(GYM_PREFIX))
@@ -90,7 +130,8 @@ def get_case(spec: str) -> Case:
         except StanProgramError as exc:
             raise CaseError(str(exc)) from None
     raise CaseError(
-        f"unknown case '{spec}': expected one of {', '.join(BUILTIN_CASES)}, pdb:<posteriordb posterior>, "
+        f"unknown case '{spec}': expected one of {', '.join(BUILTIN_CASES)}, a sized family "
+        f"({', '.join(SIZED_FAMILIES)}), pdb:<posteriordb posterior>, "
         "gym:<inference-gym target>, "
         "path/to/file.py:NAME or path/to/model.stan[@data.json]"
     )

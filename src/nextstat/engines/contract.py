@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-HEALTH_GATES = ("nuts-strict", "microcanonical")
+HEALTH_GATES = ("nuts-strict", "microcanonical", "ensemble")
 #: What an engine samples: the case's JAX log density, or the case's Stan program.
 TARGETS = ("jax-density", "stan-program")
 

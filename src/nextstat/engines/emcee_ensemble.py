@@ -1,0 +1,143 @@
+"""emcee 3's affine-invariant ensemble sampler (Foreman-Mackey et al. 2013), as its users
+run it on a JAX model: ``EnsembleSampler`` with the default stretch move (a = 2) and
+``vectorize=True``, its log probability the case's JAX density jitted and vmapped over the
+walkers, so one XLA call evaluates every walker's proposal of a half-ensemble step.
+
+- **Walkers** are emcee's chains: ``walkers`` of them (default 0: four per dimension, at
+  least 16, even, above emcee's floor of twice the dimension), started from the shared
+  U(-2, 2) points for the seed (the first ``budget.chains`` of them are every other engine's
+  starts). All walkers are reported and diagnosed as chains; ``budget.chains`` is not used.
+- **Warmup** is burn-in: emcee has nothing to adapt, so the first ``budget.warmup`` steps
+  are run and dropped (``sampler.reset()``), then ``budget.draws`` steps are kept.
+- **Cost** is counted in density evaluations, one per walker per step, where nextstat counts
+  gradients (emcee uses none): its "ESS per gradient" is ESS per density evaluation, and a
+  gradient costs a small multiple of one (reverse mode: about two to four evaluations), so
+  that ratio flatters it by that multiple against the gradient-based rows; ESS/s does not.
+- **Its own statistics**: emcee's integrated autocorrelation time per unconstrained
+  coordinate (``get_autocorr_time``, Sokal's window, ``quiet=True`` so that a short run
+  warns instead of failing; emcee's authors ask for a run of 50 times it) and the ESS it
+  implies (walkers x draws / tau) are recorded beside arviz's ESS in ``engine_info``;
+  the acceptance fraction (0.2 to 0.5 as its authors advise) is in the health gate.
+- Per draw: ``acceptance_rate`` is 1 where the walker moved (a stretch proposal never
+  lands where it started), ``step_size`` the stretch scale a.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from ..cases import Case
+from .base import Budget, EngineUnavailable, RunResult
+from .contract import EngineSpec, NumberIn, Setting, library_versions
+
+NAME = "emcee_ensemble"
+STRETCH = 2.0  # emcee's default stretch move scale
+WALKERS_PER_DIMENSION = 4
+MIN_WALKERS = 16
+
+
+def walker_count(requested: int, dim: int) -> int:
+    """The walkers a run uses: ``requested``, or four per dimension (at least 16), made even
+    (the stretch move updates two halves); never below emcee's floor of 2 x dim."""
+    if requested != int(requested):
+        raise EngineUnavailable(f"walkers={requested}: a whole number of walkers, please")
+    count = int(requested) or max(MIN_WALKERS, WALKERS_PER_DIMENSION * dim)
+    if count < 2 * dim:
+        raise EngineUnavailable(f"walkers={count}: emcee needs at least twice the dimension ({2 * dim}) walkers")
+    return count + count % 2
+
+
+def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunResult:
+    try:
+        import emcee
+    except ImportError as exc:
+        raise EngineUnavailable(f"emcee is not installed: {exc}") from None
+    import jax
+    import jax.numpy as jnp
+
+    from ..cases.start_points import start_points
+
+    jax.config.update("jax_enable_x64", settings["dtype"] == "float64")
+    dtype = jnp.float64 if settings["dtype"] == "float64" else jnp.float32
+    walkers = walker_count(settings["walkers"], case.dim)
+    batched = jax.jit(jax.vmap(case.log_density))
+
+    def log_prob(positions: np.ndarray) -> np.ndarray:
+        values = np.asarray(batched(jnp.asarray(positions, dtype)), dtype=float)
+        return np.where(np.isfinite(values), values, -np.inf)
+
+    starts = start_points(case, seed, walkers)
+    began = time.perf_counter()
+    log_prob(starts)  # the jit compile, for this walker count
+    compile_s = time.perf_counter() - began
+    sampler = emcee.EnsembleSampler(
+        walkers, case.dim, log_prob, moves=emcee.moves.StretchMove(a=STRETCH), vectorize=True
+    )
+    state = emcee.State(starts, random_state=np.random.RandomState(seed % 2**32).get_state())
+    began = time.perf_counter()
+    if budget.warmup:
+        state = sampler.run_mcmc(state, budget.warmup, progress=False)
+        sampler.reset()
+    warmup_s = time.perf_counter() - began
+    began = time.perf_counter()
+    sampler.run_mcmc(state, budget.draws, progress=False)
+    sampling_s = time.perf_counter() - began
+
+    chain = np.swapaxes(sampler.get_chain(), 0, 1)  # (walker, draw, dim)
+    log_density = np.swapaxes(sampler.get_log_prob(), 0, 1).astype(float)
+    previous = np.concatenate([np.asarray(state.coords)[:, None, :], chain[:, :-1]], axis=1)
+    moved = np.any(chain != previous, axis=-1)
+    tau = np.asarray(sampler.get_autocorr_time(quiet=True), dtype=float)
+    ones = np.ones(moved.shape, dtype=int)
+    return RunResult(
+        draws=case.constrain(chain),
+        param_names=case.param_names,
+        sample_stats={
+            "lp": log_density,
+            "n_steps": ones,
+            "diverging": np.zeros(moved.shape, dtype=bool),
+            "energy": -log_density,
+            "acceptance_rate": moved.astype(float),
+            "step_size": np.full(moved.shape, STRETCH),
+        },
+        grad_evals_warmup=walkers * budget.warmup,
+        grad_evals_sampling=int(ones.sum()),
+        compile_s=compile_s,
+        warmup_s=warmup_s,
+        sampling_s=sampling_s,
+        report_chains=walkers,
+        engine_info={
+            "frontend": "emcee.EnsembleSampler (stretch move, vectorize=True, JAX log density jit + vmap)",
+            "cost_unit": "density evaluations (no gradient), one per walker per step",
+            "walkers": walkers,
+            "stretch_a": STRETCH,
+            "acceptance_fraction": float(np.mean(sampler.acceptance_fraction)),
+            "autocorr_time_max": float(np.max(tau)),
+            "autocorr_time": tau.tolist(),
+            "emcee_ess_min": float(walkers * budget.draws / np.max(tau)),
+            "draws_per_autocorr_time": float(budget.draws / np.max(tau)),
+        },
+    )
+
+
+ENGINE = EngineSpec(
+    name=NAME,
+    run=run,
+    versions=lambda: library_versions("emcee", "jax"),
+    health_gate="ensemble",
+    nuts=False,
+    settings={
+        "walkers": Setting(
+            0, NumberIn(0, 1_000_000), "walkers (0: four per dimension, at least 16; at least twice the dimension)"
+        ),
+    },
+    frontend_caveats={
+        "emcee.EnsembleSampler (stretch move, vectorize=True, JAX log density jit + vmap)": (
+            "emcee uses no gradient: its per-gradient figures are per density evaluation (a gradient costs about "
+            "two to four), and its walkers, all diagnosed as chains, are `walkers` of them, not the suite's chains"
+        )
+    },
+)
