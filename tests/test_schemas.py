@@ -22,6 +22,7 @@ def test_real_run_artifact_is_valid(artifact):
     assert set(artifact["summary"]) == {f"x[{i}]" for i in range(1, 11)}
     assert artifact["environment"]["packages"]["blackjax"] == "1.7.1"
     assert artifact["fairness"]["chain_method"] == "sequential"
+    assert artifact["timing"]["peak_rss_mb"] > 50  # a process that imported JAX and BlackJAX
 
 
 @pytest.mark.parametrize(

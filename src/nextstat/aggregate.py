@@ -66,6 +66,8 @@ METRICS: dict[str, tuple[str, str]] = {
     "sampling_s": ("timing", "sampling_s"),
     "end_to_end_s": ("timing", "end_to_end_s"),
     "sampling_us_per_grad": ("timing", "sampling_us_per_grad"),
+    "peak_rss_mb": ("timing", "peak_rss_mb"),
+    "device_peak_mb": ("timing", "device_peak_mb"),
     # many-chain engines: gradients per chain until the ensemble's moments match the reference
     "grads_per_chain_to_converge": ("convergence", "grads_per_chain_to_converge"),
     "grads_per_chain_to_settle": ("convergence", "grads_per_chain_to_settle"),

@@ -174,7 +174,40 @@ def _finish(artifact: dict[str, Any], *, status: str, reason: str | None) -> dic
     if artifact["timing"] is not None:
         started = PROCESS_START[-1] if PROCESS_START else psutil.Process().create_time()
         artifact["timing"]["process_s"] = time.time() - started
+        artifact["timing"]["peak_rss_mb"] = peak_rss_mb()
+        device = device_peak_mb()
+        if device is not None:
+            artifact["timing"]["device_peak_mb"] = device
     return artifact
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set in MiB (a run forked from the warm worker counts the
+    libraries the worker had loaded, as a process that imported them itself would)."""
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB on Linux
+
+
+def device_peak_mb() -> float | None:
+    """The largest peak of GPU memory JAX reports over its GPU devices (MiB), where the run
+    used JAX on a GPU; None elsewhere (JAX is not imported for it)."""
+    import sys
+
+    if "jax" not in sys.modules:
+        return None
+    try:
+        peaks = [
+            (d.memory_stats() or {}).get("peak_bytes_in_use")
+            for d in sys.modules["jax"].devices()
+            if d.platform == "gpu"
+        ]
+    except Exception:  # a backend without memory statistics  # noqa: BLE001
+        return None
+    found = [p for p in peaks if p is not None]
+    return max(found) / 2**20 if found else None
 
 
 def _case_info(case: Case) -> dict[str, Any]:
