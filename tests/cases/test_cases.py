@@ -206,3 +206,13 @@ def test_a_name_outside_the_sized_families_is_an_unknown_case(name):
 def test_a_size_past_the_limit_is_refused_before_anything_is_allocated():
     with pytest.raises(CaseError, match="sizes must be between 2 and 1,000,000"):
         get_case("std_normal_d2000000")
+
+
+def test_every_sized_family_the_report_reads_is_one_the_registry_builds():
+    from nextstat.cases import SIZED_FAMILIES
+    from nextstat.sizes import SIZE_PATTERNS, family_and_size
+
+    assert set(SIZED_FAMILIES) == set(SIZE_PATTERNS)
+    assert family_and_size("gaussian_kappa100_d50") == ("gaussian_kappa100_d<d>", 50)
+    assert family_and_size("neal_funnel_ncp_10d") == ("neal_funnel_ncp_<d>d", 10)
+    assert family_and_size("eight_schools") is None

@@ -102,7 +102,7 @@ def test_every_registered_engine_provides_the_contract():
     for name in ENGINES:
         spec = load_engine(name)
         assert isinstance(spec, EngineSpec) and spec.name == name
-        assert spec.health_gate in ("nuts-strict", "microcanonical")
+        assert spec.health_gate in ("nuts-strict", "microcanonical", "ensemble")
         assert ("tree_depth" in spec.stat_names) == spec.nuts
         resolved = resolve_settings({}, name)
         assert resolve_settings(resolved, name) == resolved  # resolving twice changes nothing

@@ -549,3 +549,27 @@ def test_a_published_block_that_cannot_be_read_is_one_clear_line(published, why)
 
     with pytest.raises(UsageError, match=why):
         _presentation({"published": published}, "suite.yaml: report")
+
+
+def test_a_size_sweep_gets_slopes_crossovers_and_a_chart(tmp_path, ok_artifact):
+    runs = tmp_path / "runs"
+    for d in (2, 10, 100):  # ESS/s as 2000 d^-1 and 100 d^-0.3: they cross between d = 10 and 100
+        for label, ess in (("fast_small", 2000.0 / d), ("flat", 100.0 * d**-0.3)):
+            for seed in (1, 2):
+                doc = _variant(ok_artifact, label, "blackjax_nuts", seed, ess, 0.1)
+                doc["case"] = f"std_normal_d{d}"
+                write_json(runs / f"{label}{d}_{seed}.json", doc)
+    summary = aggregate("t", sorted(runs.glob("*.json")), reference="flat")
+    text = write_report(summary, tmp_path / "report").read_text()
+    section = text.split("### How cost grows")[1].split("\n## ")[0]
+    assert "**std_normal_d<d>**, d = 2, 10, 100" in section
+    rows = {
+        cells[0]: cells
+        for cells in (
+            [c.strip() for c in line.split("|")[1:-1]] for line in section.splitlines() if line.startswith("| `")
+        )
+    }
+    assert rows["`fast_small`"][1:4] == ["2, 10, 100", "1,000.0 → 20.0", "-1.00"]
+    assert rows["`flat`"][3] == "-0.30"
+    assert "bulk ESS / s: `flat` ahead of `fast_small` from d = 100 (behind at d = 10)" in section
+    assert list((tmp_path / "report" / "charts").glob("scaling_*.png"))

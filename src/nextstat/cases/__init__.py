@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
+from ..sizes import sized_match
 from ..user_code import UserFileError, import_file
 from .base import DATASET_SEED, Case, Reference
 from .eight_schools import eight_schools
@@ -60,18 +60,15 @@ BUILTIN_CASES: dict[str, Callable[[], Case]] = {
 }
 
 
-#: Families whose size is in the name, for any size (a suite sweeps them by listing names,
-#: e.g. std_normal_d2 ... std_normal_d10000); each has an analytic reference at every size.
-#: The built-in names above are members too: they resolve to the same case.
-SIZED_FAMILIES: dict[str, tuple[re.Pattern[str], Callable[[re.Match[str]], Case]]] = {
-    "std_normal_d<d>": (re.compile(r"std_normal_d([1-9]\d*)"), lambda m: std_normal(int(m[1]))),
-    "gaussian_kappa<kappa>_d<d>": (
-        re.compile(r"gaussian_kappa([1-9]\d*)_d([1-9]\d*)"),
-        lambda m: ill_conditioned_gaussian(int(m[2]), float(m[1])),
-    ),
-    "neal_funnel_<d>d": (re.compile(r"neal_funnel_([1-9]\d*)d"), lambda m: neal_funnel(int(m[1]))),
-    "neal_funnel_ncp_<d>d": (re.compile(r"neal_funnel_ncp_([1-9]\d*)d"), lambda m: neal_funnel_ncp(int(m[1]))),
-    "rosenbrock_d<2k>": (re.compile(r"rosenbrock_d([1-9]\d*[02468]|[2468])"), lambda m: rosenbrock(int(m[1]) // 2)),
+#: Families whose size is in the name (``sizes.SIZE_PATTERNS``), for any size: a suite sweeps
+#: them by listing names (std_normal_d2 ... std_normal_d10000); each has an analytic reference
+#: at every size. The built-in names above are members too and resolve to the same case.
+SIZED_FAMILIES: dict[str, Callable[[dict[str, str]], Case]] = {
+    "std_normal_d<d>": lambda g: std_normal(int(g["d"])),
+    "gaussian_kappa<kappa>_d<d>": lambda g: ill_conditioned_gaussian(int(g["d"]), float(g["kappa"])),
+    "neal_funnel_<d>d": lambda g: neal_funnel(int(g["d"])),
+    "neal_funnel_ncp_<d>d": lambda g: neal_funnel_ncp(int(g["d"])),
+    "rosenbrock_d<d>": lambda g: rosenbrock(int(g["d"]) // 2),
 }
 #: sizes past this are refused rather than allocated
 MAX_SIZE = 1_000_000
@@ -79,19 +76,19 @@ MAX_SIZE = 1_000_000
 
 def sized_case(name: str) -> Case | None:
     """The member of a sized family that ``name`` names, or None where it names none."""
-    for pattern, build in SIZED_FAMILIES.values():
-        match = pattern.fullmatch(name)
-        if match:
-            sizes = [int(group) for group in match.groups()]
-            if not all(2 <= size <= MAX_SIZE for size in sizes):
-                raise CaseError(f"case '{name}': its sizes must be between 2 and {MAX_SIZE:,}")
-            return build(match)
-    return None
+    found = sized_match(name)
+    if found is None:
+        return None
+    family, match = found
+    groups = match.groupdict()
+    if not all(2 <= int(size) <= MAX_SIZE for size in groups.values()):
+        raise CaseError(f"case '{name}': its sizes must be between 2 and {MAX_SIZE:,}")
+    return SIZED_FAMILIES[family](groups)
 
 
 def is_builtin(name: str) -> bool:
     """A built-in case, or a member of a sized family (no case is built to tell)."""
-    return name in BUILTIN_CASES or any(p.fullmatch(name) for p, _ in SIZED_FAMILIES.values())
+    return name in BUILTIN_CASES or sized_match(name) is not None
 
 
 class CaseError(ValueError):

@@ -29,6 +29,7 @@ from .posteriors import across_posteriors
 from .provenance import details_introduction, files, harness, reproduce
 from .published import published
 from .results import caveats, charts, head_to_head, results_heading, results_table, timings
+from .scaling import scaling
 from .sink import Sink
 
 __all__ = ["write_report", "REPORT", "DETAILS"]
@@ -51,6 +52,7 @@ def write_report(summary: Summary, out_dir: Path) -> Path:
         overview, across = across_posteriors(summary, backend, device, rows, sink)
         main += overview
         main += charts(summary, backend, device, rows, sink)
+        main += scaling(backend, device, rows, sink)
         details += results_table(summary, backend, device, rows, sink)
         details += head_to_head(summary, backend, device, rows, sink)
         details += across
