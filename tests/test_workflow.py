@@ -168,3 +168,30 @@ def test_a_posterior_posteriordb_lacks_is_refused_before_any_job(tmp_path):
     config = _pdb_config(tmp_path, ["pdb:kidiq-kidscore_momhs"], tmp_path / "nowhere")
     proc = _snakemake(tmp_path, config, "--dry-run")
     assert proc.returncode != 0 and "has no posteriors/ folder" in proc.stdout + proc.stderr
+
+
+def test_a_row_with_its_own_budget_sized_cases_and_gym_targets_plan_as_named(tmp_path):
+    config = tmp_path / "sweep.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "suite": "sweep",
+                "seeds": [42],
+                "budget": {"chains": 4, "warmup": 100, "draws": 200},
+                "cases": ["gaussian_kappa100_d1000", "std_normal_d3", "gym:SyntheticItemResponseTheory"],
+                "engines": [
+                    {"label": "nextstat_nuts", "engine": "nextstat_nuts"},
+                    {"label": "many", "engine": "nextstat_laps", "budget": {"chains": 512, "warmup": 50, "draws": 100},
+                     "settings": {"chain_method": "vectorized", "report_chains": 64}, "cases": ["std_normal_d3"]},
+                ],
+            }
+        )
+    )  # fmt: skip
+    proc = _snakemake(tmp_path, config, "--dry-run", "--printshellcmds")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "results/sweep/runs/SyntheticItemResponseTheory/nextstat_nuts/seed42.json" in proc.stdout
+    assert "--case gym:SyntheticItemResponseTheory" in proc.stdout
+    assert "--case gaussian_kappa100_d1000 --engine nextstat_nuts" in proc.stdout
+    many = [line for line in proc.stdout.splitlines() if "--label many" in line]
+    assert len(many) == 1 and "--budget 512x50x100" in many[0]
+    assert all("--budget 4x100x200" in line for line in proc.stdout.splitlines() if "--label nextstat_nuts" in line)

@@ -109,6 +109,13 @@ SEEDS = config["seeds"]
 BUDGET = Budget(**config["budget"]).spec
 
 
+def budget_for(label):
+    """The row's own budget where it has one (a many-chain row among per-chain ones, or a
+    chain-count sweep), else the suite's."""
+    own = ENGINE_ROWS[label].get("budget")
+    return Budget(**own).spec if own else BUDGET
+
+
 def settings_for(case_id, label):
     """Suite settings, then the case's, then the engine row's: the last word wins."""
     merged = dict(config.get("settings") or {})

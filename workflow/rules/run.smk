@@ -39,7 +39,7 @@ rule run:
         nextstat=lambda wc: nextstat_for(wc.label),
         settings=lambda wc: set_args(wc.case, wc.label),
         compile_record=lambda wc, input: f"--compile-record {input.stan_build}" if "stan_build" in input.keys() else "",
-        budget=BUDGET,
+        budget=lambda wc: budget_for(wc.label),
         suite=SUITE,
     log:
         f"{RESULTS}/logs/run/{{case}}/{{label}}/seed{{seed}}.log",

@@ -16,7 +16,7 @@ rule timing:
         nextstat=lambda wc: nextstat_for(wc.label),
         settings=lambda wc: set_args(wc.case, wc.label),
         seed=SEEDS[0],
-        budget=BUDGET,
+        budget=lambda wc: budget_for(wc.label),
         suite=SUITE,
     log:
         f"{RESULTS}/logs/timing/{{case}}/{{label}}.log",
