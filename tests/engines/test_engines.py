@@ -32,6 +32,23 @@ def test_jax_engines_sample_a_standard_normal(engine):
     assert 0.6 < result.sample_stats["acceptance_rate"].mean() < 0.98
 
 
+def test_numpyro_runs_its_chains_vectorized_as_its_users_can_and_others_refuse_it():
+    """chain_method="vectorized": the chains as one vmapped batch, each its own tree, timed
+    as the batch's wall time. (Not the sequential chains bit for bit: batched reductions in
+    the warmup round differently, and the chains drift apart from the first draw.)"""
+    case = get_case("std_normal_d10")
+    budget = Budget(4, 200, 300)
+    settings = resolve_settings({"chain_method": "vectorized"}, "numpyro_nuts")
+    batched = load_engine("numpyro_nuts").run(case, settings, budget, seed=7)
+    _check(batched, case, budget)
+    again = load_engine("numpyro_nuts").run(case, settings, budget, seed=7)
+    np.testing.assert_array_equal(batched.draws, again.draws)
+    from nextstat.engines.base import SettingsError
+
+    with pytest.raises(SettingsError, match="runs chains sequential on CPU; chain_method='vectorized'"):
+        load_engine("blackjax_nuts").run(case, resolve_settings({"chain_method": "vectorized"}), budget, seed=7)
+
+
 @pytest.mark.parametrize("engine", ["blackjax_nuts", "numpyro_nuts"])
 def test_same_seed_same_draws(engine):
     case = get_case("std_normal_d10")

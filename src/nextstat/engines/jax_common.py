@@ -97,16 +97,23 @@ class ChainRuns(NamedTuple):
     sampling_s: float
 
 
-def run_chains(warmup: Callable, sample: Callable, keys, inits) -> ChainRuns:
+def run_chains(warmup: Callable, sample: Callable, keys, inits, vectorized: bool = False) -> ChainRuns:
     """The timing protocol every JAX engine shares: chains one after another (each its
     own tree, no lockstep); warmup and sampling each compiled once, ahead of time, and
     timed apart from execution; every clock read after ``block_until_ready``.
 
     ``warmup(key, position) -> (carry, gradient_count)`` and ``sample(key, *carry) -> outputs``.
+
+    ``vectorized``: the chains as one batch instead (``jax.vmap`` of the same two functions,
+    NumPyro's ``chain_method="vectorized"``): every NUTS iteration then lasts as long as its
+    longest tree, a chain that stopped early waiting for the others, and the times are the
+    batch's wall time rather than a sum over chains.
     """
     import jax
 
     warmup_keys, sample_keys = jax.vmap(jax.random.split, out_axes=1)(keys)
+    if vectorized:
+        return _run_batch(warmup, sample, warmup_keys, sample_keys, inits)
     compiled_warmup, compile_warmup_s = compile_ahead(warmup, warmup_keys[0], inits[0])
     compiled_sample, compile_sample_s = None, 0.0
     carries, outputs = [], []
@@ -125,19 +132,40 @@ def run_chains(warmup: Callable, sample: Callable, keys, inits) -> ChainRuns:
     return ChainRuns(carries, outputs, gradients, compile_warmup_s, compile_sample_s, warmup_s, sampling_s)
 
 
+def _run_batch(warmup: Callable, sample: Callable, warmup_keys, sample_keys, inits) -> ChainRuns:
+    """``run_chains`` with the chains as one vmapped batch; per-chain carries and outputs
+    are unstacked so that engines read them as from the sequential path."""
+    import jax
+
+    batch_warmup, batch_sample = jax.vmap(warmup), jax.vmap(sample)
+    compiled_warmup, compile_warmup_s = compile_ahead(batch_warmup, warmup_keys, inits)
+    (carry, steps), warmup_s = run_blocking(compiled_warmup, warmup_keys, inits)
+    compiled_sample, compile_sample_s = compile_ahead(batch_sample, sample_keys, *carry)
+    out, sampling_s = run_blocking(compiled_sample, sample_keys, *carry)
+    chains = len(inits)
+    carries = [jax.tree.map(lambda leaf, c=c: leaf[c], carry) for c in range(chains)]
+    outputs = [jax.tree.map(lambda leaf, c=c: np.asarray(leaf[c]), out) for c in range(chains)]
+    return ChainRuns(carries, outputs, int(np.sum(steps)), compile_warmup_s, compile_sample_s, warmup_s, sampling_s)
+
+
 def stack_chains(outputs: list, pick: Callable) -> np.ndarray:
     """``(chain, draw, ...)`` from per-chain outputs."""
     return np.stack([pick(out) for out in outputs])
 
 
-def prepare_chains(engine_name: str, case: Case, settings: dict[str, Any], n_chains: int, seed: int):
-    """What every JAX engine does before sampling: refuse chain methods it does not offer,
-    set the float width, and derive the shared initial points and one key per chain."""
+def prepare_chains(
+    engine_name: str, case: Case, settings: dict[str, Any], n_chains: int, seed: int, offers_vectorized: bool = False
+):
+    """What every JAX engine does before sampling: refuse chain methods it does not offer
+    (``vectorized`` only where the engine offers it), set the float width, and derive the
+    shared initial points and one key per chain."""
     from .base import SettingsError
 
-    if settings["chain_method"] != "sequential":
+    offered = ("sequential", "vectorized") if offers_vectorized else ("sequential",)
+    if settings["chain_method"] not in offered:
         raise SettingsError(
-            f"{engine_name} runs chains sequentially on CPU; chain_method={settings['chain_method']!r} is not offered"
+            f"{engine_name} runs chains {' or '.join(offered)} on CPU; "
+            f"chain_method={settings['chain_method']!r} is not offered"
         )
     configure_jax(settings["dtype"])
     import jax.numpy as jnp

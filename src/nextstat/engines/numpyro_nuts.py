@@ -19,7 +19,7 @@ NAME = "numpyro_nuts"
 
 
 def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunResult:
-    inits, keys = prepare_chains(NAME, case, settings, budget.chains, seed)
+    inits, keys = prepare_chains(NAME, case, settings, budget.chains, seed, offers_vectorized=True)
     import jax
     import jax.numpy as jnp
     from numpyro.infer.hmc import hmc
@@ -58,7 +58,7 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     def sample(key, state):  # NumPyro's state carries its own random key
         return scan_kernel(state, budget.draws)[1]
 
-    runs = run_chains(warmup, sample, keys, inits)
+    runs = run_chains(warmup, sample, keys, inits, vectorized=settings["chain_method"] == "vectorized")
     n_steps, divergent, energy, accept, step_size = (
         stack_chains(runs.outputs, lambda out, i=i: out[1][i]) for i in range(5)
     )
