@@ -24,6 +24,7 @@ GATE_SCHEMA = "nextstat.gate_result.v1"
 POLICY_SCHEMA = "nextstat.gate_policy.v1"
 VALIDATION_SCHEMA = "nextstat.validation.v1"
 REPRODUCTION_SCHEMA = "nextstat.reproduction.v1"
+SBC_SCHEMA = "nextstat.sbc.v1"
 
 #: schema_version -> its schema file in ``schemas/`` (``nextstat.NAME.vN`` -> ``NAME.vN.schema.json``).
 SCHEMA_FILES = {
@@ -39,6 +40,7 @@ SCHEMA_FILES = {
         POLICY_SCHEMA,
         VALIDATION_SCHEMA,
         REPRODUCTION_SCHEMA,
+        SBC_SCHEMA,
     )
 }
 

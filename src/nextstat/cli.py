@@ -234,6 +234,19 @@ def _build_parser() -> argparse.ArgumentParser:
     _posteriordb_option(p)
     p.set_defaults(handler=summaries.cmd_reproduce)
 
+    p = sub.add_parser("sbc", help="simulation-based calibration of one engine on a case that can simulate")
+    p.add_argument("--case", required=True, help="eight_schools, neal_funnel_ncp_10d, or path/to/file.py:SIMULATOR")
+    p.add_argument("--engine", required=True)
+    p.add_argument("--replications", type=_positive_int, default=100)
+    p.add_argument("--seed", required=True, type=_nonnegative_int)
+    p.add_argument("--budget", default="4x500x500", help="CHAINSxWARMUPxDRAWS per replication (default 4x500x500)")
+    p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--draws-per-rank", type=_positive_int, default=99, help="thinned draws each rank is among")
+    p.add_argument("--bins", type=_positive_int, default=20, help="bins of the chi-square test (divide ranks + 1)")
+    p.add_argument("--out", required=True, help="the SBC artifact (JSON)")
+    p.add_argument("--chart", help="rank histograms (PNG; default: beside --out)")
+    p.set_defaults(handler=cmd_sbc)
+
     p = sub.add_parser("env", help="print this machine's environment fingerprint")
     p.add_argument("--out", help="write it to this file instead")
     p.set_defaults(handler=cmd_env)
@@ -268,6 +281,12 @@ def _parse_settings(items: list[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             settings[key] = raw  # a bare word, e.g. metric=dense
     return settings
+
+
+def cmd_sbc(args) -> int:
+    from .sbc import cmd_sbc as run
+
+    return run(args, _parse_settings(args.settings))
 
 
 def cmd_engines(args) -> int:

@@ -30,8 +30,9 @@ model {
 """
 
 
-def eight_schools() -> Case:
-    y = np.array(Y)
+def eight_schools(observed: tuple[float, ...] = Y) -> Case:
+    """The classic data, or ``observed`` effects (simulation-based calibration simulates them)."""
+    y = np.array(observed)
     sigma = np.array(SIGMA)
     names = ("mu", "tau", *indexed_names("theta_tilde", 8))
 
@@ -54,7 +55,7 @@ def eight_schools() -> Case:
         param_names=names,
         log_density=log_density,
         constrain=exp_columns(1),  # tau = exp(log_tau)
-        data={"J": 8, "y": list(Y), "sigma": list(SIGMA)},
+        data={"J": 8, "y": list(observed), "sigma": list(SIGMA)},
         stan_code=STAN_CODE,
-        stan_data={"J": 8, "y": list(Y), "sigma": list(SIGMA)},
+        stan_data={"J": 8, "y": list(observed), "sigma": list(SIGMA)},
     )

@@ -1,0 +1,92 @@
+"""Simulation-based calibration: a calibrated sampler passes, a miscalibrated one fails."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import nextstat
+
+from nextstat.artifacts import SBC_SCHEMA, validation_errors
+from nextstat.cases import CaseError
+from nextstat.engines import Budget, resolve_settings
+from nextstat.sbc import rank_of, run_sbc, thinned_draws, uniformity
+
+MODEL = Path(__file__).parent / "data" / "sbc_conjugate.py"
+EXACT, OVERCONFIDENT = f"{MODEL}:EXACT", f"{MODEL}:OVERCONFIDENT"
+SIMULATOR = f"{MODEL}:CONJUGATE"
+BUDGET = Budget(2, 0, 200)
+
+
+def _sbc(engine, replications=300, seed=11):
+    return run_sbc(
+        SIMULATOR, engine, replications, seed, BUDGET, resolve_settings({}, engine), draws_per_rank=19, bins=20,
+        log=lambda line: None,
+    )  # fmt: skip
+
+
+def test_an_exact_posterior_sampler_is_calibrated():
+    artifact = _sbc(EXACT)
+    assert validation_errors(artifact, SBC_SCHEMA) == []
+    assert artifact["verdict"] == "calibrated" and artifact["replications_done"] == 300
+    ranks = np.array(artifact["ranks"]["theta"])
+    assert ranks.min() >= 0 and ranks.max() <= 19 and abs(ranks.mean() - 9.5) < 1.0
+
+
+def test_an_overconfident_sampler_fails_with_its_ranks_at_the_ends():
+    """Halving the posterior sd: the truth falls outside the draws too often, so its ranks
+    pile up at 0 and 19 (300 replications are plenty: chi-square p far below 0.01)."""
+    artifact = _sbc(OVERCONFIDENT)
+    assert artifact["verdict"] == "miscalibrated" and artifact["miscalibrated_parameters"] == ["theta"]
+    assert artifact["test"]["p_value"]["theta"] < 1e-6
+    ranks = np.array(artifact["ranks"]["theta"])
+    assert np.mean((ranks == 0) | (ranks == 19)) > 0.3  # a uniform rank lands there 10% of the time
+
+
+def test_the_command_writes_the_artifact_and_the_histograms_and_exits_1_on_a_miscalibrated_engine(tmp_path):
+    out = tmp_path / "sbc.json"
+    args = ["--case", SIMULATOR, "--seed", 3, "--replications", 100, "--budget", "2x0x200", "--draws-per-rank", 19]
+    proc = nextstat("sbc", *args, "--engine", OVERCONFIDENT, "--out", out)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "miscalibrated over 100 replications" in proc.stdout
+    artifact = json.loads(out.read_text())
+    assert validation_errors(artifact, SBC_SCHEMA) == [] and artifact["command"].startswith("nextstat sbc --case")
+    assert out.with_suffix(".png").stat().st_size > 0
+    proc = nextstat("sbc", *args, "--engine", EXACT, "--out", tmp_path / "ok.json")
+    assert proc.returncode == 0 and "calibrated over 100" in proc.stdout
+
+
+def test_our_nuts_runs_sbc_on_eight_schools_end_to_end():
+    """A handful of replications only (each compiles its own density): that it runs, and
+    ranks every parameter; calibration at scale is a benchmark's job, not CI's."""
+    artifact = run_sbc(
+        "eight_schools", "nextstat_nuts", 4, 5, Budget(2, 200, 200), resolve_settings({}, "nextstat_nuts"),
+        draws_per_rank=19, bins=4, log=lambda line: None,
+    )  # fmt: skip
+    assert validation_errors(artifact, SBC_SCHEMA) == []
+    assert artifact["parameters"][:2] == ["mu", "tau"] and len(artifact["ranks"]["tau"]) == 4
+    assert all(0 <= r <= 19 for ranks in artifact["ranks"].values() for r in ranks)
+
+
+def test_thinning_keeps_about_the_effective_draws_and_says_when_there_are_too_few():
+    draws = np.arange(2 * 100, dtype=float).reshape(2, 100, 1)
+    kept, short = thinned_draws(draws, ess=40.0, keep=19, rng=np.random.default_rng(0))
+    assert kept.shape == (19, 1) and not short and len(np.unique(kept)) == 19
+    assert np.all(np.diff(np.sort(kept[:, 0])) >= 5)  # every fifth draw of each chain
+    kept, short = thinned_draws(draws, ess=10.0, keep=19, rng=np.random.default_rng(0))
+    assert short and kept.shape == (19, 1)
+
+
+def test_ranks_and_the_uniformity_test():
+    rng = np.random.default_rng(0)
+    assert rank_of(np.array([0.5]), np.array([[0.1], [0.9], [0.3]]), rng).tolist() == [2]
+    uniform = rng.integers(0, 20, size=(2000, 1))
+    _, p = uniformity(uniform, 19, 20)
+    assert p[0] > 0.01
+    _, p = uniformity(np.minimum(uniform, 10), 19, 20)
+    assert p[0] < 1e-10
+
+
+def test_a_case_that_cannot_simulate_is_refused_naming_those_that_can():
+    with pytest.raises(CaseError, match="cannot simulate: expected one of eight_schools"):
+        run_sbc("std_normal_d2", "nextstat_nuts", 1, 0, BUDGET, resolve_settings({}, "nextstat_nuts"))
