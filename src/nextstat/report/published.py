@@ -26,9 +26,10 @@ def published(summary: Summary, sink: Sink) -> list[str]:
         "## Against the published figures",
         "",
         f"Published: {block['source']}. Each of the paper's samplers is set beside this suite's rows that stand for "
-        "it; the ratio is the published figure over ours for a cost (gradients: above 1, ours needed fewer) and ours "
-        "over the published for an efficiency (above 1, ours did better). Ours is the median over the seeds, for a "
-        "cost over the seeds that got there (how many did, where some did not).",
+        "it; the ratio is the published figure over this suite's for a cost (gradients: above 1, the row here needed "
+        "fewer) and this suite's over the published for an efficiency (above 1, the row here did better). This "
+        "suite's figure is the median over its seeds, for a cost over the seeds that got there (how many did, where "
+        "some did not).",
         "",
     ]
     if block.get("note"):
@@ -37,7 +38,15 @@ def published(summary: Summary, sink: Sink) -> list[str]:
         sink.table(
             "published",
             table,
-            ["case", "published sampler", "figure", "published", "our row", "ours", "ratio (above 1: ours did better)"],
+            [
+                "case",
+                "published sampler",
+                "figure",
+                "published",
+                "row here",
+                "here",
+                "ratio (above 1: the row here did better)",
+            ],
             disable_numparse=True,
         )
     )
