@@ -90,3 +90,23 @@ def test_ranks_and_the_uniformity_test():
 def test_a_case_that_cannot_simulate_is_refused_naming_those_that_can():
     with pytest.raises(CaseError, match="cannot simulate: expected one of eight_schools"):
         run_sbc("std_normal_d2", "nextstat_nuts", 1, 0, BUDGET, resolve_settings({}, "nextstat_nuts"))
+
+
+def test_a_suite_summary_keeps_its_calibration_and_the_report_shows_it(tmp_path, ok_artifact):
+    from nextstat.aggregate import aggregate
+    from nextstat.artifacts import write_json
+    from nextstat.report import write_report
+
+    paths = []
+    for engine, label in ((EXACT, "exact"), (OVERCONFIDENT, "overconfident")):
+        artifact = _sbc(engine, replications=100)
+        artifact["label"] = label
+        paths.append(write_json(tmp_path / f"{label}.json", artifact, SBC_SCHEMA))
+    write_json(tmp_path / "runs" / "run.json", ok_artifact)
+    summary = aggregate("t", [tmp_path / "runs" / "run.json"], reference="blackjax_nuts", sbc_paths=paths)
+    assert validation_errors(summary) == []
+    assert [entry["verdict"] for entry in summary["calibration"]] == ["calibrated", "miscalibrated"]
+    text = write_report(summary, tmp_path / "report").read_text()
+    section = text.split("## Calibration (SBC)")[1].split("\n## ")[0]
+    assert "| `overconfident` | 100" in section and "**miscalibrated**: theta" in section
+    assert len(list((tmp_path / "report" / "charts").glob("sbc_*.png"))) == 2

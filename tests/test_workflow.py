@@ -195,3 +195,31 @@ def test_a_row_with_its_own_budget_sized_cases_and_gym_targets_plan_as_named(tmp
     many = [line for line in proc.stdout.splitlines() if "--label many" in line]
     assert len(many) == 1 and "--budget 512x50x100" in many[0]
     assert all("--budget 4x100x200" in line for line in proc.stdout.splitlines() if "--label nextstat_nuts" in line)
+
+
+def test_a_suites_sbc_block_plans_one_job_per_case_and_row_and_feeds_the_summary(tmp_path):
+    config = tmp_path / "sbc.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "suite": "cal",
+                "seeds": [7],
+                "budget": {"chains": 2, "warmup": 100, "draws": 100},
+                "cases": ["std_normal_d2"],
+                "engines": [{"label": "ours", "engine": "nextstat_nuts"}, {"label": "mams", "engine": "nextstat_mams"}],
+                "sbc": {"cases": ["eight_schools"], "engines": ["ours"], "replications": 50,
+                        "budget": {"chains": 2, "warmup": 200, "draws": 200}},
+            }
+        )
+    )  # fmt: skip
+    proc = _snakemake(tmp_path, config, "--dry-run", "--printshellcmds")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = [line for line in proc.stdout.splitlines() if " sbc --case " in line]
+    assert len(jobs) == 1 and "--case eight_schools --engine nextstat_nuts --label ours" in jobs[0]
+    assert "--replications 50 --seed 7 --budget 2x200x200" in jobs[0] and "|| test $? -eq 1" in jobs[0]
+    assert "--sbc results/cal/sbc/eight_schools/ours.json" in proc.stdout
+    bad = yaml.safe_load(config.read_text())
+    bad["sbc"]["cases"] = ["std_normal_d2"]
+    config.write_text(yaml.safe_dump(bad))
+    proc = _snakemake(tmp_path, config, "--dry-run")
+    assert proc.returncode != 0 and "case 'std_normal_d2' cannot simulate" in proc.stdout + proc.stderr

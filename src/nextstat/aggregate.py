@@ -24,6 +24,7 @@ from .cases.stan_program import BRIDGESTAN_DENSITY
 from .diagnostics import agreement_z
 from .engines import REFERENCE_ENGINE, EngineError, EngineSpec, load_engine
 from .moment_bias import STATISTICS
+from .sbc import calibration_record
 from .summary_types import (
     CORRECTNESS_FAILURES,
     Agreement,
@@ -130,6 +131,7 @@ def aggregate(
     benchmarks_dir: str | None = None,
     timing_paths: Iterable[Path] = (),
     presentation: Presentation | None = None,
+    sbc_paths: Iterable[Path] = (),
 ) -> Summary:
     runs = load_runs(paths)
     records = _split_devices_by_hardware([_run_record(path, doc) for path, doc in runs])
@@ -159,6 +161,9 @@ def aggregate(
     }
     if presentation:
         summary["presentation"] = presentation
+    calibration = [calibration_record(read_json(path), path) for path in sbc_paths]
+    if calibration:
+        summary["calibration"] = calibration
     return summary
 
 

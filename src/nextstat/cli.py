@@ -169,6 +169,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--benchmarks", help="folder of Snakemake benchmark TSVs, for the harness overhead")
     p.add_argument("--timings", nargs="*", default=[], help="cold/cached/warm timing artifacts to include")
+    p.add_argument("--sbc", nargs="*", default=[], help="simulation-based calibration artifacts to include")
     p.add_argument(
         "--presentation",
         help="the suite configuration's report: block as JSON (which figures lead, which differences are on purpose)",
@@ -237,6 +238,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sbc", help="simulation-based calibration of one engine on a case that can simulate")
     p.add_argument("--case", required=True, help="eight_schools, neal_funnel_ncp_10d, or path/to/file.py:SIMULATOR")
     p.add_argument("--engine", required=True)
+    p.add_argument("--label", help="the engine row's label in a suite (default: the engine name)")
     p.add_argument("--replications", type=_positive_int, default=100)
     p.add_argument("--seed", required=True, type=_nonnegative_int)
     p.add_argument("--budget", default="4x500x500", help="CHAINSxWARMUPxDRAWS per replication (default 4x500x500)")

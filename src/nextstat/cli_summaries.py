@@ -81,6 +81,7 @@ def cmd_aggregate(args) -> int:
             benchmarks_dir=args.benchmarks,
             timing_paths=_expand(args.timings),
             presentation=presentation,
+            sbc_paths=_expand(args.sbc),
         )
     except ArtifactError as exc:
         raise UsageError(str(exc)) from None

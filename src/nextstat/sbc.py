@@ -160,6 +160,7 @@ def cmd_sbc(args, overrides: dict[str, Any]) -> int:
     except (CaseError, EngineError, SettingsError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     artifact["command"] = shlex.join(["nextstat", *args.argv])
+    artifact["label"] = args.label or args.engine
     write_json(args.out, artifact, SBC_SCHEMA)
     chart = rank_histograms(artifact, Path(args.chart) if args.chart else Path(args.out).with_suffix(".png"))
     worst = min(artifact["test"]["p_value"].items(), key=lambda item: item[1])
@@ -169,6 +170,28 @@ def cmd_sbc(args, overrides: dict[str, Any]) -> int:
         f"parameter) -> {args.out}, {chart}"
     )
     return EXIT_OK if artifact["verdict"] == "calibrated" else EXIT_INVALID
+
+
+#: what a suite summary keeps of an SBC artifact (``calibration``): enough to redraw its
+#: histograms and state its verdict, not its environment
+CALIBRATION_KEYS = (
+    "case", "engine", "label", "seed", "replications", "replications_done", "failures", "budget", "draws_per_rank",
+    "replications_below_ess", "parameters", "ranks", "test", "verdict", "miscalibrated_parameters", "seconds",
+)  # fmt: skip
+
+
+def calibration_record(doc: dict[str, Any], path: Path | str) -> dict[str, Any]:
+    """An SBC artifact as the suite summary keeps it (``summary["calibration"]``)."""
+    from .artifacts import ArtifactError, validation_errors
+
+    if not isinstance(doc, dict) or doc.get("schema_version") != SBC_SCHEMA:
+        raise ArtifactError(f"{path}: not an SBC artifact ({SBC_SCHEMA})")
+    errors = validation_errors(doc, SBC_SCHEMA)
+    if errors:
+        raise ArtifactError(f"{path}: invalid SBC artifact: {errors[0]}")
+    record = {key: doc[key] for key in CALIBRATION_KEYS if key in doc}
+    record.setdefault("label", doc["engine"])
+    return {**record, "path": str(path)}
 
 
 def rank_histograms(artifact: dict[str, Any], path: Path) -> Path:

@@ -261,6 +261,8 @@ class Summary(TypedDict):
     harness: Harness
     timings: NotRequired[list[TimingRecord]]
     presentation: NotRequired[Presentation]
+    #: the suite's simulation-based calibration, one entry per case and engine row (sbc.py)
+    calibration: NotRequired[list[dict[str, Any]]]
 
 
 def timing_modes(record: TimingRecord) -> dict[str, dict[str, Any]]:

@@ -6,6 +6,7 @@ rule aggregate:
         runs=RUN_ARTIFACTS,
         validation=f"{RESULTS}/validation.json",
         timings=TIMING_ARTIFACTS,
+        sbc=SBC_ARTIFACTS,
     output:
         f"{RESULTS}/summary.json",
     params:
@@ -19,4 +20,5 @@ rule aggregate:
         f"{RESULTS}/logs/aggregate.log",
     shell:
         "{NEXTSTAT} aggregate --suite {SUITE} --runs {input.runs} --reference-engine {params.reference}"
-        " --benchmarks {params.benchmarks} --timings {input.timings} {params.presentation} --out {output} > {log} 2>&1"
+        " --benchmarks {params.benchmarks} --timings {input.timings} --sbc {input.sbc} {params.presentation}"
+        " --out {output} > {log} 2>&1"

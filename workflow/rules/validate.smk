@@ -7,6 +7,7 @@ rule validate:
         runs=RUN_ARTIFACTS,
         builds=STAN_BUILDS,
         timings=TIMING_ARTIFACTS,
+        sbc=SBC_ARTIFACTS,
     output:
         f"{RESULTS}/validation.json",
     log:
@@ -14,4 +15,4 @@ rule validate:
     benchmark:
         f"{RESULTS}/benchmarks/validate/validate.tsv"
     shell:
-        "{NEXTSTAT} validate {input.runs} {input.builds} {input.timings} --out {output} > {log} 2>&1"
+        "{NEXTSTAT} validate {input.runs} {input.builds} {input.timings} {input.sbc} --out {output} > {log} 2>&1"

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..artifacts import SUMMARY_SCHEMA, write_json
 from ..summary_types import Row, Summary
+from .calibration import calibration
 from .checks import controls, correctness, failures, fairness, health
 from .convergence import convergence
 from .headline import headline_table, tldr
@@ -57,6 +58,7 @@ def write_report(summary: Summary, out_dir: Path) -> Path:
         details += head_to_head(summary, backend, device, rows, sink)
         details += across
     main += published(summary, sink)
+    main += calibration(summary, sink)
     main += timings(summary, sink)
     main += failures(summary)
     main += protocol(summary, sink)
