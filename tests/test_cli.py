@@ -14,7 +14,7 @@ def test_every_subcommand_has_help(command):
 
 def test_cases_lists_the_builtin_cases():
     proc = nextstat("cases", "--json", check=True)
-    rows = {r["case"]: r for r in json.loads(proc.stdout) if not r["case"].startswith("pdb:")}
+    rows = {r["case"]: r for r in json.loads(proc.stdout) if not r["case"].startswith(("pdb:", "gym:"))}
     assert set(rows) == {
         "std_normal_d2",
         "std_normal_d10",
@@ -28,6 +28,10 @@ def test_cases_lists_the_builtin_cases():
         "glm_logistic_n5000_p20",
         "hier_logistic_ri",
         "logreg_scaled_n1000_p10",
+        "gaussian_kappa100_d100",
+        "banana_d2",
+        "rosenbrock_d36",
+        "neal_funnel_20d",
     }
     assert rows["eight_schools"]["dim"] == 10 and rows["eight_schools"]["parameterization"] == "ncp"
     assert rows["std_normal_d10"]["reference"] == "analytic"
