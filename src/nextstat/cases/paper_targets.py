@@ -44,9 +44,9 @@ model {
 """
 
 GAUSSIAN_STAN = """
-data { int<lower=1> d; vector<lower=0>[d] sd; }
+data { int<lower=1> d; vector<lower=0>[d] sigma; }
 parameters { vector[d] x; }
-model { x ~ normal(0, sd); }
+model { x ~ normal(0, sigma); }
 """
 
 
@@ -136,9 +136,9 @@ def ill_conditioned_gaussian(d: int = 100, condition: float = 100.0) -> Case:
         param_names=names,
         log_density=log_density,
         constrain=identity,
-        data={"d": d, "sd": sd.tolist()},
+        data={"d": d, "sigma": sd.tolist()},
         stan_code=GAUSSIAN_STAN,
-        stan_data={"d": d, "sd": sd.tolist()},
+        stan_data={"d": d, "sigma": sd.tolist()},
         reference=Reference(
             kind="analytic",
             mean={n: 0.0 for n in names},
