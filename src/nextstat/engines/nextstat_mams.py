@@ -3,8 +3,9 @@ every engine: chains one after another under the shared timing protocol (``run_c
 
 ``target_accept`` is MAMS's target acceptance (0.9 is the published choice; a suite
 sets it per row); ``eps_jitter`` (default 0.1) jitters the step size per transition;
-``adaptation`` is the diagonal metric's estimator, ``variance`` (default) or ``fisher``
-(``samplers/mams_warmup.py``).
+``adaptation`` is the metric's estimator, ``variance`` (default), ``fisher`` (the Fisher
+divergence's diagonal) or ``fisher-lowrank`` (its low-rank-plus-diagonal form, a dense
+preconditioner: ``samplers/mams_warmup.py``).
 Its health gate is the microcanonical one: E-BFMI, computed from the potential energy
 at the draws, is reported as a warning only.
 """
@@ -21,6 +22,12 @@ from .contract import EPS_JITTER, EngineSpec, Setting, library_versions
 from .jax_common import chain_result, prepare_chains, run_chains, stack_chains, start_backend
 
 NAME = "nextstat_mams"
+#: adaptation -> what the artifact says its preconditioner is
+METRIC_WORDS = {
+    "variance": "diagonal (variance)",
+    "fisher": "diagonal (Fisher-divergence sqrt(Var x / Var g))",
+    "fisher-lowrank": "dense (the Fisher divergence's low-rank-plus-diagonal estimate, through its Cholesky factor)",
+}
 
 
 def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunResult:
@@ -91,8 +98,7 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "adaptation": "far starts climb to the typical set (line-searched gradient ascent while "
             "it gains > d + 4 sqrt(d) "
             "nats); Stan's step-size heuristic; dual averaging of eps to target_accept, floored at "
-            "1e-3 x its restart eps; diagonal preconditioner "
-            f"({'Fisher-divergence diagonal sqrt(Var x / Var g)' if adaptation == 'fisher' else 'variance'})"
+            f"1e-3 x its restart eps; {METRIC_WORDS[adaptation]} preconditioner"
             " from 30-60% of warmup; L = 0.4 x path length per effective sample over 60-80% of warmup",
             "trajectory_length_per_chain": lengths,
             "step_size_per_chain": step_sizes,
@@ -117,10 +123,10 @@ ENGINE = EngineSpec(
         "eps_jitter": EPS_JITTER,
         "adaptation": Setting(
             "variance",
-            ("variance", "fisher"),
+            tuple(METRIC_WORDS),
             "the window's metric estimator: `variance` is the tuning window's variance, `fisher` "
-            "the diagonal minimizer of the Fisher divergence over that window "
-            "(samplers/mams_warmup.metric_window)",
+            "the diagonal minimizer of the Fisher divergence over that window, `fisher-lowrank` its "
+            "low-rank-plus-diagonal form as a dense preconditioner (samplers/mams_warmup.metric_window)",
         ),
         "length_jitter": Setting(
             "none",

@@ -3,7 +3,8 @@ arXiv:2503.01707), as pure JAX functions in the BlackJAX shape.
 
 The velocity u is a unit vector and moves under isokinetic dynamics,
 dx/dt = sigma u and du/dt = (I - u u') (sigma g) / (d - 1), where g is the gradient of
-the log density and sigma = sqrt(M^-1) a diagonal preconditioner. A transition draws a
+the log density and sigma = sqrt(M^-1) a diagonal preconditioner (or, for a dense M^-1,
+its Cholesky factor S: dx/dt = S u and the force S' g). A transition draws a
 fresh u uniformly on the sphere, integrates n = round(L / eps) steps of the minimal-norm
 (McLachlan) integrator B A B A B, and accepts the end point with probability
 min(1, exp(-W)), W = U(x_n) - U(x_0) + (the kinetic energy changes of every B step),
@@ -74,25 +75,50 @@ def random_unit_vector(key, d, dtype):
     return z / jnp.sqrt(jnp.sum(z * z))
 
 
+class Preconditioner(NamedTuple):
+    """x = S z for M^-1 = S S': ``move(u)`` = S u (a position step's direction), ``force(g)``
+    = S' g (the gradient in the preconditioned space), ``whiten(x)`` = S^-1 x."""
+
+    move: Callable
+    force: Callable
+    whiten: Callable
+
+
+def preconditioner(inverse_metric) -> Preconditioner:
+    """S from the inverse metric: sqrt of a diagonal (a vector), or the lower Cholesky factor
+    of a dense one (a d x d matrix, e.g. the low-rank Fisher estimate made dense)."""
+    if inverse_metric.ndim == 1:
+        sigma = jnp.sqrt(inverse_metric)
+        return Preconditioner(lambda u: sigma * u, lambda g: sigma * g, lambda x: x / sigma)
+    chol = jnp.linalg.cholesky(inverse_metric)
+    return Preconditioner(
+        lambda u: chol @ u,
+        lambda g: chol.T @ g,
+        lambda x: jax.scipy.linalg.solve_triangular(chol, x, lower=True),
+    )
+
+
 def integrate(logdensity_fn: Callable):
-    """``trajectory(state, u, step_size, n_steps, sigma) -> (state, u, kinetic change)``:
-    n steps of the minimal-norm integrator, two gradients per step (the last B of a
-    step and the first B of the next share their gradient)."""
+    """``trajectory(state, u, step_size, n_steps, inverse_metric) -> (state, u, kinetic
+    change)``: n steps of the minimal-norm integrator, two gradients per step (the last B
+    of a step and the first B of the next share their gradient)."""
     value_and_grad = jax.value_and_grad(logdensity_fn)
 
-    def trajectory(state: MAMSState, u, step_size, n_steps, sigma):
+    def trajectory(state: MAMSState, u, step_size, n_steps, inverse_metric):
+        scale = preconditioner(inverse_metric)
+
         def position_update(x, u, tau):
-            x = x + tau * sigma * u
+            x = x + tau * scale.move(u)
             logdensity, grad = value_and_grad(x)
             return x, logdensity, grad
 
         def one_step(_, carry):
             x, logdensity, grad, u, kinetic = carry
-            u, dk1 = velocity_update(u, sigma * grad, B1 * step_size)
+            u, dk1 = velocity_update(u, scale.force(grad), B1 * step_size)
             x, logdensity, grad = position_update(x, u, 0.5 * step_size)
-            u, dk2 = velocity_update(u, sigma * grad, (1.0 - 2.0 * B1) * step_size)
+            u, dk2 = velocity_update(u, scale.force(grad), (1.0 - 2.0 * B1) * step_size)
             x, logdensity, grad = position_update(x, u, 0.5 * step_size)
-            u, dk3 = velocity_update(u, sigma * grad, B1 * step_size)
+            u, dk3 = velocity_update(u, scale.force(grad), B1 * step_size)
             return x, logdensity, grad, u, kinetic + dk1 + dk2 + dk3
 
         zero = jnp.zeros((), state.position.dtype)
@@ -141,8 +167,7 @@ def build_kernel(logdensity_fn: Callable, max_steps: int = 1024):
         n_steps = jnp.clip(jnp.round(trajectory_length / step_size), 1, max_steps).astype(jnp.int32)
         eps = step_size * (1.0 + jitter * jax.random.uniform(jitter_key, (), dtype, -1.0, 1.0))
         u = random_unit_vector(velocity_key, d, dtype)
-        sigma = jnp.sqrt(inverse_metric)
-        proposal, _, kinetic = trajectory(state, u, eps, n_steps, sigma)
+        proposal, _, kinetic = trajectory(state, u, eps, n_steps, inverse_metric)
         energy_error = -(proposal.logdensity - state.logdensity) + kinetic
         energy_error = jnp.where(jnp.isnan(energy_error), jnp.inf, energy_error)
         accept_prob = jnp.minimum(1.0, jnp.exp(-energy_error))

@@ -22,8 +22,11 @@ Then four phases over ``num_warmup`` iterations (a static schedule, fed to one `
 2. [30%, 60%): dual averaging goes on while the draws (and the gradients the kernel
    already holds at them), in the space the current preconditioner scales, feed the
    metric estimator of ``adaptation``: a Welford
-   variance (``variance``, the default) or the Fisher-divergence diagonal
-   sqrt(Var x / Var g) (``fisher``, ``fisher_metric.fisher_diagonal``);
+   variance (``variance``, the default), the Fisher-divergence diagonal
+   sqrt(Var x / Var g) (``fisher``, ``fisher_metric.fisher_diagonal``) or its
+   low-rank-plus-diagonal form (``fisher-lowrank``, ``fisher_metric.fisher_low_rank``),
+   which MAMS then applies as a dense preconditioner S (its Cholesky factor: position
+   steps S u, the force S' g; ``mams.preconditioner``);
 3. at 60% the preconditioner becomes that estimate, regularized like Stan's
    (n/(n+5) s^2 + 1e-3 * 5/(n+5), in the scaled space, so relative to the known scales);
    dual averaging restarts from the current eps;
@@ -48,8 +51,9 @@ import numpy as np
 from .approach import MAX_ITERATIONS as MAX_CLIMB
 from .approach import ApproachInfo, climb, curvature_metric
 from .ess import effective_sample_size
-from .fisher_metric import WindowEstimator, fisher_diagonal
-from .mams import MAMSInfo, MAMSState, build_kernel, find_reasonable_step_size, init
+from .fisher_metric import WindowEstimator, fisher_diagonal, fisher_low_rank
+from .mams import MAMSInfo, MAMSState, build_kernel, find_reasonable_step_size, init, preconditioner
+from .metrics import usable_metric
 from .stan_warmup import stan_variance
 from .step_size import DualAveraging, dual_averaging_init, dual_averaging_update
 
@@ -58,17 +62,37 @@ LENGTH_FACTOR = 0.4  # L = 0.4 x the path length per effective sample (MCLMC's c
 EARLY_STEPS = 8  # before the preconditioner exists, at most this many steps per draw
 #: dual averaging never proposes an eps below this fraction of the eps it (re)started from
 STEP_FLOOR = 1e-3
-#: the diagonal metric's estimator over the window: the draws' variance, or the Fisher
-#: divergence minimizer from the draws and their gradients
-ADAPTATIONS = ("variance", "fisher")
+#: the metric's estimator over the window: the draws' variance, the Fisher divergence
+#: minimizer from the draws and their gradients (diagonal), or its low-rank-plus-diagonal
+#: form, applied as a dense preconditioner (its Cholesky factor)
+ADAPTATIONS = ("variance", "fisher", "fisher-lowrank")
 
 
-def metric_window(adaptation: str) -> WindowEstimator:
+def metric_window(adaptation: str, capacity: int = 1) -> WindowEstimator:
+    """The window's estimator; ``capacity``: the most draws a window holds (the low-rank
+    form keeps them)."""
     if adaptation == "variance":
         return stan_variance(dense=False)
     if adaptation == "fisher":
         return fisher_diagonal()
+    if adaptation == "fisher-lowrank":
+        return fisher_low_rank(max(capacity, 1))
     raise ValueError(f"MAMS adaptation {adaptation!r}: expected one of {', '.join(ADAPTATIONS)}")
+
+
+def _compose(inverse_metric, estimate):
+    """The estimate made in the space the current preconditioner whitens, back in x's:
+    elementwise for a diagonal, S E S' for a dense one (M^-1 = S S')."""
+    if inverse_metric.ndim == 1:
+        return inverse_metric * estimate
+    chol = jnp.linalg.cholesky(inverse_metric)
+    composed = chol @ estimate @ chol.T
+    return 0.5 * (composed + composed.T)
+
+
+def _mean_variance(inverse_metric):
+    """The mean of M^-1's diagonal: the scale a step size is rescaled by."""
+    return jnp.mean(inverse_metric if inverse_metric.ndim == 1 else jnp.diag(inverse_metric))
 
 
 class MAMSWarmupState(NamedTuple):
@@ -145,7 +169,8 @@ def run_warmup(
     evaluations are the infos' ``n_grads`` plus the final state's ``setup_grads``.
     ``climb_start``, ``curvature_start`` and ``step_floor`` (0: none) switch the far-start
     safeguards off one by one, for ``benchmarks.far_starts``, which measures each."""
-    window = metric_window(adaptation)
+    plan = schedule(num_warmup)
+    window = metric_window(adaptation, int(np.sum(plan.collect_variance)))
     kernel = kernel or build_kernel(logdensity_fn)
     d = position.shape[0]
     dtype = position.dtype
@@ -155,6 +180,8 @@ def run_warmup(
     start_metric, curvature_grads = (
         curvature_metric(logdensity_fn, position) if curvature_start else (jnp.ones(d, dtype), 0)
     )
+    if window.dense:  # a dense preconditioner from the start: the carry's shape is fixed
+        start_metric = jnp.diag(start_metric)
     # the heuristic draws from a key folded off the warmup's: the warmup's own stream is the
     # same whether or not the heuristic runs
     heuristic_key = jax.random.fold_in(key, 0x5EED)
@@ -163,7 +190,6 @@ def run_warmup(
     four_steps = jnp.asarray(length / 4.0, dtype)
     heuristic, heuristic_grads = find_reasonable_step_size(heuristic_key, kernel, state, four_steps, start_metric)
     step_size = jnp.minimum(four_steps, heuristic.astype(dtype))
-    plan = schedule(num_warmup)
     if trajectory_length is not None:
         plan = plan._replace(set_length=np.zeros(num_warmup, bool))
     capacity = max(1, int(np.max(plan.keep_index, initial=-1)) + 1)
@@ -177,28 +203,26 @@ def run_warmup(
         accept = jnp.where(jnp.isfinite(info.accept_prob), info.accept_prob, 0.0)
         da, step_size = dual_averaging_update(carry.dual_averaging, accept, delta=target_accept, floor=carry.step_floor)
         window_distance = carry.window_distance + jnp.where(add, info.distance, 0.0)
-        # the window estimates in the space the current metric preconditions (x / sigma, g sigma),
+        # the window estimates in the space the current metric preconditions (S^-1 x, S' g),
         # so that Stan's shrinkage towards 1e-3 is relative to the scales already known
-        sigma = jnp.sqrt(carry.inverse_metric)
+        scale = preconditioner(carry.inverse_metric)
         window_state = jax.tree.map(
             lambda a, b: jnp.where(add, a, b),
-            window.add(carry.window, state.position / sigma, state.logdensity_grad * sigma),
+            window.add(carry.window, scale.whiten(state.position), scale.force(state.logdensity_grad)),
             carry.window,
         )
         slot = jnp.maximum(keep, 0)
         path = (info.n_grads // 2) * carry.step_size  # integrator steps x eps (jitter averages out)
-        draws = jnp.where(
-            keep >= 0, carry.draws.at[slot].set(state.position / jnp.sqrt(carry.inverse_metric)), carry.draws
-        )
+        draws = jnp.where(keep >= 0, carry.draws.at[slot].set(scale.whiten(state.position)), carry.draws)
         path_lengths = jnp.where(keep >= 0, carry.path_lengths.at[slot].set(path), carry.path_lengths)
 
         def set_preconditioner(_):
-            estimate = carry.inverse_metric * window.estimate(window_state)
+            estimate = _compose(carry.inverse_metric, window.estimate(window_state))
             # a chain that did not move over the window has no variance to estimate from
-            usable = (window_distance > 0) & jnp.all(jnp.isfinite(estimate) & (estimate > 0))
+            usable = (window_distance > 0) & usable_metric(estimate)
             inverse_metric = jnp.where(usable, estimate, carry.inverse_metric)
             # the step size that worked in the old metric, rescaled to the new metric's mean scale
-            eps = jnp.exp(da.x_bar) * jnp.sqrt(jnp.mean(carry.inverse_metric) / jnp.mean(inverse_metric))
+            eps = jnp.exp(da.x_bar) * jnp.sqrt(_mean_variance(carry.inverse_metric) / _mean_variance(inverse_metric))
             return inverse_metric, carry.trajectory_length, eps, dual_averaging_init(eps), step_floor * eps
 
         def set_trajectory_length(_):
