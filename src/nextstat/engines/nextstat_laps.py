@@ -151,10 +151,10 @@ ENGINE = EngineSpec(
         "report_chains": REPORT_CHAINS,
         "adaptation": Setting(
             "variance",
-            ("variance", "fisher"),
+            ("variance", "fisher", "covariance"),
             "the ensemble's metric estimator: `variance` is the chains' variance, `fisher` the "
-            "diagonal minimizer of the Fisher divergence across the chains at every warmup step "
-            "(samplers/laps.ensemble_metric)",
+            "diagonal minimizer of the Fisher divergence across the chains at every warmup step, "
+            "`covariance` the chains' covariance as a dense preconditioner (samplers/laps.ensemble_metric)",
         ),
     },
     start_backend=start_backend,

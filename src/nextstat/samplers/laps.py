@@ -89,21 +89,31 @@ def _trace(trace_fn: Callable | None, positions, n_grads):
     return EnsembleTrace(jnp.mean(trace_fn(positions), axis=0), jnp.mean(n_grads.astype(positions.dtype)))
 
 
-#: how the ensemble's diagonal metric is estimated: the chains' variance, or the Fisher
-#: divergence minimizer from their positions and the gradients they already hold
-METRIC_ESTIMATORS = ("variance", "fisher")
+#: how the ensemble's metric is estimated: the chains' variance, the Fisher divergence
+#: minimizer from their positions and the gradients they already hold (both diagonal), or
+#: the chains' covariance (dense: MAMS integrates with its Cholesky factor)
+METRIC_ESTIMATORS = ("variance", "fisher", "covariance")
+
+
+def is_dense(estimator: str) -> bool:
+    return estimator == "covariance"
 
 
 def ensemble_metric(positions, grads=None, estimator: str = "variance"):
-    """The diagonal inverse metric from the ensemble at one moment: Var_chains(x_i)
-    (``variance``) or sqrt(Var_chains(x_i) / Var_chains(g_i)) (``fisher``,
-    ``fisher_metric.ensemble_fisher_diagonal``), each regularized towards 1e-3 as Stan
-    regularizes a window's variance."""
+    """The inverse metric from the ensemble at one moment: Var_chains(x_i) (``variance``),
+    sqrt(Var_chains(x_i) / Var_chains(g_i)) (``fisher``,
+    ``fisher_metric.ensemble_fisher_diagonal``) or Cov_chains(x) (``covariance``, a dense
+    matrix), each regularized towards 1e-3 as Stan regularizes a window's (co)variance. With
+    thousands of chains a covariance of a hundred dimensions is well estimated at every
+    iteration, which a single chain's window is not."""
     if estimator == "fisher":
         return ensemble_fisher_diagonal(positions, grads)
+    n = positions.shape[0]
+    if estimator == "covariance":
+        return stan_shrinkage(n, jnp.cov(positions, rowvar=False))
     if estimator != "variance":
         raise ValueError(f"metric estimator {estimator!r}: expected one of {', '.join(METRIC_ESTIMATORS)}")
-    return stan_shrinkage(positions.shape[0], jnp.var(positions, axis=0, ddof=1))
+    return stan_shrinkage(n, jnp.var(positions, axis=0, ddof=1))
 
 
 def lockstep(kernel: Callable):
@@ -210,7 +220,8 @@ def run_warmup(
     length = jnp.asarray(math.sqrt(d), dtype)
     heuristic_key = jax.random.fold_in(key, 0x5EED)  # the warmup keeps its own stream
     four_steps = jnp.asarray(length / 4.0, dtype)
-    step, heuristic_grads = ensemble_step_size(heuristic_key, kernel, states, four_steps, jnp.ones(d, dtype))
+    unit = jnp.eye(d, dtype=dtype) if is_dense(metric_estimator) else jnp.ones(d, dtype)
+    step, heuristic_grads = ensemble_step_size(heuristic_key, kernel, states, four_steps, unit)
     step = jnp.minimum(four_steps, step.astype(dtype))  # the heuristic only ever shortens the first step
     # every chain counts its start's climb as its own (conservative: superchains climb once)
     setup_grads = jnp.max(approach.n_evals) + heuristic_grads
@@ -250,9 +261,7 @@ def run_warmup(
         return one
 
     metric_key, length_key, step_key = jax.random.split(key, 3)
-    ensemble = EnsembleState(
-        states, step, jnp.ones(d, dtype), length, dual_averaging_init(step), STEP_FLOOR * step, step
-    )
+    ensemble = EnsembleState(states, step, unit, length, dual_averaging_init(step), STEP_FLOOR * step, step)
     (ensemble, grads), (accept_first, trace_first) = jax.lax.scan(
         iterate(True),
         (ensemble, (setup_grads * report).astype(jnp.int32)),
