@@ -73,5 +73,5 @@ def test_sample_with_mams_and_auto():
     )
     assert fisher.posterior["x"].shape == mams.posterior["x"].shape  # same run but the metric estimator
     assert not np.array_equal(fisher.posterior["x"].values, mams.posterior["x"].values)
-    with pytest.raises(ValueError, match="adaptation='fisher-lowrank': must be one of variance, fisher"):
-        nextstat.sample("std_normal_d2", method="mams", adaptation="fisher-lowrank")
+    with pytest.raises(ValueError, match="adaptation='covariance': must be one of variance, fisher, fisher-lowrank"):
+        nextstat.sample("std_normal_d2", method="mams", adaptation="covariance")  # LAPS's, not MAMS's
