@@ -45,7 +45,7 @@ def test_numpyro_runs_its_chains_vectorized_as_its_users_can_and_others_refuse_i
     np.testing.assert_array_equal(batched.draws, again.draws)
     from nextstat.engines.base import SettingsError
 
-    with pytest.raises(SettingsError, match="runs chains sequential on CPU; chain_method='vectorized'"):
+    with pytest.raises(SettingsError, match="runs chains sequentially on CPU; chain_method='vectorized'"):
         load_engine("blackjax_nuts").run(case, resolve_settings({"chain_method": "vectorized"}), budget, seed=7)
 
 

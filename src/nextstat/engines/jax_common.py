@@ -163,9 +163,9 @@ def prepare_chains(
 
     offered = ("sequential", "vectorized") if offers_vectorized else ("sequential",)
     if settings["chain_method"] not in offered:
+        how = "sequentially or as one vectorized batch" if offers_vectorized else "sequentially"
         raise SettingsError(
-            f"{engine_name} runs chains {' or '.join(offered)} on CPU; "
-            f"chain_method={settings['chain_method']!r} is not offered"
+            f"{engine_name} runs chains {how} on CPU; chain_method={settings['chain_method']!r} is not offered"
         )
     configure_jax(settings["dtype"])
     import jax.numpy as jnp
