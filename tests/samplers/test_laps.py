@@ -255,7 +255,7 @@ def test_the_ensemble_covariance_is_a_dense_preconditioner_laps_samples_a_correl
     import jax
     import jax.numpy as jnp
 
-    from nextstat.cases.base import Case, Reference, identity, indexed_names
+    from nextstat.cases.paper_targets import correlated_gaussian
     from nextstat.diagnostics import correctness, parameter_summary
     from nextstat.samplers.laps import ensemble_metric
 
@@ -266,24 +266,7 @@ def test_the_ensemble_covariance_is_a_dense_preconditioner_laps_samples_a_correl
     draws = jax.random.multivariate_normal(jax.random.key(0), jnp.zeros(d), jnp.asarray(cov), (4096,))
     estimate = np.asarray(ensemble_metric(draws, None, "covariance"))
     np.testing.assert_allclose(estimate, cov, rtol=0.1, atol=0.05 * np.outer(scales, scales).max() * 1e-2)
-    precision = jnp.asarray(np.linalg.inv(cov))
-    names = indexed_names("x", d)
-    case = Case(
-        name="correlated_gaussian",
-        family="gaussian",
-        parameterization="none",
-        description="neighbours correlated 0.99, scales 0.1 to 10",
-        unconstrained_names=names,
-        param_names=names,
-        log_density=lambda x: -0.5 * x @ precision @ x,
-        constrain=identity,
-        reference=Reference(
-            kind="analytic",
-            mean=dict.fromkeys(names, 0.0),
-            sd=dict(zip(names, np.sqrt(np.diag(cov)).tolist(), strict=True)),
-            mcse=dict.fromkeys(names, 0.0),
-        ),
-    )
+    case = correlated_gaussian(d, 0.99)
     settings = resolve_settings({**SETTINGS, "adaptation": "covariance"}, "nextstat_laps")
     result = load_engine("nextstat_laps").run(case, settings, Budget(256, 300, 300), 4)
     verdict = correctness(parameter_summary(result.draws, result.param_names), case.reference)

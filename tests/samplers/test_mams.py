@@ -197,30 +197,10 @@ def test_the_low_rank_fisher_metric_takes_mams_through_a_correlated_posterior_th
     """A Gaussian with correlations 0.99 between neighbours and scales from 0.1 to 10: with
     the dense low-rank preconditioner MAMS's moments are right and its chains mix; with the
     diagonal one they barely do (a measured contrast on fixed seeds, not a timing)."""
-    from nextstat.cases.base import Case, Reference, identity, indexed_names
+    from nextstat.cases.paper_targets import correlated_gaussian
     from nextstat.diagnostics import correctness, parameter_summary, run_metrics
 
-    d = 8
-    scales = np.geomspace(0.1, 10.0, d)
-    cov = 0.99 ** np.abs(np.subtract.outer(np.arange(d), np.arange(d))) * np.outer(scales, scales)
-    precision = jnp.asarray(np.linalg.inv(cov))
-    names = indexed_names("x", d)
-    case = Case(
-        name="correlated_gaussian",
-        family="gaussian",
-        parameterization="none",
-        description="neighbours correlated 0.99, scales 0.1 to 10",
-        unconstrained_names=names,
-        param_names=names,
-        log_density=lambda x: -0.5 * x @ precision @ x,
-        constrain=identity,
-        reference=Reference(
-            kind="analytic",
-            mean=dict.fromkeys(names, 0.0),
-            sd=dict(zip(names, np.sqrt(np.diag(cov)).tolist(), strict=True)),
-            mcse=dict.fromkeys(names, 0.0),
-        ),
-    )
+    case = correlated_gaussian(8, 0.99)
     ess = {}
     for adaptation in ("fisher", "fisher-lowrank"):
         settings = resolve_settings({"target_accept": 0.9, "adaptation": adaptation}, "nextstat_mams")

@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import statistics
 
-import numpy as np
-
 from ..threads import single_thread_xla
 
 single_thread_xla()
@@ -35,34 +33,6 @@ ROWS = (
      {"chain_method": "vectorized", "target_accept": 0.9, "report_chains": 256, "adaptation": "covariance"},
      (1024, 500, 500)),
 )  # fmt: skip
-
-
-def correlated_gaussian(d: int, rho: float):
-    """N(0, S) with S_ij = rho^|i-j| s_i s_j, s log-spaced from 0.1 to 10."""
-    import jax.numpy as jnp
-
-    from ..cases.base import Case, Reference, identity, indexed_names
-
-    scales = np.geomspace(0.1, 10.0, d)
-    cov = rho ** np.abs(np.subtract.outer(np.arange(d), np.arange(d))) * np.outer(scales, scales)
-    precision = jnp.asarray(np.linalg.inv(cov))
-    names = indexed_names("x", d)
-    return Case(
-        name=f"correlated_gaussian_rho{rho:g}_d{d}",
-        family="gaussian",
-        parameterization="none",
-        description=f"neighbours correlated {rho:g}, scales 0.1 to 10",
-        unconstrained_names=names,
-        param_names=names,
-        log_density=lambda x: -0.5 * x @ precision @ x,
-        constrain=identity,
-        reference=Reference(
-            kind="analytic",
-            mean=dict.fromkeys(names, 0.0),
-            sd=dict(zip(names, np.sqrt(np.diag(cov)).tolist(), strict=True)),
-            mcse=dict.fromkeys(names, 0.0),
-        ),
-    )
 
 
 def measure(case, engine: str, settings: dict, budget: tuple[int, int, int], seed: int) -> dict[str, float]:
@@ -87,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
     jax.config.update("jax_enable_x64", True)
     from ..cases import get_case
+    from ..cases.paper_targets import correlated_gaussian
 
     cases = [(correlated_gaussian(args.d, args.rho), ROWS)] + [(get_case(name), ROWS[:2]) for name in args.posteriordb]
     print(f"seeds {args.seeds}; medians over seeds; min bulk ESS per sampling gradient\n")

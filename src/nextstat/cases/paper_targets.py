@@ -149,3 +149,36 @@ def ill_conditioned_gaussian(d: int = 100, condition: float = 100.0) -> Case:
             f"to {math.sqrt(condition):g}",
         ),
     )
+
+
+def correlated_gaussian(d: int = 10, rho: float = 0.99) -> Case:
+    """N(0, S) with S_ij = rho^|i-j| s_i s_j, s log-spaced from 0.1 to 10: the shape of
+    posteriordb's raw-scale regressions, where no diagonal preconditioner whitens the
+    target (``benchmarks.dense_preconditioners`` and the dense-preconditioner tests)."""
+    names = indexed_names("x", d)
+    scales = np.geomspace(0.1, 10.0, d)
+    cov = rho ** np.abs(np.subtract.outer(np.arange(d), np.arange(d))) * np.outer(scales, scales)
+    precision = np.linalg.inv(cov)
+
+    def log_density(x):
+        return -0.5 * x @ precision @ x
+
+    return Case(
+        name=f"correlated_gaussian_rho{rho:g}_d{d}",
+        family="gaussian",
+        parameterization="none",
+        description=f"Gaussian in {d} dimensions, neighbours correlated {rho:g}, scales 0.1 to 10.",
+        unconstrained_names=names,
+        param_names=names,
+        log_density=log_density,
+        constrain=identity,
+        data={"d": d, "rho": rho},
+        reference=Reference(
+            kind="analytic",
+            mean=dict.fromkeys(names, 0.0),
+            sd=dict(zip(names, np.sqrt(np.diag(cov)).tolist(), strict=True)),
+            mcse=dict.fromkeys(names, 0.0),
+            var_sq=dict(zip(names, (2.0 * np.diag(cov) ** 2).tolist(), strict=True)),
+            source=f"N(0, S), S_ij = {rho:g}^|i-j| s_i s_j",
+        ),
+    )
