@@ -7,6 +7,7 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 
 class UserFileError(ImportError):
@@ -29,3 +30,28 @@ def import_file(path: Path, module_name: str) -> ModuleType:
         del sys.modules[module_name]
         raise UserFileError(f"{type(exc).__name__}: {exc}") from exc
     return module
+
+
+def load_named(spec: str, kind: str, expected: type, error: type[Exception]) -> Any:
+    """The object ``NAME`` of ``path/to/file.py:NAME`` (called first where it is a function
+    and not already an ``expected``), as a user's case or simulator loads. Every way it can
+    fail is one ``error`` naming the file and what is wrong; ``kind`` names the file's role."""
+    path_text, _, attr = spec.rpartition(":")
+    path = Path(path_text)
+    if not path.is_file():
+        raise error(f"{kind} file '{path_text}' does not exist (from --case {spec})")
+    try:
+        module = import_file(path, f"nextstat_user_{kind}_{abs(hash(path.resolve()))}")
+    except UserFileError as exc:
+        why = str(exc) if str(exc).startswith("is not") else f"failed to import: {exc}"
+        raise error(f"{kind} file '{path_text}' {why}") from exc
+    if not hasattr(module, attr):
+        raise error(f"{kind} file '{path_text}' defines no '{attr}'")
+    obj = getattr(module, attr)
+    found = obj() if callable(obj) and not isinstance(obj, expected) else obj
+    if not isinstance(found, expected):
+        raise error(
+            f"'{attr}' in '{path_text}' is a {type(found).__name__}, expected a nextstat {expected.__name__} "
+            "(or a function returning one)"
+        )
+    return found

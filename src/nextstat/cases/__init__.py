@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
-from pathlib import Path
 
 from ..sizes import sized_match
-from ..user_code import UserFileError, import_file
+from ..user_code import load_named
 from .base import DATASET_SEED, Case, Reference
 from .eight_schools import eight_schools
 from .funnel import neal_funnel, neal_funnel_ncp
@@ -135,25 +134,7 @@ def get_case(spec: str) -> Case:
 
 
 def _load_user_case(spec: str) -> Case:
-    path_text, _, attr = spec.rpartition(":")
-    path = Path(path_text)
-    if not path.is_file():
-        raise CaseError(f"case file '{path_text}' does not exist (from --case {spec})")
-    try:
-        module = import_file(path, f"nextstat_user_case_{abs(hash(path.resolve()))}")
-    except UserFileError as exc:
-        why = str(exc) if str(exc).startswith("is not") else f"failed to import: {exc}"
-        raise CaseError(f"case file '{path_text}' {why}") from exc
-    if not hasattr(module, attr):
-        raise CaseError(f"case file '{path_text}' defines no '{attr}'")
-    obj = getattr(module, attr)
-    case = obj() if callable(obj) and not isinstance(obj, Case) else obj
-    if not isinstance(case, Case):
-        raise CaseError(
-            f"'{attr}' in '{path_text}' is a {type(case).__name__}, expected a nextstat Case "
-            "(or a function returning one)"
-        )
-    return _with_source(case, spec)
+    return _with_source(load_named(spec, "case", Case, CaseError), spec)
 
 
 def _with_source(case: Case, spec: str) -> Case:

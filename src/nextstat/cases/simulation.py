@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -72,21 +71,9 @@ def get_simulator(spec: str) -> Simulator:
     if spec in SIMULATORS:
         return SIMULATORS[spec]()
     if ".py:" in spec:
-        from ..user_code import UserFileError, import_file
+        from ..user_code import load_named
 
-        path_text, _, attr = spec.rpartition(":")
-        path = Path(path_text)
-        if not path.is_file():
-            raise CaseError(f"simulator file '{path_text}' does not exist (from --case {spec})")
-        try:
-            module = import_file(path, f"nextstat_user_simulator_{abs(hash(path.resolve()))}")
-        except UserFileError as exc:
-            raise CaseError(f"simulator file '{path_text}' failed to import: {exc}") from exc
-        obj = getattr(module, attr, None)
-        found = obj() if callable(obj) and not isinstance(obj, Simulator) else obj
-        if not isinstance(found, Simulator):
-            raise CaseError(f"'{attr}' in '{path_text}' is not a nextstat Simulator (or a function returning one)")
-        return replace(found, name=spec)
+        return replace(load_named(spec, "simulator", Simulator, CaseError), name=spec)
     raise CaseError(
         f"case '{spec}' cannot simulate: expected one of {', '.join(SIMULATORS)} or path/to/file.py:NAME "
         "(a nextstat.cases.simulation.Simulator)"
