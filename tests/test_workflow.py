@@ -158,6 +158,21 @@ def test_a_posteriordb_case_runs_under_the_posteriors_name(tmp_path):
 
 
 @needs_posteriordb
+def test_pdb_star_plans_every_posterior_of_the_directory(tmp_path):
+    import os
+
+    from nextstat.cases.posteriordb import list_posteriors
+
+    config = _pdb_config(tmp_path, ["pdb:*"], os.environ["NEXTSTAT_POSTERIORDB"])
+    proc = _snakemake(tmp_path, config, "--dry-run")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    names = list_posteriors(os.environ["NEXTSTAT_POSTERIORDB"])
+    assert len(names) > 1
+    for name in names:
+        assert f"results/pdb/runs/{name}/stan_nuts/seed42.json" in proc.stdout
+
+
+@needs_posteriordb
 def test_a_posterior_posteriordb_lacks_is_refused_before_any_job(tmp_path):
     import os
 

@@ -144,6 +144,12 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--all-posteriordb", action="store_true", help="also every posterior of the posteriordb directory")
     p.add_argument("--points", type=_positive_int, default=20, help="random unconstrained points (default 20)")
+    p.add_argument(
+        "--against",
+        choices=("pystan", "bridgestan"),
+        default="pystan",
+        help="Stan's log density through PyStan (default) or the program's BridgeStan library ($BRIDGESTAN)",
+    )
     p.add_argument("--markdown", help="also write the results as a markdown table here")
     _posteriordb_option(p)
     p.set_defaults(handler=cases.cmd_parity)

@@ -70,6 +70,7 @@ def _reference_label(case) -> str:
 def cmd_parity(args) -> int:
     from .cases import POSTERIORDB_PREFIX, CaseError, get_case
     from .cases.posteriordb import PosteriorDBError, list_posteriors
+    from .cases.stan_program import StanProgramError
     from .engines import EngineUnavailable
     from .parity import parity
 
@@ -86,9 +87,14 @@ def cmd_parity(args) -> int:
     for spec in specs:
         try:
             case = get_case(spec)
-            result = parity(case, n_points=args.points)
+            result = parity(case, n_points=args.points, against=args.against)
         except CaseError as exc:
             raise UsageError(str(exc)) from None
+        except StanProgramError as exc:  # the program does not compile, or its data do not fit it
+            print(f"{spec}: failed: {exc}")
+            rows.append([spec, "—", "—", "—", "—", f"failed: {exc}"])
+            failed += 1
+            continue
         except EngineUnavailable as exc:
             print(f"{spec}: skipped: {exc}")
             rows.append([spec, "—", "—", "—", "—", f"skipped: {exc}"])
@@ -125,13 +131,17 @@ def _write_parity_table(args, rows: list[list[Any]]) -> None:
             "nextstat parity",
             *(["--all-posteriordb"] if args.all_posteriordb else []),
             *(["--case", *args.case] if args.case else []),
+            *(["--against", args.against] if args.against != "pystan" else []),
         ]
+    )
+    through = (
+        "BridgeStan's `log_density` (the program's library)" if args.against == "bridgestan" else "`log_prob` (PyStan)"
     )
     headers = ["case", "dim", "constant", "max log-density deviation", "max gradient deviation", "parity"]
     text = [
         "# Stan/JAX parity",
         "",
-        f"`{command} --points {args.points}`: Stan's Jacobian-adjusted `log_prob` (PyStan) against the case's "
+        f"`{command} --points {args.points}`: Stan's Jacobian-adjusted {through} against the case's "
         f"JAX log density at {args.points} random unconstrained points in U(-2, 2)^d. The two may differ by one "
         "constant (Stan's `~` drops normalizing terms); the deviations are relative (the log density's to "
         f"max(1, |log_prob|), the gradient's to the point's largest component); parity: both below {TOLERANCE:.0e}.",

@@ -20,6 +20,7 @@ import psutil
 from . import __version__
 from .artifacts import RUN_SCHEMA, read_json, utc_now
 from .cases import Case, get_case
+from .cases.stan_program import with_forced_bridgestan_density
 from .diagnostics import correctness, ensemble_convergence, health_gate, run_metrics
 from .engines import Budget, EngineUnavailable, engine_provenance, load_engine, resolve_settings
 from .environment import backend, fingerprint
@@ -49,6 +50,9 @@ def execute(spec: RunSpec, *, compile_record: str | None = None) -> dict[str, An
             artifact["engine_info"]["plugin"] = plugin
             if plugin.get("distribution"):
                 artifact["engine_info"]["versions"][plugin["distribution"]] = plugin["version"]
+        if engine.target == "jax-density" and spec.settings.get("density") == "bridgestan":
+            case = with_forced_bridgestan_density(case)
+            artifact["case_info"] = _case_info(case)
         if engine.target == "jax-density" and case.missing_jax_density:
             raise EngineUnavailable(f"{spec.engine} samples a JAX density: {case.missing_jax_density}")
         result = engine.run(case, spec.settings, spec.budget, spec.seed).check(spec.budget, engine.stat_names)

@@ -3,6 +3,7 @@ and nutpie's native frontend on them. Tests that compile need BridgeStan's sourc
 ($BRIDGESTAN; `.ci/kits.sh` sets them up from the shared kits) and skip without them."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import jax
@@ -12,7 +13,8 @@ import pytest
 from conftest import REPO, nextstat
 
 from nextstat.cases import CaseError, get_case
-from nextstat.cases.stan_program import bridgestan_missing, stan_program_case
+from nextstat.cases.stan_program import bridgestan_missing, stan_program_case, with_forced_bridgestan_density
+from nextstat.engines import EngineUnavailable
 
 jax.config.update("jax_enable_x64", True)
 
@@ -104,3 +106,42 @@ def test_without_bridgestan_a_stan_program_skips_the_jax_engines_with_the_reason
     )  # fmt: skip
     artifact = json.loads(Path(tmp_path / "x.json").read_text())
     assert artifact["status"] == "skipped" and "BridgeStan" in artifact["reason"], ran.stderr
+
+
+@needs_bridgestan
+def test_density_bridgestan_samples_the_stan_program_where_a_jax_density_is_written(tmp_path):
+    """The setting density=bridgestan: our NUTS on the very density Stan samples, recorded
+    as such; the JAX and BridgeStan densities of the case agree (``parity``)."""
+    from nextstat.parity import parity
+
+    result = parity(get_case("std_normal_d4"), n_points=5, against="bridgestan")
+    assert result["passed"] and result["against"] == "bridgestan", result
+    out = tmp_path / "forced.json"
+    ran = nextstat(
+        "run", "--case", "std_normal_d4", "--engine", "nextstat_nuts", "--set", 'density="bridgestan"',
+        "--seed", 3, "--budget", "2x300x500", "--out", out,
+    )  # fmt: skip
+    artifact = json.loads(out.read_text())
+    assert artifact["status"] == "ok", (ran.stderr, artifact.get("reason"))
+    assert artifact["engine_info"]["density"] == "bridgestan"
+    assert artifact["config"]["settings"]["density"] == "bridgestan"
+    assert artifact["correctness"]["verdict"] == "pass"
+
+
+def test_density_bridgestan_is_skipped_with_the_reason_where_it_cannot_run(monkeypatch, tmp_path):
+    monkeypatch.delenv("BRIDGESTAN", raising=False)
+    out = tmp_path / "forced.json"
+    nextstat(
+        "run", "--case", "std_normal_d4", "--engine", "nextstat_nuts", "--set", 'density="bridgestan"',
+        "--seed", 1, "--budget", 10, "--out", out,
+    )  # fmt: skip
+    artifact = json.loads(out.read_text())
+    assert artifact["status"] == "skipped" and "BRIDGESTAN" in artifact["reason"], artifact["reason"]
+    without_program = replace(get_case("std_normal_d4"), stan_code=None)
+    with pytest.raises(EngineUnavailable, match="case 'std_normal_d4' has none"):
+        with_forced_bridgestan_density(without_program)
+    ran = nextstat(
+        "run", "--case", "std_normal_d4", "--engine", "stan_nuts", "--set", 'density="bridgestan"',
+        "--seed", 1, "--budget", 10, "--out", tmp_path / "stan.json",
+    )  # fmt: skip
+    assert ran.returncode == 2 and "'density' is taken only by" in ran.stderr

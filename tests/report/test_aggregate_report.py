@@ -9,6 +9,7 @@ from conftest import nextstat
 from nextstat.aggregate import aggregate, describe
 from nextstat.artifacts import validation_errors, write_json
 from nextstat.engines import load_engine
+from nextstat.engines.contract import DENSITY
 from nextstat.report import write_report
 from nextstat.report.formatting import slug
 from nextstat.summary_types import median, ratio_of_medians, ratio_spread
@@ -321,7 +322,8 @@ def test_the_summary_carries_what_the_engines_say_about_themselves(tmp_path, ok_
     assert engines["typo"]["ours"] is False and engines["typo"]["setting_docs"] == {}
     nuts = load_engine("nextstat_nuts").settings
     assert engines["ours"]["setting_docs"] == {name: setting.doc for name, setting in nuts.items()}
-    assert engines["a_baseline"]["setting_docs"] == {}
+    # numpyro's only own setting is the one every JAX-density engine takes: which density it samples
+    assert engines["a_baseline"]["setting_docs"] == {"density": DENSITY.doc}
     rows = {r["label"]: r for r in summary["rows"]}
     assert rows["stan_nuts"]["frontend_caveat"] == load_engine("stan_nuts").frontend_caveats["pystan"]
     assert rows["ours"]["frontend_caveat"] is None

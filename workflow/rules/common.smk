@@ -35,11 +35,17 @@ REPORT = f"{REPORTS}/REPORT.md"
 
 
 def _case_specs():
-    """case id -> case spec; a posteriordb case ``pdb:NAME`` has the id NAME, an inference-gym
-    target ``gym:TARGET`` the id TARGET."""
+    """case id -> case spec; a posteriordb case ``pdb:NAME`` has the id NAME (``pdb:*`` stands
+    for every posterior of the directory), an inference-gym target ``gym:TARGET`` the id TARGET."""
     specs = {}
     posteriors = None
-    for entry in config["cases"]:
+    entries = []
+    for entry in config["cases"]:  # `pdb:*`: every posterior of the directory, in name order
+        if entry == POSTERIORDB_PREFIX + "*":
+            entries += [POSTERIORDB_PREFIX + name for name in list_posteriors(config.get("posteriordb"))]
+        else:
+            entries.append(entry)
+    for entry in entries:
         if isinstance(entry, str):
             case_id, spec = entry, entry
         elif "stan" in entry:  # a Stan program (and its data): path/to/model.stan@path/to/data.json

@@ -230,5 +230,23 @@ def with_bridgestan_density(case: Case, what: str) -> Case:
     )
 
 
+def with_forced_bridgestan_density(case: Case) -> Case:
+    """``case`` sampled through its Stan program's BridgeStan density even where a JAX
+    density is written (the engine setting ``density=bridgestan``): the very density Stan's
+    engine samples. Raises ``EngineUnavailable`` where the case has no Stan program or
+    BridgeStan is missing (the run is skipped with the reason), ``StanProgramError`` where
+    the program does not compile or its data do not fit."""
+    from ..engines.base import EngineUnavailable
+
+    if case.stan_code is None:
+        raise EngineUnavailable(f"density=bridgestan samples the case's Stan program, and case '{case.name}' has none")
+    missing = bridgestan_missing()
+    if missing:
+        raise EngineUnavailable(f"density=bridgestan compiles the case's Stan program with BridgeStan, and {missing}")
+    if case.density_source == BRIDGESTAN_DENSITY:
+        return case
+    return with_bridgestan_density(case, f"case '{case.name}'")
+
+
 def _refuse(*_args):
     raise RuntimeError("this case has no JAX density here (see its missing_jax_density)")

@@ -65,6 +65,17 @@ class Setting:
 #: Settings several engines take, defined once.
 EPS_JITTER = Setting(0.1, NumberIn(0.0, 0.5), "step-size jitter per transition (published: 0.1)")
 REPORT_CHAINS = Setting(256, NumberIn(16, 65536), "chains whose draws are diagnosed (the rest only sample)")
+#: Which log density a JAX-density engine samples; every such engine takes it (``EngineSpec``
+#: adds it). ``bridgestan``: the case's Stan program through BridgeStan even where a JAX
+#: density is written, so a row samples the very density CmdStan does (same geometry, so ESS
+#: per gradient compares the samplers alone); its rows are callback-bound.
+DENSITY = Setting(
+    "case",
+    ("case", "bridgestan"),
+    "the log density sampled: case (the case's JAX density, or BridgeStan's where none is written) or "
+    "bridgestan (the case's Stan program through BridgeStan, a host callback per gradient)",
+    absent_means="case",
+)
 
 
 @dataclass(frozen=True)
@@ -95,6 +106,8 @@ class EngineSpec:
             raise ValueError(f"engine {self.name}: health gate {self.health_gate!r} is not one of {HEALTH_GATES}")
         if self.target not in TARGETS:
             raise ValueError(f"engine {self.name}: target {self.target!r} is not one of {TARGETS}")
+        if self.target == "jax-density" and "density" not in self.settings:
+            object.__setattr__(self, "settings", {**self.settings, "density": DENSITY})
 
     @property
     def stat_names(self) -> tuple[str, ...]:

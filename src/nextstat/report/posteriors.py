@@ -8,7 +8,7 @@ import numpy as np
 
 from ..charts import sorted_ratios
 from ..summary_types import Row, Summary, ratio_of_medians
-from .formatting import slug
+from .formatting import not_quoted, slug
 from .sink import CHARTS, Sink
 
 #: a table with at least this many cases gets the view
@@ -20,6 +20,8 @@ VIEWED = (
     ("ess_tail_per_grad", "tail ESS/grad"),
 )
 
+#: the pairs of same-adaptation rows also compare bulk ESS/s, where neither row is callback-bound
+PER_SECOND = "ess_bulk_per_s"
 
 #: per metric, per engine row, per case: the row's ratio to the reference
 Ratios = dict[str, dict[str, dict[str, float]]]
@@ -206,12 +208,16 @@ def _same_adaptation_pairs(
         return []
     by_key = {(r["case"], r["label"]): r for r in rows}
     ratios: dict[tuple[str, str], dict[str, dict[str, float]]] = {
-        pair: {metric: {} for metric, _ in VIEWED} for pair in pairs
+        pair: {metric: {} for metric in (*(m for m, _ in VIEWED), PER_SECOND)} for pair in pairs
     }
+    bound: set[str] = set()  # rows whose ESS/s measures a callback: no ESS/s ratio for their pairs
     for (mine, other), found in ratios.items():
         for case in cases:
             a, b = by_key.get((case, mine)), by_key.get((case, other))
-            for metric, _ in VIEWED:
+            bound |= {r["label"] for r in (a, b) if r and r.get("callback_bound")}
+            for metric in found:
+                if metric == PER_SECOND and any(r and r.get("callback_bound") for r in (a, b)):
+                    continue
                 ratio = ratio_of_medians(
                     a["metrics"].get(metric) if a else None, b["metrics"].get(metric) if b else None, other
                 )
@@ -220,11 +226,13 @@ def _same_adaptation_pairs(
     summary_table = []
     for (mine, other), found in ratios.items():
         bulk = found["ess_bulk_per_grad"]
+        pair_bound = sorted({mine, other} & bound)
         summary_table.append(
             [
                 f"`{mine}` / `{other}`",
                 f"{adaptation(mine)}",
                 *(distribution(np.array(list(found[metric].values()))) for metric, _ in VIEWED),
+                not_quoted(pair_bound) if pair_bound else distribution(np.array(list(found[PER_SECOND].values()))),
                 f"{sum(v < 1.0 for v in bulk.values())}/{len(bulk)}" if bulk else "—",
             ]
         )
@@ -251,12 +259,18 @@ def _same_adaptation_pairs(
             ),
             "",
         ]
-    headers = ["ours / theirs", "adaptation", *(f"{title}: median [q25, q75], worst" for _, title in VIEWED)]
+    headers = [
+        "ours / theirs",
+        "adaptation",
+        *(f"{title}: median [q25, q75], worst" for _, title in VIEWED),
+        "bulk ESS/s: median [q25, q75], worst",
+    ]
     return [
-        "#### Our rows against another library's with the same metric adaptation (ESS per gradient)",
+        "#### Our rows against another library's with the same metric adaptation",
         "",
-        "Per pair, the ratio of our median ESS per gradient (over seeds) to theirs on each posterior both ran, "
-        "summarised over posteriors (per posterior in [DETAILS.md](DETAILS.md)).",
+        "Per pair, the ratio of our median ESS per gradient (and per second, where neither row is callback-bound) "
+        "over seeds to theirs on each posterior both ran, summarised over posteriors (per posterior in "
+        "[DETAILS.md](DETAILS.md)).",
         "",
         sink.table(
             f"same_adaptation_{name}", summary_table, [*headers, "posteriors below 1x (bulk)"], disable_numparse=True
