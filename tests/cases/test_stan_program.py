@@ -86,6 +86,19 @@ def test_a_program_that_does_not_compile_or_data_that_do_not_fit_are_one_line_ea
         get_case(f"{PROGRAM}@{bad_data}")
 
 
+@needs_bridgestan
+def test_where_the_program_throws_the_density_is_minus_infinity_as_stans_samplers_take_it(tmp_path):
+    program = tmp_path / "scale.stan"  # sigma = exp(log_sigma) underflows to 0 far out: normal_lpdf throws
+    program.write_text(
+        "parameters { real log_sigma; } model { log_sigma ~ normal(0, 1); 1 ~ normal(0, exp(log_sigma)); }"
+    )
+    case = get_case(str(program))
+    far_out = jnp.array([-800.0])
+    value, grad = jax.value_and_grad(case.log_density)(far_out)
+    assert float(value) == -np.inf and float(case.log_density(far_out)) == -np.inf and np.all(np.asarray(grad) == 0)
+    assert np.isfinite(float(case.log_density(jnp.array([0.3]))))
+
+
 def test_stan_program_input_errors_name_the_file(tmp_path):
     with pytest.raises(CaseError, match="no Stan program"):
         get_case(str(tmp_path / "missing.stan"))

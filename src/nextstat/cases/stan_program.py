@@ -113,11 +113,21 @@ def bridgestan_density(model):
     import jax
     import jax.numpy as jnp
 
+    # Where the program throws (a scale that underflows to 0 far out in a step-size search, a
+    # domain error), Stan's samplers reject the point as of infinite energy: the density is
+    # -inf there (a zero gradient beside it), so a JAX sampler diverges and rejects it too.
     def value(x):
-        return np.asarray(model.log_density(np.asarray(x, dtype=np.float64), jacobian=True), dtype=x.dtype)
+        try:
+            lp = model.log_density(np.asarray(x, dtype=np.float64), jacobian=True)
+        except RuntimeError:
+            lp = -np.inf
+        return np.asarray(lp, dtype=x.dtype)
 
     def value_and_gradient(x):
-        lp, grad = model.log_density_gradient(np.asarray(x, dtype=np.float64), jacobian=True)
+        try:
+            lp, grad = model.log_density_gradient(np.asarray(x, dtype=np.float64), jacobian=True)
+        except RuntimeError:
+            lp, grad = -np.inf, np.zeros(x.shape)
         return np.asarray(lp, dtype=x.dtype), np.asarray(grad, dtype=x.dtype)
 
     @jax.custom_jvp
