@@ -175,6 +175,27 @@ def test_controls_must_keep_failing_and_missing_rows_fail(tmp_path, rows_of):
     assert [c["kind"] for c in failed] == ["health"] and "max_rhat" in failed[0]["message"]
 
 
+def test_a_miscalibrated_row_of_the_suites_sbc_fails_the_gate(tmp_path, rows_of):
+    baseline, current = _pair(tmp_path, rows_of, ours_per_s=(2020.0, 2040.0, 2060.0))
+
+    def entry(label, failed):
+        p_values = {"mu": 0.4, "tau": 1e-9 if failed else 0.2}
+        return {"case": "eight_schools", "label": label, "replications_done": 1000, "test": {"p_value": p_values},
+                "miscalibrated_parameters": ["tau"] if failed else []}  # fmt: skip
+
+    current["calibration"] = [entry("ours", failed=False), entry("a_baseline", failed=True)]
+    result = evaluate(baseline, current)
+    assert validation_errors(result, GATE_SCHEMA) == []
+    calibration = {c["label"]: c for c in result["checks"] if c["kind"] == "calibration"}
+    assert calibration["ours"]["status"] == "pass" and "calibrated over 1000" in calibration["ours"]["message"]
+    assert calibration["a_baseline"]["status"] == "fail" and result["verdict"] == "fail"
+    assert (
+        "miscalibrated over 1000 replications: tau (smallest p 1e-09 for tau)" in calibration["a_baseline"]["message"]
+    )
+    policy = {**DEFAULT_POLICY, "labels": ["ours"]}  # a row that does not gate is not checked
+    assert evaluate(baseline, current, policy)["verdict"] == "pass"
+
+
 def test_policy_overrides_and_rejects_unknown_keys(tmp_path):
     path = tmp_path / "policy.yaml"
     path.write_text("labels: [nextstat_nuts]\ness_per_grad: {floor: 0.9}\n")

@@ -1,6 +1,7 @@
 """Simulation-based calibration: a calibrated sampler passes, a miscalibrated one fails."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +53,7 @@ def test_the_command_writes_the_artifact_and_the_histograms_and_exits_1_on_a_mis
     artifact = json.loads(out.read_text())
     assert validation_errors(artifact, SBC_SCHEMA) == [] and artifact["command"].startswith("nextstat sbc --case")
     assert out.with_suffix(".png").stat().st_size > 0
+    assert (tmp_path / "sbc_ecdf.png").stat().st_size > 0 and "outside the 95% ECDF band: theta" in proc.stdout
     proc = nextstat("sbc", *args, "--engine", EXACT, "--out", tmp_path / "ok.json")
     assert proc.returncode == 0 and "calibrated over 100" in proc.stdout
 
@@ -109,4 +111,26 @@ def test_a_suite_summary_keeps_its_calibration_and_the_report_shows_it(tmp_path,
     text = write_report(summary, tmp_path / "report").read_text()
     section = text.split("## Calibration (SBC)")[1].split("\n## ")[0]
     assert "| `overconfident` | 100" in section and "**miscalibrated**: theta" in section
-    assert len(list((tmp_path / "report" / "charts").glob("sbc_*.png"))) == 2
+    # it leaves the ECDF band too (the column after the smallest p)
+    assert re.search(r"\*\*miscalibrated\*\*: theta\s*\|[^|]*\|\s*theta\s*\|", section), section
+    assert len(list((tmp_path / "report" / "charts").glob("sbc_*.png"))) == 4  # histograms and ECDF per row
+
+
+def test_the_ecdf_band_names_a_shifted_or_overconfident_parameter_and_passes_a_uniform_one():
+    from nextstat.sbc_ecdf import band_exits, ecdf_difference
+
+    rng = np.random.default_rng(5)
+    draws = 99
+    uniform = rng.integers(0, draws + 1, 1000)
+    shifted = np.clip(rng.integers(0, draws + 1, 1000) + 10, 0, draws)  # a posterior biased low
+    at_the_ends = np.where(rng.random(1000) < 0.15, rng.choice([0, draws], 1000), uniform)  # too narrow
+    artifact = {
+        "replications_done": 1000,
+        "draws_per_rank": draws,
+        "parameters": ["uniform", "shifted", "at_the_ends"],
+        "ranks": {"uniform": uniform, "shifted": shifted, "at_the_ends": at_the_ends},
+    }
+    assert band_exits(artifact) == ["shifted", "at_the_ends"]
+    z, diff = ecdf_difference(np.arange(draws + 1), draws)  # every rank once: the ECDF is the uniform CDF
+    np.testing.assert_allclose(diff, 0.0, atol=1e-12)
+    assert z[0] > 0 and z[-1] < 1

@@ -252,7 +252,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--draws-per-rank", type=_positive_int, default=99, help="thinned draws each rank is among")
     p.add_argument("--bins", type=_positive_int, default=20, help="bins of the chi-square test (divide ranks + 1)")
     p.add_argument("--out", required=True, help="the SBC artifact (JSON)")
-    p.add_argument("--chart", help="rank histograms (PNG; default: beside --out)")
+    p.add_argument(
+        "--chart", help="rank histograms (PNG; default: beside --out); the ECDF chart goes beside it as *_ecdf.png"
+    )
     p.set_defaults(handler=cmd_sbc)
 
     p = sub.add_parser("env", help="print this machine's environment fingerprint")

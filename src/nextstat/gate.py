@@ -18,7 +18,9 @@ allows a drop below ``floor`` times its median. The rules:
   the same run, and only when both summaries come from the same environment (hardware,
   software and thread settings; the commit under test aside). Otherwise it is reported,
   not gated;
-- a gating row of the baseline missing from the current summary is a failure.
+- a gating row of the baseline missing from the current summary is a failure;
+- calibration: where the suite runs simulation-based calibration (its ``sbc:`` block), every
+  gating row must be calibrated on every case (no baseline needed).
 """
 
 from __future__ import annotations
@@ -225,6 +227,11 @@ def evaluate(
         _ess_check(base, row, key, policy["tail_ess_per_grad"], add, kind="tail_ess_per_grad")
         _wall_time_check(base, row, key, policy["wall_time"], same_env, env_note, add)
 
+    for entry in current.get("calibration") or []:
+        key = ("sbc", entry["case"], entry["label"])
+        if gating(key):
+            _calibration_check(entry, key, add)
+
     failures = [c for c in checks if c["status"] == "fail"]
     return {
         "schema_version": GATE_SCHEMA,
@@ -240,6 +247,22 @@ def evaluate(
         "n_failed": len(failures),
         "checks": checks,
     }
+
+
+def _calibration_check(entry: dict[str, Any], key, add) -> None:
+    """A row's simulation-based calibration (the suite's ``sbc:`` block) must find no
+    miscalibrated parameter: a calibrated sampler's verdict does not need a baseline."""
+    p_values = entry["test"]["p_value"]
+    worst = min(p_values, key=lambda name: p_values[name]) if p_values else None
+    said = f"smallest p {p_values[worst]:.3g} for {worst}" if worst else "no parameters ranked"
+    n = entry["replications_done"]
+    if entry["miscalibrated_parameters"]:
+        failed = ", ".join(entry["miscalibrated_parameters"])
+        add("calibration", key, "fail", f"{_name(key)}: miscalibrated over {n} replications: {failed} ({said})")
+    elif n == 0:
+        add("calibration", key, "fail", f"{_name(key)}: SBC finished no replication")
+    else:
+        add("calibration", key, "pass", f"{_name(key)}: calibrated over {n} replications ({said})")
 
 
 def _health_check(run: RunRecord, key, add) -> None:
@@ -397,4 +420,7 @@ def markdown(result: dict[str, Any]) -> str:
         lines += ["## Notes", ""] + [f"- {c['message']}" for c in notes] + [""]
     healthy = sum(c["status"] == "pass" for c in result["checks"] if c["kind"] in ("health", "control"))
     lines += [f"Health: {healthy} runs passed their health, correctness and control checks.", ""]
+    calibrated = sum(c["status"] == "pass" for c in result["checks"] if c["kind"] == "calibration")
+    if any(c["kind"] == "calibration" for c in result["checks"]):
+        lines += [f"Calibration: {calibrated} case and row pairs calibrated (SBC).", ""]
     return "\n".join(lines)

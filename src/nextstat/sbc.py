@@ -150,6 +150,7 @@ def cmd_sbc(args, overrides: dict[str, Any]) -> int:
     from .cases import CaseError
     from .cli import EXIT_INVALID, EXIT_OK, UsageError
     from .engines import Budget, EngineError, SettingsError, resolve_settings
+    from .sbc_ecdf import band_exits, ecdf_difference_chart
 
     try:
         budget = Budget.parse(args.budget)
@@ -163,11 +164,13 @@ def cmd_sbc(args, overrides: dict[str, Any]) -> int:
     artifact["label"] = args.label or args.engine
     write_json(args.out, artifact, SBC_SCHEMA)
     chart = rank_histograms(artifact, Path(args.chart) if args.chart else Path(args.out).with_suffix(".png"))
+    ecdf = ecdf_difference_chart(artifact, chart.with_name(chart.stem + "_ecdf.png"))
     worst = min(artifact["test"]["p_value"].items(), key=lambda item: item[1])
+    exits = band_exits(artifact)
     print(
         f"sbc {args.engine} on {args.case}: {artifact['verdict']} over {artifact['replications_done']} replications "
         f"(smallest p {worst[1]:.3g} for {worst[0]}, level {artifact['test']['level_per_parameter']:.2g} per "
-        f"parameter) -> {args.out}, {chart}"
+        f"parameter; outside the 95% ECDF band: {', '.join(exits) or 'none'}) -> {args.out}, {chart}, {ecdf}"
     )
     return EXIT_OK if artifact["verdict"] == "calibrated" else EXIT_INVALID
 
