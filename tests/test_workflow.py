@@ -212,6 +212,34 @@ def test_a_row_with_its_own_budget_sized_cases_and_gym_targets_plan_as_named(tmp
     assert all("--budget 4x100x200" in line for line in proc.stdout.splitlines() if "--label nextstat_nuts" in line)
 
 
+def test_a_chain_sweep_row_plans_one_row_per_count_at_its_budget(tmp_path):
+    config = tmp_path / "chains.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "suite": "chains",
+                "seeds": [42],
+                "budget": {"chains": 4, "warmup": 100, "draws": 200},
+                "cases": ["std_normal_d3"],
+                "engines": [
+                    {"label": "nextstat_nuts", "engine": "nextstat_nuts"},
+                    {"label": "laps", "engine": "nextstat_laps", "budget": {"chains": 1, "warmup": 50, "draws": 100},
+                     "chains": [16, 64, 256], "settings": {"chain_method": "vectorized", "report_chains": 16}},
+                ],
+                "report": {"declared": [{"field": "chain_method", "labels": ["laps"], "why": "lockstep chains"}]},
+            }
+        )
+    )  # fmt: skip
+    proc = _snakemake(tmp_path, config, "--dry-run", "--printshellcmds")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for n in (16, 64, 256):
+        planned = [line for line in proc.stdout.splitlines() if f"--label laps_chains{n} " in line]
+        assert len(planned) == 1 and f"--budget {n}x50x100" in planned[0], planned
+    # the declared difference names the swept label, and covers every row of the sweep
+    aggregate = next(line for line in proc.stdout.splitlines() if "nextstat aggregate" in line)
+    assert "laps_chains16" in aggregate and "laps_chains256" in aggregate
+
+
 def test_a_suites_sbc_block_plans_one_job_per_case_and_row_and_feeds_the_summary(tmp_path):
     config = tmp_path / "sbc.yaml"
     config.write_text(

@@ -1,7 +1,8 @@
 """Which sized family a case name belongs to, and its size: ``std_normal_d100`` is
-``std_normal_d<d>`` at d = 100. Pure string work, shared by the case registry (which
-builds any member, ``cases.SIZED_FAMILIES``) and the report's scaling view (which reads
-only names)."""
+``std_normal_d<d>`` at d = 100; and which chain-count sweep an engine row belongs to:
+``nextstat_laps_chains256`` is ``nextstat_laps`` at 256 chains. Pure string work, shared by
+the case registry (which builds any member, ``cases.SIZED_FAMILIES``), the workflow (which
+expands a row's ``chains: [...]``) and the report's scaling view (which reads only names)."""
 
 from __future__ import annotations
 
@@ -38,3 +39,18 @@ def family_and_size(name: str) -> tuple[str, int] | None:
     for key, value in fixed.items():
         family = family.replace(f"<{key}>", value)
     return family, int(match["d"])
+
+
+#: an engine row of a chain-count sweep: ``<label>_chains<n>``
+CHAIN_SWEEP = re.compile(r"(?P<base>.+)_chains(?P<n>[1-9]\d*)")
+
+
+def chain_sweep_label(label: str, chains: int) -> str:
+    """The label of ``label``'s row at ``chains`` chains."""
+    return f"{label}_chains{chains}"
+
+
+def chain_sweep_member(label: str) -> tuple[str, int] | None:
+    """``nextstat_laps_chains256`` -> (``nextstat_laps``, 256); None for any other label."""
+    match = CHAIN_SWEEP.fullmatch(label)
+    return (match["base"], int(match["n"])) if match else None

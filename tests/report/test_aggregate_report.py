@@ -575,3 +575,24 @@ def test_a_size_sweep_gets_slopes_crossovers_and_a_chart(tmp_path, ok_artifact):
     assert rows["`flat`"][3] == "-0.30"
     assert "bulk ESS / s: `flat` ahead of `fast_small` from d = 100 (behind at d = 10)" in section
     assert list((tmp_path / "report" / "charts").glob("scaling_*.png"))
+
+
+def test_a_chain_sweep_gets_its_own_view_against_the_chain_count(tmp_path, ok_artifact):
+    runs = tmp_path / "runs"
+    for chains in (16, 256, 4096):  # µs per gradient of all chains together falling as chains^-0.8
+        for seed in (1, 2):
+            doc = _variant(ok_artifact, f"laps_chains{chains}", "nextstat_laps", seed, 10.0 * chains**0.5, 0.1)
+            doc["config"]["budget"]["chains"] = chains
+            doc["timing"]["sampling_us_per_grad"] = 100.0 * chains**-0.8
+            write_json(runs / f"laps{chains}_{seed}.json", doc)
+    for seed in (1, 2):
+        write_json(runs / f"flat{seed}.json", _variant(ok_artifact, "flat", "blackjax_nuts", seed, 100.0, 0.1))
+    summary = aggregate("t", sorted(runs.glob("*.json")), reference="flat")
+    text = write_report(summary, tmp_path / "report").read_text()
+    section = text.split("### How cost grows")[1].split("\n## ")[0]
+    case = ok_artifact["case"]
+    assert f"**chains on {case}**, chains = 16, 256, 4096" in section
+    row = next(line for line in section.splitlines() if line.startswith("| `laps`"))
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert cells[1] == "16, 256, 4096" and cells[3] == "+0.50" and cells[5] == "-0.80", cells
+    assert any("chains-on" in path.name for path in (tmp_path / "report" / "charts").glob("scaling_*.png"))

@@ -10,6 +10,7 @@ from nextstat.cases import BUILTIN_CASES, GYM_PREFIX, POSTERIORDB_PREFIX, SIZED_
 from nextstat.cases.gym_targets import TARGETS as GYM_TARGETS
 from nextstat.cases.posteriordb import ENV_VAR as POSTERIORDB_ENV, list_posteriors, posteriordb_dir
 from nextstat.cases.stan_program import is_stan_spec
+from nextstat.sizes import chain_sweep_label
 from nextstat.engines import REFERENCE_ENGINE, Budget, EngineError, load_engine, resolve_settings
 
 PY = shlex.quote(sys.executable)  # one interpreter for every job (httpstan keys its model cache on it)
@@ -72,10 +73,32 @@ def _case_specs():
     return specs
 
 
+def _engine_rows():
+    """label -> engine row; a row with `chains: [n, ...]` (a chain-count sweep) stands for one
+    row per count, labelled `<label>_chains<n>`, each at the row's budget (or the suite's)
+    with that many chains. A `report.declared` entry naming the swept label covers them all."""
+    rows = []
+    swept = {}
+    for row in config["engines"]:
+        if "chains" not in row:
+            rows.append(row)
+            continue
+        base = {key: value for key, value in row.items() if key != "chains"}
+        budget = dict(row.get("budget") or config["budget"])
+        members = [{**base, "label": chain_sweep_label(row["label"], n), "budget": {**budget, "chains": n}}
+                   for n in row["chains"]]
+        swept[row["label"]] = [member["label"] for member in members]
+        rows += members
+    found = {row["label"]: row for row in rows}
+    if len(found) != len(rows):
+        raise ValueError("config engines: labels must be unique (a chain sweep's rows are <label>_chains<n>)")
+    for entry in (config.get("report") or {}).get("declared") or []:
+        entry["labels"] = [member for label in entry["labels"] for member in swept.get(label, [label])]
+    return found
+
+
 CASES = _case_specs()
-ENGINE_ROWS = {row["label"]: row for row in config["engines"]}
-if len(ENGINE_ROWS) != len(config["engines"]):
-    raise ValueError("config engines: labels must be unique")
+ENGINE_ROWS = _engine_rows()
 
 
 def row_python(label):

@@ -1,17 +1,20 @@
 """How cost grows: where a table's cases include three or more sizes of one sized family
 (``sizes.py``: std_normal_d2, _d10, _d100, ...), each engine's figures against the size on
-log-log axes, the fitted slope, and where one engine overtakes another."""
+log-log axes, the fitted slope, and where one engine overtakes another; likewise, per case,
+against the chain count where a row is swept over it (``<label>_chains<n>`` rows, a suite
+row's ``chains: [...]``)."""
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
+from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 
 import numpy as np
 
-from ..sizes import family_and_size
+from ..sizes import chain_sweep_member, family_and_size
 from ..summary_types import Row, median
 from .formatting import num, slug
 from .sink import CHARTS, Sink
@@ -27,18 +30,31 @@ FIGURES = (
 )
 
 
-def sweeps(rows: list[Row]) -> dict[str, dict[str, dict[int, Row]]]:
-    """family -> engine label -> size -> row, for the families with MIN_SIZES sizes or more."""
-    found: dict[str, dict[str, dict[int, Row]]] = defaultdict(lambda: defaultdict(dict))
+@dataclass(frozen=True)
+class Sweep:
+    """One sweep: its title (the family, or the case a chain sweep ran on), what its axis
+    counts (``d`` or ``chains``) and engine label -> size -> row."""
+
+    title: str
+    axis: str
+    by_label: dict[str, dict[int, Row]]
+
+
+def sweeps(rows: list[Row]) -> list[Sweep]:
+    """The size sweeps (families with MIN_SIZES sizes or more), then the chain sweeps (per
+    case, rows of one label at MIN_SIZES chain counts or more)."""
+    sized: dict[str, dict[str, dict[int, Row]]] = defaultdict(lambda: defaultdict(dict))
+    chained: dict[str, dict[str, dict[int, Row]]] = defaultdict(lambda: defaultdict(dict))
     for row in rows:
-        sized = family_and_size(row["case"])
-        if sized:
-            found[sized[0]][row["label"]][sized[1]] = row
-    return {
-        family: dict(by_label)
-        for family, by_label in sorted(found.items())
-        if len({size for sizes in by_label.values() for size in sizes}) >= MIN_SIZES
-    }
+        family = family_and_size(row["case"])
+        if family:
+            sized[family[0]][row["label"]][family[1]] = row
+        member = chain_sweep_member(row["label"])
+        if member and row["budget"]["chains"] == member[1]:
+            chained[row["case"]][member[0]][member[1]] = row
+    found = [Sweep(family, "d", dict(by_label)) for family, by_label in sorted(sized.items())]
+    found += [Sweep(f"chains on {case}", "chains", dict(by_label)) for case, by_label in sorted(chained.items())]
+    return [sweep for sweep in found if len({n for per in sweep.by_label.values() for n in per}) >= MIN_SIZES]
 
 
 def slope(points: dict[int, float | None]) -> float | None:
@@ -79,14 +95,22 @@ def scaling(backend: str, device: str, rows: list[Row], sink: Sink) -> list[str]
     lines = [
         "### How cost grows",
         "",
-        "Each engine's figures against the size (the dimension d) on log-log axes; the slope is the "
-        "least-squares fit of log(figure) on log(d) over the sizes it ran (medians over seeds): ESS/s falling as "
-        "d^-1.3 has slope -1.3. A crossover is a pair of consecutive sizes between which two engines swap places.",
+        "Each engine's figures against the size (the dimension d, or the number of chains) on log-log axes; the "
+        "slope is the least-squares fit of log(figure) on log(size) over the sizes it ran (medians over seeds): "
+        "ESS/s falling as d^-1.3 has slope -1.3. A crossover is a pair of consecutive sizes between which two "
+        "engines swap places.",
         "",
     ]
-    for family, by_label in found.items():
+    if any(sweep.axis == "chains" for sweep in found):
+        lines += [
+            "Against the chain count, µs per gradient is the wall time of a gradient of every chain together "
+            "(lockstep chains share one), and ESS counts the chains a row diagnoses (its `report_chains`).",
+            "",
+        ]
+    for sweep in found:
+        family, by_label, axis = sweep.title, sweep.by_label, sweep.axis
         sizes = sorted({size for per in by_label.values() for size in per})
-        chart = _chart(family, by_label, sink.out_dir / CHARTS / f"scaling_{slug(f'{backend}-{device}-{family}')}.png")
+        chart = _chart(sweep, sink.out_dir / CHARTS / f"scaling_{slug(f'{backend}-{device}-{family}')}.png")
         table = []
         for label, per in sorted(by_label.items()):
             ess = {size: median(row["metrics"].get("ess_bulk_per_s")) for size, row in per.items()}
@@ -99,16 +123,21 @@ def scaling(backend: str, device: str, rows: list[Row], sink: Sink) -> list[str]
                     *[_slope_text(per, metric) for metric, _, _ in FIGURES],
                 ]
             )
-        headers = ["engine", "d", "ESS/s, smallest → largest d", *[f"slope: {label}" for _, label, _ in FIGURES]]
+        headers = [
+            "engine",
+            axis,
+            f"ESS/s, smallest → largest {axis}",
+            *[f"slope: {label}" for _, label, _ in FIGURES],
+        ]
         name = slug(f"scaling_{backend}-{device}-{family}")
         lines += [
-            f"**{family}**, d = {', '.join(map(str, sizes))}",
+            f"**{family}**, {axis} = {', '.join(map(str, sizes))}",
             "",
             sink.table(name, table, headers, disable_numparse=True),
             "",
         ]
         swaps = [
-            f"{label}: `{winner}` ahead of `{loser}` from d = {high} (behind at d = {low})"
+            f"{label}: `{winner}` ahead of `{loser}` from {axis} = {high} (behind at {axis} = {low})"
             for metric, label, better in FIGURES[:2]
             for winner, loser, low, high in crossovers(by_label, metric, better)
         ]
@@ -124,7 +153,7 @@ def _slope_text(per: dict[int, Row], metric: str) -> str:
     return "—" if fitted is None else f"{fitted:+.2f}"
 
 
-def _chart(family: str, by_label: dict[str, dict[int, Row]], path: Path) -> Path | None:
+def _chart(sweep: Sweep, path: Path) -> Path | None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -132,6 +161,7 @@ def _chart(family: str, by_label: dict[str, dict[int, Row]], path: Path) -> Path
 
     from ..charts import _tab10
 
+    by_label = sweep.by_label
     colors = dict(zip(sorted(by_label), _tab10() * 3))
     fig, axes = plt.subplots(1, len(FIGURES), figsize=(3.6 * len(FIGURES), 3.4), dpi=110)
     drawn = False
@@ -144,7 +174,7 @@ def _chart(family: str, by_label: dict[str, dict[int, Row]], path: Path) -> Path
                 ax.plot(*zip(*points), marker="o", ms=3, lw=1.2, color=colors[engine], label=engine)
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("d", fontsize=8)
+        ax.set_xlabel(sweep.axis, fontsize=8)
         ax.set_title(label, fontsize=9)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3, which="major")
@@ -153,7 +183,7 @@ def _chart(family: str, by_label: dict[str, dict[int, Row]], path: Path) -> Path
         return None
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncols=min(len(labels), 5), fontsize=8, frameon=False)
-    fig.suptitle(f"How cost grows: {family} (medians over seeds)", fontsize=10)
+    fig.suptitle(f"How cost grows: {sweep.title} (medians over seeds)", fontsize=10)
     fig.tight_layout(rect=(0, 0.1, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
