@@ -76,7 +76,7 @@ def _stan_values(case: Case, points: np.ndarray, against: str) -> tuple[np.ndarr
         return np.array([lp for lp, _ in pairs]), np.array([grad for _, grad in pairs])
     from .engines.stan_common import pystan_build
 
-    model = pystan_build(case.stan_code, case.stan_data, random_seed=1)
+    model = pystan_build(case.stan_code or "", case.stan_data, random_seed=1)
     stan_lp = np.array([model.log_prob(list(x), adjust_transform=True) for x in points])
     stan_grad = np.array([model.grad_log_prob(list(x)) for x in points])
     return stan_lp, stan_grad
