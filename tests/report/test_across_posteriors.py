@@ -6,6 +6,7 @@ import copy
 
 from nextstat.aggregate import aggregate
 from nextstat.artifacts import validation_errors, write_json
+from nextstat.engines.nutpie_nuts import FRONTEND
 from nextstat.report import write_report
 
 
@@ -88,10 +89,37 @@ def test_our_rows_meet_other_libraries_rows_of_the_same_adaptation(tmp_path, ok_
                 write_json(runs / f"{i}-{label}-{seed}.json", doc)
     text = write_report(aggregate("t", sorted(runs.glob("*.json"))), tmp_path / "report").read_text()
     details = (tmp_path / "report" / "DETAILS.md").read_text()
-    assert "#### Our rows against another library's with the same metric adaptation (ESS per gradient)" in text
+    assert "#### Our rows against another library's with the same metric adaptation\n" in text
     paired = [line for line in text.splitlines() if line.startswith("| `nextstat_nuts") and "` / `" in line]
     assert len(paired) == 1 and "`nextstat_nuts_fisher` / `nutpie_nuts`" in paired[0]
     # ratios 0.5, 1.0, ..., 4.5 over the nine posteriors: median 2.5, quartiles 1.5 and 3.5, worst 0.5
     assert "2.50x [1.50, 3.50], 0.50x" in paired[0] and "| 1/9 " in paired[0]
+    cells = [cell.strip() for cell in paired[0].split("|")[1:-1]]
+    assert cells[-2] == "1.00x [1.00, 1.00], 1.00x"  # bulk ESS/s: the same in every run here
     assert "#### Our rows against another library's with the same metric adaptation, per posterior" in details
     assert any(line.startswith("| pdb:posterior_0 ") and "| 0.50 / " in line for line in details.splitlines())
+
+
+def test_where_ess_per_second_leads_each_posterior_gets_its_ratio_and_callback_bound_rows_none(tmp_path, ok_artifact):
+    runs = tmp_path / "runs"
+    for i in range(9):
+        for seed in (1, 2, 3):
+            for label, engine, per_s, frontend in (
+                ("stan_nuts", "stan_nuts", 100.0, None),
+                ("nextstat_nuts", "nextstat_nuts", 100.0 * (1 + i), None),
+                ("nutpie_nuts", "nutpie_nuts", 50.0, FRONTEND),
+            ):
+                doc = _run(ok_artifact, f"pdb:posterior_{i}", label, engine, seed, 0.1, 1000.0)
+                doc["diagnostics"]["ess_bulk_per_s"] = per_s
+                if frontend:
+                    doc["engine_info"]["frontend"] = frontend
+                write_json(runs / f"{i}-{label}-{seed}.json", doc)
+    summary = aggregate("t", sorted(runs.glob("*.json")))
+    assert [r["callback_bound"] for r in summary["rows"] if r["label"] == "nutpie_nuts"][0]
+    write_report(summary, tmp_path / "report")  # ESS/s leads by default
+    details = (tmp_path / "report" / "DETAILS.md").read_text()
+    section = details.split("#### Per posterior: bulk ESS/s relative to `stan_nuts`")[1].split("\n#")[0]
+    assert "not quoted, callback-bound: `nutpie_nuts`" in section and "| `nutpie_nuts`" not in section
+    assert any(
+        line.startswith("| pdb:posterior_2 ") and "| 100 " in line and "3.00x" in line for line in section.splitlines()
+    )

@@ -7,8 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..charts import sorted_ratios
-from ..summary_types import Row, Summary, ratio_of_medians
-from .formatting import not_quoted, slug
+from ..summary_types import Row, Summary, median, ratio_of_medians
+from .formatting import not_quoted, num, slug
+from .presentation import lead_figures
 from .sink import CHARTS, Sink
 
 #: a table with at least this many cases gets the view
@@ -84,6 +85,8 @@ def across_posteriors(
     headers = ["engine", *(f"{title}: median [q25, q75], worst" for _, title in VIEWED), "posteriors below 1x (bulk)"]
     details += [sink.table(f"across_posteriors_{name}", table, headers, disable_numparse=True), ""]
     details += _per_posterior(rows, labels, ref, cases, ratios, sink, name)
+    if lead_figures(summary)[0] == PER_SECOND:  # where ESS/s leads, per posterior too
+        details += _per_posterior_per_second(rows, labels, ref, cases, sink, name)
     details += _ours_pairs(summary, rows, cases, sink, name)
     details += _same_adaptation_pairs(summary, rows, cases, sink, name, per_posterior=True)
     return overview, details
@@ -152,6 +155,41 @@ def _per_posterior(rows, labels, ref, cases, ratios, sink, name) -> list[str]:
         "In brackets, what went wrong in a row's runs on that posterior (seeds that failed, were skipped, failed "
         "their health gate: R-hat, divergences, E-BFMI, ESS, or whose means are more than 4 MCSE from the "
         "reference); the health section lists each failed check.",
+        "",
+    ]
+
+
+def _per_posterior_per_second(rows, labels, ref, cases, sink, name) -> list[str]:
+    """Bulk ESS/s relative to the reference per posterior, for the rows that are not
+    callback-bound (theirs would measure the callback), with each row's own figure."""
+    by_key = {(r["case"], r["label"]): r for r in rows}
+    bound = {r["label"] for r in rows if r.get("callback_bound")}
+    quoted = [label for label in labels if label not in bound]
+    if not quoted or ref in bound:
+        return []
+    table = []
+    for case in cases:
+        mine = by_key.get((case, ref))
+        cells = [case, num(median(mine["metrics"].get(PER_SECOND)), 0) if mine else "not run"]
+        for label in quoted:
+            row = by_key.get((case, label))
+            ratio = ratio_of_medians(
+                row["metrics"].get(PER_SECOND) if row else None, mine["metrics"].get(PER_SECOND) if mine else None, ref
+            )
+            cells.append("—" if ratio is None else f"{ratio['ratio_of_medians']:.2f}x")
+        table.append(cells)
+    left_out = f" (not quoted, callback-bound: {', '.join(f'`{label}`' for label in sorted(bound))})" if bound else ""
+    return [
+        f"#### Per posterior: bulk ESS/s relative to `{ref}`",
+        "",
+        f"Medians over seeds; `{ref}`'s own ESS/s in its column, each other row's as a ratio to it{left_out}.",
+        "",
+        sink.table(
+            f"per_posterior_per_second_{name}",
+            table,
+            ["posterior", f"`{ref}` ESS/s", *(f"`{label}`" for label in quoted)],
+            disable_numparse=True,
+        ),
         "",
     ]
 
