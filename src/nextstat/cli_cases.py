@@ -135,7 +135,9 @@ def _write_parity_table(args, rows: list[list[Any]]) -> None:
         ]
     )
     through = (
-        "BridgeStan's `log_density` (the program's library)" if args.against == "bridgestan" else "`log_prob` (PyStan)"
+        "`log_density` through BridgeStan (the program's library)"
+        if args.against == "bridgestan"
+        else "`log_prob` (PyStan)"
     )
     headers = ["case", "dim", "constant", "max log-density deviation", "max gradient deviation", "parity"]
     text = [
