@@ -334,3 +334,27 @@ def sorted_ratios(
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def parameter_panels(names: Sequence[str], draw, title: str, path: Path) -> Path:
+    """One small panel per parameter, five to a row: ``draw(ax, name)`` fills each; the
+    unused panels are hidden, the title set and the figure saved."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = min(len(names), 5)
+    rows = -(-len(names) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.1 * rows + 0.5), dpi=110, squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        draw(ax, name)
+        ax.tick_params(labelsize=6)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.set_visible(False)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -199,35 +199,23 @@ def calibration_record(doc: dict[str, Any], path: Path | str) -> dict[str, Any]:
 
 def rank_histograms(artifact: dict[str, Any], path: Path) -> Path:
     """One small histogram of ranks per parameter, with the 99% band of a uniform count."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from scipy import stats
 
-    names = artifact["parameters"]
+    from .charts import parameter_panels
+
     bins = artifact["test"]["bins"]
     n = artifact["replications_done"]
     low, high = stats.binom.ppf([0.005, 0.995], n, 1 / bins)
-    columns = min(len(names), 5)
-    rows = -(-len(names) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.1 * rows + 0.5), dpi=110, squeeze=False)
     edges = np.linspace(0, artifact["draws_per_rank"] + 1, bins + 1)
-    for ax, name in zip(axes.flat, names):
+
+    def draw(ax, name):
         ax.axhspan(low, high, color="0.85")
         ax.hist(artifact["ranks"][name], bins=edges, color="tab:blue")
         failed = name in artifact["miscalibrated_parameters"]
         ax.set_title(name + (" (fails)" if failed else ""), fontsize=8, color="tab:red" if failed else "black")
-        ax.tick_params(labelsize=6)
-    for ax in list(axes.flat)[len(names) :]:
-        ax.set_visible(False)
-    fig.suptitle(
+
+    title = (
         f"SBC ranks: {artifact['engine']} on {artifact['case']}, {n} replications ({artifact['verdict']}; "
-        "grey: 99% band of a uniform bin)",
-        fontsize=9,
+        "grey: 99% band of a uniform bin)"
     )
-    fig.tight_layout(rect=(0, 0, 1, 0.94))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return parameter_panels(artifact["parameters"], draw, title, path)

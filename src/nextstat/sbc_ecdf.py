@@ -12,6 +12,7 @@ papers prefer for its power against a shifted or too-wide posterior.
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +38,10 @@ def ecdf_difference(ranks: np.ndarray, draws_per_rank: int) -> tuple[np.ndarray,
     return z, ecdf - z
 
 
+@cache
 def band(n_replications: int, draws_per_rank: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(z, lower - z, upper - z): the simultaneous band of the ECDF difference."""
+    """(z, lower - z, upper - z): the simultaneous band of the ECDF difference (an
+    optimisation of a few seconds, so computed once per replication and draw count)."""
     from arviz.stats.ecdf_utils import ecdf_confidence_band
 
     z = _grid(draws_per_rank)
@@ -62,34 +65,21 @@ def band_exits(artifact: dict[str, Any]) -> list[str]:
 
 def ecdf_difference_chart(artifact: dict[str, Any], path: Path) -> Path:
     """One panel per parameter: the ECDF difference of its ranks and the 95% band."""
-    import matplotlib
+    from .charts import parameter_panels
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = artifact["parameters"]
     n, draws = artifact["replications_done"], artifact["draws_per_rank"]
     z, low, high = band(n, draws)
     exits = set(band_exits(artifact))
-    columns = min(len(names), 5)
-    rows = -(-len(names) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.1 * rows + 0.5), dpi=110, squeeze=False)
-    for ax, name in zip(axes.flat, names):
+
+    def draw(ax, name):
         ax.fill_between(z, low, high, color="0.85", step="post")
         _, diff = ecdf_difference(np.asarray(artifact["ranks"][name]), draws)
         ax.step(z, diff, where="post", color="tab:red" if name in exits else "tab:blue", lw=1.2)
         ax.axhline(0.0, color="0.4", lw=0.6)
         ax.set_title(name + (" (leaves the band)" if name in exits else ""), fontsize=8)
-        ax.tick_params(labelsize=6)
-    for ax in list(axes.flat)[len(names) :]:
-        ax.set_visible(False)
-    fig.suptitle(
+
+    title = (
         f"SBC rank ECDF minus uniform: {artifact['engine']} on {artifact['case']}, {n} replications "
-        f"(grey: simultaneous {BAND_PROB:.0%} band)",
-        fontsize=9,
+        f"(grey: simultaneous {BAND_PROB:.0%} band)"
     )
-    fig.tight_layout(rect=(0, 0, 1, 0.94))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return parameter_panels(artifact["parameters"], draw, title, path)
