@@ -1,6 +1,7 @@
 """`nextstat reproduce`: an artifact reruns to identical draws; a tampered one does not
 reproduce; one from another environment is compared statistically and says what differs;
-a suite summary reruns a deterministic sample of its rows."""
+a suite summary reruns a deterministic sample of its rows, and alone (its run artifacts
+gone) still reproduces exactly."""
 
 import copy
 import json
@@ -84,6 +85,44 @@ def test_a_summary_reruns_a_sample_of_each_row(tmp_path):
     assert [(r["seed"], r["verdict"]) for r in result["runs"]] == [(7, "exact")] and result["sample"] == 1
 
 
+def test_a_summary_alone_reproduces_exactly(tmp_path):
+    """A fresh clone has a report's summary but not its run artifacts (results/ is not
+    committed): the digests the summary keeps decide; an older summary without them is
+    checked on the figures the draws alone decide, and a changed one is not reproduced."""
+    args = ["--case", "std_normal_d10", "--engine", "nextstat_nuts", "--seed", 7, "--budget", "2x200x400"]
+    nextstat("run", *args, "--out", tmp_path / "runs" / "std_normal_d10" / "nextstat_nuts" / "seed7.json", check=True)
+    summary_path = tmp_path / "summary.json"
+    nextstat("aggregate", "--suite", "adhoc", "--runs", tmp_path / "runs", "--out", summary_path, check=True)
+    (tmp_path / "runs").rename(tmp_path / "gone")
+    summary = json.loads(summary_path.read_text())
+    [record] = summary["runs"]
+    assert len(record["draws_sha256"]) == 64 and len(record["source_sha256"]) == 64
+    ran, result = _reproduce(summary_path, tmp_path)
+    assert ran.returncode == 0 and result["runs"][0]["reason"] == "draws identical (sha256)", ran.stdout + ran.stderr
+    del record["draws_sha256"]  # (its source digest kept: without it a dirty checkout is never exact)
+    (tmp_path / "older.json").write_text(json.dumps(summary))
+    ran, result = _reproduce(tmp_path / "older.json", tmp_path)
+    [run] = result["runs"]
+    assert ran.returncode == 0 and run["verdict"] == "exact" and "draw-decided figures" in run["reason"], run
+    record["metrics"]["min_ess_tail"] *= 1 + 1e-12
+    (tmp_path / "changed.json").write_text(json.dumps(summary))
+    ran, result = _reproduce(tmp_path / "changed.json", tmp_path)
+    assert ran.returncode == 1 and "min_ess_tail" in result["runs"][0]["reason"], result["runs"][0]
+
+
 def test_a_report_folder_without_its_summary_is_one_line(tmp_path):
     ran = nextstat("reproduce", tmp_path)
     assert ran.returncode == 2 and "no summary.json in this folder" in ran.stderr
+
+
+def test_the_reruns_run_the_checkout_they_are_given(artifact, tmp_path):
+    """`--checkout DIR` puts DIR/src first on the reruns' import path (here this checkout
+    itself, so the rerun is still exact); a folder that holds no nextstat is one line."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    ran, result = _reproduce(artifact, tmp_path, "--checkout", root)
+    assert ran.returncode == 0 and result["runs"][0]["verdict"] == "exact", ran.stdout + ran.stderr
+    assert result["checkout"] == str(root)
+    ran = nextstat("reproduce", artifact, "--checkout", tmp_path, "--out", tmp_path / "no.json")
+    assert ran.returncode == 2 and "not a nextstat checkout" in ran.stderr

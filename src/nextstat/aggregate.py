@@ -134,7 +134,7 @@ def aggregate(
     sbc_paths: Iterable[Path] = (),
 ) -> Summary:
     runs = load_runs(paths)
-    records = _split_devices_by_hardware([_run_record(path, doc) for path, doc in runs])
+    records = _split_devices_by_hardware([run_record(path, doc) for path, doc in runs])
     groups: dict[tuple, list[RunRecord]] = defaultdict(list)
     for record in records:
         groups[(record["backend"], record["device"], record["case"], record["label"])].append(record)
@@ -195,7 +195,7 @@ def _timing_record(path: Path) -> TimingRecord:
     }
 
 
-def _run_record(path: Path, doc: dict[str, Any]) -> RunRecord:
+def run_record(path: Path, doc: dict[str, Any]) -> RunRecord:
     env = doc["environment"]
     ok = doc["status"] == "ok"
     sections = {**doc, "derived": _derived(doc)}  # where METRICS looks each figure up
@@ -230,7 +230,14 @@ def _run_record(path: Path, doc: dict[str, Any]) -> RunRecord:
             else None
         ),
         "command": doc["provenance"]["command"],
+        **_digests(doc),
     }
+
+
+def _digests(doc: dict[str, Any]) -> dict[str, str]:
+    """The run's draws and source digests where its artifact records them."""
+    found = {"draws_sha256": doc.get("draws_sha256"), "source_sha256": doc["provenance"].get("source_sha256")}
+    return {key: value for key, value in found.items() if value}
 
 
 def _correctness(section: dict[str, Any]) -> Correctness:

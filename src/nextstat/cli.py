@@ -238,6 +238,11 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample", type=_positive_int, help="rerun the first N seeds of each row (default: every run)")
     p.add_argument("--out", help="the verdicts (JSON; default: reproduction.json in the working directory)")
     p.add_argument("--markdown", help="the table (default: beside --out, .md)")
+    p.add_argument(
+        "--checkout",
+        help="rerun with the nextstat sources of this checkout (e.g. `git worktree add DIR <the record's commit>`), "
+        "compared by this version",
+    )
     _posteriordb_option(p)
     p.set_defaults(handler=summaries.cmd_reproduce)
 

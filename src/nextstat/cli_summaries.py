@@ -194,7 +194,9 @@ def cmd_reproduce(args) -> int:
     from .reproduce import ReproduceError, markdown, reproduce
 
     try:
-        result = reproduce(Path(args.path), args.sample, log=lambda line: print(line, file=sys.stderr))
+        result = reproduce(
+            Path(args.path), args.sample, log=lambda line: print(line, file=sys.stderr), checkout=args.checkout
+        )
     except ReproduceError as exc:
         raise UsageError(str(exc)) from None
     out = Path(args.out or "reproduction.json")

@@ -8,7 +8,10 @@ run's record), its output in a scratch folder, and compared with the record:
 - **exact** where the code (commit, or nextstat's installed version), the software
   (every tracked package's version, Python), the CPU model and the backend are the same:
   the sha256 of the float64 draws must match (``draws_sha256``, recorded by every artifact
-  since it existed; older artifacts are compared on their summaries, every figure equal);
+  since it existed and kept by every summary since, so a summary alone, on a fresh clone
+  without the run artifacts, is checked exactly); older artifacts are compared on their
+  posterior summaries, every figure equal, and older summaries on every figure they keep
+  that the draws alone decide (ESS, R-hat, steps per draw, |z|: not the clocks);
 - **statistical** otherwise, with the differences of environment listed first: every
   posterior mean within the z rule of the record's (|z| < 4 on both Monte Carlo errors),
   bulk ESS per gradient within the seed envelope of the record's row widened by 1.25 (a
@@ -127,20 +130,27 @@ def rerun_command(entry: dict[str, Any], summary: dict[str, Any] | None, out: Pa
 
 
 def environment_differences(
-    recorded: dict[str, Any] | None, current: dict[str, Any], recorded_source: str | None = None
+    recorded: dict[str, Any] | None,
+    current: dict[str, Any],
+    recorded_source: str | None = None,
+    current_source: str | None = None,
 ) -> list[str]:
-    """What differs between the recorded run's environment and this one, in the terms that
-    decide exactness: code (nextstat's sources by their sha256 where the record has it, else
-    the commit and a clean checkout), packages, Python, CPU model, backend."""
+    """What differs between the recorded run's environment and the rerun's (as the rerun's
+    artifact records it: the rerun may run other code than this process, e.g. a checkout at
+    the record's commit on ``PYTHONPATH``), in the terms that decide exactness: code
+    (nextstat's sources by their sha256 where the record has it, else the commit and a clean
+    checkout), packages, Python, CPU model, backend."""
     if recorded is None:
         return ["the recorded environment is not in the record"]
     out = []
     old_git, new_git = recorded.get("git") or {}, current.get("git") or {}
     if recorded_source is not None:
-        from .runner import source_sha256
+        if current_source is None:
+            from .runner import source_sha256
 
-        if recorded_source != source_sha256():
-            out.append(f"nextstat's sources {recorded_source[:12]} -> {source_sha256()[:12]}")
+            current_source = source_sha256()
+        if recorded_source != current_source:
+            out.append(f"nextstat's sources {recorded_source[:12]} -> {current_source[:12]}")
     elif old_git.get("commit") != new_git.get("commit"):
         out.append(f"commit {old_git.get('commit')} -> {new_git.get('commit')}")
     elif old_git.get("dirty") or new_git.get("dirty"):
@@ -170,7 +180,7 @@ def compare(entry: dict[str, Any], rerun: dict[str, Any], differences: list[str]
     if recorded_status != "ok":
         return NOT_REPRODUCED, f"the record's run was {recorded_status}, the rerun ok"
     if not differences:
-        old_digest = (artifact or {}).get("draws_sha256")
+        old_digest = (artifact or {}).get("draws_sha256") or record.get("draws_sha256")
         if old_digest:
             if old_digest == rerun.get("draws_sha256"):
                 return EXACT, "draws identical (sha256)"
@@ -179,7 +189,32 @@ def compare(entry: dict[str, Any], rerun: dict[str, Any], differences: list[str]
             if _same_summaries(artifact["summary"], rerun["summary"]):
                 return EXACT, "no draws digest in the record: every summary figure identical"
             return NOT_REPRODUCED, "same code, software, CPU and seed, but the summaries differ"
+        if record.get("metrics"):
+            return _same_draw_figures(record, rerun)
     return _statistical(entry, rerun, differences)
+
+
+def _same_draw_figures(record: dict[str, Any], rerun: dict[str, Any]) -> tuple[str, str]:
+    """An older summary's run (no draws digest, artifact gone) against its rerun: every figure
+    the summary keeps that the draws alone decide must be equal to the last bit."""
+    from .aggregate import METRICS, run_record
+
+    again = run_record(Path("rerun"), rerun)
+    names = [name for name, (section, _) in METRICS.items() if section != "timing" and "_per_s" not in name]
+
+    def figures(run: dict[str, Any]) -> dict[str, Any]:
+        return {name: run["metrics"].get(name) for name in names} | {"|z|": (run.get("correctness") or {}).get("max_z")}
+
+    old, new = figures(record), figures(again)
+    compared = [name for name in old if old[name] is not None]
+    differing = [name for name in compared if not _same(old[name], new[name])]
+    if differing:
+        first = differing[0]
+        return NOT_REPRODUCED, (
+            f"same code, software, CPU and seed, but {len(differing)} of the summary's figures differ "
+            f"(e.g. {first} {new[first]!r} against {old[first]!r})"
+        )
+    return EXACT, f"no draws digest in the summary: all {len(compared)} draw-decided figures it keeps identical"
 
 
 def _same_summaries(old: dict[str, Any], new: dict[str, Any]) -> bool:
@@ -229,10 +264,13 @@ def _statistical(entry: dict[str, Any], rerun: dict[str, Any], differences: list
     return STATISTICAL, f"means within |z| < {Z_LIMIT:g}, ESS/grad and health as recorded (not exact: {why})"
 
 
-def reproduce(path: Path, sample: int | None = None, log=print) -> dict[str, Any]:
-    """Rerun and compare every selected run of the record at ``path``; the verdict artifact."""
+def reproduce(path: Path, sample: int | None = None, log=print, checkout: str | None = None) -> dict[str, Any]:
+    """Rerun and compare every selected run of the record at ``path``; the verdict artifact.
+    ``checkout``: a source tree whose ``src/nextstat`` the reruns import instead of this one
+    (the record's commit, checked out), while this version compares."""
     from .environment import fingerprint
 
+    sources = _checkout_sources(checkout) if checkout else None
     entries, summary = recorded_runs(path, sample)
     current = fingerprint()
     results = []
@@ -244,21 +282,31 @@ def reproduce(path: Path, sample: int | None = None, log=print) -> dict[str, Any
             recorded_env = (entry["artifact"] or {}).get("environment") or (
                 (summary or {}).get("environments", {}).get(record.get("fingerprint_sha256"))
             )
-            recorded_source = ((entry["artifact"] or {}).get("provenance") or {}).get("source_sha256")
-            differences = environment_differences(recorded_env, current, recorded_source)
+            recorded_source = ((entry["artifact"] or {}).get("provenance") or {}).get("source_sha256") or record.get(
+                "source_sha256"
+            )
             try:
                 argv = rerun_command(entry, summary, out)
             except ReproduceError as exc:
+                differences = environment_differences(recorded_env, current, recorded_source)
                 results.append(_result(record, NOT_REPRODUCED, str(exc), differences, None))
                 log(f"{name}: {NOT_REPRODUCED}: {exc}")
                 continue
             log(f"{name}: rerunning ({index + 1} of {len(entries)})")
-            done = subprocess.run(argv, capture_output=True, text=True, env=_rerun_environment(entry))
+            done = subprocess.run(argv, capture_output=True, text=True, env=_rerun_environment(entry, sources))
             if not out.is_file():
+                differences = environment_differences(recorded_env, current, recorded_source)
                 reason = f"the rerun wrote no artifact (exit {done.returncode}): {done.stderr.strip()[-300:]}"
                 results.append(_result(record, NOT_REPRODUCED, reason, differences, argv))
                 continue
-            verdict, reason = compare(entry, read_json(out), differences)
+            rerun = read_json(out)
+            differences = environment_differences(
+                recorded_env,
+                rerun.get("environment") or current,
+                recorded_source,
+                (rerun.get("provenance") or {}).get("source_sha256"),
+            )
+            verdict, reason = compare(entry, rerun, differences)
             results.append(_result(record, verdict, reason, differences, argv))
             log(f"{name}: {verdict}: {reason}")
     return {
@@ -266,21 +314,32 @@ def reproduce(path: Path, sample: int | None = None, log=print) -> dict[str, Any
         "created_utc": utc_now(),
         "record": str(path),
         "sample": sample,
+        **({"checkout": str(checkout)} if checkout else {}),
         "environment_sha256": current["fingerprint_sha256"],
         "reproduced": all(r["verdict"] != NOT_REPRODUCED for r in results),
         "runs": results,
     }
 
 
-def _rerun_environment(entry: dict[str, Any]) -> dict[str, str]:
-    """This process's environment, and the posteriordb directory the record's case was read
-    from where none is set here (the workflow hands it to each run through the environment,
-    so the recorded command does not name it)."""
+def _checkout_sources(checkout: str) -> Path:
+    sources = Path(checkout).resolve() / "src"
+    if not (sources / "nextstat" / "__init__.py").is_file():
+        raise ReproduceError(f"--checkout {checkout}: no src/nextstat/__init__.py in it (not a nextstat checkout)")
+    return sources
+
+
+def _rerun_environment(entry: dict[str, Any], sources: Path | None = None) -> dict[str, str]:
+    """This process's environment, with ``sources`` first on the reruns' import path where
+    given, and the posteriordb directory the record's case was read from where none is set
+    here (the workflow hands it to each run through the environment, so the recorded
+    command does not name it)."""
     import os
 
     from .cases.posteriordb import ENV_VAR
 
     environment = dict(os.environ)
+    if sources is not None:
+        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(sources), environment.get("PYTHONPATH")]))
     source = ((entry["artifact"] or {}).get("case_info") or {}).get("source") or ""
     if not environment.get(ENV_VAR) and source.startswith("posteriordb:"):
         root = source.removeprefix("posteriordb:")

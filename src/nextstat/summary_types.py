@@ -82,6 +82,10 @@ class RunRecord(TypedDict):
     convergence_variance: str | None
     #: the command that reproduces the run (its artifact's ``provenance.command``)
     command: NotRequired[str]
+    #: its artifact's draws digest and source digest, so a summary alone can be reproduced
+    #: exactly (``nextstat reproduce``); absent in older summaries and in runs without draws
+    draws_sha256: NotRequired[str]
+    source_sha256: NotRequired[str]
 
 
 class Row(TypedDict):

@@ -44,7 +44,13 @@ def simulate(n: int, p: int, seed: int = DATASET_SEED) -> dict:
 
 def glm_logistic(n: int, p: int) -> Case:
     name = f"glm_logistic_n{n}_p{p}"
-    data = load_case_data(name)
+    return glm_logistic_given(name, load_case_data(name))
+
+
+def glm_logistic_given(name: str, data: dict) -> Case:
+    """The logistic regression on this data (``N``, ``P``, ``X``, ``y``): the committed
+    files, or a simulation-based calibration's simulated outcomes."""
+    n, p = data["N"], data["P"]
     X = np.asarray(data["X"], dtype=float)
     y = np.asarray(data["y"], dtype=float)
     names = ("alpha", *indexed_names("beta", p))

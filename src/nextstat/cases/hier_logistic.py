@@ -58,7 +58,12 @@ def simulate(seed: int = DATASET_SEED) -> dict:
 
 
 def hier_logistic_ri() -> Case:
-    data = load_case_data("hier_logistic_ri")
+    return hier_logistic_given(load_case_data("hier_logistic_ri"))
+
+
+def hier_logistic_given(data: dict) -> Case:
+    """The model on this data (``N``, ``J``, ``group``, ``x``, ``y``): the committed file, or
+    a simulation-based calibration's simulated outcomes."""
     group = np.asarray(data["group"]) - 1
     x = np.asarray(data["x"], dtype=float)
     y = np.asarray(data["y"], dtype=float)
