@@ -19,11 +19,30 @@ SIMULATOR = f"{MODEL}:CONJUGATE"
 BUDGET = Budget(2, 0, 200)
 
 
-def _sbc(engine, replications=300, seed=11):
+def _sbc(engine, replications=300, seed=11, first=0):
     return run_sbc(
         SIMULATOR, engine, replications, seed, BUDGET, resolve_settings({}, engine), draws_per_rank=19, bins=20,
-        log=lambda line: None,
+        log=lambda line: None, first_replication=first,
     )  # fmt: skip
+
+
+def test_shards_merge_into_the_ranks_one_run_finds_and_mismatched_shards_are_refused():
+    from nextstat.artifacts import ArtifactError
+    from nextstat.sbc import merge_shards
+
+    whole = _sbc(OVERCONFIDENT, 120)
+    parts = [("b.json", _sbc(OVERCONFIDENT, 70, first=50)), ("a.json", _sbc(OVERCONFIDENT, 50))]
+    [(path, merged)] = merge_shards(parts)
+    assert path == "a.json + b.json" and merged["shards"] == 2 and merged["replications"] == 120
+    assert merged["ranks"] == whole["ranks"] and merged["test"] == whole["test"]
+    assert merged["verdict"] == whole["verdict"] == "miscalibrated" and validation_errors(merged, SBC_SCHEMA) == []
+    with pytest.raises(ArtifactError, match="starts at replication 40, covered by an earlier shard"):
+        merge_shards([parts[1], ("c.json", _sbc(OVERCONFIDENT, 30, first=40))])
+    other_seed = _sbc(OVERCONFIDENT, 70, seed=12, first=50)
+    assert len(merge_shards([parts[1], ("d.json", other_seed)])) == 2  # another seed is another run
+    other_budget = {**parts[0][1], "budget": {"chains": 4, "warmup": 0, "draws": 200}}
+    with pytest.raises(ArtifactError, match="differ in budget"):
+        merge_shards([parts[1], ("e.json", other_budget)])
 
 
 def test_an_exact_posterior_sampler_is_calibrated():

@@ -6,6 +6,7 @@ carries on and that their artifacts are schema-valid too.
 """
 
 import json
+import re
 
 import pytest
 import yaml
@@ -259,8 +260,17 @@ def test_a_suites_sbc_block_plans_one_job_per_case_and_row_and_feeds_the_summary
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = [line for line in proc.stdout.splitlines() if " sbc --case " in line]
     assert len(jobs) == 1 and "--case eight_schools --engine nextstat_nuts --label ours" in jobs[0]
-    assert "--replications 50 --seed 7 --budget 2x200x200" in jobs[0] and "|| test $? -eq 1" in jobs[0]
+    assert "--replications 50 --first-replication 0 --seed 7 --budget 2x200x200" in jobs[0] and "|| test $? -eq 1" in jobs[0]
     assert "--sbc results/cal/sbc/eight_schools/ours.json" in proc.stdout
+    sharded = yaml.safe_load(config.read_text())
+    sharded["sbc"]["shards"] = 3
+    config.write_text(yaml.safe_dump(sharded))
+    proc = _snakemake(tmp_path, config, "--dry-run", "--printshellcmds")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = sorted(line for line in proc.stdout.splitlines() if " sbc --case " in line)
+    parts = [re.search(r"--replications (\d+) --first-replication (\d+)", job).groups() for job in jobs]
+    assert sorted(parts, key=lambda p: int(p[1])) == [("16", "0"), ("17", "16"), ("17", "33")]
+    assert all(f"results/cal/sbc/eight_schools/ours/shard{i}.json" in proc.stdout for i in range(3))
     bad = yaml.safe_load(config.read_text())
     bad["sbc"]["cases"] = ["std_normal_d2"]
     config.write_text(yaml.safe_dump(bad))

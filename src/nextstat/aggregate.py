@@ -24,7 +24,7 @@ from .cases.stan_program import BRIDGESTAN_DENSITY
 from .diagnostics import agreement_z
 from .engines import REFERENCE_ENGINE, EngineError, EngineSpec, load_engine
 from .moment_bias import STATISTICS
-from .sbc import calibration_record
+from .sbc import calibration_record, merge_shards
 from .summary_types import (
     CORRECTNESS_FAILURES,
     Agreement,
@@ -161,7 +161,8 @@ def aggregate(
     }
     if presentation:
         summary["presentation"] = presentation
-    calibration = [calibration_record(read_json(path), path) for path in sbc_paths]
+    shards = [(str(path), read_json(path)) for path in sbc_paths]
+    calibration = [calibration_record(doc, path) for path, doc in merge_shards(shards)]
     if calibration:
         summary["calibration"] = calibration
     return summary

@@ -251,6 +251,12 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", required=True)
     p.add_argument("--label", help="the engine row's label in a suite (default: the engine name)")
     p.add_argument("--replications", type=_positive_int, default=100)
+    p.add_argument(
+        "--first-replication",
+        type=_nonnegative_int,
+        default=0,
+        help="number the replications from here: a shard of a larger run, merged by `nextstat aggregate --sbc`",
+    )
     p.add_argument("--seed", required=True, type=_nonnegative_int)
     p.add_argument("--budget", default="4x500x500", help="CHAINSxWARMUPxDRAWS per replication (default 4x500x500)")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE")

@@ -11,7 +11,10 @@ parameters (Bonferroni): "calibrated" where no parameter fails, else "miscalibra
 the parameters that did. A rank histogram per parameter is drawn where asked.
 
 Each replication's case is built on its own data, so JAX engines compile its density once
-per replication: SBC costs replications x (compile + run).
+per replication: SBC costs replications x (compile + run). Replication r draws from its own
+stream (seed, r), so a run of many replications can be split into shards
+(``first_replication``), run anywhere, and merged (``merge_shards``) into the very ranks one
+run would have found.
 """
 
 from __future__ import annotations
@@ -74,8 +77,10 @@ def run_sbc(
     draws_per_rank: int = 99,
     bins: int = 20,
     log=lambda line: print(line, file=sys.stderr),
+    first_replication: int = 0,
 ) -> dict[str, Any]:
-    """The SBC artifact of ``replications`` replications of ``case_spec`` on ``engine_name``."""
+    """The SBC artifact of ``replications`` replications of ``case_spec`` on ``engine_name``,
+    numbered from ``first_replication`` (a shard of a larger run)."""
     from . import __version__
     from .artifacts import utc_now
     from .cases.simulation import get_simulator
@@ -90,7 +95,7 @@ def run_sbc(
     names: tuple[str, ...] | None = None
     ranks, failures, short = [], [], 0
     began = time.perf_counter()
-    for r in range(replications):
+    for r in range(first_replication, first_replication + replications):
         rng = np.random.default_rng([seed, r, 0x5BC])
         truth = np.asarray(simulator.draw(rng), dtype=float)
         case = simulator.case_for(simulator.simulate(truth, rng))
@@ -104,20 +109,19 @@ def run_sbc(
         kept, was_short = thinned_draws(result.draws, metrics["min_ess_bulk"] or 1.0, draws_per_rank, rng)
         short += was_short
         ranks.append(rank_of(truth, kept, rng))
-        if (r + 1) % max(1, replications // 10) == 0:
-            log(f"sbc: {r + 1}/{replications} replications ({time.perf_counter() - began:.0f} s)")
+        done = r + 1 - first_replication
+        if done % max(1, replications // 10) == 0:
+            log(f"sbc: {done}/{replications} replications ({time.perf_counter() - began:.0f} s)")
     if names is None or not ranks:
         raise RuntimeError(f"no replication of {case_spec} on {engine_name} finished: {failures[:1]}")
     table = np.array(ranks)
-    chi2, p_values = uniformity(table, draws_per_rank, bins)
-    per_parameter_level = LEVEL / len(names)
-    failed = [n for n, p in zip(names, p_values, strict=True) if p < per_parameter_level]
     return {
         "schema_version": SBC_SCHEMA,
         "created_utc": utc_now(),
         "case": case_spec,
         "engine": engine_name,
         "seed": seed,
+        "first_replication": first_replication,
         "replications": replications,
         "replications_done": len(ranks),
         "failures": failures,
@@ -127,6 +131,19 @@ def run_sbc(
         "replications_below_ess": short,
         "parameters": list(names),
         "ranks": {n: table[:, i].astype(int).tolist() for i, n in enumerate(names)},
+        **_verdict(list(names), table, draws_per_rank, bins),
+        "seconds": time.perf_counter() - began,
+        "environment": fingerprint(),
+        "nextstat_version": __version__,
+    }
+
+
+def _verdict(names: list[str], table: np.ndarray, draws_per_rank: int, bins: int) -> dict[str, Any]:
+    """The chi-square test of ranks (replication, parameter) and the Bonferroni verdict."""
+    chi2, p_values = uniformity(table, draws_per_rank, bins)
+    per_parameter_level = LEVEL / len(names)
+    failed = [n for n, p in zip(names, p_values, strict=True) if p < per_parameter_level]
+    return {
         "test": {
             "statistic": f"chi-square of ranks in {bins} equal bins",
             "bins": bins,
@@ -136,10 +153,59 @@ def run_sbc(
         },
         "verdict": "miscalibrated" if failed else "calibrated",
         "miscalibrated_parameters": failed,
-        "seconds": time.perf_counter() - began,
-        "environment": fingerprint(),
-        "nextstat_version": __version__,
     }
+
+
+#: what every shard of one SBC run must share
+SHARED_KEYS = ("case", "engine", "seed", "budget", "settings", "draws_per_rank", "parameters")
+
+
+def merge_shards(found: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """SBC artifacts (path, artifact) with the shards of one run (same case, engine row and
+    seed, ``first_replication`` apart) merged into one artifact: ranks in replication order,
+    the test and verdict over all of them; the path names every shard. Shards that disagree on
+    what they ran, or cover a replication twice, are refused with both paths."""
+    from .artifacts import ArtifactError
+
+    groups: dict[tuple, list[tuple[str, dict[str, Any]]]] = {}
+    for path, doc in found:
+        key = (doc["case"], doc["engine"], doc.get("label", doc["engine"]), doc["seed"])
+        groups.setdefault(key, []).append((str(path), doc))
+    merged = []
+    for shards in groups.values():
+        if len(shards) == 1:
+            merged.append(shards[0])
+            continue
+        shards.sort(key=lambda item: item[1].get("first_replication", 0))
+        (first_path, first), covered = shards[0], 0
+        for path, doc in shards:
+            differing = [key for key in SHARED_KEYS if doc[key] != first[key]]
+            if differing:
+                raise ArtifactError(f"SBC shards {first_path} and {path} differ in {', '.join(differing)}")
+            start = doc.get("first_replication", 0)
+            if start < covered:
+                raise ArtifactError(f"SBC shard {path} starts at replication {start}, covered by an earlier shard")
+            covered = start + doc["replications"]
+        docs = [doc for _, doc in shards]
+        names = first["parameters"]
+        table = np.array([[r for doc in docs for r in doc["ranks"][n]] for n in names]).T
+        merged.append(
+            (
+                " + ".join(path for path, _ in shards),
+                {
+                    **first,
+                    "replications": sum(doc["replications"] for doc in docs),
+                    "replications_done": sum(doc["replications_done"] for doc in docs),
+                    "failures": [failure for doc in docs for failure in doc["failures"]],
+                    "replications_below_ess": sum(doc["replications_below_ess"] for doc in docs),
+                    "ranks": {n: [r for doc in docs for r in doc["ranks"][n]] for n in names},
+                    **_verdict(names, table, first["draws_per_rank"], first["test"]["bins"]),
+                    "seconds": sum(doc["seconds"] for doc in docs),
+                    "shards": len(docs),
+                },
+            )
+        )
+    return merged
 
 
 def cmd_sbc(args, overrides: dict[str, Any]) -> int:
@@ -156,7 +222,15 @@ def cmd_sbc(args, overrides: dict[str, Any]) -> int:
         budget = Budget.parse(args.budget)
         settings = resolve_settings(overrides, args.engine)
         artifact = run_sbc(
-            args.case, args.engine, args.replications, args.seed, budget, settings, args.draws_per_rank, args.bins
+            args.case,
+            args.engine,
+            args.replications,
+            args.seed,
+            budget,
+            settings,
+            args.draws_per_rank,
+            args.bins,
+            first_replication=args.first_replication,
         )
     except (CaseError, EngineError, SettingsError, ValueError) as exc:
         raise UsageError(str(exc)) from None
@@ -178,8 +252,9 @@ def cmd_sbc(args, overrides: dict[str, Any]) -> int:
 #: what a suite summary keeps of an SBC artifact (``calibration``): enough to redraw its
 #: histograms and state its verdict, not its environment
 CALIBRATION_KEYS = (
-    "case", "engine", "label", "seed", "replications", "replications_done", "failures", "budget", "draws_per_rank",
-    "replications_below_ess", "parameters", "ranks", "test", "verdict", "miscalibrated_parameters", "seconds",
+    "case", "engine", "label", "seed", "first_replication", "shards", "replications", "replications_done", "failures",
+    "budget", "draws_per_rank", "replications_below_ess", "parameters", "ranks", "test", "verdict",
+    "miscalibrated_parameters", "seconds",
 )  # fmt: skip
 
 

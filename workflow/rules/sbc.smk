@@ -22,8 +22,30 @@ SBC_CASES = _sbc_cases()
 for _label in SBC.get("engines", []):
     if _label not in ENGINE_ROWS:
         raise ValueError(f"config sbc: engine '{_label}' is not a label of this suite's engine rows")
-SBC_ARTIFACTS = [f"{RESULTS}/sbc/{case}/{label}.json" for case in SBC_CASES for label in SBC.get("engines", [])]
+SBC_REPLICATIONS = SBC.get("replications", 100)
+SBC_SHARDS = SBC.get("shards", 1)
+if SBC_SHARDS > SBC_REPLICATIONS:
+    raise ValueError(f"config sbc: {SBC_SHARDS} shards for {SBC_REPLICATIONS} replications (at most one shard each)")
+SBC_ARTIFACTS = [
+    f"{RESULTS}/sbc/{case}/{label}.json" if SBC_SHARDS == 1 else f"{RESULTS}/sbc/{case}/{label}/shard{shard}.json"
+    for case in SBC_CASES
+    for label in SBC.get("engines", [])
+    for shard in range(SBC_SHARDS)
+]
 SBC_BUDGET = Budget(**SBC["budget"]).spec if SBC.get("budget") else BUDGET
+SBC_SHELL = (
+    "{params.nextstat} sbc --case {params.spec} --engine {params.engine} --label {wildcards.label}"
+    " --replications {params.replications} --first-replication {params.first} --seed {params.seed}"
+    " --budget {params.budget} --draws-per-rank {params.draws} --bins {params.bins} {params.settings}"
+    " --out {output} > {log} 2>&1 || test $? -eq 1"
+)
+
+
+def sbc_shard(shard):
+    """(first replication, replications) of shard ``shard``: the suite's replications split
+    evenly; `nextstat aggregate` merges the shards' ranks into one verdict per case and row."""
+    edges = [SBC_REPLICATIONS * i // SBC_SHARDS for i in range(SBC_SHARDS + 1)]
+    return edges[shard], edges[shard + 1] - edges[shard]
 
 
 rule sbc:
@@ -35,7 +57,8 @@ rule sbc:
         nextstat=lambda wc: nextstat_for(wc.label),
         settings=lambda wc: set_args(wc.case, wc.label),
         seed=SEEDS[0],
-        replications=SBC.get("replications", 100),
+        replications=SBC_REPLICATIONS,
+        first=0,
         budget=SBC_BUDGET,
         draws=SBC.get("draws_per_rank", 99),
         bins=SBC.get("bins", 20),
@@ -46,7 +69,31 @@ rule sbc:
         mem_mb=resource("run", "mem_mb", 4000),
         runtime=resource("run", "runtime", 60),
     shell:
-        "{params.nextstat} sbc --case {params.spec} --engine {params.engine} --label {wildcards.label}"
-        " --replications {params.replications} --seed {params.seed} --budget {params.budget}"
-        " --draws-per-rank {params.draws} --bins {params.bins} {params.settings} --out {output} > {log} 2>&1"
-        " || test $? -eq 1"
+        SBC_SHELL
+
+
+# `shards: K` in the sbc: block: K jobs per case and row, each a contiguous part of the replications
+rule sbc_shard:
+    output:
+        f"{RESULTS}/sbc/{{case}}/{{label}}/shard{{shard}}.json",
+    wildcard_constraints:
+        shard=r"\d+",
+    params:
+        spec=lambda wc: shlex.quote(SBC_CASES[wc.case]),
+        engine=lambda wc: shlex.quote(ENGINE_ROWS[wc.label]["engine"]),
+        nextstat=lambda wc: nextstat_for(wc.label),
+        settings=lambda wc: set_args(wc.case, wc.label),
+        seed=SEEDS[0],
+        replications=lambda wc: sbc_shard(int(wc.shard))[1],
+        first=lambda wc: sbc_shard(int(wc.shard))[0],
+        budget=SBC_BUDGET,
+        draws=SBC.get("draws_per_rank", 99),
+        bins=SBC.get("bins", 20),
+    log:
+        f"{RESULTS}/logs/sbc/{{case}}/{{label}}/shard{{shard}}.log",
+    threads: config["threads_per_run"]
+    resources:
+        mem_mb=resource("run", "mem_mb", 4000),
+        runtime=resource("run", "runtime", 60),
+    shell:
+        SBC_SHELL
