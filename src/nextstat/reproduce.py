@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -202,7 +203,7 @@ def _same_draw_figures(record: dict[str, Any], rerun: dict[str, Any]) -> tuple[s
     again = run_record(Path("rerun"), rerun)
     names = [name for name, (section, _) in METRICS.items() if section != "timing" and "_per_s" not in name]
 
-    def figures(run: dict[str, Any]) -> dict[str, Any]:
+    def figures(run: Mapping[str, Any]) -> dict[str, Any]:
         return {name: run["metrics"].get(name) for name in names} | {"|z|": (run.get("correctness") or {}).get("max_z")}
 
     old, new = figures(record), figures(again)
