@@ -66,6 +66,14 @@ def test_another_environment_is_compared_statistically_and_named(artifact, tmp_p
     assert ran.returncode == 0 and run["verdict"] == "statistical", run
     assert any(d.startswith("jax 0.0.1 ->") for d in run["environment_differences"])
     assert "CPU Another CPU ->" in " ".join(run["environment_differences"])
+    assert run["reason"].endswith("draws identical (sha256) nonetheless")  # the same draws, said beside
+    flags = json.loads(artifact.read_text())  # the same model name on another CPU (a VM's generic name)
+    flags["environment"]["cpu"]["flags_sha256"] = "0" * 64
+    (tmp_path / "flags.json").write_text(json.dumps(flags))
+    ran, result = _reproduce(tmp_path / "flags.json", tmp_path)
+    assert result["runs"][0]["environment_differences"] == [
+        "CPU instruction-set flags differ (same model name: another CPU)"
+    ]
     far = copy.deepcopy(elsewhere)  # and a mean far outside its Monte Carlo error is not reproduced
     far["summary"]["x[1]"]["mean"] += 1.0
     (tmp_path / "far.json").write_text(json.dumps(far))

@@ -6,12 +6,14 @@ its recorded command (for a summary whose artifacts are gone, the command rebuil
 run's record), its output in a scratch folder, and compared with the record:
 
 - **exact** where the code (commit, or nextstat's installed version), the software
-  (every tracked package's version, Python), the CPU model and the backend are the same:
+  (every tracked package's version, Python), the CPU (model and instruction-set flags) and the
+  backend are the same:
   the sha256 of the float64 draws must match (``draws_sha256``, recorded by every artifact
   since it existed and kept by every summary since, so a summary alone, on a fresh clone
   without the run artifacts, is checked exactly); older artifacts are compared on their
   posterior summaries, every figure equal, and older summaries on every figure they keep
-  that the draws alone decide (ESS, R-hat, steps per draw, |z|: not the clocks);
+  that the draws alone decide (ESS, R-hat, steps per draw, |z|: not the clocks). A rerun in
+  another environment whose draws are nonetheless identical says so beside its verdict;
 - **statistical** otherwise, with the differences of environment listed first: every
   posterior mean within the z rule of the record's (|z| < 4 on both Monte Carlo errors),
   bulk ESS per gradient within the seed envelope of the record's row widened by 1.25 (a
@@ -140,7 +142,7 @@ def environment_differences(
     artifact records it: the rerun may run other code than this process, e.g. a checkout at
     the record's commit on ``PYTHONPATH``), in the terms that decide exactness: code
     (nextstat's sources by their sha256 where the record has it, else the commit and a clean
-    checkout), packages, Python, CPU model, backend."""
+    checkout), packages, Python, CPU model and instruction-set flags, backend."""
     if recorded is None:
         return ["the recorded environment is not in the record"]
     out = []
@@ -162,9 +164,12 @@ def environment_differences(
             out.append(f"{name} {old} -> {new}")
     if recorded.get("python") != current.get("python"):
         out.append(f"Python {recorded.get('python')} -> {current.get('python')}")
-    old_cpu, new_cpu = (recorded.get("cpu") or {}).get("model"), (current.get("cpu") or {}).get("model")
-    if old_cpu != new_cpu:
-        out.append(f"CPU {old_cpu} -> {new_cpu}")
+    old_cpu, new_cpu = recorded.get("cpu") or {}, current.get("cpu") or {}
+    if old_cpu.get("model") != new_cpu.get("model"):
+        out.append(f"CPU {old_cpu.get('model')} -> {new_cpu.get('model')}")
+    elif old_cpu.get("flags_sha256") and old_cpu.get("flags_sha256") != new_cpu.get("flags_sha256"):
+        # a virtual machine's model name can hide another CPU: its instruction sets tell
+        out.append("CPU instruction-set flags differ (same model name: another CPU)")
     old_backend = ((recorded.get("jax") or {}).get("backend")) or "cpu"
     new_backend = ((current.get("jax") or {}).get("backend")) or "cpu"
     if old_backend != new_backend:
@@ -180,24 +185,41 @@ def compare(entry: dict[str, Any], rerun: dict[str, Any], differences: list[str]
     recorded_status = (artifact or record).get("status")
     if recorded_status != "ok":
         return NOT_REPRODUCED, f"the record's run was {recorded_status}, the rerun ok"
+    identical, how = _bit_for_bit(entry, rerun)
     if not differences:
-        old_digest = (artifact or {}).get("draws_sha256") or record.get("draws_sha256")
-        if old_digest:
-            if old_digest == rerun.get("draws_sha256"):
-                return EXACT, "draws identical (sha256)"
-            return NOT_REPRODUCED, "same code, software, CPU and seed, but the draws differ (sha256)"
-        if artifact is not None:
-            if _same_summaries(artifact["summary"], rerun["summary"]):
-                return EXACT, "no draws digest in the record: every summary figure identical"
-            return NOT_REPRODUCED, "same code, software, CPU and seed, but the summaries differ"
-        if record.get("metrics"):
-            return _same_draw_figures(record, rerun)
-    return _statistical(entry, rerun, differences)
+        if identical:
+            return EXACT, how
+        if identical is False:
+            return NOT_REPRODUCED, f"same code, software, CPU and seed, but {how}"
+    verdict, reason = _statistical(entry, rerun, differences)
+    if identical:  # another environment, and still the very same draws: worth saying
+        reason += f"; {how} nonetheless"
+    return verdict, reason
 
 
-def _same_draw_figures(record: dict[str, Any], rerun: dict[str, Any]) -> tuple[str, str]:
+def _bit_for_bit(entry: dict[str, Any], rerun: dict[str, Any]) -> tuple[bool | None, str]:
+    """Whether the rerun's draws are the record's to the last bit, and how that was told: by
+    the draws digest; else (older artifacts) by every posterior summary figure; else (older
+    summaries, artifacts gone) by every figure the summary keeps that the draws alone decide.
+    None where the record keeps nothing to tell it by."""
+    artifact, record = entry["artifact"], entry["record"]
+    old_digest = (artifact or {}).get("draws_sha256") or record.get("draws_sha256")
+    if old_digest:
+        if old_digest == rerun.get("draws_sha256"):
+            return True, "draws identical (sha256)"
+        return False, "the draws differ (sha256)"
+    if artifact is not None:
+        if _same_summaries(artifact["summary"], rerun["summary"]):
+            return True, "no draws digest in the record: every summary figure identical"
+        return False, "the summaries differ"
+    if record.get("metrics"):
+        return _same_draw_figures(record, rerun)
+    return None, ""
+
+
+def _same_draw_figures(record: dict[str, Any], rerun: dict[str, Any]) -> tuple[bool, str]:
     """An older summary's run (no draws digest, artifact gone) against its rerun: every figure
-    the summary keeps that the draws alone decide must be equal to the last bit."""
+    the summary keeps that the draws alone decide, equal to the last bit or not."""
     from .aggregate import METRICS, run_record
 
     again = run_record(Path("rerun"), rerun)
@@ -211,11 +233,10 @@ def _same_draw_figures(record: dict[str, Any], rerun: dict[str, Any]) -> tuple[s
     differing = [name for name in compared if not _same(old[name], new[name])]
     if differing:
         first = differing[0]
-        return NOT_REPRODUCED, (
-            f"same code, software, CPU and seed, but {len(differing)} of the summary's figures differ "
-            f"(e.g. {first} {new[first]!r} against {old[first]!r})"
+        return False, (
+            f"{len(differing)} of the summary's figures differ (e.g. {first} {new[first]!r} against {old[first]!r})"
         )
-    return EXACT, f"no draws digest in the summary: all {len(compared)} draw-decided figures it keeps identical"
+    return True, f"no draws digest in the summary: all {len(compared)} draw-decided figures it keeps identical"
 
 
 def _same_summaries(old: dict[str, Any], new: dict[str, Any]) -> bool:
