@@ -283,7 +283,8 @@ def _statistical(entry: dict[str, Any], rerun: dict[str, Any], differences: list
     why = "; ".join(differences) if differences else "no draws or summaries recorded to compare exactly"
     if problems:
         return NOT_REPRODUCED, f"{'; '.join(problems)} (not exact: {why})"
-    return STATISTICAL, f"means within |z| < {Z_LIMIT:g}, ESS/grad and health as recorded (not exact: {why})"
+    checked = f"means within |z| < {Z_LIMIT:g}, " if artifact is not None else "(no posterior means kept) "
+    return STATISTICAL, f"{checked}ESS/grad and health as recorded (not exact: {why})"
 
 
 def reproduce(path: Path, sample: int | None = None, log=print, checkout: str | None = None) -> dict[str, Any]:
