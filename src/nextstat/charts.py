@@ -76,10 +76,7 @@ def grouped_bars(rows: list[Row], metric: str, ylabel: str, title: str, path: Pa
         bbox_to_anchor=(0.5, -0.3 if many else -0.1),
     )  # below the (rotated) case names
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def ratio_bars(rows: list[Row], reference: str, title: str, path: Path) -> Path | None:
@@ -178,10 +175,7 @@ def ratio_bars(rows: list[Row], reference: str, title: str, path: Path) -> Path 
     fig.legend(handles, names, fontsize=8, frameon=False, ncols=min(len(labels), 4), loc="lower center")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0.05 if stacked else 0.08, 1, 1))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def _bar_heights(values: list[float | None], spreads: Sequence[Spread | None]) -> tuple[np.ndarray, ...]:
@@ -243,10 +237,7 @@ def start_times(timings: list[TimingRecord], path: Path) -> Path | None:
     ax.grid(axis="x", alpha=0.35)
     ax.legend(fontsize=8, frameon=False, loc="lower right")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def convergence_curves(runs: list[RunRecord], threshold: float, path: Path) -> Path | None:
@@ -287,10 +278,7 @@ def convergence_curves(runs: list[RunRecord], threshold: float, path: Path) -> P
     fig.legend(handles, labels, loc="lower center", ncols=min(len(labels), 4), fontsize=8, frameon=False)
     fig.suptitle(f"Ensemble convergence (one line per seed; dashed: threshold {threshold:g})", fontsize=10)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def sorted_ratios(
@@ -330,10 +318,7 @@ def sorted_ratios(
     fig.legend(handles, names, fontsize=8, frameon=False, ncols=min(len(names), 4), loc="lower center")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0.1, 1, 1))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def parameter_panels(names: Sequence[str], draw, title: str, path: Path) -> Path:
@@ -354,6 +339,13 @@ def parameter_panels(names: Sequence[str], draw, title: str, path: Path) -> Path
         ax.set_visible(False)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout(rect=(0, 0, 1, 0.94))
+    return save_figure(fig, path)
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Write ``fig`` to ``path`` (its folder made where missing) and free it."""
+    import matplotlib.pyplot as plt
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)

@@ -33,18 +33,16 @@ SBC_ARTIFACTS = [
     for shard in range(SBC_SHARDS)
 ]
 SBC_BUDGET = Budget(**SBC["budget"]).spec if SBC.get("budget") else BUDGET
-SBC_SHELL = (
-    "{params.nextstat} sbc --case {params.spec} --engine {params.engine} --label {wildcards.label}"
-    " --replications {params.replications} --first-replication {params.first} --seed {params.seed}"
-    " --budget {params.budget} --draws-per-rank {params.draws} --bins {params.bins} {params.settings}"
-    " --out {output} > {log} 2>&1 || test $? -eq 1"
-)
 
 
-def sbc_shard(shard):
-    """(first replication, replications) of shard ``shard``: the suite's replications split
-    evenly; `nextstat aggregate` merges the shards' ranks into one verdict per case and row."""
+def sbc_part(wc):
+    """(first replication, replications) of a job: all of them, or shard ``wc.shard`` of the
+    suite's replications split evenly (`nextstat aggregate` merges the shards' ranks into one
+    verdict per case and row)."""
+    if not hasattr(wc, "shard"):
+        return 0, SBC_REPLICATIONS
     edges = [SBC_REPLICATIONS * i // SBC_SHARDS for i in range(SBC_SHARDS + 1)]
+    shard = int(wc.shard)
     return edges[shard], edges[shard + 1] - edges[shard]
 
 
@@ -57,8 +55,8 @@ rule sbc:
         nextstat=lambda wc: nextstat_for(wc.label),
         settings=lambda wc: set_args(wc.case, wc.label),
         seed=SEEDS[0],
-        replications=SBC_REPLICATIONS,
-        first=0,
+        replications=lambda wc: sbc_part(wc)[1],
+        first=lambda wc: sbc_part(wc)[0],
         budget=SBC_BUDGET,
         draws=SBC.get("draws_per_rank", 99),
         bins=SBC.get("bins", 20),
@@ -69,31 +67,17 @@ rule sbc:
         mem_mb=resource("run", "mem_mb", 4000),
         runtime=resource("run", "runtime", 60),
     shell:
-        SBC_SHELL
+        "{params.nextstat} sbc --case {params.spec} --engine {params.engine} --label {wildcards.label}"
+        " --replications {params.replications} --first-replication {params.first} --seed {params.seed}"
+        " --budget {params.budget} --draws-per-rank {params.draws} --bins {params.bins} {params.settings}"
+        " --out {output} > {log} 2>&1 || test $? -eq 1"
 
 
 # `shards: K` in the sbc: block: K jobs per case and row, each a contiguous part of the replications
-rule sbc_shard:
+use rule sbc as sbc_shard with:
     output:
         f"{RESULTS}/sbc/{{case}}/{{label}}/shard{{shard}}.json",
-    wildcard_constraints:
-        shard=r"\d+",
-    params:
-        spec=lambda wc: shlex.quote(SBC_CASES[wc.case]),
-        engine=lambda wc: shlex.quote(ENGINE_ROWS[wc.label]["engine"]),
-        nextstat=lambda wc: nextstat_for(wc.label),
-        settings=lambda wc: set_args(wc.case, wc.label),
-        seed=SEEDS[0],
-        replications=lambda wc: sbc_shard(int(wc.shard))[1],
-        first=lambda wc: sbc_shard(int(wc.shard))[0],
-        budget=SBC_BUDGET,
-        draws=SBC.get("draws_per_rank", 99),
-        bins=SBC.get("bins", 20),
     log:
         f"{RESULTS}/logs/sbc/{{case}}/{{label}}/shard{{shard}}.log",
-    threads: config["threads_per_run"]
-    resources:
-        mem_mb=resource("run", "mem_mb", 4000),
-        runtime=resource("run", "runtime", 60),
-    shell:
-        SBC_SHELL
+    wildcard_constraints:
+        shard=r"\d+",

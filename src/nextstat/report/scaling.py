@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..charts import save_figure
 from ..sizes import chain_sweep_member, family_and_size
 from ..summary_types import Row, median
 from .formatting import num, slug
@@ -185,7 +186,4 @@ def _chart(sweep: Sweep, path: Path) -> Path | None:
     fig.legend(handles, labels, loc="lower center", ncols=min(len(labels), 5), fontsize=8, frameon=False)
     fig.suptitle(f"How cost grows: {sweep.title} (medians over seeds)", fontsize=10)
     fig.tight_layout(rect=(0, 0.1, 1, 1))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
