@@ -271,3 +271,46 @@ def test_the_ensemble_covariance_is_a_dense_preconditioner_laps_samples_a_correl
     result = load_engine("nextstat_laps").run(case, settings, Budget(256, 300, 300), 4)
     verdict = correctness(parameter_summary(result.draws, result.param_names), case.reference)
     assert verdict["verdict"] == "pass", verdict["max_z"]
+
+
+def test_the_first_step_search_only_halves_when_asked_to():
+    import jax
+    import jax.numpy as jnp
+
+    from nextstat.samplers.step_size import LOG_08, double_or_halve
+
+    def log_accept(_key, eps):  # acceptance falls from 1 as eps grows past 1
+        return jnp.log(jnp.minimum(1.0, 1.0 / eps))
+
+    key = jax.random.key(0)
+    grown, grown_evals = double_or_halve(key, 0.5, log_accept, LOG_08)
+    kept, kept_evals = double_or_halve(key, 0.5, log_accept, LOG_08, grow=False)
+    assert float(grown) == 2.0 and int(grown_evals) == 4  # 0.5 -> 1 -> 2, where acceptance 0.5 < 0.8
+    assert float(kept) == 0.5 and int(kept_evals) == 1  # above the target: kept after one look
+    halved, _ = double_or_halve(key, 8.0, log_accept, LOG_08, grow=False)
+    assert float(halved) == 1.0  # below it: halved until it crosses, as before
+
+
+def test_a_superchains_shared_start_pays_its_set_up_once_for_all_its_chains():
+    """The climb and the first step's search run once per superchain start; the ensemble
+    of 4 superchains of 16 chains is charged what 4 lone chains from the same starts pay."""
+    import jax
+    import jax.numpy as jnp
+
+    from nextstat.cases import get_case
+    from nextstat.samplers import laps
+
+    case = get_case("std_normal_d10")
+    starts = jnp.asarray(np.random.default_rng(3).uniform(-30, 30, size=(4, 10)))  # far: the climb moves them
+    key = jax.random.key(5)
+
+    def setup_grads(positions, superchain_size):
+        warmup = laps.run_warmup(
+            key, positions, case.log_density, 0, tune_length=False, superchain_size=superchain_size
+        )
+        return int(warmup.grads)
+
+    alone = setup_grads(starts, 1)
+    shared = setup_grads(jnp.repeat(starts, 16, axis=0), 16)
+    assert alone > 4 * 20  # each far start climbed
+    assert shared == alone

@@ -130,7 +130,8 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "metric_estimator": settings["adaptation"],
             "adaptation": "far starts climb to the typical set (line-searched gradient ascent while "
             "it gains > d + 4 sqrt(d) "
-            "nats, once per superchain); Stan's step-size heuristic on the ensemble; "
+            "nats) and Stan's step-size heuristic (halving only), both once per superchain on its shared "
+            "start, their gradients shared among its chains; "
             "ensemble: Var_chains metric (first half of warmup), dual averaging of the mean "
             "acceptance (floored at 1e-3 x its restart eps), L = sqrt(d) in the preconditioned space "
             "then, at the metric freeze, the "

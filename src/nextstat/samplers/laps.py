@@ -4,8 +4,10 @@ stays full), and the tuning comes from the ensemble rather than from each chain'
 
 Before warmup, every start climbs towards the typical set when it is far outside it
 (``approach.climb``, once per superchain start; a start near it does not move), and the
-first eps is four steps per draw or, where smaller, Stan's heuristic on the ensemble
-(doubled or halved until the chains' mean one-step acceptance crosses 0.8). A chain left
+first eps is four steps per draw or, where smaller, Stan's heuristic (halved until the
+mean one-step acceptance of the superchains' starts crosses 0.8). Both run once per
+superchain, on its shared start, and their gradients are shared among its chains: each
+chain is charged the lockstep cost (the slowest start's) divided by the superchain size. A chain left
 far out would otherwise hold the shared eps down for every chain: from an ARMA model's
 U(-2, 2) starts, dual averaging drove eps to 0 and the whole ensemble froze.
 
@@ -170,17 +172,17 @@ def climb_starts(logdensity_fn: Callable, positions, superchain_size: int = 1):
     return jnp.repeat(climbed, superchain_size, axis=0)[: positions.shape[0]], info
 
 
-def ensemble_step_size(key, kernel, states: MAMSState, step_size, inverse_metric):
-    """Stan's heuristic on the ensemble: eps doubled or halved until the chains' mean
-    acceptance of one integrator step (no jitter) crosses 0.8. Returns (eps, gradient
-    evaluations per chain)."""
+def ensemble_step_size(key, kernel, states: MAMSState, step_size, inverse_metric, grow: bool = True):
+    """Stan's heuristic on the ensemble: eps doubled or halved (only halved with
+    ``grow=False``) until the chains' mean acceptance of one integrator step (no jitter)
+    crosses 0.8. Returns (eps, gradient evaluations per chain)."""
     n_chains = states.position.shape[0]
 
     def log_accept(key, eps):
         _, info = kernel(jax.random.split(key, n_chains), states, eps, eps, inverse_metric, 0.0)
         return jnp.log(jnp.mean(jnp.where(jnp.isfinite(info.accept_prob), info.accept_prob, 0.0)))
 
-    eps, evaluations = double_or_halve(key, step_size, log_accept, LOG_08, max_iterations=200)
+    eps, evaluations = double_or_halve(key, step_size, log_accept, LOG_08, max_iterations=200, grow=grow)
     return eps, 2 * evaluations
 
 
@@ -221,10 +223,14 @@ def run_warmup(
     heuristic_key = jax.random.fold_in(key, 0x5EED)  # the warmup keeps its own stream
     four_steps = jnp.asarray(length / 4.0, dtype)
     unit = jnp.eye(d, dtype=dtype) if is_dense(metric_estimator) else jnp.ones(d, dtype)
-    step, heuristic_grads = ensemble_step_size(heuristic_key, kernel, states, four_steps, unit)
-    step = jnp.minimum(four_steps, step.astype(dtype))  # the heuristic only ever shortens the first step
-    # every chain counts its start's climb as its own (conservative: superchains climb once)
-    setup_grads = jnp.max(approach.n_evals) + heuristic_grads
+    # one search over the superchains' shared starts; it only ever shortens the first step
+    leaders = jax.tree.map(lambda a: a[::superchain_size], states)
+    step, heuristic_grads = ensemble_step_size(heuristic_key, kernel, leaders, four_steps, unit, grow=False)
+    step = jnp.minimum(four_steps, step.astype(dtype))
+    # the climb and the search ran once per start, in lockstep: the slowest start's cost,
+    # shared among the chains of its superchain
+    n_starts = leaders.position.shape[0]
+    setup_grads = (jnp.max(approach.n_evals) + heuristic_grads).astype(dtype) * (n_starts / n_chains)
     metric_iterations = num_warmup // 2
 
     def iterate(adapt_metric: bool):
@@ -264,7 +270,7 @@ def run_warmup(
     ensemble = EnsembleState(states, step, unit, length, dual_averaging_init(step), STEP_FLOOR * step, step)
     (ensemble, grads), (accept_first, trace_first) = jax.lax.scan(
         iterate(True),
-        (ensemble, (setup_grads * report).astype(jnp.int32)),
+        (ensemble, jnp.round(setup_grads * report).astype(jnp.int32)),
         jax.random.split(metric_key, metric_iterations),
     )
     spent = 0

@@ -54,11 +54,15 @@ def dual_averaging_update(
     return DualAveraging(counter, s_bar, x_bar, da.mu), jnp.exp(x)
 
 
-def double_or_halve(key, step_size, log_accept: Callable, log_target: float, max_iterations: int = 100):
+def double_or_halve(
+    key, step_size, log_accept: Callable, log_target: float, max_iterations: int = 100, grow: bool = True
+):
     """Stan's ``init_stepsize`` loop over any kernel: ``log_accept(key, eps)`` is one
     step's log acceptance (NaN counts as -inf). From ``step_size``, double eps while it is
     above ``log_target``, or halve it while below, until it crosses (or
     ``max_iterations`` factors of two have been tried, or eps reaches 0 or 1e7).
+    With ``grow=False`` eps is only ever halved: a ``step_size`` already above the target
+    is kept after its one evaluation (for a caller that caps eps at ``step_size``).
     Returns (eps, the number of one-step statistics evaluated)."""
 
     def clean(key, eps):
@@ -67,7 +71,8 @@ def double_or_halve(key, step_size, log_accept: Callable, log_target: float, max
 
     key, first_key = jax.random.split(key)
     eps0 = jnp.asarray(step_size, dtype=float)
-    direction = jnp.where(clean(first_key, eps0) > log_target, 1.0, -1.0)
+    above = clean(first_key, eps0) > log_target
+    direction = jnp.where(above, 1.0, -1.0)
 
     def cond(carry):
         _, eps, done, i = carry
@@ -81,7 +86,8 @@ def double_or_halve(key, step_size, log_accept: Callable, log_target: float, max
         new_eps = jnp.where(crossed, eps, jnp.where(direction > 0, 2.0 * eps, 0.5 * eps))
         return key, new_eps, crossed, i + 1
 
-    _, eps, _, iterations = jax.lax.while_loop(cond, body, (key, eps0, jnp.array(False), 0))
+    kept = jnp.asarray(above & (not grow))
+    _, eps, _, iterations = jax.lax.while_loop(cond, body, (key, eps0, kept, 0))
     return eps, iterations + 1
 
 
