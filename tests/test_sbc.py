@@ -108,7 +108,9 @@ def test_ranks_and_the_uniformity_test():
     assert p[0] < 1e-10
 
 
-@pytest.mark.parametrize("name", ["eight_schools", "neal_funnel_ncp_10d", "glm_logistic_n200_p6", "hier_logistic_ri"])
+@pytest.mark.parametrize(
+    "name", ["eight_schools", "neal_funnel_ncp_10d", "neal_funnel_10d", "glm_logistic_n200_p6", "hier_logistic_ri"]
+)
 def test_every_built_in_simulator_draws_simulates_and_conditions_its_case(name):
     """A prior draw has the case's parameters; the case built on the simulated data is the
     built-in case's model (same density on the committed data) with the new outcomes."""
@@ -176,3 +178,37 @@ def test_the_ecdf_band_names_a_shifted_or_overconfident_parameter_and_passes_a_u
     z, diff = ecdf_difference(np.arange(draws + 1), draws)  # every rank once: the ECDF is the uniform CDF
     np.testing.assert_allclose(diff, 0.0, atol=1e-12)
     assert z[0] > 0 and z[-1] < 1
+
+
+def test_a_case_without_data_makes_a_replication_of_each_chain_of_one_run():
+    prior = f"{MODEL}:PRIOR_ONLY"
+    calls = []
+
+    def sbc(engine, **options):
+        return run_sbc(
+            prior, engine, 300, 11, BUDGET, resolve_settings({}, engine), draws_per_rank=19, bins=20,
+            log=calls.append, **options,
+        )  # fmt: skip
+
+    exact = sbc(EXACT)
+    assert exact["replicated_by"] == "chains" and exact["budget"]["chains"] == 300  # one run, a chain each
+    assert calls == ["sbc: one run of 300 chains, a chain per replication"]
+    assert exact["verdict"] == "calibrated" and validation_errors(exact, SBC_SCHEMA) == []
+    assert sbc(OVERCONFIDENT)["verdict"] == "miscalibrated"
+    by_runs = sbc(EXACT, replicate_by="runs")
+    assert by_runs["replicated_by"] == "runs" and by_runs["budget"]["chains"] == 2
+    assert by_runs["verdict"] == "calibrated"
+    with pytest.raises(ValueError, match="simulates data: its replications need a run each"):
+        run_sbc(SIMULATOR, EXACT, 10, 1, BUDGET, resolve_settings({}, EXACT), replicate_by="chains")
+
+
+def test_our_laps_ranks_a_replication_per_chain_on_the_funnel_in_whole_lockstep_groups():
+    """40 replications: one LAPS run of 48 chains (three superchains), all reported."""
+    settings = resolve_settings({"chain_method": "vectorized", "report_chains": 16}, "nextstat_laps")
+    artifact = run_sbc(
+        "neal_funnel_ncp_10d", "nextstat_laps", 40, 5, Budget(16, 200, 400), settings, draws_per_rank=19, bins=4,
+        log=lambda line: None,
+    )  # fmt: skip
+    assert validation_errors(artifact, SBC_SCHEMA) == []
+    assert artifact["replicated_by"] == "chains" and artifact["budget"]["chains"] == 48
+    assert artifact["settings"]["report_chains"] == 48 and len(artifact["ranks"]["v"]) == 40

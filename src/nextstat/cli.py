@@ -258,7 +258,18 @@ def _build_parser() -> argparse.ArgumentParser:
         help="number the replications from here: a shard of a larger run, merged by `nextstat aggregate --sbc`",
     )
     p.add_argument("--seed", required=True, type=_nonnegative_int)
-    p.add_argument("--budget", default="4x500x500", help="CHAINSxWARMUPxDRAWS per replication (default 4x500x500)")
+    p.add_argument(
+        "--replicate-by",
+        choices=("auto", "runs", "chains"),
+        default="auto",
+        help="a run per replication, or (a case without data, e.g. the funnels) one run with a chain per "
+        "replication and one compile (default: chains where the case has no data)",
+    )
+    p.add_argument(
+        "--budget",
+        default="4x500x500",
+        help="CHAINSxWARMUPxDRAWS per replication (default 4x500x500; replicating by chains, CHAINS is ignored)",
+    )
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--draws-per-rank", type=_positive_int, default=99, help="thinned draws each rank is among")
     p.add_argument("--bins", type=_positive_int, default=20, help="bins of the chi-square test (divide ranks + 1)")

@@ -11,7 +11,12 @@ parameters (Bonferroni): "calibrated" where no parameter fails, else "miscalibra
 the parameters that did. A rank histogram per parameter is drawn where asked.
 
 Each replication's case is built on its own data, so JAX engines compile its density once
-per replication: SBC costs replications x (compile + run). Replication r draws from its own
+per replication: SBC costs replications x (compile + run). A case without data (the
+funnels: their posterior is their prior) needs no run per replication: one run of as many
+chains as replications, chain c ranking replication c's truth among its own draws thinned
+to its own ESS (``replicate_by="chains"``, the default there), one compile for all; each
+chain is then an independent replication of the sampler from its own start, which is what
+the ranks test. Replication r draws from its own
 stream (seed, r), so a run of many replications can be split into shards
 (``first_replication``), run anywhere, and merged (``merge_shards``) into the very ranks one
 run would have found.
@@ -23,7 +28,7 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -78,25 +83,96 @@ def run_sbc(
     bins: int = 20,
     log=lambda line: print(line, file=sys.stderr),
     first_replication: int = 0,
+    replicate_by: str = "auto",
 ) -> dict[str, Any]:
     """The SBC artifact of ``replications`` replications of ``case_spec`` on ``engine_name``,
-    numbered from ``first_replication`` (a shard of a larger run)."""
+    numbered from ``first_replication`` (a shard of a larger run). ``replicate_by``: "runs"
+    (a run of ``budget.chains`` chains per replication), "chains" (one run, a chain per
+    replication: only for a case without data) or "auto" (chains where the case has no data)."""
     from . import __version__
     from .artifacts import utc_now
     from .cases.simulation import get_simulator
-    from .diagnostics import run_metrics
-    from .engines import EngineUnavailable, load_engine
+    from .engines import load_engine
     from .environment import fingerprint
 
     if (draws_per_rank + 1) % bins:
         raise ValueError(f"bins ({bins}) must divide the {draws_per_rank + 1} possible ranks (draws_per_rank + 1)")
     simulator = get_simulator(case_spec)
+    if replicate_by not in REPLICATE_BY:
+        raise ValueError(f"replicate_by {replicate_by!r}: expected one of {', '.join(REPLICATE_BY)}")
+    if replicate_by == "auto":
+        replicate_by = "chains" if simulator.data_free else "runs"
+    if replicate_by == "chains" and not simulator.data_free:
+        raise ValueError(
+            f"case '{case_spec}' simulates data: its replications need a run each (replicate by runs); "
+            "a chain per replication serves only a case without data"
+        )
     engine = load_engine(engine_name)
+    began = time.perf_counter()
+    replicate = _replicate_by_chains if replicate_by == "chains" else _replicate_by_runs
+    done = replicate(
+        simulator, engine, range(first_replication, first_replication + replications), seed, budget, settings,
+        draws_per_rank, log,
+    )  # fmt: skip
+    names, budget, settings = done.names, done.budget, done.settings
+    if names is None or not done.ranks:
+        raise RuntimeError(f"no replication of {case_spec} on {engine_name} finished: {done.failures[:1]}")
+    table = np.array(done.ranks)
+    return {
+        "schema_version": SBC_SCHEMA,
+        "created_utc": utc_now(),
+        "case": case_spec,
+        "engine": engine_name,
+        "seed": seed,
+        "first_replication": first_replication,
+        "replications": replications,
+        "replicated_by": replicate_by,
+        "replications_done": len(done.ranks),
+        "failures": done.failures,
+        "budget": {"chains": budget.chains, "warmup": budget.warmup, "draws": budget.draws},
+        "settings": settings,
+        "draws_per_rank": draws_per_rank,
+        "replications_below_ess": done.short,
+        "parameters": list(names),
+        "ranks": {n: table[:, i].astype(int).tolist() for i, n in enumerate(names)},
+        **_verdict(list(names), table, draws_per_rank, bins),
+        "seconds": time.perf_counter() - began,
+        "environment": fingerprint(),
+        "nextstat_version": __version__,
+    }
+
+
+#: how replications are made: a run each, or (a case without data) a chain each of one run
+REPLICATE_BY = ("auto", "runs", "chains")
+#: engines whose chains run in lockstep take chains in multiples of this
+LOCKSTEP_MULTIPLE = 16
+
+
+class Replicated(NamedTuple):
+    """What a way of replicating returns: the ranks (replication, parameter) and how they were made."""
+
+    names: tuple[str, ...] | None
+    ranks: list[np.ndarray]
+    failures: list[dict[str, Any]]
+    short: int  # replications whose thinned draws were fewer than asked
+    budget: Any  # the budget each run had
+    settings: dict[str, Any]  # the settings each run had
+
+
+def _replication_rng(seed: int, r: int) -> np.random.Generator:
+    return np.random.default_rng([seed, r, 0x5BC])
+
+
+def _replicate_by_runs(simulator, engine, numbers, seed, budget, settings, draws_per_rank, log):
+    """A run of ``budget.chains`` chains per replication, on the replication's own data."""
+    from .diagnostics import run_metrics
+    from .engines import EngineUnavailable
+
     names: tuple[str, ...] | None = None
     ranks, failures, short = [], [], 0
     began = time.perf_counter()
-    for r in range(first_replication, first_replication + replications):
-        rng = np.random.default_rng([seed, r, 0x5BC])
+    for done, r in enumerate(numbers, start=1):
+        rng = _replication_rng(seed, r)
         truth = np.asarray(simulator.draw(rng), dtype=float)
         case = simulator.case_for(simulator.simulate(truth, rng))
         names = names or case.param_names
@@ -109,33 +185,44 @@ def run_sbc(
         kept, was_short = thinned_draws(result.draws, metrics["min_ess_bulk"] or 1.0, draws_per_rank, rng)
         short += was_short
         ranks.append(rank_of(truth, kept, rng))
-        done = r + 1 - first_replication
-        if done % max(1, replications // 10) == 0:
-            log(f"sbc: {done}/{replications} replications ({time.perf_counter() - began:.0f} s)")
-    if names is None or not ranks:
-        raise RuntimeError(f"no replication of {case_spec} on {engine_name} finished: {failures[:1]}")
-    table = np.array(ranks)
-    return {
-        "schema_version": SBC_SCHEMA,
-        "created_utc": utc_now(),
-        "case": case_spec,
-        "engine": engine_name,
-        "seed": seed,
-        "first_replication": first_replication,
-        "replications": replications,
-        "replications_done": len(ranks),
-        "failures": failures,
-        "budget": {"chains": budget.chains, "warmup": budget.warmup, "draws": budget.draws},
-        "settings": settings,
-        "draws_per_rank": draws_per_rank,
-        "replications_below_ess": short,
-        "parameters": list(names),
-        "ranks": {n: table[:, i].astype(int).tolist() for i, n in enumerate(names)},
-        **_verdict(list(names), table, draws_per_rank, bins),
-        "seconds": time.perf_counter() - began,
-        "environment": fingerprint(),
-        "nextstat_version": __version__,
-    }
+        if done % max(1, len(numbers) // 10) == 0:
+            log(f"sbc: {done}/{len(numbers)} replications ({time.perf_counter() - began:.0f} s)")
+    return Replicated(names, ranks, failures, short, budget, settings)
+
+
+def _replicate_by_chains(simulator, engine, numbers, seed, budget, settings, draws_per_rank, log):
+    """One run of a chain per replication (rounded up to whole lockstep groups for a
+    many-chain engine, every chain reported); chain c ranks replication c's truth among its
+    own draws, thinned to its own bulk ESS. The run's budget is what the artifact records."""
+    from .diagnostics import parameter_summary
+    from .engines import Budget, EngineUnavailable
+
+    truths, rngs = [], []
+    for r in numbers:
+        rngs.append(_replication_rng(seed, r))
+        truths.append(np.asarray(simulator.draw(rngs[-1]), dtype=float))
+    case = simulator.case_for({})
+    chains = len(numbers)
+    if "report_chains" in settings:  # a many-chain engine: whole lockstep groups, every chain kept
+        chains = -(-chains // LOCKSTEP_MULTIPLE) * LOCKSTEP_MULTIPLE
+        settings = {**settings, "report_chains": chains}
+    run_budget = Budget(chains, budget.warmup, budget.draws)
+    log(f"sbc: one run of {chains} chains, a chain per replication")
+    try:
+        result = engine.run(case, settings, run_budget, seed + numbers[0]).check(run_budget, engine.stat_names)
+    except (EngineUnavailable, RuntimeError, FloatingPointError) as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        failures = [{"replication": r, "reason": reason} for r in numbers]
+        return Replicated(case.param_names, [], failures, 0, run_budget, settings)
+    ranks, short = [], 0
+    for c, (truth, rng) in enumerate(zip(truths, rngs, strict=True)):
+        chain = result.draws[c : c + 1]
+        halves = chain[:, : chain.shape[1] // 2 * 2].reshape(2, -1, chain.shape[-1])  # split-chain ESS, as arviz's
+        ess = min((p["ess_bulk"] or 1.0) for p in parameter_summary(halves, case.param_names).values())
+        kept, was_short = thinned_draws(chain, ess, draws_per_rank, rng)
+        short += was_short
+        ranks.append(rank_of(truth, kept, rng))
+    return Replicated(case.param_names, ranks, [], short, run_budget, settings)
 
 
 def _verdict(names: list[str], table: np.ndarray, draws_per_rank: int, bins: int) -> dict[str, Any]:
@@ -156,8 +243,20 @@ def _verdict(names: list[str], table: np.ndarray, draws_per_rank: int, bins: int
     }
 
 
-#: what every shard of one SBC run must share
-SHARED_KEYS = ("case", "engine", "seed", "budget", "settings", "draws_per_rank", "parameters")
+#: what every shard of one SBC run must share (a shard made of chains records its own
+#: run's chain count, so there the budget's warmup and draws only)
+SHARED_KEYS = ("case", "engine", "seed", "replicated_by", "budget", "settings", "draws_per_rank", "parameters")
+
+
+def _shared(doc: dict[str, Any], key: str):
+    if key == "replicated_by":
+        return doc.get(key, "runs")
+    if doc.get("replicated_by") == "chains":
+        if key == "budget":
+            return {k: v for k, v in doc["budget"].items() if k != "chains"}
+        if key == "settings":
+            return {k: v for k, v in doc["settings"].items() if k != "report_chains"}
+    return doc[key]
 
 
 def merge_shards(found: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
@@ -179,7 +278,7 @@ def merge_shards(found: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dic
         shards.sort(key=lambda item: item[1].get("first_replication", 0))
         (first_path, first), covered = shards[0], 0
         for path, doc in shards:
-            differing = [key for key in SHARED_KEYS if doc[key] != first[key]]
+            differing = [key for key in SHARED_KEYS if _shared(doc, key) != _shared(first, key)]
             if differing:
                 raise ArtifactError(f"SBC shards {first_path} and {path} differ in {', '.join(differing)}")
             start = doc.get("first_replication", 0)
@@ -231,6 +330,7 @@ def cmd_sbc(args, overrides: dict[str, Any]) -> int:
             args.draws_per_rank,
             args.bins,
             first_replication=args.first_replication,
+            replicate_by=args.replicate_by,
         )
     except (CaseError, EngineError, SettingsError, ValueError) as exc:
         raise UsageError(str(exc)) from None
@@ -252,7 +352,8 @@ def cmd_sbc(args, overrides: dict[str, Any]) -> int:
 #: what a suite summary keeps of an SBC artifact (``calibration``): enough to redraw its
 #: histograms and state its verdict, not its environment
 CALIBRATION_KEYS = (
-    "case", "engine", "label", "seed", "first_replication", "shards", "replications", "replications_done", "failures",
+    "case", "engine", "label", "seed", "first_replication", "shards", "replications", "replicated_by",
+    "replications_done", "failures",
     "budget", "draws_per_rank", "replications_below_ess", "parameters", "ranks", "test", "verdict",
     "miscalibrated_parameters", "seconds",
 )  # fmt: skip

@@ -1,4 +1,5 @@
-"""A conjugate normal model for the SBC tests, and two "samplers" of its posterior:
+"""A conjugate normal model for the SBC tests (and its prior alone, a case without data),
+and two "samplers" of its posterior:
 one exact, one overconfident (the posterior sd halved), as nextstat plug-in engines.
 
 theta ~ N(0, 1), y_i ~ N(theta, 1) for i = 1..5: the posterior is N(sum(y) / 6, 1 / 6).
@@ -20,7 +21,7 @@ def _case(data):
     def log_density(x):
         return -0.5 * x[0] ** 2 - 0.5 * ((y - x[0]) ** 2).sum()
 
-    mean, sd = y.sum() / (N + 1), (N + 1) ** -0.5
+    mean, sd = y.sum() / (len(y) + 1), (len(y) + 1) ** -0.5
     return Case(
         name="conjugate_normal",
         family="normal",
@@ -40,6 +41,16 @@ CONJUGATE = Simulator(
     draw=lambda rng: np.array([rng.normal()]),
     simulate=lambda theta, rng: {"y": (theta[0] + rng.normal(size=N)).tolist()},
     case_for=_case,
+)
+
+
+#: no data: the posterior is the prior, N(0, 1), so SBC may make a replication of each chain
+PRIOR_ONLY = Simulator(
+    name="normal_prior",
+    draw=lambda rng: np.array([rng.normal()]),
+    simulate=lambda theta, rng: {},
+    case_for=lambda data: _case({"y": []}),
+    data_free=True,
 )
 
 

@@ -3,7 +3,8 @@
 A ``Simulator`` draws the parameters from the prior, simulates data given them, and builds
 the case conditioned on that data: SBC then samples each replication's posterior and
 ranks the true parameters among the draws. Built in: eight schools (non-centered), the
-non-centered funnel (no data: its posterior is its prior, so it checks the sampler alone),
+funnel, centered and non-centered (no data: its posterior is its prior, so it checks the
+sampler alone),
 the logistic regression on 200 rows x 6 covariates and the hierarchical logistic model
 (their covariates and groups held fixed, outcomes simulated).
 A user's file offers one as ``path/to/file.py:NAME`` (a ``Simulator``, or a function
@@ -30,6 +31,9 @@ class Simulator:
     simulate: Callable[[np.ndarray, np.random.Generator], dict[str, Any]]
     #: the case conditioned on that data
     case_for: Callable[[dict[str, Any]], Case]
+    #: no data: the posterior is the prior, the case the same in every replication (SBC
+    #: can then make a replication of each chain of one run)
+    data_free: bool = False
 
 
 def eight_schools_simulator() -> Simulator:
@@ -57,7 +61,21 @@ def funnel_ncp_simulator(d: int = 10) -> Simulator:
     def draw(rng: np.random.Generator) -> np.ndarray:
         return np.array([rng.normal(0.0, 3.0), *rng.normal(size=d - 1)])
 
-    return Simulator(case.name, draw, lambda theta, rng: {}, lambda data: case)
+    return Simulator(case.name, draw, lambda theta, rng: {}, lambda data: case, data_free=True)
+
+
+def funnel_simulator(d: int = 10) -> Simulator:
+    """The centered funnel: the same distribution as the non-centered one, drawn as v and
+    x_i = exp(v / 2) z_i; SBC on both tells a sampler's fault from its geometry's."""
+    from .funnel import neal_funnel
+
+    case = neal_funnel(d)
+
+    def draw(rng: np.random.Generator) -> np.ndarray:
+        v = rng.normal(0.0, 3.0)
+        return np.array([v, *(np.exp(v / 2.0) * rng.normal(size=d - 1))])
+
+    return Simulator(case.name, draw, lambda theta, rng: {}, lambda data: case, data_free=True)
 
 
 def _bernoulli_logit(eta: np.ndarray, rng: np.random.Generator) -> list[int]:
@@ -102,6 +120,7 @@ def hier_logistic_simulator() -> Simulator:
 SIMULATORS: dict[str, Callable[[], Simulator]] = {
     "eight_schools": eight_schools_simulator,
     "neal_funnel_ncp_10d": funnel_ncp_simulator,
+    "neal_funnel_10d": funnel_simulator,
     "glm_logistic_n200_p6": lambda: glm_logistic_simulator(200, 6),
     "hier_logistic_ri": hier_logistic_simulator,
 }
