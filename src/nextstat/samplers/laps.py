@@ -7,9 +7,9 @@ Before warmup, every start climbs towards the typical set when it is far outside
 first eps is four steps per draw or, where smaller, Stan's heuristic (halved until the
 mean one-step acceptance of the superchains' starts crosses 0.8). Both run once per
 superchain, on its shared start, and their gradients are shared among its chains: each
-chain is charged the lockstep cost (the slowest start's) divided by the superchain size. A chain left
-far out would otherwise hold the shared eps down for every chain: from an ARMA model's
-U(-2, 2) starts, dual averaging drove eps to 0 and the whole ensemble froze.
+chain is charged the lockstep cost (the slowest start's) divided by the superchain size.
+A chain left far out would otherwise hold the shared eps down for every chain: from an
+ARMA model's U(-2, 2) starts, dual averaging drove eps to 0 and the whole ensemble froze.
 
 Warmup over ``num_warmup`` lockstep iterations:
 
