@@ -27,6 +27,11 @@ Then four phases over ``num_warmup`` iterations (a static schedule, fed to one `
    low-rank-plus-diagonal form (``fisher-lowrank``, ``fisher_metric.fisher_low_rank``),
    which MAMS then applies as a dense preconditioner S (its Cholesky factor: position
    steps S u, the force S' g; ``mams.preconditioner``);
+   The window is two: at 40% the first window's estimate becomes the preconditioner and
+   the second window [40%, 60%) estimates afresh in the space it preconditions (a chain
+   still settling when the first window opened, or a first estimate that whitens a
+   correlated posterior only in part, is corrected by the second, as Stan's doubling
+   windows correct each other);
 3. at 60% the preconditioner becomes that estimate, regularized like Stan's
    (n/(n+5) s^2 + 1e-3 * 5/(n+5), in the scaled space, so relative to the known scales);
    dual averaging restarts from the current eps;
@@ -58,6 +63,9 @@ from .stan_warmup import stan_variance
 from .step_size import DualAveraging, dual_averaging_init, dual_averaging_update
 
 FIRST_PHASE, VARIANCE_END, LENGTH_END = 0.3, 0.6, 0.8
+#: the metric window [FIRST_PHASE, VARIANCE_END) is two windows: the first ends here, its
+#: estimate preconditions the second, whose estimate (composed with it) is the metric
+FIRST_WINDOW_END = 0.4
 LENGTH_FACTOR = 0.4  # L = 0.4 x the path length per effective sample (MCLMC's choice)
 EARLY_STEPS = 8  # before the preconditioner exists, at most this many steps per draw
 #: dual averaging never proposes an eps below this fraction of the eps it (re)started from
@@ -120,7 +128,9 @@ class Schedule(NamedTuple):
 
 
 def schedule(num_warmup: int) -> Schedule:
-    first, last, length_end = (int(f * num_warmup) for f in (FIRST_PHASE, VARIANCE_END, LENGTH_END))
+    first, middle, last, length_end = (
+        int(f * num_warmup) for f in (FIRST_PHASE, FIRST_WINDOW_END, VARIANCE_END, LENGTH_END)
+    )
     collect = np.zeros(num_warmup, bool)
     collect[first:last] = True
     set_metric = np.zeros(num_warmup, bool)
@@ -129,6 +139,8 @@ def schedule(num_warmup: int) -> Schedule:
     early = np.zeros(num_warmup, bool)
     if last > first + 1:
         early[:last] = True
+        if middle - first >= 10 and last - middle >= 10:  # each window long enough to estimate from
+            set_metric[middle - 1] = True
         set_metric[last - 1] = True
         if length_end - last >= 10:  # enough draws for an ESS estimate
             keep_index[last:length_end] = np.arange(length_end - last)
@@ -237,6 +249,11 @@ def run_warmup(
         inverse_metric, new_length, step_size, da, floor = jax.lax.switch(
             branch, [carry_on, set_preconditioner, set_trajectory_length], None
         )
+        # a set metric starts the next window afresh, in the space it preconditions
+        window_state = jax.tree.map(
+            lambda fresh, kept: jnp.where(set_now, fresh, kept), window.init(d, dtype), window_state
+        )
+        window_distance = jnp.where(set_now, 0.0, window_distance)
         return (
             carry._replace(
                 state=state,
