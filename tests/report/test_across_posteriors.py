@@ -100,6 +100,44 @@ def test_our_rows_meet_other_libraries_rows_of_the_same_adaptation(tmp_path, ok_
     assert any(line.startswith("| pdb:posterior_0 ") and "| 0.50 / " in line for line in details.splitlines())
 
 
+def test_our_other_samplers_meet_our_nuts_with_the_same_metric_or_both_at_their_defaults(tmp_path, ok_artifact):
+    """Our low-rank MAMS against our low-rank NUTS (same ``adaptation``), our default MAMS
+    against our default NUTS (the rows labelled as their engines); not across metrics."""
+    runs = tmp_path / "runs"
+    for i in range(9):
+        for seed in (1, 2, 3):
+            rows = {
+                ("stan_nuts", "stan_nuts", None): 0.1,  # the reference
+                ("nextstat_nuts", "nextstat_nuts", "stan"): 0.1,
+                ("nextstat_nuts_fisher_lowrank", "nextstat_nuts", "fisher-lowrank"): 1.0,
+                ("nextstat_mams", "nextstat_mams", "variance"): 0.1 * (1 + i),
+                ("nextstat_mams_fisher_lowrank", "nextstat_mams", "fisher-lowrank"): 0.8,
+            }
+            for (label, engine, adaptation), bulk in rows.items():
+                doc = _run(ok_artifact, f"pdb:posterior_{i}", label, engine, seed, bulk, 1000.0)
+                if adaptation:
+                    doc["config"]["settings"]["adaptation"] = adaptation
+                write_json(runs / f"{i}-{label}-{seed}.json", doc)
+    text = write_report(aggregate("t", sorted(runs.glob("*.json"))), tmp_path / "report").read_text()
+    details = (tmp_path / "report" / "DETAILS.md").read_text()
+    assert (
+        "#### Our other samplers against our NUTS with the same metric adaptation (or both at their defaults)" in text
+    )
+    paired = [line for line in text.splitlines() if "` / `" in line and line.startswith("| `nextstat_mams")]
+    assert len(paired) == 2
+    low_rank = next(
+        line for line in paired if "`nextstat_mams_fisher_lowrank` / `nextstat_nuts_fisher_lowrank`" in line
+    )
+    assert "0.80x [0.80, 0.80], 0.80x" in low_rank and "| 9/9 " in low_rank
+    defaults = next(line for line in paired if "`nextstat_mams` / `nextstat_nuts`" in line)
+    assert "| variance / stan |" in defaults and "5.00x [3.00, 7.00], 1.00x" in defaults
+    assert "Our rows against another library's" not in text  # no other library here
+    assert (
+        "#### Our other samplers against our NUTS with the same metric adaptation (or both at their defaults), per"
+        in (details)
+    )
+
+
 def test_where_ess_per_second_leads_each_posterior_gets_its_ratio_and_callback_bound_rows_none(tmp_path, ok_artifact):
     runs = tmp_path / "runs"
     for i in range(9):

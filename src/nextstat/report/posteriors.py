@@ -230,20 +230,52 @@ def _ours_pairs(summary: Summary, rows: list[Row], cases: list[str], sink: Sink,
 def _same_adaptation_pairs(
     summary: Summary, rows: list[Row], cases: list[str], sink: Sink, name: str, per_posterior: bool
 ) -> list[str]:
-    """Each of our rows against each other library's row that declares the same
-    ``adaptation`` setting (the same metric estimator, two implementations: our Fisher
-    metric against nutpie's, say): summarised over posteriors, or per posterior."""
+    """Pairs of rows that estimate the same metric: each of our rows against each other
+    library's row that declares the same ``adaptation`` setting (two implementations of one
+    estimator: our Fisher metric against nutpie's, say), and each of our other samplers
+    against our NUTS with the same ``adaptation`` (or, both at their defaults, the rows
+    labelled as their engines: our MAMS against our NUTS): summarised over posteriors, or
+    per posterior."""
     engines = summary["protocol"]["engines"]
     ref = summary["reference_engine"]
 
     def adaptation(label: str):
         return engines[label].get("settings", {}).get("adaptation")
 
+    def default(label: str) -> bool:
+        return label == engines[label]["engine"]
+
     ours = [label for label, e in engines.items() if e.get("ours") and adaptation(label)]
     theirs = [label for label, e in engines.items() if not e.get("ours") and label != ref and adaptation(label)]
-    pairs = [(mine, other) for mine in ours for other in theirs if adaptation(mine) == adaptation(other)]
-    if not pairs:
-        return []
+    our_nuts = [label for label in ours if engines[label].get("nuts")]
+    groups = (
+        (
+            "same_adaptation",
+            "Our rows against another library's with the same metric adaptation",
+            [(mine, other) for mine in ours for other in theirs if adaptation(mine) == adaptation(other)],
+        ),
+        (
+            "ours_same_adaptation",
+            "Our other samplers against our NUTS with the same metric adaptation (or both at their defaults)",
+            [
+                (mine, other)
+                for mine in ours
+                if not engines[mine].get("nuts")
+                for other in our_nuts
+                if adaptation(mine) == adaptation(other) or (default(mine) and default(other))
+            ],
+        ),
+    )
+    lines: list[str] = []
+    for key, title, pairs in groups:
+        if pairs:
+            lines += _pair_tables(key, title, pairs, adaptation, rows, cases, sink, name, per_posterior)
+    return lines
+
+
+def _pair_tables(key, title, pairs, adaptation, rows, cases, sink, name, per_posterior) -> list[str]:
+    """One group of pairs (mine, other): per pair the ratio of medians over seeds on each
+    posterior both ran, summarised over posteriors, or per posterior."""
     by_key = {(r["case"], r["label"]): r for r in rows}
     ratios: dict[tuple[str, str], dict[str, dict[str, float]]] = {
         pair: {metric: {} for metric in (*(m for m, _ in VIEWED), PER_SECOND)} for pair in pairs
@@ -261,57 +293,58 @@ def _same_adaptation_pairs(
                 )
                 if ratio:
                     found[metric][case] = ratio["ratio_of_medians"]
-    summary_table = []
-    for (mine, other), found in ratios.items():
-        bulk = found["ess_bulk_per_grad"]
-        pair_bound = sorted({mine, other} & bound)
-        summary_table.append(
-            [
-                f"`{mine}` / `{other}`",
-                f"{adaptation(mine)}",
-                *(distribution(np.array(list(found[metric].values()))) for metric, _ in VIEWED),
-                not_quoted(pair_bound) if pair_bound else distribution(np.array(list(found[PER_SECOND].values()))),
-                f"{sum(v < 1.0 for v in bulk.values())}/{len(bulk)}" if bulk else "—",
-            ]
-        )
-    per_posterior_table = []
-    for case in cases:
-        cells = [case]
-        for pair in pairs:
-            bulk_ratio = ratios[pair]["ess_bulk_per_grad"].get(case)
-            tail_ratio = ratios[pair]["ess_tail_per_grad"].get(case)
-            tail_text = "—" if tail_ratio is None else f"{tail_ratio:.2f}"
-            cells.append("—" if bulk_ratio is None else f"{bulk_ratio:.2f} / {tail_text}")
-        per_posterior_table.append(cells)
     if per_posterior:
+        per_posterior_table = []
+        for case in cases:
+            cells = [case]
+            for pair in pairs:
+                bulk_ratio = ratios[pair]["ess_bulk_per_grad"].get(case)
+                tail_ratio = ratios[pair]["ess_tail_per_grad"].get(case)
+                tail_text = "—" if tail_ratio is None else f"{tail_ratio:.2f}"
+                cells.append("—" if bulk_ratio is None else f"{bulk_ratio:.2f} / {tail_text}")
+            per_posterior_table.append(cells)
         return [
-            "#### Our rows against another library's with the same metric adaptation, per posterior",
+            f"#### {title}, per posterior",
             "",
-            "Bulk / tail ESS per gradient, ours over theirs (ratio of medians over seeds).",
+            "Bulk / tail ESS per gradient, the first row's over the second's (ratio of medians over seeds).",
             "",
             sink.table(
-                f"same_adaptation_per_posterior_{name}",
+                f"{key}_per_posterior_{name}",
                 per_posterior_table,
                 ["posterior", *(f"`{mine}` / `{other}`" for mine, other in pairs)],
                 disable_numparse=True,
             ),
             "",
         ]
+    summary_table = []
+    for (mine, other), found in ratios.items():
+        bulk = found["ess_bulk_per_grad"]
+        pair_bound = sorted({mine, other} & bound)
+        both = (
+            adaptation(mine) if adaptation(mine) == adaptation(other) else f"{adaptation(mine)} / {adaptation(other)}"
+        )
+        summary_table.append(
+            [
+                f"`{mine}` / `{other}`",
+                both,
+                *(distribution(np.array(list(found[metric].values()))) for metric, _ in VIEWED),
+                not_quoted(pair_bound) if pair_bound else distribution(np.array(list(found[PER_SECOND].values()))),
+                f"{sum(v < 1.0 for v in bulk.values())}/{len(bulk)}" if bulk else "—",
+            ]
+        )
     headers = [
-        "ours / theirs",
+        "first / second",
         "adaptation",
         *(f"{title}: median [q25, q75], worst" for _, title in VIEWED),
         "bulk ESS/s: median [q25, q75], worst",
     ]
     return [
-        "#### Our rows against another library's with the same metric adaptation",
+        f"#### {title}",
         "",
-        "Per pair, the ratio of our median ESS per gradient (and per second, where neither row is callback-bound) "
-        "over seeds to theirs on each posterior both ran, summarised over posteriors (per posterior in "
-        "[DETAILS.md](DETAILS.md)).",
+        "Per pair, the ratio of the first row's median ESS per gradient (and per second, where neither row is "
+        "callback-bound) over seeds to the second's on each posterior both ran, summarised over posteriors (per "
+        "posterior in [DETAILS.md](DETAILS.md)).",
         "",
-        sink.table(
-            f"same_adaptation_{name}", summary_table, [*headers, "posteriors below 1x (bulk)"], disable_numparse=True
-        ),
+        sink.table(f"{key}_{name}", summary_table, [*headers, "posteriors below 1x (bulk)"], disable_numparse=True),
         "",
     ]
