@@ -110,14 +110,14 @@ def run_sbc(
     engine = load_engine(engine_name)
     began = time.perf_counter()
     replicate = _replicate_by_chains if replicate_by == "chains" else _replicate_by_runs
-    done = replicate(
+    replicated = replicate(
         simulator, engine, range(first_replication, first_replication + replications), seed, budget, settings,
         draws_per_rank, log,
     )  # fmt: skip
-    names, budget, settings = done.names, done.budget, done.settings
-    if names is None or not done.ranks:
-        raise RuntimeError(f"no replication of {case_spec} on {engine_name} finished: {done.failures[:1]}")
-    table = np.array(done.ranks)
+    names, budget, settings = replicated.names, replicated.budget, replicated.settings
+    if names is None or not replicated.ranks:
+        raise RuntimeError(f"no replication of {case_spec} on {engine_name} finished: {replicated.failures[:1]}")
+    table = np.array(replicated.ranks)
     return {
         "schema_version": SBC_SCHEMA,
         "created_utc": utc_now(),
@@ -127,12 +127,12 @@ def run_sbc(
         "first_replication": first_replication,
         "replications": replications,
         "replicated_by": replicate_by,
-        "replications_done": len(done.ranks),
-        "failures": done.failures,
+        "replications_done": len(replicated.ranks),
+        "failures": replicated.failures,
         "budget": {"chains": budget.chains, "warmup": budget.warmup, "draws": budget.draws},
         "settings": settings,
         "draws_per_rank": draws_per_rank,
-        "replications_below_ess": done.short,
+        "replications_below_ess": replicated.short,
         "parameters": list(names),
         "ranks": {n: table[:, i].astype(int).tolist() for i, n in enumerate(names)},
         **_verdict(list(names), table, draws_per_rank, bins),
