@@ -99,7 +99,8 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "it gains > d + 4 sqrt(d) "
             "nats); Stan's step-size heuristic; dual averaging of eps to target_accept, floored at "
             f"1e-3 x its restart eps; {METRIC_WORDS[adaptation]} preconditioner"
-            " from 30-60% of warmup; L = 0.4 x path length per effective sample over 60-80% of warmup",
+            " from two windows (30-40%, then 40-60% of warmup in the first's space); L = 0.4 x path length per"
+            " effective sample over 60-80% of warmup",
             "trajectory_length_per_chain": lengths,
             "step_size_per_chain": step_sizes,
             "initial_step_size_per_chain": initial_step_sizes,
