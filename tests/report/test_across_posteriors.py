@@ -68,27 +68,36 @@ def test_a_few_cases_get_no_such_view(tmp_path, ok_artifact):
     assert any(line.startswith("| pdb:posterior_2 | `nextstat_nuts`") for line in text.splitlines())
 
 
-def test_our_rows_meet_other_libraries_rows_of_the_same_adaptation(tmp_path, ok_artifact):
-    """Our Fisher row against nutpie's Fisher row (same ``adaptation`` setting), summarised
-    over posteriors and per posterior; rows without that setting, or with another value,
-    are not paired."""
+def _report_of_rows(tmp_path, ok_artifact, rows_of):
+    """Nine posteriors x three seeds of the rows ``rows_of(i)`` gives for posterior i,
+    {(label, engine, adaptation or None): bulk ESS per gradient}; REPORT.md and DETAILS.md."""
     runs = tmp_path / "runs"
     for i in range(9):
         for seed in (1, 2, 3):
-            rows = {
-                ("stan_nuts", "stan_nuts", None): 0.1,
-                ("nextstat_nuts", "nextstat_nuts", "stan"): 0.1,
-                ("nextstat_nuts_fisher", "nextstat_nuts", "fisher"): 0.1 * (1 + i),
-                ("nutpie_nuts", "nutpie_nuts", "fisher"): 0.2,
-                ("nutpie_nuts_lowrank", "nutpie_nuts", "fisher-lowrank"): 0.3,
-            }
-            for (label, engine, adaptation), bulk in rows.items():
+            for (label, engine, adaptation), bulk in rows_of(i).items():
                 doc = _run(ok_artifact, f"pdb:posterior_{i}", label, engine, seed, bulk, 1000.0)
                 if adaptation:
                     doc["config"]["settings"]["adaptation"] = adaptation
                 write_json(runs / f"{i}-{label}-{seed}.json", doc)
     text = write_report(aggregate("t", sorted(runs.glob("*.json"))), tmp_path / "report").read_text()
-    details = (tmp_path / "report" / "DETAILS.md").read_text()
+    return text, (tmp_path / "report" / "DETAILS.md").read_text()
+
+
+def test_our_rows_meet_other_libraries_rows_of_the_same_adaptation(tmp_path, ok_artifact):
+    """Our Fisher row against nutpie's Fisher row (same ``adaptation`` setting), summarised
+    over posteriors and per posterior; rows without that setting, or with another value,
+    are not paired."""
+    text, details = _report_of_rows(
+        tmp_path,
+        ok_artifact,
+        lambda i: {
+            ("stan_nuts", "stan_nuts", None): 0.1,
+            ("nextstat_nuts", "nextstat_nuts", "stan"): 0.1,
+            ("nextstat_nuts_fisher", "nextstat_nuts", "fisher"): 0.1 * (1 + i),
+            ("nutpie_nuts", "nutpie_nuts", "fisher"): 0.2,
+            ("nutpie_nuts_lowrank", "nutpie_nuts", "fisher-lowrank"): 0.3,
+        },
+    )
     assert "#### Our rows against another library's with the same metric adaptation\n" in text
     paired = [line for line in text.splitlines() if line.startswith("| `nextstat_nuts") and "` / `" in line]
     assert len(paired) == 1 and "`nextstat_nuts_fisher` / `nutpie_nuts`" in paired[0]
@@ -103,23 +112,17 @@ def test_our_rows_meet_other_libraries_rows_of_the_same_adaptation(tmp_path, ok_
 def test_our_other_samplers_meet_our_nuts_with_the_same_metric_or_both_at_their_defaults(tmp_path, ok_artifact):
     """Our low-rank MAMS against our low-rank NUTS (same ``adaptation``), our default MAMS
     against our default NUTS (the rows labelled as their engines); not across metrics."""
-    runs = tmp_path / "runs"
-    for i in range(9):
-        for seed in (1, 2, 3):
-            rows = {
-                ("stan_nuts", "stan_nuts", None): 0.1,  # the reference
-                ("nextstat_nuts", "nextstat_nuts", "stan"): 0.1,
-                ("nextstat_nuts_fisher_lowrank", "nextstat_nuts", "fisher-lowrank"): 1.0,
-                ("nextstat_mams", "nextstat_mams", "variance"): 0.1 * (1 + i),
-                ("nextstat_mams_fisher_lowrank", "nextstat_mams", "fisher-lowrank"): 0.8,
-            }
-            for (label, engine, adaptation), bulk in rows.items():
-                doc = _run(ok_artifact, f"pdb:posterior_{i}", label, engine, seed, bulk, 1000.0)
-                if adaptation:
-                    doc["config"]["settings"]["adaptation"] = adaptation
-                write_json(runs / f"{i}-{label}-{seed}.json", doc)
-    text = write_report(aggregate("t", sorted(runs.glob("*.json"))), tmp_path / "report").read_text()
-    details = (tmp_path / "report" / "DETAILS.md").read_text()
+    text, details = _report_of_rows(
+        tmp_path,
+        ok_artifact,
+        lambda i: {
+            ("stan_nuts", "stan_nuts", None): 0.1,  # the reference
+            ("nextstat_nuts", "nextstat_nuts", "stan"): 0.1,
+            ("nextstat_nuts_fisher_lowrank", "nextstat_nuts", "fisher-lowrank"): 1.0,
+            ("nextstat_mams", "nextstat_mams", "variance"): 0.1 * (1 + i),
+            ("nextstat_mams_fisher_lowrank", "nextstat_mams", "fisher-lowrank"): 0.8,
+        },
+    )
     assert (
         "#### Our other samplers against our NUTS with the same metric adaptation (or both at their defaults)" in text
     )
