@@ -16,6 +16,7 @@ SIZE_PATTERNS: dict[str, re.Pattern[str]] = {
     "neal_funnel_<d>d": re.compile(r"neal_funnel_(?P<d>[1-9]\d*)d"),
     "neal_funnel_ncp_<d>d": re.compile(r"neal_funnel_ncp_(?P<d>[1-9]\d*)d"),
     "rosenbrock_d<d>": re.compile(r"rosenbrock_d(?P<d>[1-9]\d*[02468]|[2468])"),
+    "logistic_n<n>_d<d>": re.compile(r"logistic_n(?P<n>[1-9]\d*)_d(?P<d>[1-9]\d*)"),
 }
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from nextstat.artifacts import RUN_SCHEMA, validate
 from nextstat.engines import Budget
-from nextstat.engines.emcee_ensemble import walker_count
+from nextstat.engines.emcee_ensemble import MAX_KEPT_BYTES, diagnosed_walkers, walker_count
 from nextstat.run_spec import RunSpec
 from nextstat.runner import execute
 
@@ -50,3 +50,25 @@ def test_walkers_default_to_four_per_dimension_and_never_below_twice_it():
 def test_too_few_walkers_is_a_skipped_run_that_says_why(tmp_path):
     artifact = _run(tmp_path / "few.json", budget=Budget(4, 10, 20), walkers=8)
     assert artifact["status"] == "skipped" and "twice the dimension (20)" in artifact["reason"]
+
+
+def test_past_two_gib_of_draws_only_the_first_walkers_are_kept_and_diagnosed():
+    """4,000 walkers of dimension 1,000 would keep 32 GB of draws (the scaling suite's first
+    try ran out of memory): then as many walkers as fit in 2 GiB are kept."""
+    assert diagnosed_walkers(0, 40, 2000, 10) == 40
+    fitting = MAX_KEPT_BYTES // (8 * 1000 * 1000)
+    assert diagnosed_walkers(0, 4000, 1000, 1000) == fitting == 268
+    assert diagnosed_walkers(16, 4000, 1000, 1000) == 16 and diagnosed_walkers(100, 40, 10, 10) == 40
+
+
+def test_a_subset_of_walkers_is_diagnosed_while_every_walker_samples(tmp_path):
+    budget = Budget(4, 200, 400)
+    every = _run(tmp_path / "all.json", budget=budget)
+    subset = _run(tmp_path / "ten.json", budget=budget, report_walkers=10)
+    assert subset["status"] == "ok", subset["reason"]
+    info, full = subset["engine_info"], every["engine_info"]
+    assert info["walkers"] == 40 and info["walkers_diagnosed"] == info["report_chains"] == 10
+    assert subset["gradients"] == {"warmup": 10 * 200, "sampling": 10 * 400}  # the diagnosed walkers' evaluations
+    # the same ensemble sampled: its acceptance over every walker is the full run's
+    assert info["acceptance_fraction"] == pytest.approx(full["acceptance_fraction"], rel=1e-12)
+    assert subset["draws_sha256"] != every["draws_sha256"]

@@ -14,6 +14,7 @@ from .glm_logistic import SCALED_COLUMNS, glm_logistic, logreg
 from .gym_targets import PREFIX as GYM_PREFIX
 from .gym_targets import GymError, gym_case
 from .hier_logistic import hier_logistic_ri
+from .logistic_sized import LogisticSizeError, logistic_sized
 from .paper_targets import banana, ill_conditioned_gaussian, rosenbrock
 from .posteriordb import PREFIX as POSTERIORDB_PREFIX
 from .posteriordb import PosteriorDBError, posteriordb_case
@@ -60,14 +61,17 @@ BUILTIN_CASES: dict[str, Callable[[], Case]] = {
 
 
 #: Families whose size is in the name (``sizes.SIZE_PATTERNS``), for any size: a suite sweeps
-#: them by listing names (std_normal_d2 ... std_normal_d10000); each has an analytic reference
-#: at every size. The built-in names above are members too and resolve to the same case.
+#: them by listing names (std_normal_d2 ... std_normal_d10000). Each has an analytic reference
+#: at every size but the logistic regression, which has a committed long-run reference at the
+#: sizes the scaling suite runs (``references/``) and none at any other. The built-in names
+#: above are members too and resolve to the same case.
 SIZED_FAMILIES: dict[str, Callable[[dict[str, str]], Case]] = {
     "std_normal_d<d>": lambda g: std_normal(int(g["d"])),
     "gaussian_kappa<kappa>_d<d>": lambda g: ill_conditioned_gaussian(int(g["d"]), float(g["kappa"])),
     "neal_funnel_<d>d": lambda g: neal_funnel(int(g["d"])),
     "neal_funnel_ncp_<d>d": lambda g: neal_funnel_ncp(int(g["d"])),
     "rosenbrock_d<d>": lambda g: rosenbrock(int(g["d"]) // 2),
+    "logistic_n<n>_d<d>": lambda g: logistic_sized(int(g["n"]), int(g["d"])),
 }
 #: sizes past this are refused rather than allocated
 MAX_SIZE = 1_000_000
@@ -82,7 +86,10 @@ def sized_case(name: str) -> Case | None:
     groups = match.groupdict()
     if not all(2 <= int(size) <= MAX_SIZE for size in groups.values()):
         raise CaseError(f"case '{name}': its sizes must be between 2 and {MAX_SIZE:,}")
-    return SIZED_FAMILIES[family](groups)
+    try:
+        return attach_reference(SIZED_FAMILIES[family](groups))
+    except LogisticSizeError as exc:
+        raise CaseError(f"case '{name}': {exc}") from None
 
 
 def is_builtin(name: str) -> bool:
