@@ -571,9 +571,10 @@ def test_a_size_sweep_gets_slopes_crossovers_and_a_chart(tmp_path, ok_artifact):
             [c.strip() for c in line.split("|")[1:-1]] for line in section.splitlines() if line.startswith("| `")
         )
     }
-    assert rows["`fast_small`"][1:4] == ["2, 10, 100", "1,000.0 → 20.0", "-1.00"]
-    assert rows["`flat`"][3] == "-0.30"
-    assert "bulk ESS / s: `flat` ahead of `fast_small` from d = 100 (behind at d = 10)" in section
+    assert rows["`fast_small`"][1:5] == ["1,000.0", "200.0", "20.0", "-1.00"]
+    assert rows["`flat`"][4] == "-0.30"
+    table_rows = [[c.strip() for c in line.split("|")[1:-1]] for line in section.splitlines() if line.startswith("|")]
+    assert ["10 → 100", "`flat`", "`fast_small`"] in table_rows  # the crossover, in its table
     assert list((tmp_path / "report" / "charts").glob("scaling_*.png"))
 
 
@@ -594,5 +595,19 @@ def test_a_chain_sweep_gets_its_own_view_against_the_chain_count(tmp_path, ok_ar
     assert f"**chains on {case}**, chains = 16, 256, 4096" in section
     row = next(line for line in section.splitlines() if line.startswith("| `laps`"))
     cells = [c.strip() for c in row.split("|")[1:-1]]
-    assert cells[1] == "16, 256, 4096" and cells[3] == "+0.50" and cells[5] == "-0.80", cells
+    assert cells[4] == "+0.50" and cells[6] == "-0.80", cells  # ESS/s at 16, 256, 4096 chains, then the slopes
     assert any("chains-on" in path.name for path in (tmp_path / "report" / "charts").glob("scaling_*.png"))
+
+
+def test_a_chain_sweeps_rows_stay_out_of_the_size_sweep():
+    """A row swept over its chain count at one size is a point of the chain sweep, not a
+    one-size line in the dimension sweep's table."""
+    from nextstat.report.scaling import sweeps
+
+    rows = [{"case": f"std_normal_d{d}", "label": "nuts", "budget": {"chains": 4}} for d in (2, 10, 100)]
+    rows += [{"case": "std_normal_d100", "label": f"laps_chains{n}", "budget": {"chains": n}} for n in (16, 64, 256)]
+    found = sweeps(rows)  # type: ignore[arg-type]
+    assert [(sweep.title, sweep.axis, sorted(sweep.by_label)) for sweep in found] == [
+        ("std_normal_d<d>", "d", ["nuts"]),
+        ("chains on std_normal_d100", "chains", ["laps"]),
+    ]

@@ -47,12 +47,13 @@ def sweeps(rows: list[Row]) -> list[Sweep]:
     sized: dict[str, dict[str, dict[int, Row]]] = defaultdict(lambda: defaultdict(dict))
     chained: dict[str, dict[str, dict[int, Row]]] = defaultdict(lambda: defaultdict(dict))
     for row in rows:
-        family = family_and_size(row["case"])
-        if family:
-            sized[family[0]][row["label"]][family[1]] = row
         member = chain_sweep_member(row["label"])
         if member and row["budget"]["chains"] == member[1]:
             chained[row["case"]][member[0]][member[1]] = row
+            continue  # a chain sweep's rows belong to its own view, not to the size sweep
+        family = family_and_size(row["case"])
+        if family:
+            sized[family[0]][row["label"]][family[1]] = row
     found = [Sweep(family, "d", dict(by_label)) for family, by_label in sorted(sized.items())]
     found += [Sweep(f"chains on {case}", "chains", dict(by_label)) for case, by_label in sorted(chained.items())]
     return [sweep for sweep in found if len({n for per in sweep.by_label.values() for n in per}) >= MIN_SIZES]
@@ -108,6 +109,7 @@ def scaling(backend: str, device: str, rows: list[Row], sink: Sink) -> list[str]
             "(lockstep chains share one), and ESS counts the chains a row diagnoses (its `report_chains`).",
             "",
         ]
+    lines += _subset_notes(found)
     for sweep in found:
         family, by_label, axis = sweep.title, sweep.by_label, sweep.axis
         sizes = sorted({size for per in by_label.values() for size in per})
@@ -115,19 +117,16 @@ def scaling(backend: str, device: str, rows: list[Row], sink: Sink) -> list[str]
         table = []
         for label, per in sorted(by_label.items()):
             ess = {size: median(row["metrics"].get("ess_bulk_per_s")) for size, row in per.items()}
-            first, last = min(per), max(per)
             table.append(
                 [
                     f"`{label}`",
-                    ", ".join(str(s) for s in sorted(per)),
-                    f"{num(ess[first], 1)} → {num(ess[last], 1)}",
+                    *[num(ess[size], 1) if size in ess else "—" for size in sizes],
                     *[_slope_text(per, metric) for metric, _, _ in FIGURES],
                 ]
             )
         headers = [
             "engine",
-            axis,
-            f"ESS/s, smallest → largest {axis}",
+            *[f"ESS/s at {axis} = {size}" for size in sizes],
             *[f"slope: {label}" for _, label, _ in FIGURES],
         ]
         name = slug(f"scaling_{backend}-{device}-{family}")
@@ -137,16 +136,61 @@ def scaling(backend: str, device: str, rows: list[Row], sink: Sink) -> list[str]
             sink.table(name, table, headers, disable_numparse=True),
             "",
         ]
-        swaps = [
-            f"{label}: `{winner}` ahead of `{loser}` from {axis} = {high} (behind at {axis} = {low})"
-            for metric, label, better in FIGURES[:2]
-            for winner, loser, low, high in crossovers(by_label, metric, better)
-        ]
-        lines += [f"- Crossovers ({family}): " + ("; ".join(swaps) if swaps else "none: no two engines swap places.")]
+        passes = _passes(crossovers(by_label, *_ESS_PER_S))
+        if passes:
+            lines += [
+                f"Crossovers on ESS/s ({family}): who overtakes whom between two consecutive sizes.",
+                "",
+                sink.table(
+                    f"{name}_crossovers", passes, [f"{axis} from → to", "engine", "now ahead of"], disable_numparse=True
+                ),
+                "",
+            ]
+        elif len(by_label) > 1:
+            lines += [f"No two engines swap places on ESS/s over {family}'s sizes.", ""]
         if chart:
-            lines += ["", f"![{family}]({CHARTS}/{chart.name})"]
+            lines += [f"![{family}]({CHARTS}/{chart.name})"]
         lines.append("")
     return lines
+
+
+def _subset_notes(found: list[Sweep]) -> list[str]:
+    """Where a size sweep's row diagnoses fewer chains than it runs (``report_chains``), its
+    ESS/s sets those chains' ESS against every chain's time: say by how much that undercounts."""
+    subsets = sorted(
+        {
+            (label, int(row["settings"]["report_chains"]), int(row["budget"]["chains"]))
+            for sweep in found
+            if sweep.axis == "d"
+            for label, per in sweep.by_label.items()
+            for row in per.values()
+            if 0 < int((row.get("settings") or {}).get("report_chains") or 0) < int(row["budget"]["chains"])
+        }
+    )
+    if not subsets:
+        return []
+    each = "; ".join(f"`{label}` {report:,} of {chains:,} ({chains / report:g}x)" for label, report, chains in subsets)
+    return [
+        "ESS counts the chains a row diagnoses; a row that runs more in lockstep sets their ESS against the time of "
+        f"every chain, so its ESS/s undercounts the ensemble's by chains run over chains diagnosed: {each}.",
+        "",
+    ]
+
+
+#: the crossovers the tables name: on ESS/s, the wall-clock question (the chart shows the rest)
+_ESS_PER_S = ("ess_bulk_per_s", True)
+
+
+def _passes(found: list[tuple[str, str, int, int]]) -> list[list[str]]:
+    """Crossovers grouped: one line per (pair of sizes, engine ahead), naming every engine
+    it passed there."""
+    grouped: dict[tuple[int, int, str], list[str]] = defaultdict(list)
+    for winner, loser, low, high in found:
+        grouped[(low, high, winner)].append(loser)
+    return [
+        [f"{low} → {high}", f"`{winner}`", ", ".join(f"`{loser}`" for loser in sorted(losers))]
+        for (low, high, winner), losers in sorted(grouped.items())
+    ]
 
 
 def _slope_text(per: dict[int, Row], metric: str) -> str:
