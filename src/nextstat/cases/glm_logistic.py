@@ -115,28 +115,37 @@ def logreg(n: int, p: int, rho: float = 0.5, column_scales: tuple[float, float] 
     correlations make a diagonal metric work for its step size. With ``column_scales``
     the covariates are also unstandardized (see ``simulate_correlated``)."""
     name = f"logreg_n{n}_p{p}" if column_scales is None else f"logreg_scaled_n{n}_p{p}"
-    data = load_case_data(name)
+    scaled = "" if column_scales is None else f", columns scaled {column_scales[0]:g} to {column_scales[1]:g}"
+    return logreg_given(
+        name,
+        load_case_data(name),
+        f"Logistic regression, no intercept, {n} rows x {p} AR(1)-correlated covariates (rho {rho}"
+        f"{scaled}), N(0, 1) priors.",
+    )
+
+
+def logreg_given(name: str, data: dict, description: str, stan_data: dict | None = None) -> Case:
+    """The logistic regression without intercept on this data (``N``, ``P``, ``X``, ``y``);
+    ``stan_data`` where the data hold arrays that Stan's JSON needs as lists."""
     X = np.asarray(data["X"], dtype=float)
     y = np.asarray(data["y"], dtype=float)
-    names = indexed_names("beta", p)
+    names = indexed_names("beta", int(data["P"]))
 
     def log_density(beta):
         import jax.numpy as jnp
 
         return bernoulli_logit_loglik(y, X @ beta) - 0.5 * jnp.sum(beta**2)
 
-    scaled = "" if column_scales is None else f", columns scaled {column_scales[0]:g} to {column_scales[1]:g}"
     return Case(
         name=name,
         family="glm_logistic",
         parameterization="none",
-        description=f"Logistic regression, no intercept, {n} rows x {p} AR(1)-correlated covariates (rho {rho}"
-        f"{scaled}), N(0, 1) priors.",
+        description=description,
         unconstrained_names=names,
         param_names=names,
         log_density=log_density,
         constrain=identity,
         data=data,
         stan_code=LOGREG_STAN_CODE,
-        stan_data=data,
+        stan_data=stan_data or data,
     )

@@ -27,8 +27,8 @@ import math
 
 import numpy as np
 
-from .base import DATASET_SEED, Case, bernoulli_logit_loglik, identity, indexed_names
-from .glm_logistic import LOGREG_STAN_CODE
+from .base import DATASET_SEED, Case
+from .glm_logistic import logreg_given
 
 #: n x d past this is refused: the covariates are held as one float64 matrix
 MAX_CELLS = 50_000_000
@@ -57,28 +57,11 @@ def simulate_exact(n: int, d: int, seed: int = DATASET_SEED) -> dict:
 
 
 def logistic_sized(n: int, d: int) -> Case:
-    name = f"logistic_n{n}_d{d}"
     data = simulate_exact(n, d)
-    X = np.asarray(data["X"], dtype=float)
-    y = np.asarray(data["y"], dtype=float)
-    names = indexed_names("beta", d)
-
-    def log_density(beta):
-        import jax.numpy as jnp
-
-        return bernoulli_logit_loglik(y, X @ beta) - 0.5 * jnp.sum(beta**2)
-
-    return Case(
-        name=name,
-        family="glm_logistic",
-        parameterization="none",
-        description=f"Logistic regression, no intercept, {n} rows x {d} covariates uniform on [-1, 1] (a 0.001 grid), "
+    return logreg_given(
+        f"logistic_n{n}_d{d}",
+        data,
+        f"Logistic regression, no intercept, {n} rows x {d} covariates uniform on [-1, 1] (a 0.001 grid), "
         "N(0, 1) priors; data from integer arithmetic, the same bits on every machine.",
-        unconstrained_names=names,
-        param_names=names,
-        log_density=log_density,
-        constrain=identity,
-        data=data,
-        stan_code=LOGREG_STAN_CODE,
-        stan_data={"N": n, "P": d, "X": X.tolist(), "y": data["y"].tolist()},
+        stan_data={"N": n, "P": d, "X": data["X"].tolist(), "y": data["y"].tolist()},
     )
