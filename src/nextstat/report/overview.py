@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
 from ..summary_types import Summary
@@ -84,16 +85,20 @@ def protocol(summary: Summary, sink: Sink) -> list[str]:
             ],
         )
     )
+    narrowed: dict[tuple[tuple[str, ...], tuple[str, ...]], list[str]] = defaultdict(list)
     for label, info in sorted(suite_protocol["engines"].items()):
         if info.get("initialization"):
             lines += ["", f"`{label}` starts its chains its own way: {info['initialization']}."]
         missing = sorted(set(suite_protocol["cases"]) - set(info.get("cases") or suite_protocol["cases"]))
         if missing:
-            lines += [
-                "",
-                f"`{label}` ran only on {', '.join(info['cases'])} (the suite leaves it out of "
-                f"{', '.join(missing)}; see the suite's configuration for why).",
-            ]
+            narrowed[(tuple(info["cases"]), tuple(missing))].append(label)
+    for (ran_on, left_out), labels in narrowed.items():  # rows left out of the same cases: one sentence
+        them = "it" if len(labels) == 1 else "them"
+        lines += [
+            "",
+            f"{', '.join(f'`{label}`' for label in labels)} ran only on {', '.join(ran_on)} (the suite leaves "
+            f"{them} out of {', '.join(left_out)}; see the suite's configuration for why).",
+        ]
     lines += _declared(summary)
     if any(info.get("setting_docs") for info in suite_protocol["engines"].values()):
         lines += ["", "What each engine's own settings mean, in the engine's words, is in [DETAILS.md](DETAILS.md)."]
