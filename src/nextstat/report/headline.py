@@ -14,6 +14,7 @@ from .checks import missed_reference, undeclared_flags
 from .formatting import num, ratio_text, seeds_text, slug
 from .posteriors import MANY_CASES, distribution, ours_first
 from .presentation import COST_FIGURES, TIME_FIGURES, figure_name, lead_figures, present_figures
+from .scaling import swept_cases
 from .sink import Sink
 
 #: up to this many cases, the TL;DR quotes each case's ratio; above, the median over cases
@@ -190,7 +191,9 @@ def headline_table(summary: Summary, backend: str, device: str, rows: list[Row],
     figures = present_figures(rows, lead_figures(summary))
     name = slug(f"{backend}-{device}")
     cases = sorted({r["case"] for r in rows})
-    if len(cases) >= MANY_CASES:
+    if len(cases) >= MANY_CASES or swept_cases(rows) == set(cases):
+        # many cases, or every case a size of a sweep whose per-size table "How cost grows" shows:
+        # a row per engine here, the per-case table in DETAILS.md
         return _across_cases(summary, rows, figures, cases, ref, sink, name)
     first = figures[0] if figures else None
     table = []

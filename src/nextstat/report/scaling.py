@@ -59,6 +59,17 @@ def sweeps(rows: list[Row]) -> list[Sweep]:
     return [sweep for sweep in found if len({n for per in sweep.by_label.values() for n in per}) >= MIN_SIZES]
 
 
+def swept_cases(rows: list[Row]) -> set[str]:
+    """The cases that are sizes of a dimension sweep the scaling view shows."""
+    return {
+        row["case"]
+        for sweep in sweeps(rows)
+        if sweep.axis == "d"
+        for per in sweep.by_label.values()
+        for row in per.values()
+    }
+
+
 def slope(points: dict[int, float | None]) -> float | None:
     """The least-squares slope of log(figure) against log(size) over the sizes with a
     positive figure; None with fewer than MIN_SIZES of them."""
