@@ -38,6 +38,7 @@ single_thread_xla()
 SETTINGS = {  # case: ((tiny step, draws), (large step, draws))
     "std_normal_d10": ((0.003, 200), (1.6, 20000)),
     "std_normal_d50": ((0.003, 200), (0.5, 5000)),
+    "std_normal_d1000": ((0.003, 40), (0.3, 2000)),
     "eight_schools": ((0.003, 200), (0.35, 20000)),
     "glm_logistic_n200_p6": ((0.003, 200), (0.3, 5000)),
     "hier_logistic_ri": ((0.003, 100), (0.2, 3000)),
