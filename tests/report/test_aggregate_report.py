@@ -611,3 +611,16 @@ def test_a_chain_sweeps_rows_stay_out_of_the_size_sweep():
         ("std_normal_d<d>", "d", ["nuts"]),
         ("chains on std_normal_d100", "chains", ["laps"]),
     ]
+
+
+def test_a_swept_row_that_diagnoses_a_subset_of_its_chains_is_said_to_undercount():
+    from nextstat.report.scaling import _subset_notes, sweeps
+
+    rows = [
+        {"case": f"std_normal_d{d}", "label": label, "budget": {"chains": chains},
+         "settings": {"report_chains": report} if report else {}}
+        for d in (2, 10, 100)
+        for label, chains, report in (("laps", 1024, 256), ("all_diagnosed", 256, 256), ("nuts", 4, None))
+    ]  # fmt: skip
+    (note, _) = _subset_notes(sweeps(rows))  # type: ignore[arg-type]
+    assert "`laps` 256 of 1,024 (4x)" in note and "all_diagnosed" not in note and "nuts" not in note
