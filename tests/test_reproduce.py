@@ -82,15 +82,24 @@ def test_another_environment_is_compared_statistically_and_named(artifact, tmp_p
 
 
 def test_a_summary_reruns_a_sample_of_each_row(tmp_path):
-    runs = tmp_path / "runs" / "std_normal_d10" / "nextstat_nuts"
-    for seed in (7, 8):
-        args = ["--case", "std_normal_d10", "--engine", "nextstat_nuts", "--seed", seed, "--budget", "2x200x400"]
-        nextstat("run", *args, "--out", runs / f"seed{seed}.json", check=True)
+    """--sample N: the first N seeds of each row; --label and --case select rows; --jobs runs
+    reruns side by side and keeps the record's order; --checkout auto reruns a run made by
+    this checkout's code with this checkout."""
+    for label, seed in (("nextstat_nuts", 7), ("nextstat_nuts", 8), ("second_row", 7)):
+        runs = tmp_path / "runs" / "std_normal_d10" / label
+        args = ["--case", "std_normal_d10", "--engine", "nextstat_nuts", "--label", label, "--seed", seed]
+        nextstat("run", *args, "--budget", "2x200x400", "--out", runs / f"seed{seed}.json", check=True)
     summary = tmp_path / "summary.json"
     nextstat("aggregate", "--suite", "adhoc", "--runs", tmp_path / "runs", "--out", summary, check=True)
-    ran, result = _reproduce(summary, tmp_path, "--sample", 1)
+    ran, result = _reproduce(summary, tmp_path, "--sample", 1, "--label", "nextstat*")
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert [(r["seed"], r["verdict"]) for r in result["runs"]] == [(7, "exact")] and result["sample"] == 1
+    ran, result = _reproduce(summary, tmp_path, "--sample", 1, "--jobs", 2, "--checkout", "auto")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert [(r["label"], r["verdict"]) for r in result["runs"]] == [("nextstat_nuts", "exact"), ("second_row", "exact")]
+    assert all(r["reason"] == "draws identical (sha256)" for r in result["runs"]) and result["checkout"] == "auto"
+    ran = nextstat("reproduce", summary, "--case", "no_such_case", "--out", tmp_path / "none.json")
+    assert ran.returncode == 2 and "no row matches --case 'no_such_case' (rows: std_normal_d10 / " in ran.stderr
 
 
 def test_a_summary_alone_reproduces_exactly(tmp_path):

@@ -241,8 +241,12 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--checkout",
         help="rerun with the nextstat sources of this checkout (e.g. `git worktree add DIR <the record's commit>`), "
-        "compared by this version",
+        "compared by this version; `auto`: each run with its own commit, found in this repository's history by "
+        "the run's recorded source digest",
     )
+    p.add_argument("--jobs", type=_positive_int, default=1, help="reruns side by side (default 1)")
+    p.add_argument("--case", dest="cases", metavar="PATTERN", help="only rows whose case matches (shell pattern)")
+    p.add_argument("--label", dest="labels", metavar="PATTERN", help="only rows whose label matches (shell pattern)")
     _posteriordb_option(p)
     p.set_defaults(handler=summaries.cmd_reproduce)
 

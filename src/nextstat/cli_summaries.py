@@ -195,7 +195,13 @@ def cmd_reproduce(args) -> int:
 
     try:
         result = reproduce(
-            Path(args.path), args.sample, log=lambda line: print(line, file=sys.stderr), checkout=args.checkout
+            Path(args.path),
+            args.sample,
+            log=lambda line: print(line, file=sys.stderr, flush=True),
+            checkout=args.checkout,
+            jobs=args.jobs,
+            cases=args.cases,
+            labels=args.labels,
         )
     except ReproduceError as exc:
         raise UsageError(str(exc)) from None

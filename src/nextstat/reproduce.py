@@ -21,12 +21,15 @@ run's record), its output in a scratch folder, and compared with the record:
   verdict.
 
 Anything else is **not reproduced**, with the reason. ``--sample N`` reruns the first N
-seeds of each row (deterministic). The verdicts are a schema-valid artifact and a markdown
+seeds of each row (deterministic), ``--case`` / ``--label`` patterns select rows, ``--jobs``
+reruns side by side, and ``--checkout auto`` reruns each run with its own commit's code
+(``source_history`` finds it by the run's recorded source digest). The verdicts are a schema-valid artifact and a markdown
 table; the command exits 0 only when every run reproduced.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import math
 import shlex
@@ -44,14 +47,18 @@ Z_LIMIT = 4.0
 SINGLE_RUN_FACTOR = 2.0  # ESS per gradient of one run, rerun elsewhere: within this factor
 ENVELOPE_SLACK = 1.25  # ... of a summary's row: within its seeds' [min, max], widened by this factor
 EXACT, STATISTICAL, NOT_REPRODUCED = "exact", "statistical", "not reproduced"
+AUTO = "auto"  # --checkout auto: each run's own commit, found by its source digest
 
 
 class ReproduceError(ValueError):
     """A path that holds no record to reproduce."""
 
 
-def recorded_runs(path: Path, sample: int | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """(the runs to rerun, each {"record", "artifact" or None, "envelope"}, the summary or None)."""
+def recorded_runs(
+    path: Path, sample: int | None, cases: str | None = None, labels: str | None = None
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """(the runs to rerun, each {"record", "artifact" or None, "envelope"}, the summary or None);
+    ``cases`` and ``labels``: shell patterns (fnmatch) a summary's rows must match."""
     if path.is_dir():
         candidate = path / "summary.json"
         if not candidate.is_file():
@@ -75,12 +82,20 @@ def recorded_runs(path: Path, sample: int | None) -> tuple[list[dict[str, Any]],
         by_row[(run["backend"], run["case"], run["label"])].append(run)
     chosen = []
     for key, runs in sorted(by_row.items()):
+        if (cases and not fnmatch.fnmatchcase(key[1], cases)) or (labels and not fnmatch.fnmatchcase(key[2], labels)):
+            continue
         runs = sorted(runs, key=lambda r: r["seed"])[: sample or None]
         row = rows.get(key)
         stats = (row or {}).get("metrics", {}).get("ess_bulk_per_grad")
         for run in runs:
             artifact = _artifact_beside(path, run["path"])
             chosen.append({"record": run, "artifact": artifact, "envelope": stats})
+    if not chosen and (cases or labels):
+        asked = " and ".join(f"{flag} {value!r}" for flag, value in (("--case", cases), ("--label", labels)) if value)
+        known = sorted({f"{case} / {label}" for _, case, label in by_row})
+        raise ReproduceError(
+            f"{path}: no row matches {asked} (rows: {', '.join(known[:6])}{', ...' if len(known) > 6 else ''})"
+        )
     return chosen, doc
 
 
@@ -287,51 +302,43 @@ def _statistical(entry: dict[str, Any], rerun: dict[str, Any], differences: list
     return STATISTICAL, f"{checked}ESS/grad and health as recorded (not exact: {why})"
 
 
-def reproduce(path: Path, sample: int | None = None, log=print, checkout: str | None = None) -> dict[str, Any]:
+def reproduce(
+    path: Path,
+    sample: int | None = None,
+    log=print,
+    checkout: str | None = None,
+    jobs: int = 1,
+    cases: str | None = None,
+    labels: str | None = None,
+) -> dict[str, Any]:
     """Rerun and compare every selected run of the record at ``path``; the verdict artifact.
     ``checkout``: a source tree whose ``src/nextstat`` the reruns import instead of this one
-    (the record's commit, checked out), while this version compares."""
+    (the record's commit, checked out), while this version compares; ``"auto"``: each run's
+    own commit, found in this repository's history by the run's recorded source digest
+    (``source_history``). ``jobs`` reruns run side by side; ``cases`` and ``labels`` are
+    shell patterns that select rows."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from .environment import fingerprint
 
-    sources = _checkout_sources(checkout) if checkout else None
-    entries, summary = recorded_runs(path, sample)
+    fixed_sources = _checkout_sources(checkout) if checkout and checkout != AUTO else None
+    entries, summary = recorded_runs(path, sample, cases=cases, labels=labels)
     current = fingerprint()
-    results = []
     with tempfile.TemporaryDirectory(prefix="nextstat-reproduce-") as scratch:
-        for index, entry in enumerate(entries):
-            record = entry["record"]
-            name = f"{record['case']} / {record['label']} / seed {record['seed']}"
-            out = Path(scratch) / f"run{index}.json"
-            recorded_env = (entry["artifact"] or {}).get("environment") or (
-                (summary or {}).get("environments", {}).get(record.get("fingerprint_sha256"))
-            )
-            recorded_source = ((entry["artifact"] or {}).get("provenance") or {}).get("source_sha256") or record.get(
-                "source_sha256"
-            )
-            try:
-                argv = rerun_command(entry, summary, out)
-            except ReproduceError as exc:
-                differences = environment_differences(recorded_env, current, recorded_source)
-                results.append(_result(record, NOT_REPRODUCED, str(exc), differences, None))
-                log(f"{name}: {NOT_REPRODUCED}: {exc}")
-                continue
-            log(f"{name}: rerunning ({index + 1} of {len(entries)})")
-            done = subprocess.run(argv, capture_output=True, text=True, env=_rerun_environment(entry, sources))
-            if not out.is_file():
-                differences = environment_differences(recorded_env, current, recorded_source)
-                reason = f"the rerun wrote no artifact (exit {done.returncode}): {done.stderr.strip()[-300:]}"
-                results.append(_result(record, NOT_REPRODUCED, reason, differences, argv))
-                continue
-            rerun = read_json(out)
-            differences = environment_differences(
-                recorded_env,
-                rerun.get("environment") or current,
-                recorded_source,
-                (rerun.get("provenance") or {}).get("source_sha256"),
-            )
-            verdict, reason = compare(entry, rerun, differences)
-            results.append(_result(record, verdict, reason, differences, argv))
-            log(f"{name}: {verdict}: {reason}")
+        if checkout == AUTO:
+            sources, notes = own_commit_sources(entries, summary, Path(scratch) / "sources", log)
+        else:
+            sources, notes = [fixed_sources] * len(entries), [None] * len(entries)
+
+        def one(index: int) -> dict[str, Any]:
+            result = _rerun(entries[index], summary, current, Path(scratch) / f"run{index}.json", sources[index], log,
+                            f"{index + 1} of {len(entries)}")  # fmt: skip
+            if notes[index]:
+                result["reason"] += f" ({notes[index]})"
+            return result
+
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            results = list(pool.map(one, range(len(entries))))
     return {
         "schema_version": REPRODUCTION_SCHEMA,
         "created_utc": utc_now(),
@@ -342,6 +349,118 @@ def reproduce(path: Path, sample: int | None = None, log=print, checkout: str | 
         "reproduced": all(r["verdict"] != NOT_REPRODUCED for r in results),
         "runs": results,
     }
+
+
+def _rerun(
+    entry: dict[str, Any],
+    summary: dict[str, Any] | None,
+    current: dict[str, Any],
+    out: Path,
+    sources: Path | None,
+    log,
+    position: str,
+) -> dict[str, Any]:
+    """Rerun one recorded run into ``out`` (importing ``sources`` first where given) and compare."""
+    record = entry["record"]
+    name = f"{record['case']} / {record['label']} / seed {record['seed']}"
+    recorded_env = entry_environment(entry, summary)
+    recorded_source = entry_source(entry)
+    try:
+        argv = rerun_command(entry, summary, out)
+    except ReproduceError as exc:
+        differences = environment_differences(recorded_env, current, recorded_source)
+        log(f"{name}: {NOT_REPRODUCED}: {exc}")
+        return _result(record, NOT_REPRODUCED, str(exc), differences, None)
+    log(f"{name}: rerunning ({position})")
+    done = subprocess.run(argv, capture_output=True, text=True, env=_rerun_environment(entry, sources))
+    if not out.is_file():
+        differences = environment_differences(recorded_env, current, recorded_source)
+        reason = f"the rerun wrote no artifact (exit {done.returncode}): {done.stderr.strip()[-300:]}"
+        return _result(record, NOT_REPRODUCED, reason, differences, argv)
+    rerun = read_json(out)
+    differences = environment_differences(
+        recorded_env,
+        rerun.get("environment") or current,
+        recorded_source,
+        (rerun.get("provenance") or {}).get("source_sha256"),
+    )
+    verdict, reason = compare(entry, rerun, differences)
+    log(f"{name}: {verdict}: {reason}")
+    return _result(record, verdict, reason, differences, argv)
+
+
+def entry_environment(entry: dict[str, Any], summary: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The recorded run's environment fingerprint: its artifact's, else its summary's."""
+    return (entry["artifact"] or {}).get("environment") or (
+        (summary or {}).get("environments", {}).get(entry["record"].get("fingerprint_sha256"))
+    )
+
+
+def entry_source(entry: dict[str, Any]) -> str | None:
+    """The recorded run's source digest (artifact, else summary record), or None (older records)."""
+    provenance = (entry["artifact"] or {}).get("provenance") or {}
+    return provenance.get("source_sha256") or entry["record"].get("source_sha256")
+
+
+def own_commit_sources(
+    entries: list[dict[str, Any]], summary: dict[str, Any] | None, scratch: Path, log, repo: Path | None = None
+) -> tuple[list[Path | None], list[str | None]]:
+    """For each entry, the sources its rerun imports (None: this checkout's) and a note for its
+    verdict: the commit whose ``src/nextstat`` has the run's recorded source digest, exported
+    once per commit under ``scratch``; for a record without a digest, its recorded commit
+    where that checkout was clean. Code that no commit holds (a run made from uncommitted
+    changes) reruns with this checkout's, and the note says so. ``repo``: the repository to
+    search (default: the one holding this nextstat)."""
+    from .paths import PACKAGE_DIR
+    from .runner import source_sha256
+    from .source_history import SourceHistoryError, commits_for_sources, export_sources, repository_root
+
+    try:
+        repo = repo or repository_root(PACKAGE_DIR)
+        found = commits_for_sources(repo, {d for d in map(entry_source, entries) if d})
+    except SourceHistoryError as exc:
+        raise ReproduceError(
+            f"--checkout auto needs nextstat's own git repository ({PACKAGE_DIR} is not in one: {exc}); "
+            "clone it, or pass --checkout DIR"
+        ) from None
+    current, exported = source_sha256(), {}
+
+    def exported_sources(commit: str) -> Path:
+        if commit not in exported:
+            exported[commit] = export_sources(repo, commit, scratch / commit[:12])
+        return exported[commit]
+
+    sources: list[Path | None] = []
+    notes: list[str | None] = []
+    for entry in entries:
+        digest = entry_source(entry)
+        git = (entry_environment(entry, summary) or {}).get("git") or {}
+        commit, note = None, None
+        if digest == current:
+            pass
+        elif digest in found:
+            commit = found[digest]
+        elif digest:
+            note = (
+                f"its sources {digest[:12]} are in no commit of {repo.name}'s history: rerun with this checkout's code"
+            )
+        elif git.get("commit") and not git.get("dirty"):
+            commit = git["commit"]
+        else:
+            note = f"made from uncommitted changes to {str(git.get('commit'))[:10]}: rerun with this checkout's code"
+        if commit is not None:
+            try:
+                sources.append(exported_sources(commit))
+                note = f"rerun at {commit[:10]}"
+            except SourceHistoryError as exc:
+                sources.append(None)
+                note = f"its commit {commit[:10]} could not be exported ({exc}): rerun with this checkout's code"
+        else:
+            sources.append(None)
+        notes.append(note)
+    log(f"--checkout auto: {len(exported)} commit(s) exported for {sum(s is not None for s in sources)} of "
+        f"{len(entries)} runs; the rest rerun with this checkout")  # fmt: skip
+    return sources, notes
 
 
 def _checkout_sources(checkout: str) -> Path:

@@ -12,6 +12,7 @@ import hashlib
 import time
 import traceback
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -160,9 +161,15 @@ def source_sha256() -> str:
     that ran, whether or not it was committed (`nextstat reproduce` compares it)."""
     from .paths import PACKAGE_DIR
 
+    return package_sha256(PACKAGE_DIR)
+
+
+def package_sha256(package: Path) -> str:
+    """sha256 over the ``*.py`` files under ``package`` (path relative to it and content, in
+    path order; ``source_history`` computes the same from a commit's tree)."""
     digest = hashlib.sha256()
-    for path in sorted(PACKAGE_DIR.rglob("*.py")):
-        digest.update(str(path.relative_to(PACKAGE_DIR)).encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
