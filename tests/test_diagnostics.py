@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from nextstat.cases import Reference
-from nextstat.diagnostics import agreement_z, correctness, ebfmi, health_gate, parameter_summary
+from nextstat.diagnostics import agreement_z, correctness, correctness_z_limit, ebfmi, health_gate, parameter_summary
 
 
 def test_iid_draws_have_rhat_one_and_full_ess():
@@ -62,6 +62,27 @@ def test_correctness_z_against_an_analytic_reference():
     assert near["max_z"] == pytest.approx(2.5) and near["verdict"] == "pass"
     assert far["max_z"] == pytest.approx(25.0) and far["verdict"] == "fail"
     assert correctness({"x": {"mean": 0.0, "mcse": 0.1}}, None)["verdict"] == "no-reference"
+
+
+def test_the_z_threshold_keeps_one_parameters_false_alarm_rate_at_any_dimension():
+    """4 for one parameter; for m, the |z| a correct sampler's largest of m exceeds as rarely
+    as one |z| exceeds 4 (independent errors): checked against 1 - (1 - P)^m directly."""
+    from statistics import NormalDist
+
+    one = 2 * NormalDist().cdf(-4.0)
+    assert correctness_z_limit(1) == 4.0 and correctness_z_limit(0) == 4.0
+    for m in (10, 100, 1000):
+        limit = correctness_z_limit(m)
+        family = 1 - (1 - 2 * NormalDist().cdf(-limit)) ** m
+        assert family == pytest.approx(one, rel=1e-3) and limit > correctness_z_limit(m // 10)
+    assert correctness_z_limit(1000) == pytest.approx(5.41, abs=0.01)
+    # a run of 1,000 parameters with one |z| of 4.5: chance at that size, a failure at one parameter
+    reference = Reference("analytic", mean={f"x{i}": 0.0 for i in range(1000)}, sd={}, mcse={})
+    summary = {f"x{i}": {"mean": 0.0, "mcse": 0.1} for i in range(1000)} | {"x7": {"mean": 0.45, "mcse": 0.1}}
+    wide = correctness(summary, reference)
+    assert wide["verdict"] == "pass" and wide["max_z"] == pytest.approx(4.5) and wide["threshold"] > 5.4
+    alone = correctness({"x7": summary["x7"]}, Reference("analytic", mean={"x7": 0.0}, sd={}, mcse={}))
+    assert alone["verdict"] == "fail" and alone["threshold"] == 4.0
 
 
 def test_agreement_z():

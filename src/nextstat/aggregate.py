@@ -21,7 +21,7 @@ from typing import Any
 
 from .artifacts import RUN_SCHEMA, SUMMARY_SCHEMA, TIMING_SCHEMA, ArtifactError, read_json, utc_now, validation_errors
 from .cases.stan_program import BRIDGESTAN_DENSITY
-from .diagnostics import agreement_z
+from .diagnostics import agreement_z, correctness_z_limit
 from .engines import REFERENCE_ENGINE, EngineError, EngineSpec, load_engine
 from .moment_bias import STATISTICS
 from .sbc import calibration_record, merge_shards
@@ -242,7 +242,10 @@ def run_record(path: Path, doc: dict[str, Any]) -> RunRecord:
 
 def _correctness(section: dict[str, Any]) -> Correctness:
     """A run artifact's correctness, as much of it as the summary keeps."""
-    return {"reference": section["reference"], "verdict": section["verdict"], "max_z": section["max_z"]}
+    record: Correctness = {"reference": section["reference"], "verdict": section["verdict"], "max_z": section["max_z"]}
+    if section.get("threshold") is not None:
+        record["threshold"] = section["threshold"]
+    return record
 
 
 def _derived(doc: dict[str, Any]) -> dict[str, Any]:
@@ -394,6 +397,7 @@ def _agreement(runs, reference: str) -> list[Agreement]:
                 "seed": seed,
                 "max_z": finite[worst] if worst else None,
                 "worst_parameter": worst,
+                "threshold": correctness_z_limit(len(z)),
             }
         )
     return out

@@ -15,7 +15,8 @@ run's record), its output in a scratch folder, and compared with the record:
   that the draws alone decide (ESS, R-hat, steps per draw, |z|: not the clocks). A rerun in
   another environment whose draws are nonetheless identical says so beside its verdict;
 - **statistical** otherwise, with the differences of environment listed first: every
-  posterior mean within the z rule of the record's (|z| < 4 on both Monte Carlo errors),
+  posterior mean within the z rule of the record's (|z| below the correctness threshold for
+  as many parameters, ``diagnostics.correctness_z_limit``: 4 for one, on both Monte Carlo errors),
   bulk ESS per gradient within the seed envelope of the record's row widened by 1.25 (a
   summary) or within a factor of 2 of the record's (one artifact), and the same health
   verdict.
@@ -23,8 +24,9 @@ run's record), its output in a scratch folder, and compared with the record:
 Anything else is **not reproduced**, with the reason. ``--sample N`` reruns the first N
 seeds of each row (deterministic), ``--case`` / ``--label`` patterns select rows, ``--jobs``
 reruns side by side, and ``--checkout auto`` reruns each run with its own commit's code
-(``source_history`` finds it by the run's recorded source digest). The verdicts are a schema-valid artifact and a markdown
-table; the command exits 0 only when every run reproduced.
+(``source_history`` finds it by the run's recorded source digest). The verdicts are a
+schema-valid artifact and a markdown table; the command exits 0 only when every run
+reproduced.
 """
 
 from __future__ import annotations
@@ -42,8 +44,8 @@ from pathlib import Path
 from typing import Any
 
 from .artifacts import REPRODUCTION_SCHEMA, RUN_SCHEMA, SUMMARY_SCHEMA, ArtifactError, read_json, utc_now
+from .diagnostics import correctness_z_limit
 
-Z_LIMIT = 4.0
 SINGLE_RUN_FACTOR = 2.0  # ESS per gradient of one run, rerun elsewhere: within this factor
 ENVELOPE_SLACK = 1.25  # ... of a summary's row: within its seeds' [min, max], widened by this factor
 EXACT, STATISTICAL, NOT_REPRODUCED = "exact", "statistical", "not reproduced"
@@ -270,6 +272,7 @@ def _statistical(entry: dict[str, Any], rerun: dict[str, Any], differences: list
     artifact, record = entry["artifact"], entry["record"]
     problems = []
     if artifact is not None:
+        limit = correctness_z_limit(len(artifact["summary"]))
         for name, old in artifact["summary"].items():
             new = rerun["summary"].get(name)
             if new is None:
@@ -277,7 +280,7 @@ def _statistical(entry: dict[str, Any], rerun: dict[str, Any], differences: list
                 continue
             scale = math.sqrt(old["mcse"] ** 2 + new["mcse"] ** 2)
             z = abs(new["mean"] - old["mean"]) / scale if scale > 0 else math.inf
-            if not z < Z_LIMIT:
+            if not z < limit:
                 problems.append(f"{name} mean {new['mean']:.4g} against {old['mean']:.4g} (|z| = {z:.1f})")
     old_metric = (artifact or {}).get("diagnostics", {}).get("ess_bulk_per_grad") or record.get("metrics", {}).get(
         "ess_bulk_per_grad"
@@ -298,7 +301,7 @@ def _statistical(entry: dict[str, Any], rerun: dict[str, Any], differences: list
     why = "; ".join(differences) if differences else "no draws or summaries recorded to compare exactly"
     if problems:
         return NOT_REPRODUCED, f"{'; '.join(problems)} (not exact: {why})"
-    checked = f"means within |z| < {Z_LIMIT:g}, " if artifact is not None else "(no posterior means kept) "
+    checked = f"means within |z| < {limit:.2g}, " if artifact is not None else "(no posterior means kept) "
     return STATISTICAL, f"{checked}ESS/grad and health as recorded (not exact: {why})"
 
 

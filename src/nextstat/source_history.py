@@ -62,10 +62,10 @@ def tree_source_sha256(repo: Path, tree: str) -> str:
     listing = _git(repo, "ls-tree", "-r", "-z", tree).decode().split("\0")
     files = []
     for line in filter(None, listing):
-        meta, path = line.split("\t", 1)
+        meta, name = line.split("\t", 1)
         mode, kind, blob = meta.split()
-        if kind == "blob" and path.endswith(".py") and mode != "120000":
-            files.append((PurePosixPath(path), blob))
+        if kind == "blob" and name.endswith(".py") and mode != "120000":
+            files.append((PurePosixPath(name), blob))
     # Path objects sort by their parts, as runner.source_sha256's sorted(rglob) does
     files.sort(key=lambda item: item[0].parts)
     contents = _blobs(repo, [blob for _, blob in files])

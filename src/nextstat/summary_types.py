@@ -50,6 +50,7 @@ class Correctness(TypedDict):
     reference: str | None
     verdict: str
     max_z: float | None
+    threshold: NotRequired[float]  # the run's |z| limit (absent in older summaries: 4 then)
 
 
 class RunRecord(TypedDict):
@@ -155,6 +156,7 @@ class Agreement(TypedDict):
     seed: int
     max_z: float | None
     worst_parameter: str | None
+    threshold: NotRequired[float]  # correctness_z_limit of the parameters compared (older summaries: 4)
 
 
 class FairnessFlag(TypedDict):

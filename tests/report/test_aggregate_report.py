@@ -624,3 +624,21 @@ def test_a_swept_row_that_diagnoses_a_subset_of_its_chains_is_said_to_undercount
     ]  # fmt: skip
     (note, _) = _subset_notes(sweeps(rows))  # type: ignore[arg-type]
     assert "`laps` 256 of 1,024 (4x)" in note and "all_diagnosed" not in note and "nuts" not in note
+
+
+def test_a_runs_off_reference_mark_follows_its_own_threshold():
+    """An engine's means against the reference engine's are off above the threshold the
+    summary recorded for their number of parameters (4 where an older summary has none)."""
+    from nextstat.report.checks import failures
+
+    def summary(*agreement):
+        return {"reference_engine": "stan_nuts", "runs": [], "agreement": list(agreement)}
+
+    def pair(max_z, **threshold):
+        return {"backend": "cpu", "case": "wide", "label": "ours", "reference": "stan_nuts", "seed": 1,
+                "max_z": max_z, "worst_parameter": "x[3]", **threshold}  # fmt: skip
+
+    assert "None: no run failed" in "\n".join(failures(summary(pair(4.6, threshold=5.4))))
+    listed = "\n".join(failures(summary(pair(5.6, threshold=5.4))))
+    assert "off `stan_nuts`'s means" in listed and "max \\|z\\| 5.60 (x[3])" in listed
+    assert "max \\|z\\| 4.60" in "\n".join(failures(summary(pair(4.6))))  # older summary: 4

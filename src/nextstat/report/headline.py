@@ -144,7 +144,7 @@ def _runs_health(summary: Summary) -> str:
         parts.append(f"{sum(unhealthy.values())} of {len(runs)} runs failed their health gate ({worst}{more})")
     if off:
         parts.append(
-            f"{sum(off.values())} missed their reference by |z| > 4 ("
+            f"{sum(off.values())} missed their reference (|z| past its threshold) ("
             + ", ".join(f"`{label}` {n}" for label, n in off.most_common(4))
             + ")"
         )
@@ -246,7 +246,7 @@ def _across_cases(summary, rows, figures, cases, ref, sink, name) -> list[str]:
         *(f"{figure_name(m)} vs {ref}: median [q25, q75], worst" for m in figures),
         f"cases below 1x ({figure_name(first)})" if first else "cases below 1x",
         "health pass",
-        "runs |z| > 4",
+        "runs off reference",
         "runs ok",
     ]
     return [

@@ -130,7 +130,7 @@ def _failures(row: Row | None) -> str:
     if unhealthy:
         marks.append(f"{unhealthy} unhealthy")
     if row["correctness_failed"]:
-        marks.append(f"{row['correctness_failed']} |z|>4")
+        marks.append(f"{row['correctness_failed']} off reference")
     return ", ".join(marks)
 
 
