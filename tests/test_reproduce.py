@@ -94,6 +94,7 @@ def test_a_summary_reruns_a_sample_of_each_row(tmp_path):
     ran, result = _reproduce(summary, tmp_path, "--sample", 1, "--label", "nextstat*")
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert [(r["seed"], r["verdict"]) for r in result["runs"]] == [(7, "exact")] and result["sample"] == 1
+    assert result["labels"] == "nextstat*" and "reproduce " in ran.stdout and "--label 'nextstat*'`" in ran.stdout
     ran, result = _reproduce(summary, tmp_path, "--sample", 1, "--jobs", 2, "--checkout", "auto")
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert [(r["label"], r["verdict"]) for r in result["runs"]] == [("nextstat_nuts", "exact"), ("second_row", "exact")]

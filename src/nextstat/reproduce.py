@@ -348,6 +348,8 @@ def reproduce(
         "record": str(path),
         "sample": sample,
         **({"checkout": str(checkout)} if checkout else {}),
+        **({"cases": cases} if cases else {}),
+        **({"labels": labels} if labels else {}),
         "environment_sha256": current["fingerprint_sha256"],
         "reproduced": all(r["verdict"] != NOT_REPRODUCED for r in results),
         "runs": results,
@@ -512,6 +514,17 @@ def markdown(result: dict[str, Any]) -> str:
     for run in result["runs"]:
         counts[run["verdict"]] += 1
     head = ", ".join(f"{n} {verdict}" for verdict, n in counts.items()) or "no runs"
+    options = [
+        f"{flag} {shlex.quote(str(result[key]))}"
+        for flag, key in (
+            ("--sample", "sample"),
+            ("--case", "cases"),
+            ("--label", "labels"),
+            ("--checkout", "checkout"),
+        )
+        if result.get(key)
+    ]
+    command = shlex.join(["nextstat", "reproduce", result["record"]]) + "".join(f" {o}" for o in options)
     rows = [[r["case"], r["label"], r["seed"], r["verdict"], r["reason"]] for r in result["runs"]]
     table = markdown_table(rows, ["case", "label", "seed", "verdict", "why"])
-    return f"# Reproduction of {result['record']}\n\n{head}.\n\n{table}\n"
+    return f"# Reproduction of {result['record']}\n\n`{command}` ({result['created_utc']}): {head}.\n\n{table}\n"
