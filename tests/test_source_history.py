@@ -77,6 +77,7 @@ def test_auto_checkout_gives_each_run_its_commit_or_says_why_not(repo, tmp_path)
         entry(dirty),
         entry(git={"commit": first_commit, "dirty": False}),  # an older record: no digest, a clean commit
         entry(git={"commit": first_commit, "dirty": True}),
+        entry(source_sha256()),  # this checkout's code, in no commit of that repository: run as it is
     ]
     lines = []
     sources, notes = own_commit_sources(entries, None, tmp_path / "scratch", lines.append, repo=root)
@@ -85,7 +86,8 @@ def test_auto_checkout_gives_each_run_its_commit_or_says_why_not(repo, tmp_path)
     assert notes[0] == f"rerun at {first_commit[:10]}"
     assert sources[2] is None and "in no commit of" in notes[2]
     assert sources[4] is None and "uncommitted changes" in notes[4]
-    assert lines == ["--checkout auto: 2 commit(s) exported for 3 of 5 runs; the rest rerun with this checkout"]
+    assert sources[5] is None and notes[5] is None
+    assert lines == ["--checkout auto: 2 commit(s) exported for 3 of 6 runs; the rest rerun with this checkout"]
 
 
 def test_a_folder_outside_git_is_one_clear_error(tmp_path):

@@ -412,9 +412,10 @@ def own_commit_sources(
 ) -> tuple[list[Path | None], list[str | None]]:
     """For each entry, the sources its rerun imports (None: this checkout's) and a note for its
     verdict: the commit whose ``src/nextstat`` has the run's recorded source digest, exported
-    once per commit under ``scratch``; for a record without a digest, its recorded commit
-    where that checkout was clean. Code that no commit holds (a run made from uncommitted
-    changes) reruns with this checkout's, and the note says so. ``repo``: the repository to
+    once per commit under ``scratch`` (also where it is this checkout's code, so that edits
+    made while a long reproduction runs do not reach its reruns); for a record without a
+    digest, its recorded commit where that checkout was clean. Code that no commit holds (a
+    run made from uncommitted changes) reruns with this checkout's, and the note says so. ``repo``: the repository to
     search (default: the one holding this nextstat)."""
     from .paths import PACKAGE_DIR
     from .runner import source_sha256
@@ -441,10 +442,10 @@ def own_commit_sources(
         digest = entry_source(entry)
         git = (entry_environment(entry, summary) or {}).get("git") or {}
         commit, note = None, None
-        if digest == current:
-            pass
-        elif digest in found:
+        if digest in found:  # exported even where it is this checkout's: edits made while it runs stay out
             commit = found[digest]
+        elif digest == current:
+            pass  # this checkout's uncommitted code: nowhere else to take it from
         elif digest:
             note = (
                 f"its sources {digest[:12]} are in no commit of {repo.name}'s history: rerun with this checkout's code"
