@@ -83,6 +83,7 @@ def reproduce(summary: Summary) -> list[str]:
         "`nextstat reproduce` reruns this report's runs from `summary.json` beside it and says, per run, whether "
         "it reproduced exactly (same code, software, CPU and seed: identical draws), statistically (posterior "
         "means, ESS per gradient and health as recorded, with what differs listed) or not: "
-        "`nextstat reproduce <this folder> --sample 1` reruns one seed per row.",
+        "`nextstat reproduce <this folder> --sample 1` reruns one seed per row, and in a clone of nextstat "
+        "`--checkout auto` reruns each run with the commit it ran at (found by its recorded source digest).",
         "",
     ]
