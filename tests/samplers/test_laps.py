@@ -314,3 +314,69 @@ def test_a_superchains_shared_start_pays_its_set_up_once_for_all_its_chains():
     shared = setup_grads(jnp.repeat(starts, 16, axis=0), 16)
     assert alone > 4 * 20  # each far start climbed
     assert shared == alone
+
+
+def test_a_stuck_chain_takes_the_state_of_a_moving_chain_of_its_superchain_first():
+    import jax
+    import jax.numpy as jnp
+
+    from nextstat.samplers import laps
+    from nextstat.samplers.mams import MAMSState
+
+    positions = jnp.arange(8.0)[:, None] * jnp.ones((8, 2))
+    states = MAMSState(positions, -jnp.arange(8.0), -positions)
+    moving, stuck = 0.9, 0.0
+    # superchains of 4: chain 1 stuck beside moving ones; every chain of the second superchain stuck
+    recent = jnp.asarray([moving, stuck, moving, moving, stuck, stuck, stuck, stuck])
+    restarted, count = laps.restart_stuck(jax.random.key(0), states, recent, superchain_size=4)
+    rows = np.asarray(restarted.position[:, 0]).astype(int)
+    assert int(count) == 5
+    assert rows[1] in (0, 2, 3)  # from its own superchain
+    assert all(row in (0, 2, 3) for row in rows[4:])  # nothing moves in its own: from the moving ones
+    assert list(rows[[0, 2, 3]]) == [0, 2, 3]
+    # each restarted chain carries the whole state of its source
+    np.testing.assert_array_equal(np.asarray(restarted.logdensity), -rows)
+    np.testing.assert_array_equal(np.asarray(restarted.logdensity_grad), -np.asarray(restarted.position))
+    # nothing stuck, or nothing moving: the states as they were
+    for recent in (jnp.full(8, moving), jnp.full(8, stuck)):
+        same, count = laps.restart_stuck(jax.random.key(0), states, recent, superchain_size=4)
+        assert int(count) == 0
+        np.testing.assert_array_equal(np.asarray(same.position), np.asarray(positions))
+
+
+@pytest.mark.parametrize("far", [1.0, 3.0])
+def test_warmup_restarts_a_chain_it_left_far_out_and_no_other(far):
+    """One superchain of four starts at three times the typical radius of a 100-dimensional
+    Gaussian with scales over a decade. Without the restart one of its chains ends warmup
+    at twice the typical radius and accepts under 1% of its draws' proposals (measured
+    when the restart was written); with it, every chain moves. From typical starts nothing
+    is restarted."""
+    from nextstat.engines.jax_common import configure_jax
+
+    configure_jax("float64")
+    import jax
+    import jax.numpy as jnp
+
+    from nextstat.samplers import laps
+
+    d = 100
+    scales = jnp.asarray(np.logspace(-1, 0, d))
+
+    def log_density(x):
+        return -0.5 * jnp.sum((x / scales) ** 2)
+
+    starts = np.random.default_rng(0).normal(size=(4, d)) * np.asarray(scales)
+    starts[3] *= far
+    positions = jnp.asarray(np.repeat(starts, 16, axis=0))
+    warmup = jax.jit(lambda key, x: laps.run_warmup(key, x, log_density, 200, superchain_size=16))(
+        jax.random.key(1), positions
+    )
+    draws = jax.jit(lambda key, ensemble: laps.sample(key, ensemble, log_density, 100, report_chains=64))(
+        jax.random.key(2), warmup.ensemble
+    )
+    accepted = np.asarray(draws.info.accepted).mean(axis=0)
+    if far == 1.0:
+        assert list(np.asarray(warmup.restarted)) == [0, 0]
+    else:
+        assert int(np.sum(warmup.restarted)) >= 1
+    assert accepted.min() > 0.2, accepted.min()

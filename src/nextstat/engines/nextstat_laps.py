@@ -128,6 +128,10 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "compile_s_sampling": compile_sampling_s,
             "integration_steps": int(max(1, round(float(ensemble.trajectory_length) / step_size))),
             "metric_estimator": settings["adaptation"],
+            "stuck_chains_restarted": {
+                "at_metric_freeze": int(tuned.restarted[0]),
+                "at_end_of_warmup": int(tuned.restarted[1]),
+            },
             "adaptation": "far starts climb to the typical set (line-searched gradient ascent while "
             "it gains > d + 4 sqrt(d) "
             "nats) and Stan's step-size heuristic (halving only), both once per superchain on its shared "
@@ -135,7 +139,9 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "ensemble: Var_chains metric (first half of warmup), dual averaging of the mean "
             "acceptance (floored at 1e-3 x its restart eps), L = sqrt(d) in the preconditioned space "
             "then, at the metric freeze, the "
-            "steps per draw with the most lag-1 ESS per gradient over x and x^2 across the chains",
+            "steps per draw with the most lag-1 ESS per gradient over x and x^2 across the chains; at the metric "
+            "freeze and at the end of warmup, chains whose recent acceptance is below 0.1 take the state of a "
+            "moving chain of their superchain (laps.restart_stuck)",
         },
     )
 
