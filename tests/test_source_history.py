@@ -48,6 +48,23 @@ def test_each_digest_is_found_at_its_commit_and_uncommitted_code_at_none(repo):
     assert found == {first: first_commit, second: second_commit}
 
 
+def test_a_commit_on_a_branch_head_does_not_reach_is_found_after_heads_history(repo):
+    """A report made on a branch that was never merged: its digest is in no commit of HEAD's
+    history but in the branch's; a digest HEAD's history holds is still found there."""
+    root, (first, first_commit), (second, second_commit), _ = repo
+    git = ("-c", "user.name=t", "-c", "user.email=t@t")
+    _git(root, *git, "stash", "-q")
+    _git(root, "checkout", "-q", "-b", "experiment", first_commit)
+    package = root / "src" / "nextstat"
+    (package / "a-b.py").write_text("AB = 2\n")
+    _git(root, *git, "commit", "-qam", "on the branch")
+    branch = (package_sha256(package), _git(root, "rev-parse", "HEAD"))
+    _git(root, "checkout", "-q", "-")
+    assert _git(root, "rev-parse", "HEAD") == second_commit
+    found = commits_for_sources(root, {first, second, branch[0]})
+    assert found == {first: first_commit, second: second_commit, branch[0]: branch[1]}
+
+
 def test_an_exported_commit_rebuilds_the_files_it_digested(repo, tmp_path):
     root, (first, first_commit), _, _ = repo
     sources = export_sources(root, first_commit, tmp_path / "out")

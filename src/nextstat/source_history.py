@@ -35,25 +35,28 @@ def repository_root(start: Path) -> Path:
 
 def commits_for_sources(repo: Path, digests: Iterable[str]) -> dict[str, str]:
     """{source digest: the newest commit whose ``src/nextstat`` has it} for the digests found
-    in the history of ``HEAD`` (newest first, stopping once every digest is found)."""
+    in the history of ``HEAD`` (newest first, stopping once every digest is found), then,
+    for those still missing, in the commits only other branches and tags reach (a report
+    made on a branch that was never merged)."""
     wanted = set(digests)
     found: dict[str, str] = {}
-    if not wanted:
-        return found
-    commits = _git(repo, "rev-list", "HEAD").decode().split()
-    trees = _package_trees(repo, commits)
     digest_of_tree: dict[str, str] = {}
-    for commit in commits:
-        tree = trees.get(commit)
-        if tree is None:
-            continue
-        if tree not in digest_of_tree:
-            digest_of_tree[tree] = tree_source_sha256(repo, tree)
-        digest = digest_of_tree[tree]
-        if digest in wanted and digest not in found:
-            found[digest] = commit
-            if len(found) == len(wanted):
-                break
+    for revisions in (["HEAD"], ["--all", "--not", "HEAD"]):
+        if len(found) == len(wanted):
+            break
+        commits = _git(repo, "rev-list", *revisions).decode().split()
+        trees = _package_trees(repo, commits)
+        for commit in commits:
+            tree = trees.get(commit)
+            if tree is None:
+                continue
+            if tree not in digest_of_tree:
+                digest_of_tree[tree] = tree_source_sha256(repo, tree)
+            digest = digest_of_tree[tree]
+            if digest in wanted and digest not in found:
+                found[digest] = commit
+                if len(found) == len(wanted):
+                    break
     return found
 
 
