@@ -29,6 +29,9 @@ def test_report_chains_match_the_reference_and_pass_nested_rhat(case_name):
     # ESS per gradient is normalized by the report chains' gradients only
     assert result.grad_evals_sampling == int(result.sample_stats["n_steps"].sum())
     assert result.engine_info["gradients_all_chains_sampling"] == 4 * result.grad_evals_sampling
+    restarted = result.engine_info["stuck_chains_restarted"]
+    assert set(restarted) == {"at_metric_freeze", "at_end_of_warmup"}
+    assert all(isinstance(n, int) and 0 <= n <= 256 for n in restarted.values())
 
 
 def test_same_seed_same_draws():

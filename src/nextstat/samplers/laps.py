@@ -35,10 +35,9 @@ recent acceptance (an exponential average over about ``STUCK_WINDOW`` iterations
 ``STUCK_ACCEPTANCE``, a ninth of the usual target, takes the state of a chain drawn from the
 moving ones, its own superchain's where one moves, and the count is returned (a threshold
 of 0.01 missed a chain at twice the typical radius that went on to accept 0.9% of its
-proposals). Warmup draws are discarded, so
-this changes where sampling starts, not what it samples; where no chain is stuck nothing
-changes, draw for draw. A chain that freezes during sampling is still the health gate's
-``frozen_chains`` check.
+proposals). Warmup draws are discarded, so this changes where sampling starts, not what it
+samples; where no chain is stuck nothing changes, draw for draw. A chain that freezes
+during sampling is still the health gate's ``frozen_chains`` check.
 
 Chains of one superchain share a starting point, so that nested R-hat
 (``diagnostics.nested_rhat``) can tell whether the ensemble forgot its starts.
@@ -323,10 +322,10 @@ def run_warmup(
     ensemble = EnsembleState(states, step, unit, length, dual_averaging_init(step), STEP_FLOOR * step, step)
     # the restarts draw from their own stream: where no chain is stuck, nothing else changes
     freeze_restart_key, end_restart_key = jax.random.split(jax.random.fold_in(key, 0x57C4), 2)
-    moving = jnp.ones(n_chains, dtype)
+    fresh = jnp.ones(n_chains, dtype)  # each phase starts every chain's recent acceptance at 1
     (ensemble, grads, recent), (accept_first, trace_first) = jax.lax.scan(
         iterate(True),
-        (ensemble, jnp.round(setup_grads * report).astype(jnp.int32), moving),
+        (ensemble, jnp.round(setup_grads * report).astype(jnp.int32), fresh),
         jax.random.split(metric_key, metric_iterations),
     )
     spent = 0
@@ -344,7 +343,7 @@ def run_warmup(
         ensemble = ensemble._replace(trajectory_length=length)
         grads = grads + spent * report
     (ensemble, grads, recent), (accept_second, trace_second) = jax.lax.scan(
-        iterate(False), (ensemble, grads, moving), jax.random.split(step_key, num_warmup - metric_iterations)
+        iterate(False), (ensemble, grads, fresh), jax.random.split(step_key, num_warmup - metric_iterations)
     )
     restarted_at_end = jnp.asarray(0)
     if num_warmup - metric_iterations > 0:
