@@ -1,10 +1,13 @@
 """Our LAPS's warmup choices side by side, in one process: L chosen from the ensemble
-against L = sqrt(d), and the ensemble's metric from the chains' variance against the
-Fisher minimizer. Same starts, keys and budget for every variant; prints the ESS per
-sampling gradient of x (min bulk ESS over parameters) and of x^2, the steps per draw
-and the medians over seeds.
+against L = sqrt(d), the ensemble's metric from the chains' variance against the
+Fisher minimizer, and stuck chains restarted or not (``laps.restart_stuck``). Same
+starts, keys and budget for every variant; prints the ESS per sampling gradient of x (min
+bulk ESS over parameters) and of x^2, the steps per draw and the medians over seeds, and
+summed over seeds the chains restarted and the chains that accepted under 1% of their
+sampling proposals (frozen).
 
     python -m nextstat.benchmarks.laps_warmup [case ...] [--chains 1024] [--seeds 1 2 3]
+    python -m nextstat.benchmarks.laps_warmup gaussian_kappa100_d1000 --chains 256 --report-chains 256
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ VARIANTS = {  # label: run_warmup keyword arguments
     "L sqrt(d), variance": {"tune_length": False, "metric_estimator": "variance"},
     "L chosen, variance": {"tune_length": True, "metric_estimator": "variance"},
     "L chosen, fisher": {"tune_length": True, "metric_estimator": "fisher"},
+    "L chosen, no restart": {"tune_length": True, "metric_estimator": "variance", "restart_stuck_chains": False},
 }
 
 
@@ -43,7 +47,14 @@ def measure(case_name: str, chains: int, report: int, warmup: int, draws: int, s
     for label, options in VARIANTS.items():
         tuned = jax.jit(
             lambda key, x, options=options: laps.run_warmup(
-                key, x, case.log_density, warmup, kernel=kernel, report_chains=report, **options
+                key,
+                x,
+                case.log_density,
+                warmup,
+                kernel=kernel,
+                report_chains=report,
+                superchain_size=SUPERCHAIN_SIZE,
+                **options,
             )
         )(jax.random.key(seed), positions)
         sampled = jax.jit(
@@ -59,6 +70,8 @@ def measure(case_name: str, chains: int, report: int, warmup: int, draws: int, s
             "ess_per_grad_x": min_ess(x) / grads,
             "ess_per_grad_x2": min_ess(x**2) / grads,
             "grads_per_draw": grads / (report * draws),
+            "restarted": int(np.sum(tuned.restarted)),
+            "frozen": int(np.sum(np.asarray(sampled.info.accepted).mean(axis=0) < 0.01)),
         }
     return out
 
@@ -83,9 +96,11 @@ def main(argv: list[str] | None = None) -> None:
             x = statistics.median(r[label]["ess_per_grad_x"] for r in per_seed)
             x2 = statistics.median(r[label]["ess_per_grad_x2"] for r in per_seed)
             steps = statistics.median(r[label]["grads_per_draw"] for r in per_seed) / 2
+            restarted = sum(r[label]["restarted"] for r in per_seed)
+            frozen = sum(r[label]["frozen"] for r in per_seed)
             print(
                 f"  {label:22s} ESS/grad x {x:.4f} ({x / base:.2f}x)  x^2 {x2:.4f}  min {min(x, x2):.4f}  "
-                f"steps/draw {steps:.0f}"
+                f"steps/draw {steps:.0f}  restarted {restarted}  frozen {frozen}"
             )
 
 

@@ -251,6 +251,7 @@ def run_warmup(
     metric_estimator: str = "variance",
     trace_fn: Callable | None = None,
     superchain_size: int = 1,
+    restart_stuck_chains: bool = True,
 ) -> Warmup:
     """Ensemble-tuned warmup from ``positions`` (chains, d). Returns (``Warmup``) the final
     ensemble state, the gradient evaluations spent by the first ``report_chains`` chains
@@ -258,6 +259,8 @@ def run_warmup(
     (chains, k) also an ``EnsembleTrace`` per iteration (the climb's and the heuristic's
     gradients count in the first iteration, the L choice's in the first iteration after it).
     ``superchain_size``: consecutive chains that share a start (they climb once).
+    ``restart_stuck_chains``: ``restart_stuck`` at the metric freeze and at the end (off only
+    to measure what it changes, ``benchmarks.laps_warmup``).
 
     First half: L = sqrt(d) in the preconditioned space, the metric from the ensemble
     after every iteration (``metric_estimator``, see ``ensemble_metric``), dual
@@ -332,10 +335,12 @@ def run_warmup(
     restarted_at_freeze = jnp.asarray(0)
     if metric_iterations > 0:  # freeze the metric; restart dual averaging from the averaged step size
         step = jnp.exp(ensemble.dual_averaging.x_bar)
-        states, restarted_at_freeze = restart_stuck(freeze_restart_key, ensemble.states, recent, superchain_size)
         ensemble = ensemble._replace(
-            states=states, step_size=step, dual_averaging=dual_averaging_init(step), step_floor=STEP_FLOOR * step
+            step_size=step, dual_averaging=dual_averaging_init(step), step_floor=STEP_FLOOR * step
         )
+        if restart_stuck_chains:
+            states, restarted_at_freeze = restart_stuck(freeze_restart_key, ensemble.states, recent, superchain_size)
+            ensemble = ensemble._replace(states=states)
     if tune_length:
         length, _, spent = choose_trajectory_length(
             length_key, kernel, ensemble.states, ensemble.step_size, ensemble.inverse_metric, jitter
@@ -346,7 +351,7 @@ def run_warmup(
         iterate(False), (ensemble, grads, fresh), jax.random.split(step_key, num_warmup - metric_iterations)
     )
     restarted_at_end = jnp.asarray(0)
-    if num_warmup - metric_iterations > 0:
+    if restart_stuck_chains and num_warmup - metric_iterations > 0:
         states, restarted_at_end = restart_stuck(end_restart_key, ensemble.states, recent, superchain_size)
         ensemble = ensemble._replace(states=states)
     if num_warmup > 0:
