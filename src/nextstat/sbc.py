@@ -10,8 +10,10 @@ parameter over ``bins`` equal bins of ranks, each at level 0.01 divided by the n
 parameters (Bonferroni): "calibrated" where no parameter fails, else "miscalibrated" with
 the parameters that did. A rank histogram per parameter is drawn where asked.
 
-Each replication's case is built on its own data, so JAX engines compile its density once
-per replication: SBC costs replications x (compile + run). A case without data (the
+Each replication's case is built on its own data; JAX engines trace their programs for it
+but compile them once for all replications (``jax_common.programs_shared_across_data``:
+the data the programs close over become arguments of the compiled program), so SBC costs
+one compile and replications x (trace + run). A case without data (the
 funnels: their posterior is their prior) needs no run per replication: one run of as many
 chains as replications, chain c ranking replication c's truth among its own draws thinned
 to its own ESS (``replicate_by="chains"``, the default there), one compile for all; each
@@ -167,26 +169,28 @@ def _replicate_by_runs(simulator, engine, numbers, seed, budget, settings, draws
     """A run of ``budget.chains`` chains per replication, on the replication's own data."""
     from .diagnostics import run_metrics
     from .engines import EngineUnavailable
+    from .engines.jax_common import programs_shared_across_data
 
     names: tuple[str, ...] | None = None
     ranks, failures, short = [], [], 0
     began = time.perf_counter()
-    for done, r in enumerate(numbers, start=1):
-        rng = _replication_rng(seed, r)
-        truth = np.asarray(simulator.draw(rng), dtype=float)
-        case = simulator.case_for(simulator.simulate(truth, rng))
-        names = names or case.param_names
-        try:
-            result = engine.run(case, settings, budget, seed + r).check(budget, engine.stat_names)
-        except (EngineUnavailable, RuntimeError, FloatingPointError) as exc:
-            failures.append({"replication": r, "reason": f"{type(exc).__name__}: {exc}"})
-            continue
-        metrics = run_metrics(result, settings["max_tree_depth"])["metrics"]
-        kept, was_short = thinned_draws(result.draws, metrics["min_ess_bulk"] or 1.0, draws_per_rank, rng)
-        short += was_short
-        ranks.append(rank_of(truth, kept, rng))
-        if done % max(1, len(numbers) // 10) == 0:
-            log(f"sbc: {done}/{len(numbers)} replications ({time.perf_counter() - began:.0f} s)")
+    with programs_shared_across_data():
+        for done, r in enumerate(numbers, start=1):
+            rng = _replication_rng(seed, r)
+            truth = np.asarray(simulator.draw(rng), dtype=float)
+            case = simulator.case_for(simulator.simulate(truth, rng))
+            names = names or case.param_names
+            try:
+                result = engine.run(case, settings, budget, seed + r).check(budget, engine.stat_names)
+            except (EngineUnavailable, RuntimeError, FloatingPointError) as exc:
+                failures.append({"replication": r, "reason": f"{type(exc).__name__}: {exc}"})
+                continue
+            metrics = run_metrics(result, settings["max_tree_depth"])["metrics"]
+            kept, was_short = thinned_draws(result.draws, metrics["min_ess_bulk"] or 1.0, draws_per_rank, rng)
+            short += was_short
+            ranks.append(rank_of(truth, kept, rng))
+            if done % max(1, len(numbers) // 10) == 0:
+                log(f"sbc: {done}/{len(numbers)} replications ({time.perf_counter() - began:.0f} s)")
     return Replicated(names, ranks, failures, short, budget, settings)
 
 

@@ -138,3 +138,12 @@ def test_nutpie_schedule_scores_every_variant_against_nutpie(tmp_path, capsys):
     assert out.read_text().startswith(
         "# nutpie's schedule, element by element: `python -m nextstat.benchmarks.nutpie_schedule std_normal_d2"
     )
+
+
+def test_shared_programs_runs_each_engine_both_ways(capsys):
+    from nextstat.benchmarks import shared_programs
+
+    shared_programs.main(["--case", "eight_schools", "--replications", "2", "--engines", "nextstat_nuts"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("nextstat_nuts")]
+    assert len(rows) == 1
+    assert "bit-identical draws in" in rows[0] and "of 2 replications" in rows[0]

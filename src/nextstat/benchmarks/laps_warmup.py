@@ -1,10 +1,10 @@
 """Our LAPS's warmup choices side by side, in one process: L chosen from the ensemble
 against L = sqrt(d), the ensemble's metric from the chains' variance against the
 Fisher minimizer, and stuck chains restarted or not (``laps.restart_stuck``). Same
-starts, keys and budget for every variant; prints the ESS per sampling gradient of x (min
-bulk ESS over parameters) and of x^2, the steps per draw and the medians over seeds, and
-summed over seeds the chains restarted and the chains that accepted under 1% of their
-sampling proposals (frozen).
+starts, keys (the engine's for the seed) and budget for every variant; prints the ESS per
+sampling gradient of x (min bulk ESS over parameters) and of x^2, the steps per draw and
+the medians over seeds, and summed over seeds the chains restarted and the chains that
+accepted under 1% of their sampling proposals (frozen).
 
     python -m nextstat.benchmarks.laps_warmup [case ...] [--chains 1024] [--seeds 1 2 3]
     python -m nextstat.benchmarks.laps_warmup gaussian_kappa100_d1000 --chains 256 --report-chains 256
@@ -43,6 +43,7 @@ def measure(case_name: str, chains: int, report: int, warmup: int, draws: int, s
     starts = initial_points(case, seed, chains // SUPERCHAIN_SIZE)
     positions = jnp.asarray(np.repeat(starts, SUPERCHAIN_SIZE, axis=0))
     kernel = build_kernel(case.log_density)
+    warmup_key, sample_key = jax.random.split(jax.random.key(seed))  # the engine's keys for this seed
     out = {}
     for label, options in VARIANTS.items():
         tuned = jax.jit(
@@ -56,10 +57,10 @@ def measure(case_name: str, chains: int, report: int, warmup: int, draws: int, s
                 superchain_size=SUPERCHAIN_SIZE,
                 **options,
             )
-        )(jax.random.key(seed), positions)
+        )(warmup_key, positions)
         sampled = jax.jit(
             lambda key, e: laps.sample(key, e, case.log_density, draws, kernel=kernel, report_chains=report)
-        )(jax.random.key(seed + 1), tuned.ensemble)
+        )(sample_key, tuned.ensemble)
         x = np.swapaxes(np.asarray(sampled.positions), 0, 1)
         grads = int(np.asarray(sampled.info.n_grads).sum())
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
+from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -49,7 +52,7 @@ def initial_points(case: Case, seed: int, n_chains: int) -> np.ndarray:
     case's log density and its gradient are finite there."""
     import jax
 
-    value_and_grad = jax.jit(jax.value_and_grad(case.log_density))
+    value_and_grad, _ = compile_ahead(jax.value_and_grad(case.log_density), np.zeros(case.dim))
 
     def finite(x: np.ndarray) -> bool:
         value, grad = value_and_grad(x)
@@ -65,12 +68,107 @@ def chain_keys(seed: int, n_chains: int):
 
 
 def compile_ahead(fn: Callable, *example_args: Any) -> tuple[Callable, float]:
-    """Compile ``jax.jit(fn)`` for these argument shapes; return it and the seconds spent."""
+    """Compile ``jax.jit(fn)`` for these argument shapes; return it and the seconds spent.
+    Inside ``programs_shared_across_data`` a program already compiled for another dataset
+    is reused (the seconds are then the trace's alone)."""
     import jax
 
     start = time.perf_counter()
-    compiled = jax.jit(fn).lower(*example_args).compile()
+    compiled: Callable
+    if _shared_programs is None:
+        compiled = jax.jit(fn).lower(*example_args).compile()
+    else:
+        compiled = _compile_sharing_constants(fn, example_args, _shared_programs)
     return compiled, time.perf_counter() - start
+
+
+#: compiled programs by their structure, while ``programs_shared_across_data`` is open
+_shared_programs: OrderedDict | None = None
+#: how many structures it keeps (an SBC run needs a few: warmup, sampling, start checks)
+SHARED_PROGRAMS_KEPT = 16
+
+
+@contextmanager
+def programs_shared_across_data():
+    """Within it, every ``compile_ahead`` compiles a program once per structure and hands
+    the arrays it closes over (a case's data, its constants) to the compiled program as
+    arguments: runs of one engine on datasets of the same shapes (simulation-based
+    calibration's replications) trace their programs but compile them once. Outside it,
+    each compile is the run's own, as the timing protocol asks."""
+    global _shared_programs
+    outer, _shared_programs = _shared_programs, OrderedDict()
+    try:
+        yield
+    finally:
+        _shared_programs = outer
+
+
+def _compile_sharing_constants(fn: Callable, example_args: tuple, programs: OrderedDict) -> Callable:
+    """``fn`` traced for these arguments; its program compiled with the constants it
+    closes over as arguments, or taken from ``programs`` where an identical program (the
+    same text, constant shapes and argument structure) was compiled before. Only the
+    outermost constants become arguments: constants inside a nested program (a ``jax.jit``
+    inside a library's code keeps its own) are part of the key, by value, so that a
+    program is never reused with another dataset's nested constants baked in. A program
+    that calls back into Python is compiled afresh: its callback may be another object
+    printed under the same name."""
+    import jax
+
+    closed, out_shape = jax.make_jaxpr(fn, return_shape=True)(*example_args)
+    flat_args, in_tree = jax.tree.flatten(example_args)
+    out_tree = jax.tree.structure(out_shape)
+    consts = list(closed.consts)
+    text = str(closed.jaxpr)
+    nested = hashlib.sha256()
+    _digest_nested_constants(closed.jaxpr, nested)
+    key = (text, nested.hexdigest(), in_tree, out_tree, tuple(str(jax.typeof(c)) for c in consts))
+    program = programs.get(key)
+    if program is None:
+        jaxpr = closed.jaxpr
+
+        def evaluate(consts, *flat):
+            return jax.core.eval_jaxpr(jaxpr, consts, *flat)
+
+        program = jax.jit(evaluate).lower(consts, *flat_args).compile()
+        if "callback" not in text:
+            programs[key] = program
+            while len(programs) > SHARED_PROGRAMS_KEPT:
+                programs.popitem(last=False)
+    else:
+        programs.move_to_end(key)
+
+    def call(*args):
+        return jax.tree.unflatten(out_tree, program(consts, *jax.tree.leaves(args)))
+
+    return call
+
+
+def _digest_nested_constants(jaxpr, digest) -> None:
+    """Feed ``digest`` the values of every constant the printed program does not show: the
+    constants of its nested closed programs and its array literals, recursively."""
+    from jax.extend.core import ClosedJaxpr, Jaxpr, Literal
+
+    def constant(value) -> None:
+        import jax
+
+        if jax.dtypes.issubdtype(getattr(value, "dtype", None), jax.dtypes.prng_key):
+            value = jax.random.key_data(value)
+        array = np.asarray(value)
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(array.tobytes())
+
+    for eqn in jaxpr.eqns:
+        for var in eqn.invars:
+            if isinstance(var, Literal) and np.ndim(var.val):
+                constant(var.val)
+        for param in eqn.params.values():
+            for inner in param if isinstance(param, tuple | list) else (param,):
+                if isinstance(inner, ClosedJaxpr):
+                    for value in inner.consts:
+                        constant(value)
+                    _digest_nested_constants(inner.jaxpr, digest)
+                elif isinstance(inner, Jaxpr):
+                    _digest_nested_constants(inner, digest)
 
 
 def run_blocking(fn: Callable, *args: Any) -> tuple[Any, float]:
