@@ -78,8 +78,9 @@ def test_the_command_writes_the_artifact_and_the_histograms_and_exits_1_on_a_mis
 
 
 def test_our_nuts_runs_sbc_on_eight_schools_end_to_end():
-    """A handful of replications only (each compiles its own density): that it runs, and
-    ranks every parameter; calibration at scale is a benchmark's job, not CI's."""
+    """A handful of replications only (compiled once, traced each): that it runs, ranks
+    every parameter and records the engine's versions; calibration at scale is a
+    benchmark's job, not CI's."""
     artifact = run_sbc(
         "eight_schools", "nextstat_nuts", 4, 5, Budget(2, 200, 200), resolve_settings({}, "nextstat_nuts"),
         draws_per_rank=19, bins=4, log=lambda line: None,
@@ -87,6 +88,7 @@ def test_our_nuts_runs_sbc_on_eight_schools_end_to_end():
     assert validation_errors(artifact, SBC_SCHEMA) == []
     assert artifact["parameters"][:2] == ["mu", "tau"] and len(artifact["ranks"]["tau"]) == 4
     assert all(0 <= r <= 19 for ranks in artifact["ranks"].values() for r in ranks)
+    assert artifact["engine_versions"]["jax"]
 
 
 def test_thinning_keeps_about_the_effective_draws_and_says_when_there_are_too_few():

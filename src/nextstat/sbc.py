@@ -133,6 +133,7 @@ def run_sbc(
         "failures": replicated.failures,
         "budget": {"chains": budget.chains, "warmup": budget.warmup, "draws": budget.draws},
         "settings": settings,
+        "engine_versions": engine.versions(),
         "draws_per_rank": draws_per_rank,
         "replications_below_ess": replicated.short,
         "parameters": list(names),
