@@ -19,7 +19,9 @@ REFERENCES_DIR = Path(__file__).resolve().parent / "references"
 
 
 def reference_path(case_name: str) -> Path:
-    return REFERENCES_DIR / f"{case_name}.json"
+    """Where a case's committed reference lives (a ``gym:`` case's colon made ``_``: a file
+    name every checkout can hold)."""
+    return REFERENCES_DIR / f"{case_name.replace(':', '_')}.json"
 
 
 class ReferenceMismatch(ValueError):
