@@ -44,9 +44,10 @@ def test_one_compile_serves_every_dataset_with_its_own_values():
     assert jax_common._shared_programs is None  # closed again outside
 
 
-def test_data_inside_a_nested_jit_is_never_reused():
-    """A library's own ``jax.jit`` keeps the data it closes over inside the nested program,
-    where the printed program does not show it: such programs compile per dataset."""
+def test_a_jitted_call_closing_over_data_is_inlined_and_shared():
+    """A library's own ``jax.jit`` (BlackJAX jits its loops) keeps the data it closes over
+    inside its nested program, where the printed program does not show it: the call is
+    inlined, its data handed over as the program's own, and each dataset gets its values."""
 
     def nested(X, y):
         inner = jax.jit(lambda b: jnp.sum((y - X @ b) ** 2))
@@ -55,8 +56,24 @@ def test_data_inside_a_nested_jit_is_never_reused():
     point = np.ones(3)
     with programs_shared_across_data():
         values = [float(compile_ahead(nested(X, y), point)[0](point)) for X, y in datasets(2)]
-        assert len(jax_common._shared_programs) == 2
+        assert len(jax_common._shared_programs) == 1
     expected = [float(np.sum((y - X @ point) ** 2) + 3.0) for X, y in datasets(2)]
+    np.testing.assert_allclose(values, expected, rtol=1e-12)
+
+
+def test_data_still_nested_inside_a_loop_is_never_reused():
+    """A jitted call inside a loop's body stays nested: its constants key the program by
+    value, so another dataset compiles afresh instead of running with the first's data."""
+
+    def in_a_loop(X, y):
+        inner = jax.jit(lambda b: jnp.sum((y - X @ b) ** 2))
+        return lambda b: jax.lax.fori_loop(0, 2, lambda i, total: total + inner(b), 0.0)
+
+    point = np.ones(3)
+    with programs_shared_across_data():
+        values = [float(compile_ahead(in_a_loop(X, y), point)[0](point)) for X, y in datasets(2)]
+        assert len(jax_common._shared_programs) == 2
+    expected = [2 * float(np.sum((y - X @ point) ** 2)) for X, y in datasets(2)]
     np.testing.assert_allclose(values, expected, rtol=1e-12)
 
 

@@ -106,17 +106,21 @@ def programs_shared_across_data():
 def _compile_sharing_constants(fn: Callable, example_args: tuple, programs: OrderedDict) -> Callable:
     """``fn`` traced for these arguments; its program compiled with the constants it
     closes over as arguments, or taken from ``programs`` where an identical program (the
-    same text, constant shapes and argument structure) was compiled before. Only the
-    outermost constants become arguments: constants inside a nested program (a ``jax.jit``
-    inside a library's code keeps its own) are part of the key, by value, so that a
-    program is never reused with another dataset's nested constants baked in. A program
-    that calls back into Python is compiled afresh: its callback may be another object
-    printed under the same name."""
+    same text, constant shapes and argument structure) was compiled before. A ``jax.jit``
+    call inside the program (BlackJAX jits its own loops) keeps the constants it closes
+    over inside its nested program: such calls are inlined first, so that their constants
+    become the program's own. Constants still nested (a jitted call inside a loop's body)
+    are part of the key, by value, so that a program is never reused with another
+    dataset's nested constants baked in. A program that calls back into Python is compiled
+    afresh: its callback may be another object printed under the same name."""
     import jax
 
     closed, out_shape = jax.make_jaxpr(fn, return_shape=True)(*example_args)
     flat_args, in_tree = jax.tree.flatten(example_args)
     out_tree = jax.tree.structure(out_shape)
+    if _calls_jit_with_constants(closed.jaxpr):
+        traced = closed
+        closed = jax.make_jaxpr(lambda *flat: _inline_jit_calls(traced.jaxpr, traced.consts, *flat))(*flat_args)
     consts = list(closed.consts)
     text = str(closed.jaxpr)
     nested = hashlib.sha256()
@@ -141,6 +145,46 @@ def _compile_sharing_constants(fn: Callable, example_args: tuple, programs: Orde
         return jax.tree.unflatten(out_tree, program(consts, *jax.tree.leaves(args)))
 
     return call
+
+
+#: the primitive of a ``jax.jit`` call inside a traced program (``pjit`` before JAX 0.7)
+JIT_PRIMITIVES = ("jit", "pjit")
+
+
+def _calls_jit_with_constants(jaxpr) -> bool:
+    """Whether a jitted call at the program's top level (or inside such a call) closes over
+    constants of its own."""
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name in JIT_PRIMITIVES:
+            inner = eqn.params["jaxpr"]
+            if inner.consts or _calls_jit_with_constants(inner.jaxpr):
+                return True
+    return False
+
+
+def _inline_jit_calls(jaxpr, consts, *args) -> list:
+    """Evaluate ``jaxpr`` as ``jax.core.eval_jaxpr`` does, but with every jitted call at its
+    top level (and inside those) evaluated in place: traced, their constants become the
+    tracing program's."""
+    from jax.extend.core import Literal
+
+    env = dict(zip(jaxpr.constvars, consts, strict=True))
+    env.update(zip(jaxpr.invars, args, strict=True))
+
+    def read(var):
+        return var.val if isinstance(var, Literal) else env[var]
+
+    for eqn in jaxpr.eqns:
+        operands = [read(var) for var in eqn.invars]
+        if eqn.primitive.name in JIT_PRIMITIVES:
+            inner = eqn.params["jaxpr"]
+            results = _inline_jit_calls(inner.jaxpr, inner.consts, *operands)
+        else:
+            results = eqn.primitive.bind(*operands, **eqn.primitive.get_bind_params(eqn.params))
+            if not eqn.primitive.multiple_results:
+                results = [results]
+        env.update(zip(eqn.outvars, results, strict=True))
+    return [read(var) for var in jaxpr.outvars]
 
 
 def _digest_nested_constants(jaxpr, digest) -> None:
