@@ -241,6 +241,33 @@ def test_a_chain_sweep_row_plans_one_row_per_count_at_its_budget(tmp_path):
     assert "laps_chains16" in aggregate and "laps_chains256" in aggregate
 
 
+def test_a_rows_sbc_budget_is_the_budget_of_its_sbc_jobs(tmp_path):
+    """A many-chain row runs whole lockstep groups: its `sbc_budget` replaces the block's."""
+    config = tmp_path / "sbc.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "suite": "cal",
+                "seeds": [7],
+                "budget": {"chains": 2, "warmup": 100, "draws": 100},
+                "cases": ["std_normal_d2"],
+                "engines": [
+                    {"label": "ours", "engine": "nextstat_nuts"},
+                    {"label": "many", "engine": "nextstat_laps", "budget": {"chains": 16, "warmup": 100, "draws": 100},
+                     "sbc_budget": {"chains": 16, "warmup": 150, "draws": 150},
+                     "settings": {"chain_method": "vectorized", "report_chains": 16}},
+                ],
+                "sbc": {"cases": ["eight_schools"], "engines": ["ours", "many"], "replications": 20,
+                        "budget": {"chains": 2, "warmup": 200, "draws": 200}},
+            }
+        )
+    )  # fmt: skip
+    proc = _snakemake(tmp_path, config, "--dry-run", "--printshellcmds")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = {line.split("--label ")[1].split()[0]: line for line in proc.stdout.splitlines() if " sbc --case " in line}
+    assert "--budget 2x200x200" in jobs["ours"] and "--budget 16x150x150" in jobs["many"]
+
+
 def test_a_suites_sbc_block_plans_one_job_per_case_and_row_and_feeds_the_summary(tmp_path):
     config = tmp_path / "sbc.yaml"
     config.write_text(

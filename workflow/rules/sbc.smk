@@ -35,6 +35,13 @@ SBC_ARTIFACTS = [
 SBC_BUDGET = Budget(**SBC["budget"]).spec if SBC.get("budget") else BUDGET
 
 
+def sbc_budget_for(label):
+    """A row's own `sbc_budget` (a many-chain engine runs whole lockstep groups), else the
+    block's, else the suite's."""
+    own = ENGINE_ROWS[label].get("sbc_budget")
+    return Budget(**own).spec if own else SBC_BUDGET
+
+
 def sbc_part(wc):
     """(first replication, replications) of a job: all of them, or shard ``wc.shard`` of the
     suite's replications split evenly (`nextstat aggregate` merges the shards' ranks into one
@@ -57,7 +64,7 @@ rule sbc:
         seed=SEEDS[0],
         replications=lambda wc: sbc_part(wc)[1],
         first=lambda wc: sbc_part(wc)[0],
-        budget=SBC_BUDGET,
+        budget=lambda wc: sbc_budget_for(wc.label),
         draws=SBC.get("draws_per_rank", 99),
         bins=SBC.get("bins", 20),
     log:
