@@ -166,7 +166,7 @@ def brownian_motion_unknown_scales() -> Case:
         "y": observed[observed_steps].tolist(),
     }
     case = _case(target, "brownian_motion", names, log_density, constrain, {"observed_locs": observed}, None)
-    return attach_reference(replace(case, stan_code=BROWNIAN_MOTION_STAN, stan_data=stan_data))
+    return replace(case, stan_code=BROWNIAN_MOTION_STAN, stan_data=stan_data)  # its reference: gym_case
 
 
 def synthetic_item_response_theory() -> Case:
@@ -310,11 +310,17 @@ TARGETS: dict[str, Callable[[], Case]] = {
 }
 
 
-@cache
 def gym_case(target: str) -> Case:
+    """The target's case with its reference: inference-gym's ground truth, or a committed
+    long Stan run where the case has none (read each time, not cached with the case)."""
     if target not in TARGETS:
         raise GymError(
             f"case '{PREFIX}{target}': no float64 density of that inference-gym target is written in nextstat "
             f"(written: {', '.join(TARGETS)})"
         )
+    return attach_reference(_built(target))
+
+
+@cache
+def _built(target: str) -> Case:
     return TARGETS[target]()
