@@ -75,11 +75,15 @@ METRICS: dict[str, tuple[str, str]] = {
     "convergence_settle_iterations": ("convergence", "settle_iterations"),  # present where settling was traced
     "convergence_b2_final": ("convergence", "b2_max_final"),
     # every run with a reference: gradients per chain until the median chain's running second
-    # moments are right (the MAMS paper's b2_max and b2_avg < 0.01; moment_bias.py)
+    # moments are right for good (the MAMS paper's b2_max and b2_avg < 0.01, counted as its code
+    # counts: the last draw above 0.01, plus one; moment_bias.py), and until they first dip
+    # below it (a figure for DETAILS, never a lead: a dip the chain climbs back out of counts)
     "b2_max_grads_per_chain": ("derived", "b2_max_grads_per_chain"),
     "b2_max_grads_per_chain_with_warmup": ("derived", "b2_max_grads_per_chain_with_warmup"),
     "b2_avg_grads_per_chain": ("derived", "b2_avg_grads_per_chain"),
     "b2_avg_grads_per_chain_with_warmup": ("derived", "b2_avg_grads_per_chain_with_warmup"),
+    "b2_max_grads_per_chain_first_dip": ("derived", "b2_max_grads_per_chain_first_dip"),
+    "b2_avg_grads_per_chain_first_dip": ("derived", "b2_avg_grads_per_chain_first_dip"),
     # present in every run that measured them, got there or not
     "b2_max_final": ("derived", "b2_max_final"),
     "b2_avg_final": ("derived", "b2_avg_final"),
@@ -257,11 +261,23 @@ def _derived(doc: dict[str, Any]) -> dict[str, Any]:
     return {
         "ess_tail_per_s": tail / seconds if tail is not None and seconds else None,
         "ess_tail_per_grad": tail / grads if tail is not None and grads else None,
-        **{
-            f"{statistic}_{key}": (bias.get(statistic) or {}).get(key)
-            for statistic in STATISTICS
-            for key in ("grads_per_chain", "grads_per_chain_with_warmup", "final")
-        },
+        **{key: value for statistic in STATISTICS for key, value in _paper_cost(statistic, bias).items()},
+    }
+
+
+def _paper_cost(statistic: str, bias: dict[str, Any]) -> dict[str, Any]:
+    """The MAMS paper's cost from an artifact's ``second_moment_bias``: gradients per chain
+    until the median chain's b2 stays below the threshold to the end of the run (its code's
+    count: the last draw above, plus one), with warmup's gradients added; the first dip
+    below beside it; and the final b2."""
+    figure = bias.get(statistic) or {}
+    stay = figure.get("grads_per_chain_to_stay")
+    warmup = bias.get("warmup_grads_per_chain")
+    return {
+        f"{statistic}_grads_per_chain": stay,
+        f"{statistic}_grads_per_chain_with_warmup": stay + warmup if stay is not None and warmup is not None else None,
+        f"{statistic}_grads_per_chain_first_dip": figure.get("grads_per_chain"),
+        f"{statistic}_final": figure.get("final"),
     }
 
 

@@ -95,6 +95,20 @@ def test_far_starts_prints_one_row_per_variant(tmp_path, capsys):
     assert out.read_text().startswith("# Far starts")
 
 
+def test_mams_length_rule_runs_both_rules_on_the_same_chains(tmp_path, capsys):
+    from nextstat.benchmarks import mams_length_rule
+
+    out = tmp_path / "rule.md"
+    mams_length_rule.main(["std_normal_d2", "--seeds", "1", "--budget", "2x200x200", "--out", str(out)])
+    printed = capsys.readouterr().out
+    rows = [line.split("|")[1:-1] for line in printed.splitlines() if line.startswith("| std_normal_d2 ")]
+    assert [cells[1].strip() for cells in rows] == ["mean-ess", "per-parameter"]
+    assert rows[0][-1].strip().endswith("x")  # the tail-ESS gain of the paper's rule, a ratio
+    assert out.read_text().startswith("# MAMS: the trajectory length")
+    with pytest.raises(SystemExit):
+        mams_length_rule.main(["std_normal_d2", "--budget", "2x200"])
+
+
 @pytest.mark.skipif(
     len(os.sched_getaffinity(0)) < 2 if hasattr(os, "sched_getaffinity") else True,
     reason="pinning a run to a CPU of its own needs 2 usable CPUs",

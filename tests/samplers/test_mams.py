@@ -150,6 +150,22 @@ def test_trajectory_length_is_the_path_per_effective_draw():
     assert float(length_from_draws(repeated, jnp.ones(800), 3)) == pytest.approx(1.6, rel=0.25)
 
 
+def test_the_papers_length_rule_averages_ess_where_mclmcs_averages_its_inverse():
+    """One parameter mixes freely (ESS about 800), one repeats each value 4 times (about 200):
+    the MAMS paper's rule takes the path over the mean ESS, 0.4 x 800 / 500 = 0.64; MCLMC's
+    averages path / ESS, 0.4 x (1 + 4) / 2 = 1.0, pulled up by the slow parameter."""
+    from nextstat.samplers.mams_warmup import length_from_draws
+
+    rng = np.random.default_rng(1)
+    free = rng.normal(size=800)
+    slow = np.repeat(rng.normal(size=200), 4)
+    draws = jnp.asarray(np.stack([free, slow], axis=1))
+    assert float(length_from_draws(draws, jnp.ones(800), 2)) == pytest.approx(0.64, rel=0.2)
+    assert float(length_from_draws(draws, jnp.ones(800), 2, "per-parameter")) == pytest.approx(1.0, rel=0.2)
+    with pytest.raises(ValueError, match="length rule 'longest'"):
+        length_from_draws(draws, jnp.ones(800), 2, "longest")
+
+
 def test_fisher_adaptation_recovers_independent_scales_and_samples_eight_schools():
     """On independent Gaussians with scales 0.1 to 10 the Fisher diagonal is exact (Var g
     = 1 / Var x): the tuned metric is the variances to within a window's sampling error;

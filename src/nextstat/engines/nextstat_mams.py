@@ -5,7 +5,8 @@ every engine: chains one after another under the shared timing protocol (``run_c
 sets it per row); ``eps_jitter`` (default 0.1) jitters the step size per transition;
 ``adaptation`` is the metric's estimator, ``variance`` (default), ``fisher`` (the Fisher
 divergence's diagonal) or ``fisher-lowrank`` (its low-rank-plus-diagonal form, a dense
-preconditioner: ``samplers/mams_warmup.py``).
+preconditioner: ``samplers/mams_warmup.py``); ``length_rule`` how warmup sets the
+trajectory length from its draws' ESS (``mean-ess``, the MAMS paper's tuner, by default).
 Its health gate is the microcanonical one: E-BFMI, computed from the potential energy
 at the draws, is reported as a warning only.
 """
@@ -53,6 +54,7 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             jitter=jitter,
             kernel=kernel,
             adaptation=adaptation,
+            length_rule=settings["length_rule"],
         )
         carry = (final.state, final.step_size, final.inverse_metric, final.trajectory_length)
         setup = (final.initial_step_size, final.approach.iterations)
@@ -107,6 +109,7 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "climb_iterations_per_chain": [int(carry[1][1]) for carry in runs.carries],
             "eps_jitter": jitter,
             "length_jitter": settings["length_jitter"],
+            "length_rule": settings["length_rule"],
             "mean_acceptance": float(np.mean(info("accept_prob"))),
             "accepted_fraction": float(np.mean(info("accepted"))),
         },
@@ -128,6 +131,14 @@ ENGINE = EngineSpec(
             "the window's metric estimator: `variance` is the tuning window's variance, `fisher` "
             "the diagonal minimizer of the Fisher divergence over that window, `fisher-lowrank` its "
             "low-rank-plus-diagonal form as a dense preconditioner (samplers/mams_warmup.metric_window)",
+        ),
+        "length_rule": Setting(
+            "mean-ess",
+            ("mean-ess", "per-parameter"),
+            "how warmup sets L from its draws: `mean-ess` is 0.4 x path per draw / (ESS per draw averaged over "
+            "parameters), the MAMS paper's tuner; `per-parameter` averages path / ESS over parameters, MCLMC's "
+            "(samplers/mams_warmup.length_from_draws)",
+            absent_means="per-parameter",
         ),
         "length_jitter": Setting(
             "none",
