@@ -505,7 +505,9 @@ def test_a_papers_printed_figures_stand_beside_the_rows_that_stand_for_its_sampl
     runs = tmp_path / "runs"
     for seed, grads in [(1, 200.0), (2, 300.0), (3, None)]:
         doc = _variant(ok_artifact, "ours", "blackjax_nuts", seed, 100.0, 0.1)
-        doc["second_moment_bias"]["b2_max"].update(grads_per_chain_to_stay=grads, final=0.05 if grads is None else 0.004)
+        doc["second_moment_bias"]["b2_max"].update(
+            grads_per_chain_to_stay=grads, final=0.05 if grads is None else 0.004
+        )
         write_json(runs / f"ours{seed}.json", doc)
     published = {
         "source": "A paper, Table 1",

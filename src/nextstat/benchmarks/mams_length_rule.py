@@ -56,7 +56,11 @@ def measure(case_name: str, rule: str, seed: int, budget: tuple[int, int, int], 
     grads = result.grad_evals_sampling
     chains, _, draws = budget
     bias = chain_moment_bias(
-        result.draws, result.sample_stats["n_steps"], case.reference, result.param_names, result.grad_evals_warmup / chains
+        result.draws,
+        result.sample_stats["n_steps"],
+        case.reference,
+        result.param_names,
+        result.grad_evals_warmup / chains,
     )
     cost = {
         name: (bias[statistic]["grads_per_chain_to_stay"] if bias else None)
