@@ -6,7 +6,9 @@ sets it per row); ``eps_jitter`` (default 0.1) jitters the step size per transit
 ``adaptation`` is the metric's estimator, ``variance`` (default), ``fisher`` (the Fisher
 divergence's diagonal) or ``fisher-lowrank`` (its low-rank-plus-diagonal form, a dense
 preconditioner: ``samplers/mams_warmup.py``); ``length_rule`` how warmup sets the
-trajectory length from its draws' ESS (``mean-ess``, the MAMS paper's tuner, by default).
+trajectory length from its draws' ESS (``per-parameter`` by default; ``mean-ess`` is the
+MAMS paper's tuner: shorter L, better on curved targets, worse on correlated posteriors
+that a diagonal does not whiten: ``benchmarks.mams_length_rule``).
 Its health gate is the microcanonical one: E-BFMI, computed from the potential energy
 at the draws, is reported as a warning only.
 """
@@ -133,11 +135,11 @@ ENGINE = EngineSpec(
             "low-rank-plus-diagonal form as a dense preconditioner (samplers/mams_warmup.metric_window)",
         ),
         "length_rule": Setting(
-            "mean-ess",
+            "per-parameter",
             ("mean-ess", "per-parameter"),
-            "how warmup sets L from its draws: `mean-ess` is 0.4 x path per draw / (ESS per draw averaged over "
-            "parameters), the MAMS paper's tuner; `per-parameter` averages path / ESS over parameters, MCLMC's "
-            "(samplers/mams_warmup.length_from_draws)",
+            "how warmup sets L from its draws: `per-parameter` averages path / ESS over parameters (MCLMC's "
+            "tuner; the slowest parameter pulls L up); `mean-ess` is 0.4 x path per draw / (ESS per draw averaged "
+            "over parameters), the MAMS paper's adjusted tuner (samplers/mams_warmup.length_from_draws)",
             absent_means="per-parameter",
         ),
         "length_jitter": Setting(
