@@ -136,7 +136,7 @@ ENGINE = EngineSpec(
         ),
         "length_rule": Setting(
             "per-parameter",
-            ("mean-ess", "per-parameter"),
+            ("per-parameter", "mean-ess"),
             "how warmup sets L from its draws: `per-parameter` averages path / ESS over parameters (MCLMC's "
             "tuner; the slowest parameter pulls L up); `mean-ess` is 0.4 x path per draw / (ESS per draw averaged "
             "over parameters), the MAMS paper's adjusted tuner (samplers/mams_warmup.length_from_draws)",
