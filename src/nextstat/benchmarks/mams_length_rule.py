@@ -139,7 +139,7 @@ def main(argv: list[str]) -> None:
             raise ValueError
     except ValueError:
         parser.error(f"--budget {args.budget!r}: expected chains x warmup x draws, e.g. 16x2000x6000")
-    lines = table(args.cases, args.seeds, budget, args.adaptation)  # type: ignore[arg-type]
+    lines = table(args.cases, args.seeds, budget, args.adaptation)
     if args.out:
         header = [
             "# MAMS: the trajectory length from the mean ESS (the paper's tuner) or per parameter (MCLMC's)",
