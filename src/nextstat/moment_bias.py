@@ -62,11 +62,12 @@ def chain_moment_bias(
     what a chain spent before its first draw. At every draw t, each chain's running mean of
     x^2 gives its b2 (see the module's docstring); the median over chains is compared with
     the threshold. Per statistic: ``grads_per_chain`` is the chains' mean cumulative gradients
-    at the first draw where the median falls below the threshold (the paper's figure; None
-    where it never does in this run), ``grads_per_chain_with_warmup`` adds the warmup,
+    at the first draw where the median dips below the threshold (None where it never does in
+    this run), ``grads_per_chain_with_warmup`` adds the warmup to it,
     ``grads_per_chain_to_stay`` is taken at the draw after which it stays below to the end of
-    the run (a dip that the chain climbs back out of does not count there), ``final`` is the
-    median b2 at the last draw. None where the reference covers no parameter.
+    the run (the paper's figure, as its code counts it, and the report's: a dip that the chain
+    climbs back out of does not count; ``aggregate._paper_cost``), ``final`` is the median b2
+    at the last draw. None where the reference covers no parameter.
     """
     draws = np.asarray(draws, dtype=float)
     steps = np.asarray(steps_per_draw, dtype=float)

@@ -29,6 +29,12 @@ def ratio_summary_cells(ratios: dict[str, list[float]]) -> list[str]:
     ]
 
 
+def write_markdown(path, header: list[str], table: list[str]) -> None:
+    """A benchmark's ``--out`` file: its header lines, then its table, newline-terminated."""
+    with open(path, "w") as out:
+        out.write("\n".join([*header, *table, ""]))
+
+
 class OurChains(NamedTuple):
     positions: Any  # unconstrained draws, (chain, draw, d)
     warmup_grads: int

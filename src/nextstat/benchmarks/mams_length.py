@@ -16,6 +16,7 @@ import statistics
 import sys
 
 from ..threads import single_thread_xla
+from . import write_markdown
 
 single_thread_xla()
 
@@ -98,8 +99,7 @@ def main(argv: list[str]) -> None:
             "per sampling gradient.",
             "",
         ]
-        with open(args.out, "w") as out:
-            out.write("\n".join([*header, *lines, ""]))
+        write_markdown(args.out, header, lines)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from . import write_markdown
+
 BUDGET = "4x1000x2000"
 ENGINES = ("nextstat_nuts", "stan_nuts")
 
@@ -91,7 +93,7 @@ def main(argv: list[str]) -> None:
             "workflow's other job on a 2-core machine). Sampling µs per gradient; CmdStan's from its own timings.",
             "",
         ]
-        Path(args.out).write_text("\n".join([*header, *lines, ""]))
+        write_markdown(args.out, header, lines)
 
 
 if __name__ == "__main__":
