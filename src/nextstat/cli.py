@@ -306,7 +306,7 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _parse_settings(items: list[str]) -> dict[str, Any]:
+def parse_settings(items: list[str]) -> dict[str, Any]:
     settings = {}
     for item in items:
         key, sep, raw = item.partition("=")
@@ -322,7 +322,7 @@ def _parse_settings(items: list[str]) -> dict[str, Any]:
 def cmd_sbc(args) -> int:
     from .sbc import cmd_sbc as run
 
-    return run(args, _parse_settings(args.settings))
+    return run(args, parse_settings(args.settings))
 
 
 def cmd_engines(args) -> int:
@@ -363,7 +363,7 @@ def cmd_run(args) -> int:
     )
     try:
         spec = dataclasses.replace(spec, budget=Budget.parse(args.budget))  # kept when only the settings are bad
-        spec = dataclasses.replace(spec, settings=_parse_settings(args.settings))
+        spec = dataclasses.replace(spec, settings=parse_settings(args.settings))
         artifact = runner.execute(spec, compile_record=args.compile_record)
     except (CaseError, EngineError, SettingsError, UsageError) as exc:
         write_json(args.out, runner.input_error_artifact(spec, str(exc)))
@@ -404,7 +404,7 @@ def cmd_timing(args) -> int:
         get_case(args.case)
         load_engine(args.engine)
         budget = Budget.parse(args.budget)
-        settings = resolve_settings(_parse_settings(args.settings), args.engine)
+        settings = resolve_settings(parse_settings(args.settings), args.engine)
     except (CaseError, EngineError, SettingsError) as exc:
         raise UsageError(str(exc)) from None
     doc = timing_artifact(

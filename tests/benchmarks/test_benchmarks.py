@@ -99,14 +99,19 @@ def test_mams_length_rule_runs_both_rules_on_the_same_chains(tmp_path, capsys):
     from nextstat.benchmarks import mams_length_rule
 
     out = tmp_path / "rule.md"
-    mams_length_rule.main(["std_normal_d2", "--seeds", "1", "--budget", "2x200x200", "--out", str(out)])
+    mams_length_rule.main(
+        ["std_normal_d2", "--seeds", "1", "--budget", "2x200x200", "--set", "length_jitter=uniform", "--out", str(out)]
+    )
     printed = capsys.readouterr().out
     rows = [line.split("|")[1:-1] for line in printed.splitlines() if line.startswith("| std_normal_d2 ")]
     assert [cells[1].strip() for cells in rows] == ["mean-ess", "per-parameter"]
     assert rows[0][-1].strip().endswith("x")  # the tail-ESS gain of the paper's rule, a ratio
     assert out.read_text().startswith("# MAMS: the trajectory length")
+    assert "--set length_jitter=uniform`" in out.read_text()  # the table says which settings made it
     with pytest.raises(SystemExit):
         mams_length_rule.main(["std_normal_d2", "--budget", "2x200"])
+    with pytest.raises(SystemExit):  # a setting the engine does not have is named, not ignored
+        mams_length_rule.main(["std_normal_d2", "--budget", "2x200x200", "--set", "no_such_setting=1"])
 
 
 @pytest.mark.skipif(

@@ -13,7 +13,9 @@ per-parameter / mean-ess of the costs and mean-ess / per-parameter of the ESS fi
 1: the paper's rule does better). No timings: these figures do not depend on the load.
 
     python -m nextstat.benchmarks.mams_length_rule [case ...] [--seeds 42 123 777]
-        [--budget 16x2000x6000] [--adaptation variance] [--out FILE.md]
+        [--budget 16x2000x6000] [--adaptation variance] [--set KEY=VALUE ...] [--out FILE.md]
+
+``--set`` passes further engine settings to both rows (e.g. ``length_jitter=uniform``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import argparse
 import statistics
 import sys
 
+from ..cli import UsageError, parse_settings
 from ..threads import single_thread_xla
 from . import write_markdown
 
@@ -39,7 +42,7 @@ COSTS = ("b2max", "b2avg")
 GAINS = ("bulk", "tail")
 
 
-def measure(case_name: str, rule: str, seed: int, budget: tuple[int, int, int], adaptation: str) -> dict:
+def measure(case_name: str, rule: str, seed: int, budget: tuple[int, int, int], extra: dict) -> dict:
     import numpy as np
 
     from ..cases import get_case
@@ -49,7 +52,7 @@ def measure(case_name: str, rule: str, seed: int, budget: tuple[int, int, int], 
 
     engine = load_engine(SAMPLE_METHODS["mams"])
     settings = resolve_settings(
-        {"target_accept": 0.9, "eps_jitter": 0.1, "adaptation": adaptation, "length_rule": rule}, engine.name
+        {"target_accept": 0.9, "eps_jitter": 0.1, **extra, "length_rule": rule}, engine.name
     )
     case = get_case(case_name)
     result = engine.run(case, settings, Budget(*budget), seed)
@@ -98,7 +101,7 @@ def _ratio(numerator: float | None, denominator: float | None) -> str:
     return f"{numerator / denominator:.2f}x"
 
 
-def table(cases: list[str], seeds: list[int], budget: tuple[int, int, int], adaptation: str) -> list[str]:
+def table(cases: list[str], seeds: list[int], budget: tuple[int, int, int], extra: dict) -> list[str]:
     lines = [
         "| case | L rule | grads/chain to b2max < 0.01 | to b2avg < 0.01 | bulk ESS/grad | tail ESS/grad | L | "
         "grads/draw | b2max gain | b2avg gain | bulk gain | tail gain |",
@@ -108,7 +111,7 @@ def table(cases: list[str], seeds: list[int], budget: tuple[int, int, int], adap
     for case_name in cases:
         medians: dict[str, dict] = {}
         for rule in RULES:
-            runs = [measure(case_name, rule, seed, budget, adaptation) for seed in seeds]
+            runs = [measure(case_name, rule, seed, budget, extra) for seed in seeds]
             medians[rule] = {key: _median([run[key] for run in runs]) for key in runs[0]}
         paper, mclmc = medians["mean-ess"], medians["per-parameter"]
         # costs: the MCLMC rule's over the paper's; ESS: the paper's over the MCLMC rule's
@@ -131,21 +134,33 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[42, 123, 777])
     parser.add_argument("--budget", default="16x2000x6000", help="chains x warmup x draws")
     parser.add_argument("--adaptation", default="variance", help="MAMS's metric estimator (the engine's setting)")
+    parser.add_argument(
+        "--set", dest="settings", action="append", default=[], metavar="KEY=VALUE", help="another engine setting"
+    )
     parser.add_argument("--out", help="also write the table as markdown here")
     args = parser.parse_args(argv)
+    from ..engines import SAMPLE_METHODS, SettingsError, resolve_settings
+
+    try:
+        extra = {"adaptation": args.adaptation, **parse_settings(args.settings)}
+        resolve_settings(extra, SAMPLE_METHODS["mams"])  # a bad setting is named before any run
+    except (UsageError, SettingsError) as err:
+        parser.error(str(err))
     try:
         budget = tuple(int(part) for part in args.budget.split("x"))
         if len(budget) != 3:
             raise ValueError
     except ValueError:
         parser.error(f"--budget {args.budget!r}: expected chains x warmup x draws, e.g. 16x2000x6000")
-    lines = table(args.cases, args.seeds, budget, args.adaptation)
+    lines = table(args.cases, args.seeds, budget, extra)
     if args.out:
         header = [
             "# MAMS: the trajectory length from the mean ESS (the paper's tuner) or per parameter (MCLMC's)",
             "",
             f"`python -m nextstat.benchmarks.mams_length_rule {' '.join(args.cases)} --seeds "
-            f"{' '.join(map(str, args.seeds))} --budget {args.budget} --adaptation {args.adaptation}`: our MAMS "
+            f"{' '.join(map(str, args.seeds))} --budget {args.budget} --adaptation {args.adaptation}"
+            + "".join(f" --set {item}" for item in args.settings)
+            + "`: our MAMS "
             "(target acceptance 0.9, eps jitter 0.1), the same chains under both rules; medians over seeds (a "
             "seed that never got there counts as the most costly). The costs are the MAMS paper's (gradients "
             "per chain after warmup until the median chain's b2 stays below 0.01); ESS is the minimum over "
