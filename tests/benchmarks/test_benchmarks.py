@@ -114,6 +114,19 @@ def test_mams_length_rule_runs_both_rules_on_the_same_chains(tmp_path, capsys):
         mams_length_rule.main(["std_normal_d2", "--budget", "2x200x200", "--set", "no_such_setting=1"])
 
 
+def test_mams_metric_cost_times_both_forms_of_the_preconditioner(tmp_path, capsys):
+    from nextstat.benchmarks import mams_metric_cost
+
+    out = tmp_path / "cost.md"
+    mams_metric_cost.main(["--dims", "3", "--draws", "5", "--repeats", "1", "--out", str(out)])
+    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| 3 |")][0]
+    cells = [cell.strip() for cell in row.split("|")[1:-1]]
+    assert float(cells[1]) > 0 and float(cells[2]) > 0 and cells[3].endswith("x")
+    assert out.read_text().startswith("# MAMS: a dense preconditioner's cost")
+    with pytest.raises(SystemExit):
+        mams_metric_cost.main(["--dims", "0"])
+
+
 @pytest.mark.skipif(
     len(os.sched_getaffinity(0)) < 2 if hasattr(os, "sched_getaffinity") else True,
     reason="pinning a run to a CPU of its own needs 2 usable CPUs",

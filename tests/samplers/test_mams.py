@@ -201,6 +201,13 @@ def test_a_dense_preconditioner_is_the_diagonal_one_where_it_is_diagonal_and_sta
     np.testing.assert_allclose(np.asarray(by_matrix.position), np.asarray(by_vector.position), atol=1e-12)
     rho = 0.9 ** np.abs(np.subtract.outer(np.arange(d), np.arange(d)))
     dense = jnp.asarray(rho * np.outer(np.sqrt(diagonal), np.sqrt(diagonal)))
+    # factored once (as sampling and warmup hold it) or at every transition: the same move
+    by_dense, _ = kernel(jax.random.key(5), state, 0.3, 2.0, dense, 0.1)
+    factor = mams.factored(dense)
+    assert isinstance(factor, mams.CholeskyFactor) and mams.factored(factor) is factor
+    by_factor, _ = kernel(jax.random.key(5), state, 0.3, 2.0, factor, 0.1)
+    np.testing.assert_array_equal(np.asarray(by_factor.position), np.asarray(by_dense.position))
+    assert mams.factored(diagonal) is diagonal
     trajectory = mams.integrate(_std_normal)
     u = mams.random_unit_vector(jax.random.key(2), d, jnp.float64)
     end, u_end, kinetic = trajectory(state, u, 0.3, 12, dense)
@@ -226,3 +233,20 @@ def test_the_low_rank_fisher_metric_takes_mams_through_a_correlated_posterior_th
     verdict = correctness(parameter_summary(result.draws, result.param_names), case.reference)
     assert verdict["verdict"] == "pass", verdict["max_z"]
     assert ess["fisher-lowrank"] > 5 * ess["fisher"], ess
+
+
+def test_auto_adaptation_is_the_low_rank_fisher_metric_up_to_100_parameters_and_the_variance_above():
+    from nextstat.cases import get_case
+    from nextstat.samplers.mams_warmup import AUTO_LOWRANK_MAX_DIM, auto_adaptation
+
+    assert resolve_settings({}, "nextstat_mams")["adaptation"] == "auto"
+    assert auto_adaptation(AUTO_LOWRANK_MAX_DIM) == "fisher-lowrank"
+    assert auto_adaptation(AUTO_LOWRANK_MAX_DIM + 1) == "variance"
+    case = get_case("eight_schools")
+    engine = load_engine("nextstat_mams")
+    auto = engine.run(case, resolve_settings({"target_accept": 0.9}, engine.name), Budget(2, 300, 200), 3)
+    explicit = resolve_settings({"target_accept": 0.9, "adaptation": "fisher-lowrank"}, engine.name)
+    lowrank = engine.run(case, explicit, Budget(2, 300, 200), 3)
+    assert auto.engine_info["adaptation_used"] == "fisher-lowrank"
+    assert "dense" in auto.engine_info["adaptation"]
+    np.testing.assert_array_equal(auto.draws, lowrank.draws)  # the same sampler, not a look-alike

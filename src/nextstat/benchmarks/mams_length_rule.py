@@ -51,9 +51,7 @@ def measure(case_name: str, rule: str, seed: int, budget: tuple[int, int, int], 
     from ..moment_bias import chain_moment_bias
 
     engine = load_engine(SAMPLE_METHODS["mams"])
-    settings = resolve_settings(
-        {"target_accept": 0.9, "eps_jitter": 0.1, **extra, "length_rule": rule}, engine.name
-    )
+    settings = resolve_settings({"target_accept": 0.9, "eps_jitter": 0.1, **extra, "length_rule": rule}, engine.name)
     case = get_case(case_name)
     result = engine.run(case, settings, Budget(*budget), seed)
     metrics = run_metrics(result, settings["max_tree_depth"])["metrics"]

@@ -3,9 +3,11 @@ every engine: chains one after another under the shared timing protocol (``run_c
 
 ``target_accept`` is MAMS's target acceptance (0.9 is the published choice; a suite
 sets it per row); ``eps_jitter`` (default 0.1) jitters the step size per transition;
-``adaptation`` is the metric's estimator, ``variance`` (default), ``fisher`` (the Fisher
-divergence's diagonal) or ``fisher-lowrank`` (its low-rank-plus-diagonal form, a dense
-preconditioner: ``samplers/mams_warmup.py``); ``length_rule`` how warmup sets the
+``adaptation`` is the metric's estimator, ``variance``, ``fisher`` (the Fisher
+divergence's diagonal), ``fisher-lowrank`` (its low-rank-plus-diagonal form, a dense
+preconditioner: ``samplers/mams_warmup.py``) or ``auto`` (the default: ``fisher-lowrank`` up to
+``mams_warmup.AUTO_LOWRANK_MAX_DIM`` parameters, ``variance`` above; the artifact's
+``engine_info.adaptation_used`` says which); ``length_rule`` how warmup sets the
 trajectory length from its draws' ESS (``per-parameter`` by default; ``mean-ess`` is the
 MAMS paper's tuner: shorter L, better on curved targets, worse on correlated posteriors
 that a diagonal does not whiten: ``benchmarks.mams_length_rule``).
@@ -31,6 +33,7 @@ METRIC_WORDS = {
     "fisher": "diagonal (Fisher-divergence sqrt(Var x / Var g))",
     "fisher-lowrank": "dense (the Fisher divergence's low-rank-plus-diagonal estimate, through its Cholesky factor)",
 }
+ADAPTATION_CHOICES = (*METRIC_WORDS, "auto")
 
 
 def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunResult:
@@ -38,11 +41,13 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     import jax
     import jax.numpy as jnp
 
-    from ..samplers.mams import build_kernel, random_trajectory_length
-    from ..samplers.mams_warmup import run_warmup
+    from ..samplers.mams import build_kernel, factored, random_trajectory_length
+    from ..samplers.mams_warmup import auto_adaptation, run_warmup
 
     jitter = float(settings["eps_jitter"])
     adaptation = settings["adaptation"]
+    if adaptation == "auto":
+        adaptation = auto_adaptation(case.dim)
     random_length = settings["length_jitter"] == "uniform"
     kernel = build_kernel(case.log_density)
 
@@ -66,13 +71,15 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
         return sample_from(key, *carry)
 
     def sample_from(key, state, step_size, inverse_metric, length):
+        metric = factored(inverse_metric)  # a dense metric factored once, not at every draw
+
         def one(state, draw_key):
             length_now = (
                 random_trajectory_length(jax.random.fold_in(draw_key, 1), length, step_size)
                 if random_length
                 else length
             )
-            state, info = kernel(draw_key, state, step_size, length_now, inverse_metric, jitter)
+            state, info = kernel(draw_key, state, step_size, length_now, metric, jitter)
             return state, (state.position, state.logdensity, info)
 
         return jax.lax.scan(one, state, jax.random.split(key, budget.draws))[1]
@@ -109,6 +116,7 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "step_size_per_chain": step_sizes,
             "initial_step_size_per_chain": initial_step_sizes,
             "climb_iterations_per_chain": [int(carry[1][1]) for carry in runs.carries],
+            "adaptation_used": adaptation,
             "eps_jitter": jitter,
             "length_jitter": settings["length_jitter"],
             "length_rule": settings["length_rule"],
@@ -128,11 +136,13 @@ ENGINE = EngineSpec(
     settings={
         "eps_jitter": EPS_JITTER,
         "adaptation": Setting(
-            "variance",
-            tuple(METRIC_WORDS),
+            "auto",
+            ADAPTATION_CHOICES,
             "the window's metric estimator: `variance` is the tuning window's variance, `fisher` "
             "the diagonal minimizer of the Fisher divergence over that window, `fisher-lowrank` its "
-            "low-rank-plus-diagonal form as a dense preconditioner (samplers/mams_warmup.metric_window)",
+            "low-rank-plus-diagonal form as a dense preconditioner (samplers/mams_warmup.metric_window); "
+            "`auto` is `fisher-lowrank` up to 100 parameters and `variance` above (mams_warmup.auto_adaptation)",
+            absent_means="variance",
         ),
         "length_rule": Setting(
             "per-parameter",

@@ -22,11 +22,13 @@ Then four phases over ``num_warmup`` iterations (a static schedule, fed to one `
 2. [30%, 60%): dual averaging goes on while the draws (and the gradients the kernel
    already holds at them), in the space the current preconditioner scales, feed the
    metric estimator of ``adaptation``: a Welford
-   variance (``variance``, the default), the Fisher-divergence diagonal
+   variance (``variance``), the Fisher-divergence diagonal
    sqrt(Var x / Var g) (``fisher``, ``fisher_metric.fisher_diagonal``) or its
    low-rank-plus-diagonal form (``fisher-lowrank``, ``fisher_metric.fisher_low_rank``),
-   which MAMS then applies as a dense preconditioner S (its Cholesky factor: position
-   steps S u, the force S' g; ``mams.preconditioner``);
+   which MAMS then applies as a dense preconditioner S (its Cholesky factor, factored
+   once when the metric is set: position steps S u, the force S' g;
+   ``mams.preconditioner``); the engine's ``auto`` picks between the last and the
+   first by the dimension (``auto_adaptation``);
    The window is two: at 40% the first window's estimate becomes the preconditioner and
    the second window [40%, 60%) estimates afresh in the space it preconditions (a chain
    still settling when the first window opened, or a first estimate that whitens a
@@ -63,7 +65,7 @@ from .approach import MAX_ITERATIONS as MAX_CLIMB
 from .approach import ApproachInfo, climb, curvature_metric
 from .ess import effective_sample_size
 from .fisher_metric import WindowEstimator, fisher_diagonal, fisher_low_rank
-from .mams import MAMSInfo, MAMSState, build_kernel, find_reasonable_step_size, init, preconditioner
+from .mams import MAMSInfo, MAMSState, build_kernel, factored, find_reasonable_step_size, init, preconditioner
 from .metrics import usable_metric
 from .stan_warmup import stan_variance
 from .step_size import DualAveraging, dual_averaging_init, dual_averaging_update
@@ -84,6 +86,20 @@ STEP_FLOOR = 1e-3
 #: minimizer from the draws and their gradients (diagonal), or its low-rank-plus-diagonal
 #: form, applied as a dense preconditioner (its Cholesky factor)
 ADAPTATIONS = ("variance", "fisher", "fisher-lowrank")
+#: ``adaptation="auto"`` (the engine's default) takes the low-rank Fisher estimate up to this
+#: many parameters and the variance above. On posteriordb's 35 posteriors (3 to 10
+#: parameters) the low-rank MAMS passes its health gate on 104 of 105 runs against the
+#: diagonal's 85 and gives 15x its bulk ESS per gradient at the median; on the MAMS paper's
+#: targets (2 to 100 parameters) it needs the fewest gradients of our MAMS's forms
+#: (reports/mams-paper/LENGTH_RULE.md). But a dense S costs d^2 a gradient: on a standard
+#: normal 2.0x the diagonal's time per gradient at d = 100, 4.4x at 300 and 57x at 1000
+#: (``benchmarks.mams_metric_cost``, reports/mams-paper/METRIC_COST.md).
+AUTO_LOWRANK_MAX_DIM = 100
+
+
+def auto_adaptation(d: int) -> str:
+    """What ``adaptation="auto"`` means for a posterior of d parameters."""
+    return "fisher-lowrank" if d <= AUTO_LOWRANK_MAX_DIM else "variance"
 
 
 def metric_window(adaptation: str, capacity: int = 1) -> WindowEstimator:
@@ -127,6 +143,7 @@ class MAMSWarmupState(NamedTuple):
     initial_step_size: jax.Array  # the heuristic's eps at the (climbed) start
     approach: ApproachInfo  # the climb from the start
     setup_grads: jax.Array  # gradient evaluations of the climb and the heuristic
+    factor: Any  # inverse_metric as the kernel takes it (``mams.factored``), refactored when it is set
 
 
 class Schedule(NamedTuple):
@@ -216,7 +233,9 @@ def run_warmup(
     # four steps per draw, or less where Stan's heuristic finds that too long (a far start);
     # dual averaging takes over
     four_steps = jnp.asarray(length / 4.0, dtype)
-    heuristic, heuristic_grads = find_reasonable_step_size(heuristic_key, kernel, state, four_steps, start_metric)
+    heuristic, heuristic_grads = find_reasonable_step_size(
+        heuristic_key, kernel, state, four_steps, factored(start_metric)
+    )
     step_size = jnp.minimum(four_steps, heuristic.astype(dtype))
     if trajectory_length is not None:
         plan = plan._replace(set_length=np.zeros(num_warmup, bool))
@@ -227,13 +246,13 @@ def run_warmup(
         length_now = jnp.where(
             early, jnp.minimum(carry.trajectory_length, EARLY_STEPS * carry.step_size), carry.trajectory_length
         )
-        state, info = kernel(key, carry.state, carry.step_size, length_now, carry.inverse_metric, jitter)
+        state, info = kernel(key, carry.state, carry.step_size, length_now, carry.factor, jitter)
         accept = jnp.where(jnp.isfinite(info.accept_prob), info.accept_prob, 0.0)
         da, step_size = dual_averaging_update(carry.dual_averaging, accept, delta=target_accept, floor=carry.step_floor)
         window_distance = carry.window_distance + jnp.where(add, info.distance, 0.0)
         # the window estimates in the space the current metric preconditions (S^-1 x, S' g),
         # so that Stan's shrinkage towards 1e-3 is relative to the scales already known
-        scale = preconditioner(carry.inverse_metric)
+        scale = preconditioner(carry.factor)
         window_state = jax.tree.map(
             lambda a, b: jnp.where(add, a, b),
             window.add(carry.window, scale.whiten(state.position), scale.force(state.logdensity_grad)),
@@ -265,6 +284,7 @@ def run_warmup(
         inverse_metric, new_length, step_size, da, floor = jax.lax.switch(
             branch, [carry_on, set_preconditioner, set_trajectory_length], None
         )
+        factor = jax.lax.cond(set_now, factored, lambda _: carry.factor, inverse_metric)
         # a set metric starts the next window afresh, in the space it preconditions
         window_state = jax.tree.map(
             lambda fresh, kept: jnp.where(set_now, fresh, kept), window.init(d, dtype), window_state
@@ -282,6 +302,7 @@ def run_warmup(
                 path_lengths=path_lengths,
                 step_floor=floor,
                 window_distance=window_distance,
+                factor=factor,
             ),
             info,
         )
@@ -300,6 +321,7 @@ def run_warmup(
         step_size,
         approach,
         approach.n_evals + curvature_grads + heuristic_grads,
+        factored(start_metric),
     )
     keys = jax.random.split(key, num_warmup)
     final, infos = jax.lax.scan(
@@ -321,9 +343,11 @@ def run_warmup(
 
 __all__ = [
     "ADAPTATIONS",
+    "AUTO_LOWRANK_MAX_DIM",
     "LENGTH_RULES",
     "MAMSInfo",
     "MAMSWarmupState",
+    "auto_adaptation",
     "run_warmup",
     "schedule",
     "default_trajectory_length",
