@@ -1,13 +1,14 @@
-"""Variants of our MAMS (``run.sh``) beside rows of the mams-posteriordb report's committed summary,
-per posterior: bulk ESS per sampling gradient, medians over seeds 42, 123, 777, with the seeds
-that passed the health gate in brackets; then the medians and quartiles over posteriors of the
-ratios, health passes, and reference misses.
+"""Variants of our MAMS (``run.sh``) beside rows of a suite report's committed summary, per
+case: bulk ESS per sampling gradient, medians over seeds 42, 123, 777, with the seeds that
+passed the health gate in brackets; then the medians and quartiles over cases of the ratios,
+health passes, and reference misses.
 
-    python reports/mams-posteriordb/variants/compare.py VARIANT [--against LABEL] [--nuts LABEL]
+    python reports/mams-posteriordb/variants/compare.py VARIANT [--against LABEL] [--nuts LABEL] [--summary FILE]
 
-VARIANT is a folder of artifacts (``variants/NAME``); ``--against`` the summary's MAMS row it
-replaces (default ``nextstat_mams_fisher_lowrank``), ``--nuts`` our NUTS row with the matching
-metric (default ``nextstat_nuts_fisher_lowrank``).
+VARIANT is a folder of artifacts (``reports/SUITE/variants/NAME``); ``--summary`` the report's
+summary (default: ``summary.json`` two folders above VARIANT, the suite's own); ``--against``
+the summary's MAMS row it replaces (default ``nextstat_mams_fisher_lowrank``), ``--nuts`` our
+NUTS row with the matching metric (default ``nextstat_nuts_fisher_lowrank``).
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ import collections
 import json
 import pathlib
 import statistics
-
-HERE = pathlib.Path(__file__).resolve().parent
 
 
 def variant_runs(folder: pathlib.Path) -> dict[str, list[tuple[float | None, bool, str | None]]]:
@@ -46,14 +45,18 @@ def main() -> None:
     parser.add_argument("variant", type=pathlib.Path)
     parser.add_argument("--against", default="nextstat_mams_fisher_lowrank")
     parser.add_argument("--nuts", default="nextstat_nuts_fisher_lowrank")
+    parser.add_argument("--summary", type=pathlib.Path)
     args = parser.parse_args()
-    summary = json.loads((HERE.parent / "summary.json").read_text())
+    summary_path = args.summary or args.variant.resolve().parent.parent / "summary.json"
+    if not summary_path.is_file():
+        parser.error(f"{summary_path}: no such summary (give --summary)")
+    summary = json.loads(summary_path.read_text())
     rows = {(row["label"], row["case"]): row for row in summary["rows"]}
     runs = variant_runs(args.variant)
     if not runs:
         parser.error(f"{args.variant}: no artifacts")
     name = args.variant.name
-    print(f"| posterior | `{args.against}` (health) | `{name}` (health) | over `{args.against}` | over `{args.nuts}` |")
+    print(f"| case | `{args.against}` (health) | `{name}` (health) | over `{args.against}` | over `{args.nuts}` |")
     print("|---|---|---|---|---|")
     over_row, over_nuts = [], []
     passed = total = row_passed = row_total = 0
@@ -81,7 +84,7 @@ def main() -> None:
             f"({healthy}/{len(per_seed)}) | {value / base:.2f}x | {value / nuts_value:.2f}x |"
         )
     print(
-        f"\n{len(runs)} posteriors. Bulk ESS per gradient, median [quartiles] over posteriors: "
+        f"\n{len(runs)} cases. Bulk ESS per gradient, median [quartiles] over cases: "
         f"over `{args.against}` {quartiles(over_row)}; over `{args.nuts}` {quartiles(over_nuts)}, "
         f"below 1x on {sum(r < 1 for r in over_nuts)}."
     )
