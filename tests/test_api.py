@@ -12,6 +12,7 @@ def test_sample_returns_inference_data_with_arviz_names():
         idata.sample_stats.data_vars
     )
     assert (idata.posterior["tau"].values > 0).all()
+    assert idata.attrs["adaptation"] == "stan"  # NUTS's default, as its artifact would say
     assert idata.attrs["grad_evals_sampling"] == int(idata.sample_stats["n_steps"].sum())
     again = nextstat.sample("eight_schools", n_chains=2, n_warmup=200, n_samples=300, seed=3, target_accept=0.95)
     np.testing.assert_array_equal(idata.posterior["mu"].values, again.posterior["mu"].values)
@@ -55,6 +56,7 @@ def test_sample_with_mams_and_auto():
     )
     assert idata.posterior["x"].shape == (2, 200, 2)
     assert idata.attrs["method"] == "mams"
+    assert idata.attrs["adaptation"] == "fisher-lowrank"  # the engine's default, "auto", at d = 2
     assert choose_method(get_case("glm_logistic_n200_p6")) == "nuts"
     assert choose_method(get_case("eight_schools")) == "mams"
     assert choose_method(get_case("neal_funnel_ncp_10d")) == "mams"
@@ -71,6 +73,7 @@ def test_sample_with_mams_and_auto():
         target_accept=0.9,
         adaptation="fisher",
     )
+    assert fisher.attrs["adaptation"] == "fisher"
     assert fisher.posterior["x"].shape == mams.posterior["x"].shape  # same run but the metric estimator
     assert not np.array_equal(fisher.posterior["x"].values, mams.posterior["x"].values)
     with pytest.raises(ValueError, match="adaptation='covariance': must be one of variance, fisher, fisher-lowrank"):

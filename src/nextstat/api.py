@@ -43,7 +43,7 @@ def sample(
     target_accept: float = 0.8,
     max_tree_depth: int = 10,
     metric: str = "diag",
-    adaptation: str = "stan",
+    adaptation: str | None = None,
     dim: int | None = None,
     dtype: str = "float64",
 ):
@@ -65,10 +65,12 @@ def sample(
     A run with frozen chains, a collapsed step size or R-hat above 1.01 warns
     (``SamplingWarning``) instead of returning silently.
 
-    ``adaptation`` is the warmup's metric estimator: ``"stan"`` (Stan's windowed
-    variance; for MAMS and LAPS, their variance estimate), ``"fisher"`` (the diagonal
+    ``adaptation`` is the warmup's metric estimator: by default (None) each method's own
+    (NUTS: Stan's; MAMS: ``"auto"``, the low-rank Fisher estimate up to 100 parameters and
+    the variance above; LAPS: the chains' variance); ``"stan"`` (Stan's windowed variance;
+    for MAMS and LAPS, their variance estimate), ``"fisher"`` (the diagonal
     Fisher-divergence minimizer from the warmup draws and their gradients; every method)
-    or ``"fisher-lowrank"`` (NUTS only); see ``nextstat.samplers.fisher_metric``. NUTS
+    or ``"fisher-lowrank"`` (NUTS and MAMS); see ``nextstat.samplers.fisher_metric``. NUTS
     estimates the Fisher ones on nutpie's warmup schedule (``samplers.nutpie_warmup``) and
     Stan's variance on Stan's windows.
 
@@ -129,9 +131,9 @@ def _run(
     """One engine run and what is wrong with it (``run_problems``)."""
     overrides: dict[str, Any] = {"target_accept": target_accept, "metric": metric, "dtype": dtype}
     if method == "nuts":
-        overrides.update(max_tree_depth=max_tree_depth, adaptation=adaptation)
-    else:  # MAMS and LAPS name Stan's estimator after what it is, the variance
-        overrides["adaptation"] = "variance" if adaptation == "stan" else adaptation
+        overrides["max_tree_depth"] = max_tree_depth
+    if adaptation is not None:  # MAMS and LAPS name Stan's estimator after what it is, the variance
+        overrides["adaptation"] = "variance" if adaptation == "stan" and method != "nuts" else adaptation
     if method == "laps":
         overrides.update(chain_method="vectorized", report_chains=min(256, n_chains))
     settings = resolve_settings(overrides, SAMPLE_METHODS[method])
@@ -140,6 +142,8 @@ def _run(
 
     engine = load_engine(SAMPLE_METHODS[method])
     result = engine.run(case, settings, budget, seed)
+    # what the warmup estimated with (MAMS's engine resolves its "auto" itself)
+    result.engine_info.setdefault("adaptation_used", settings["adaptation"])
     return result, run_problems(result, engine.health_gate, max_tree_depth)
 
 
@@ -183,7 +187,7 @@ def _inference_data(result, case: Case, method: str, common: dict[str, Any], aut
         "case": case.name,
         "seed": common["seed"],
         "target_accept": common["target_accept"],
-        "adaptation": common["adaptation"],
+        "adaptation": result.engine_info["adaptation_used"],
         "grad_evals_warmup": result.grad_evals_warmup,
         "grad_evals_sampling": result.grad_evals_sampling,
         "warmup_s": result.warmup_s,
