@@ -4,8 +4,14 @@
 # run` per case and seed, artifacts in reports/SUITE/variants/NAME/ (a run whose artifact is
 # there already is skipped, so an interrupted variant resumes):
 #
-#     [SUITE=mams-cpu] bash reports/mams-posteriordb/variants/run.sh NAME [--set KEY=VALUE ...]
+#     [SUITE=mams-cpu] [ENGINE=...] [BUDGET=...] bash reports/mams-posteriordb/variants/run.sh NAME [--set KEY=VALUE ...]
 #     e.g. run.sh lowrank-mean-ess --set 'adaptation="fisher-lowrank"' --set 'length_rule="mean-ess"'
+#
+# ENGINE (default nextstat_mams, which also gets the suites' target_accept=0.9 and
+# eps_jitter=0.1) and BUDGET (default 4x1000x1000) run another engine the same way, e.g.
+# BlackJAX's MAMS as the mams-posteriordb suite's row runs it:
+#     ENGINE=blackjax_mams BUDGET=16x1000x1000 run.sh blackjax_mams --set chain_method=vectorized \
+#         --set target_accept=0.9 --set report_chains=16 --set kernel=dynamic
 #
 # compare.py then sets each variant beside the suite's committed rows.
 set -e
@@ -13,6 +19,10 @@ cd "$(dirname "$0")/../../.."
 export NEXTSTAT_POSTERIORDB=${NEXTSTAT_POSTERIORDB:-../shared/posteriordb}
 PYTHON=${PYTHON:-.venv/bin/python}
 SUITE=${SUITE:-mams-posteriordb}
+ENGINE=${ENGINE:-nextstat_mams}
+BUDGET=${BUDGET:-4x1000x1000}
+ours=()
+[ "$ENGINE" = nextstat_mams ] && ours=(--set target_accept=0.9 --set eps_jitter=0.1)
 name=${1:?usage: run.sh NAME [--set KEY=VALUE ...]}
 shift
 out=reports/$SUITE/variants/$name
@@ -22,8 +32,7 @@ for case in $cases; do
   for seed in 42 123 777; do
     artifact=$out/${case#pdb:}_$seed.json
     [ -e "$artifact" ] && continue
-    "$PYTHON" -m nextstat run --case "$case" --engine nextstat_mams --seed $seed --budget 4x1000x1000 \
-      --label "nextstat_mams_$name" --suite "$SUITE" \
-      --set target_accept=0.9 --set eps_jitter=0.1 "$@" --out "$artifact" || true
+    "$PYTHON" -m nextstat run --case "$case" --engine "$ENGINE" --seed $seed --budget "$BUDGET" \
+      --label "${ENGINE}_$name" --suite "$SUITE" "${ours[@]}" "$@" --out "$artifact" || true
   done
 done
