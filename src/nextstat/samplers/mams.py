@@ -87,7 +87,7 @@ class Preconditioner(NamedTuple):
 class CholeskyFactor(NamedTuple):
     """A dense inverse metric given by its lower Cholesky factor, factored once (``factored``)
     instead of at every transition: the factorization costs d^3 / 3, where a transition's
-    products with it cost d^2 a gradient (at d = 300 it was most of the transition's time)."""
+    products with it cost d^2 a gradient."""
 
     lower: jax.Array
 
