@@ -41,7 +41,7 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     import jax
     import jax.numpy as jnp
 
-    from ..samplers.mams import build_kernel, factored, random_trajectory_length
+    from ..samplers.mams import build_kernel, random_trajectory_length
     from ..samplers.mams_warmup import auto_adaptation, run_warmup
 
     jitter = float(settings["eps_jitter"])
@@ -63,16 +63,15 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             adaptation=adaptation,
             length_rule=settings["length_rule"],
         )
-        carry = (final.state, final.step_size, final.inverse_metric, final.trajectory_length)
+        # the metric as the kernel takes it: warmup holds it factored (a dense one by its Cholesky factor)
+        carry = (final.state, final.step_size, final.factor, final.trajectory_length)
         setup = (final.initial_step_size, final.approach.iterations)
         return (carry, setup), jnp.sum(info.n_grads) + final.setup_grads
 
     def sample(key, carry, setup):
         return sample_from(key, *carry)
 
-    def sample_from(key, state, step_size, inverse_metric, length):
-        metric = factored(inverse_metric)  # a dense metric factored once, not at every draw
-
+    def sample_from(key, state, step_size, metric, length):
         def one(state, draw_key):
             length_now = (
                 random_trajectory_length(jax.random.fold_in(draw_key, 1), length, step_size)
