@@ -250,3 +250,32 @@ def test_auto_adaptation_is_the_low_rank_fisher_metric_up_to_100_parameters_and_
     assert auto.engine_info["adaptation_used"] == "fisher-lowrank"
     assert "dense" in auto.engine_info["adaptation"]
     np.testing.assert_array_equal(auto.draws, lowrank.draws)  # the same sampler, not a look-alike
+
+
+def test_the_settle_check_resumes_a_chain_that_warmup_left_where_its_step_is_far_too_long():
+    """A chain that settled passes the check untouched (state, eps and the rounds counter);
+    the same chain handed a step 30x too long accepts nothing in its probes, resumes dual
+    averaging, and comes out accepting again at a shorter step, the extra gradients counted."""
+    from nextstat.samplers import mams_warmup
+
+    d = 5
+    kernel = mams.build_kernel(_std_normal)
+    settled, _ = mams_warmup.run_warmup(jax.random.key(2), jnp.ones(d), _std_normal, 400, kernel=kernel)
+    assert int(settled.settle_rounds) == 0 and float(settled.settle_acceptance) >= mams_warmup.SETTLE_ACCEPT
+    window = mams_warmup.metric_window("variance")
+    iterate = mams_warmup.warmup_iteration(
+        kernel, window, d, target_accept=0.9, jitter=0.1, length_rule="per-parameter", step_floor=1e-3
+    )
+    again = mams_warmup.settle(jax.random.key(3), kernel, settled, iterate, 40, 0.1, 1e-3)
+    assert int(again.settle_rounds) == 0
+    np.testing.assert_array_equal(np.asarray(again.state.position), np.asarray(settled.state.position))
+    assert float(again.step_size) == float(settled.step_size)
+
+    too_long = settled._replace(step_size=30.0 * settled.step_size, trajectory_length=30.0 * settled.step_size)
+    probe, _ = mams_warmup.probe_acceptance(jax.random.key(4), kernel, too_long, 0.1)
+    assert float(probe) < mams_warmup.SETTLE_ACCEPT
+    resumed = mams_warmup.settle(jax.random.key(3), kernel, too_long, iterate, 40, 0.1, 1e-3)
+    assert 1 <= int(resumed.settle_rounds) <= mams_warmup.SETTLE_ROUNDS
+    assert float(resumed.settle_acceptance) >= mams_warmup.SETTLE_ACCEPT
+    assert float(resumed.step_size) < 0.5 * float(too_long.step_size)
+    assert int(resumed.setup_grads) > int(too_long.setup_grads) + 40

@@ -41,6 +41,7 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
     import jax
     import jax.numpy as jnp
 
+    from ..samplers import mams_warmup
     from ..samplers.mams import build_kernel, random_trajectory_length
     from ..samplers.mams_warmup import auto_adaptation, run_warmup
 
@@ -65,7 +66,7 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
         )
         # the metric as the kernel takes it: warmup holds it factored (a dense one by its Cholesky factor)
         carry = (final.state, final.step_size, final.factor, final.trajectory_length)
-        setup = (final.initial_step_size, final.approach.iterations)
+        setup = (final.initial_step_size, final.approach.iterations, final.settle_rounds)
         return (carry, setup), jnp.sum(info.n_grads) + final.setup_grads
 
     def sample(key, carry, setup):
@@ -110,11 +111,15 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "nats); Stan's step-size heuristic; dual averaging of eps to target_accept, floored at "
             f"1e-3 x its restart eps; {METRIC_WORDS[adaptation]} preconditioner"
             " from two windows (30-40%, then 40-60% of warmup in the first's space); L = 0.4 x path length per"
-            " effective sample over 60-80% of warmup",
+            f" effective sample over 60-80% of warmup; a chain whose {mams_warmup.SETTLE_PROBES} probe transitions"
+            f" at the final eps accept under {mams_warmup.SETTLE_ACCEPT} on average resumes dual averaging for"
+            f" {mams_warmup.SETTLE_FRACTION:.0%} more of warmup (at most {mams_warmup.SETTLE_ROUNDS} times)",
             "trajectory_length_per_chain": lengths,
             "step_size_per_chain": step_sizes,
             "initial_step_size_per_chain": initial_step_sizes,
             "climb_iterations_per_chain": [int(carry[1][1]) for carry in runs.carries],
+            # how often the settle check at warmup's end resumed dual averaging (mams_warmup.settle)
+            "settle_rounds_per_chain": [int(carry[1][2]) for carry in runs.carries],
             "adaptation_used": adaptation,
             "eps_jitter": jitter,
             "length_jitter": settings["length_jitter"],

@@ -49,6 +49,17 @@ Then four phases over ``num_warmup`` iterations (a static schedule, fed to one `
    diagonal preconditioner leaves correlated (posteriordb's earnings regressions):
    ``benchmarks.mams_length_rule`` measures both side by side. Dual averaging restarts
    for the new L and runs to the end, where eps = exp(x_bar).
+
+Last, a settle check (``settle``): ``SETTLE_PROBES`` transitions at the final eps, L and
+metric from the final state, on a key of their own, their moves discarded. A chain whose
+mean acceptance over them is below ``SETTLE_ACCEPT`` has not settled where it ended:
+warmup's last transitions can carry a chain into a narrow region (a funnel's neck: on
+inference-gym's Brownian motion with unknown scales, seed 123, one chain of 32 ended at log
+density 72 against the others' 22-52, where eps = 2.48 gives every proposal an energy error
+of 180-540, and accepted nothing in 8,000 draws). Such a chain resumes dual averaging for
+another ``SETTLE_FRACTION`` of warmup from where it is, and is probed again, at most
+``SETTLE_ROUNDS`` times. A chain that passes keeps its state and eps, so its draws are the
+same as without the check; the probes' gradients count as warmup's.
 """
 
 from __future__ import annotations
@@ -95,6 +106,13 @@ ADAPTATIONS = ("variance", "fisher", "fisher-lowrank")
 #: normal 2.0x the diagonal's time per gradient at d = 100, 4.4x at 300 and 57x at 1000
 #: (``benchmarks.mams_metric_cost``, reports/mams-paper/METRIC_COST.md).
 AUTO_LOWRANK_MAX_DIM = 100
+#: the settle check at the end of warmup: this many probe transitions at the final eps ...
+SETTLE_PROBES = 20
+#: ... whose mean acceptance below this (far under any target) means the chain has not settled
+SETTLE_ACCEPT = 0.25
+#: an unsettled chain resumes dual averaging for this fraction of warmup (at least 10
+#: iterations), at most this many times
+SETTLE_FRACTION, SETTLE_ROUNDS = 0.1, 3
 
 
 def auto_adaptation(d: int) -> str:
@@ -142,8 +160,12 @@ class MAMSWarmupState(NamedTuple):
     window_distance: jax.Array  # how far the chain moved while the metric window collected
     initial_step_size: jax.Array  # the heuristic's eps at the (climbed) start
     approach: ApproachInfo  # the climb from the start
-    setup_grads: jax.Array  # gradient evaluations of the climb and the heuristic
+    #: gradient evaluations outside the schedule's iterations: the climb, the heuristic, and
+    #: the settle check's probes and resumed iterations
+    setup_grads: jax.Array
     factor: Any  # inverse_metric as the kernel takes it (``mams.factored``), refactored when it is set
+    settle_rounds: jax.Array  # how many times the settle check resumed dual averaging
+    settle_acceptance: jax.Array  # the last settle probes' mean acceptance
 
 
 class Schedule(NamedTuple):
@@ -189,6 +211,122 @@ def length_from_draws(draws, path_lengths, d: int, rule: str = "per-parameter"):
 
 def default_trajectory_length(d: int) -> float:
     return math.sqrt(d)
+
+
+def probe_acceptance(key, kernel, warm: MAMSWarmupState, jitter):
+    """Mean acceptance of ``SETTLE_PROBES`` transitions from warmup's final state at its
+    final eps, L and metric (the moves are discarded), and their gradient count."""
+
+    def one(state, draw_key):
+        state, info = kernel(draw_key, state, warm.step_size, warm.trajectory_length, warm.factor, jitter)
+        return state, (jnp.where(jnp.isfinite(info.accept_prob), info.accept_prob, 0.0), info.n_grads)
+
+    _, (accept, grads) = jax.lax.scan(one, warm.state, jax.random.split(key, SETTLE_PROBES))
+    return jnp.mean(accept), jnp.sum(grads)
+
+
+def settle(key, kernel, warm: MAMSWarmupState, iterate: Callable, resume_iterations: int, jitter, step_floor):
+    """The settle check (module docstring): probe; while the probes accept less than
+    ``SETTLE_ACCEPT`` on average (at most ``SETTLE_ROUNDS`` times), resume dual averaging from
+    the current state for ``resume_iterations`` of ``iterate`` (warmup's own iteration, with
+    nothing left to set) and probe again."""
+    accept, grads = probe_acceptance(jax.random.fold_in(key, 0), kernel, warm, jitter)
+    warm = warm._replace(setup_grads=warm.setup_grads + grads, settle_acceptance=accept)
+    none = jnp.zeros(resume_iterations, bool)
+    no_slot = jnp.full(resume_iterations, -1)
+
+    def unsettled(warm):
+        return (warm.settle_acceptance < SETTLE_ACCEPT) & (warm.settle_rounds < SETTLE_ROUNDS)
+
+    def resume(warm):
+        round_key = jax.random.fold_in(key, 1 + warm.settle_rounds)
+        resume_key, probe_key = jax.random.split(round_key)
+        eps = warm.step_size
+        warm = warm._replace(dual_averaging=dual_averaging_init(eps), step_floor=step_floor * eps)
+        inputs = (jax.random.split(resume_key, resume_iterations), none, none, none, no_slot, none)
+        warm, infos = jax.lax.scan(iterate, warm, inputs)
+        warm = warm._replace(step_size=jnp.exp(warm.dual_averaging.x_bar))
+        accept, grads = probe_acceptance(probe_key, kernel, warm, jitter)
+        return warm._replace(
+            setup_grads=warm.setup_grads + jnp.sum(infos.n_grads) + grads,
+            settle_rounds=warm.settle_rounds + 1,
+            settle_acceptance=accept,
+        )
+
+    return jax.lax.while_loop(unsettled, resume, warm)
+
+
+def warmup_iteration(kernel, window: WindowEstimator, d: int, *, target_accept, jitter, length_rule: str, step_floor):
+    """One warmup iteration, ``(state, (key, early, add, set_now, keep, set_length)) ->
+    (state, info)``: a transition, dual averaging, and what ``schedule`` says this iteration
+    does (cap the steps, feed the metric window, set the metric, keep the draw, set L)."""
+
+    def one(carry: MAMSWarmupState, inputs):
+        key, early, add, set_now, keep, set_length = inputs
+        length_now = jnp.where(
+            early, jnp.minimum(carry.trajectory_length, EARLY_STEPS * carry.step_size), carry.trajectory_length
+        )
+        state, info = kernel(key, carry.state, carry.step_size, length_now, carry.factor, jitter)
+        accept = jnp.where(jnp.isfinite(info.accept_prob), info.accept_prob, 0.0)
+        da, step_size = dual_averaging_update(carry.dual_averaging, accept, delta=target_accept, floor=carry.step_floor)
+        window_distance = carry.window_distance + jnp.where(add, info.distance, 0.0)
+        # the window estimates in the space the current metric preconditions (S^-1 x, S' g),
+        # so that Stan's shrinkage towards 1e-3 is relative to the scales already known
+        scale = preconditioner(carry.factor)
+        window_state = jax.tree.map(
+            lambda a, b: jnp.where(add, a, b),
+            window.add(carry.window, scale.whiten(state.position), scale.force(state.logdensity_grad)),
+            carry.window,
+        )
+        slot = jnp.maximum(keep, 0)
+        path = (info.n_grads // 2) * carry.step_size  # integrator steps x eps (jitter averages out)
+        draws = jnp.where(keep >= 0, carry.draws.at[slot].set(scale.whiten(state.position)), carry.draws)
+        path_lengths = jnp.where(keep >= 0, carry.path_lengths.at[slot].set(path), carry.path_lengths)
+
+        def set_preconditioner(_):
+            estimate = _compose(carry.inverse_metric, window.estimate(window_state))
+            # a chain that did not move over the window has no variance to estimate from
+            usable = (window_distance > 0) & usable_metric(estimate)
+            inverse_metric = jnp.where(usable, estimate, carry.inverse_metric)
+            # the step size that worked in the old metric, rescaled to the new metric's mean scale
+            eps = jnp.exp(da.x_bar) * jnp.sqrt(_mean_variance(carry.inverse_metric) / _mean_variance(inverse_metric))
+            return inverse_metric, carry.trajectory_length, eps, dual_averaging_init(eps), step_floor * eps
+
+        def set_trajectory_length(_):
+            new_length = length_from_draws(draws, path_lengths, d, length_rule)
+            eps = jnp.minimum(jnp.exp(da.x_bar), new_length)
+            return carry.inverse_metric, new_length, eps, dual_averaging_init(eps), step_floor * eps
+
+        def carry_on(_):
+            return carry.inverse_metric, carry.trajectory_length, step_size, da, carry.step_floor
+
+        branch = jnp.where(set_now, 1, jnp.where(set_length, 2, 0))
+        inverse_metric, new_length, step_size, da, floor = jax.lax.switch(
+            branch, [carry_on, set_preconditioner, set_trajectory_length], None
+        )
+        factor = jax.lax.cond(set_now, factored, lambda _: carry.factor, inverse_metric)
+        # a set metric starts the next window afresh, in the space it preconditions
+        fresh_window = window.init(d, carry.state.position.dtype)
+        window_state = jax.tree.map(lambda fresh, kept: jnp.where(set_now, fresh, kept), fresh_window, window_state)
+        window_distance = jnp.where(set_now, 0.0, window_distance)
+        return (
+            carry._replace(
+                state=state,
+                step_size=step_size,
+                inverse_metric=inverse_metric,
+                trajectory_length=new_length,
+                dual_averaging=da,
+                window=window_state,
+                draws=draws,
+                path_lengths=path_lengths,
+                step_floor=floor,
+                window_distance=window_distance,
+                factor=factor,
+            ),
+            info,
+        )
+
+    return one
 
 
 def run_warmup(
@@ -241,71 +379,9 @@ def run_warmup(
         plan = plan._replace(set_length=np.zeros(num_warmup, bool))
     capacity = max(1, int(np.max(plan.keep_index, initial=-1)) + 1)
 
-    def one(carry: MAMSWarmupState, inputs):
-        key, early, add, set_now, keep, set_length = inputs
-        length_now = jnp.where(
-            early, jnp.minimum(carry.trajectory_length, EARLY_STEPS * carry.step_size), carry.trajectory_length
-        )
-        state, info = kernel(key, carry.state, carry.step_size, length_now, carry.factor, jitter)
-        accept = jnp.where(jnp.isfinite(info.accept_prob), info.accept_prob, 0.0)
-        da, step_size = dual_averaging_update(carry.dual_averaging, accept, delta=target_accept, floor=carry.step_floor)
-        window_distance = carry.window_distance + jnp.where(add, info.distance, 0.0)
-        # the window estimates in the space the current metric preconditions (S^-1 x, S' g),
-        # so that Stan's shrinkage towards 1e-3 is relative to the scales already known
-        scale = preconditioner(carry.factor)
-        window_state = jax.tree.map(
-            lambda a, b: jnp.where(add, a, b),
-            window.add(carry.window, scale.whiten(state.position), scale.force(state.logdensity_grad)),
-            carry.window,
-        )
-        slot = jnp.maximum(keep, 0)
-        path = (info.n_grads // 2) * carry.step_size  # integrator steps x eps (jitter averages out)
-        draws = jnp.where(keep >= 0, carry.draws.at[slot].set(scale.whiten(state.position)), carry.draws)
-        path_lengths = jnp.where(keep >= 0, carry.path_lengths.at[slot].set(path), carry.path_lengths)
-
-        def set_preconditioner(_):
-            estimate = _compose(carry.inverse_metric, window.estimate(window_state))
-            # a chain that did not move over the window has no variance to estimate from
-            usable = (window_distance > 0) & usable_metric(estimate)
-            inverse_metric = jnp.where(usable, estimate, carry.inverse_metric)
-            # the step size that worked in the old metric, rescaled to the new metric's mean scale
-            eps = jnp.exp(da.x_bar) * jnp.sqrt(_mean_variance(carry.inverse_metric) / _mean_variance(inverse_metric))
-            return inverse_metric, carry.trajectory_length, eps, dual_averaging_init(eps), step_floor * eps
-
-        def set_trajectory_length(_):
-            new_length = length_from_draws(draws, path_lengths, d, length_rule)
-            eps = jnp.minimum(jnp.exp(da.x_bar), new_length)
-            return carry.inverse_metric, new_length, eps, dual_averaging_init(eps), step_floor * eps
-
-        def carry_on(_):
-            return carry.inverse_metric, carry.trajectory_length, step_size, da, carry.step_floor
-
-        branch = jnp.where(set_now, 1, jnp.where(set_length, 2, 0))
-        inverse_metric, new_length, step_size, da, floor = jax.lax.switch(
-            branch, [carry_on, set_preconditioner, set_trajectory_length], None
-        )
-        factor = jax.lax.cond(set_now, factored, lambda _: carry.factor, inverse_metric)
-        # a set metric starts the next window afresh, in the space it preconditions
-        window_state = jax.tree.map(
-            lambda fresh, kept: jnp.where(set_now, fresh, kept), window.init(d, dtype), window_state
-        )
-        window_distance = jnp.where(set_now, 0.0, window_distance)
-        return (
-            carry._replace(
-                state=state,
-                step_size=step_size,
-                inverse_metric=inverse_metric,
-                trajectory_length=new_length,
-                dual_averaging=da,
-                window=window_state,
-                draws=draws,
-                path_lengths=path_lengths,
-                step_floor=floor,
-                window_distance=window_distance,
-                factor=factor,
-            ),
-            info,
-        )
+    one = warmup_iteration(
+        kernel, window, d, target_accept=target_accept, jitter=jitter, length_rule=length_rule, step_floor=step_floor
+    )
 
     initial = MAMSWarmupState(
         state,
@@ -322,6 +398,8 @@ def run_warmup(
         approach,
         approach.n_evals + curvature_grads + heuristic_grads,
         factored(start_metric),
+        jnp.zeros((), jnp.int32),
+        jnp.ones((), dtype),
     )
     keys = jax.random.split(key, num_warmup)
     final, infos = jax.lax.scan(
@@ -338,6 +416,9 @@ def run_warmup(
     )
     if num_warmup > 0:
         final = final._replace(step_size=jnp.exp(final.dual_averaging.x_bar))
+        settle_key = jax.random.fold_in(key, 0x5E771E)
+        resume_iterations = max(10, int(SETTLE_FRACTION * num_warmup))
+        final = settle(settle_key, kernel, final, one, resume_iterations, jitter, step_floor)
     return final, infos
 
 
@@ -347,9 +428,16 @@ __all__ = [
     "LENGTH_RULES",
     "MAMSInfo",
     "MAMSWarmupState",
+    "SETTLE_ACCEPT",
+    "SETTLE_FRACTION",
+    "SETTLE_PROBES",
+    "SETTLE_ROUNDS",
     "auto_adaptation",
+    "probe_acceptance",
     "run_warmup",
     "schedule",
+    "settle",
+    "warmup_iteration",
     "default_trajectory_length",
     "length_from_draws",
     "metric_window",
