@@ -1,9 +1,10 @@
 """Variants of our MAMS (``run.sh``) beside rows of a suite report's committed summary, per
-case: bulk ESS per sampling gradient, medians over seeds 42, 123, 777, with the seeds that
+case: bulk (or, with ``--tail``, tail) ESS per sampling gradient, medians over seeds 42, 123, 777, with the seeds that
 passed the health gate in brackets; then the medians and quartiles over cases of the ratios,
 health passes, and reference misses.
 
-    python reports/mams-posteriordb/variants/compare.py VARIANT [--against LABEL] [--nuts LABEL] [--summary FILE]
+    python reports/mams-posteriordb/variants/compare.py VARIANT [--against LABEL] [--nuts LABEL]
+        [--summary FILE] [--tail]
 
 VARIANT is a folder of artifacts (``reports/SUITE/variants/NAME``); ``--summary`` the report's
 summary (default: ``summary.json`` two folders above VARIANT, the suite's own); ``--against``
@@ -20,15 +21,15 @@ import pathlib
 import statistics
 
 
-def variant_runs(folder: pathlib.Path) -> dict[str, list[tuple[float | None, bool, str | None]]]:
-    """case -> per seed (bulk ESS per sampling gradient, health passed, correctness verdict)."""
+def variant_runs(folder: pathlib.Path, ess: str = "bulk") -> dict[str, list[tuple[float | None, bool, str | None]]]:
+    """case -> per seed (``ess`` ESS per sampling gradient, health passed, correctness verdict)."""
     runs: dict[str, list] = collections.defaultdict(list)
     for path in sorted(folder.glob("*.json")):
         artifact = json.loads(path.read_text())
         if artifact.get("status") != "ok":
             runs[artifact["case"]].append((None, False, None))
             continue
-        per_grad = artifact["diagnostics"]["min_ess_bulk"] / artifact["gradients"]["sampling"]
+        per_grad = artifact["diagnostics"][f"min_ess_{ess}"] / artifact["gradients"]["sampling"]
         runs[artifact["case"]].append(
             (per_grad, bool(artifact["quality"]["passed"]), artifact["correctness"]["verdict"])
         )
@@ -46,13 +47,15 @@ def main() -> None:
     parser.add_argument("--against", default="nextstat_mams_fisher_lowrank")
     parser.add_argument("--nuts", default="nextstat_nuts_fisher_lowrank")
     parser.add_argument("--summary", type=pathlib.Path)
+    parser.add_argument("--tail", action="store_true", help="tail ESS per gradient instead of bulk")
     args = parser.parse_args()
+    ess = "tail" if args.tail else "bulk"
     summary_path = args.summary or args.variant.resolve().parent.parent / "summary.json"
     if not summary_path.is_file():
         parser.error(f"{summary_path}: no such summary (give --summary)")
     summary = json.loads(summary_path.read_text())
     rows = {(row["label"], row["case"]): row for row in summary["rows"]}
-    runs = variant_runs(args.variant)
+    runs = variant_runs(args.variant, ess)
     if not runs:
         parser.error(f"{args.variant}: no artifacts")
     name = args.variant.name
@@ -71,8 +74,8 @@ def main() -> None:
         misses += [(case, verdict) for _, _, verdict in per_seed if verdict not in ("pass", None)]
         row, nuts = rows[(args.against, case)], rows[(args.nuts, case)]
         row_passed, row_total = row_passed + row["health_passed"], row_total + row["n_ok"]
-        base = row["metrics"]["ess_bulk_per_grad"]["median"]
-        nuts_value = nuts["metrics"]["ess_bulk_per_grad"]["median"]
+        base = row["metrics"][f"ess_{ess}_per_grad"]["median"]
+        nuts_value = nuts["metrics"][f"ess_{ess}_per_grad"]["median"]
         if not values:
             print(f"| {case.removeprefix('pdb:')} | {base:.4f} ({row['health_passed']}/{row['n_ok']}) | failed | | |")
             continue
@@ -84,11 +87,13 @@ def main() -> None:
             f"({healthy}/{len(per_seed)}) | {value / base:.2f}x | {value / nuts_value:.2f}x |"
         )
     print(
-        f"\n{len(runs)} cases. Bulk ESS per gradient, median [quartiles] over cases: "
+        f"\n{len(runs)} cases. {ess.capitalize()} ESS per gradient, median [quartiles] over cases: "
         f"over `{args.against}` {quartiles(over_row)}; over `{args.nuts}` {quartiles(over_nuts)}, "
         f"below 1x on {sum(r < 1 for r in over_nuts)}."
     )
-    print(f"Health: `{name}` {passed}/{total} (failing a seed: {', '.join(failing) or 'none'}); `{args.against}` {row_passed}/{row_total}.")
+    print(
+        f"Health: `{name}` {passed}/{total} (failing a seed: {', '.join(failing) or 'none'}); `{args.against}` {row_passed}/{row_total}."
+    )
     print(f"Reference misses: {misses or 'none'}.")
 
 
