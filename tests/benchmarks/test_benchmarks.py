@@ -127,6 +127,28 @@ def test_mams_metric_cost_times_both_forms_of_the_preconditioner(tmp_path, capsy
         mams_metric_cost.main(["--dims", "0"])
 
 
+def test_mams_settle_runs_each_chain_with_and_without_the_check(tmp_path, capsys):
+    """Chains the check leaves alone print the same figures both ways (their draws are the
+    same); the summary counts chains the check resumed and frozen chains both ways."""
+    from nextstat.benchmarks import mams_settle
+
+    out = tmp_path / "settle.md"
+    mams_settle.main(["std_normal_d2", "--seed", "1", "--chains", "2", "--warmup", "100", "--draws", "20", "--all"])
+    printed = capsys.readouterr().out
+    rows = [[cell.strip() for cell in line.split("|")[1:-1]] for line in printed.splitlines() if line.startswith("| ")]
+    rows = [cells for cells in rows if cells[0].isdigit()]
+    assert [cells[0] for cells in rows] == ["0", "1"]
+    for cells in rows:
+        assert len(cells) == 12
+        if cells[6] == "0":
+            assert cells[1:6] == cells[7:12]
+    assert "2 chains; the check resumed warmup on" in printed
+    mams_settle.main(["std_normal_d2", "--chains", "1", "--warmup", "100", "--draws", "5", "--out", str(out)])
+    assert out.read_text().startswith("# The settle check on std_normal_d2, seed 123")
+    with pytest.raises(SystemExit):
+        mams_settle.main(["std_normal_d2", "--adaptation", "dense"])
+
+
 @pytest.mark.skipif(
     len(os.sched_getaffinity(0)) < 2 if hasattr(os, "sched_getaffinity") else True,
     reason="pinning a run to a CPU of its own needs 2 usable CPUs",

@@ -55,8 +55,9 @@ metric from the final state, on a key of their own, their moves discarded. A cha
 mean acceptance over them is below ``SETTLE_ACCEPT`` has not settled where it ended:
 warmup's last transitions can carry a chain into a narrow region (a funnel's neck: on
 inference-gym's Brownian motion with unknown scales, seed 123, one chain of 32 ended at log
-density 72 against the others' 22-52, where eps = 2.48 gives every proposal an energy error
-of 180-540, and accepted nothing in 8,000 draws). Such a chain resumes dual averaging for
+density 72.3 against the others' 22.7-52.1, where its final eps (2.48) accepts none of the
+probes, and accepted nothing in 8,000 draws: ``benchmarks.mams_settle``,
+reports/mams-paper/SETTLE_CHECK.md). Such a chain resumes dual averaging for
 another ``SETTLE_FRACTION`` of warmup from where it is, and is probed again, at most
 ``SETTLE_ROUNDS`` times. A chain that passes keeps its state and eps, so its draws are the
 same as without the check; the probes' gradients count as warmup's.
@@ -113,6 +114,8 @@ SETTLE_ACCEPT = 0.25
 #: an unsettled chain resumes dual averaging for this fraction of warmup (at least 10
 #: iterations), at most this many times
 SETTLE_FRACTION, SETTLE_ROUNDS = 0.1, 3
+#: the settle check draws from the warmup key folded with this (its first probe: folded again with 0)
+SETTLE_SALT = 0x5E771E
 
 
 def auto_adaptation(d: int) -> str:
@@ -344,6 +347,7 @@ def run_warmup(
     climb_start: bool = True,
     curvature_start: bool = True,
     step_floor: float = STEP_FLOOR,
+    settle_check: bool = True,
 ):
     """Tune eps, M^-1 and L from ``position``; returns (final warmup state, per-iteration
     info). A given ``trajectory_length`` is kept as it is (no length tuning);
@@ -351,7 +355,8 @@ def run_warmup(
     draws' ESS sets L (``LENGTH_RULES``). The warmup's gradient
     evaluations are the infos' ``n_grads`` plus the final state's ``setup_grads``.
     ``climb_start``, ``curvature_start`` and ``step_floor`` (0: none) switch the far-start
-    safeguards off one by one, for ``benchmarks.far_starts``, which measures each."""
+    safeguards off one by one, for ``benchmarks.far_starts``, which measures each;
+    ``settle_check=False`` leaves the settle check out, for ``benchmarks.mams_settle``."""
     plan = schedule(num_warmup)
     window = metric_window(adaptation, int(np.sum(plan.collect_variance)))
     kernel = kernel or build_kernel(logdensity_fn)
@@ -416,7 +421,8 @@ def run_warmup(
     )
     if num_warmup > 0:
         final = final._replace(step_size=jnp.exp(final.dual_averaging.x_bar))
-        settle_key = jax.random.fold_in(key, 0x5E771E)
+    if num_warmup > 0 and settle_check:
+        settle_key = jax.random.fold_in(key, SETTLE_SALT)
         resume_iterations = max(10, int(SETTLE_FRACTION * num_warmup))
         final = settle(settle_key, kernel, final, one, resume_iterations, jitter, step_floor)
     return final, infos
@@ -432,6 +438,7 @@ __all__ = [
     "SETTLE_FRACTION",
     "SETTLE_PROBES",
     "SETTLE_ROUNDS",
+    "SETTLE_SALT",
     "auto_adaptation",
     "probe_acceptance",
     "run_warmup",
