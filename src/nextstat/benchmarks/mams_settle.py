@@ -68,9 +68,11 @@ def chains_both_ways(case_name: str, seed: int, chains: int, warmup: int, draws:
                 adaptation=adaptation,
                 settle_check=settle_check,
             )
-            # what the check sees (its own first probe key), whether or not it ran
-            first_probe_key = jax.random.fold_in(jax.random.fold_in(warmup_key, SETTLE_SALT), 0)
-            probes, _ = probe_acceptance(first_probe_key, kernel, final, jitter)
+            if settle_check:  # the check's last probes (its first, where it resumed nothing)
+                probes = final.settle_acceptance
+            else:  # what the check would have seen: its first probe key
+                first_probe_key = jax.random.fold_in(jax.random.fold_in(warmup_key, SETTLE_SALT), 0)
+                probes, _ = probe_acceptance(first_probe_key, kernel, final, jitter)
 
             def step(state, key):
                 state, info = kernel(key, state, final.step_size, final.trajectory_length, final.factor, jitter)
@@ -78,8 +80,7 @@ def chains_both_ways(case_name: str, seed: int, chains: int, warmup: int, draws:
 
             _, (accept, moved) = jax.lax.scan(step, final.state, jax.random.split(sample_key, draws))
             rounds = final.settle_rounds
-            last_probes = jnp.where(rounds > 0, final.settle_acceptance, probes)
-            return final.step_size, final.state.logdensity, last_probes, rounds, jnp.mean(accept), jnp.mean(moved)
+            return final.step_size, final.state.logdensity, probes, rounds, jnp.mean(accept), jnp.mean(moved)
 
         return run
 

@@ -43,17 +43,16 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
 
     from ..samplers import mams_warmup
     from ..samplers.mams import build_kernel, random_trajectory_length
-    from ..samplers.mams_warmup import auto_adaptation, run_warmup
 
     jitter = float(settings["eps_jitter"])
     adaptation = settings["adaptation"]
     if adaptation == "auto":
-        adaptation = auto_adaptation(case.dim)
+        adaptation = mams_warmup.auto_adaptation(case.dim)
     random_length = settings["length_jitter"] == "uniform"
     kernel = build_kernel(case.log_density)
 
     def warmup(key, position):
-        final, info = run_warmup(
+        final, info = mams_warmup.run_warmup(
             key,
             position,
             case.log_density,
