@@ -114,6 +114,37 @@ def test_mams_length_rule_runs_both_rules_on_the_same_chains(tmp_path, capsys):
         mams_length_rule.main(["std_normal_d2", "--budget", "2x200x200", "--set", "no_such_setting=1"])
 
 
+def test_mams_length_factor_sets_each_variant_beside_the_first_and_a_committed_row(tmp_path, capsys):
+    import json
+
+    from nextstat.benchmarks import mams_length_factor
+
+    summary = tmp_path / "summary.json"  # a committed row, as a suite summary holds it
+    metrics = {"ess_bulk_per_grad": {"median": 0.5}, "ess_tail_per_grad": {"median": 0.25}}
+    summary.write_text(json.dumps({"rows": [{"case": "std_normal_d2", "label": "nuts", "metrics": metrics}]}))
+    out = tmp_path / "factor.md"
+    mams_length_factor.main(
+        ["std_normal_d2", "--variants", "0.4:none", "1.6:uniform", "--seeds", "1", "--budget", "2x200x200"]
+        + ["--against", str(summary), "nuts", "--out", str(out)]
+    )
+    printed = capsys.readouterr().out
+    case_row = next(line for line in printed.splitlines() if line.startswith("| std_normal_d2 "))
+    cells = [cell.strip() for cell in case_row.split("|")[2:-1]]
+    assert len(cells) == 8  # bulk, tail, gradients a draw and the b2 cost for each variant
+    steps = float(cells[2]), float(cells[6])
+    assert cells[3] != "—"  # the standard normal's reference has second moments: a count or "never"
+    assert steps[1] > steps[0]  # four times the factor: more steps a draw
+    baseline = next(line for line in printed.splitlines() if line.startswith("| 0.4:none "))
+    assert baseline.split("|")[2].strip() == "1.00x"  # the first variant over itself
+    against = float(baseline.split("|")[4].strip().rstrip("x"))
+    assert against == pytest.approx(float(cells[0]) / 0.5, abs=0.01)  # bulk over the committed row's 0.5
+    assert out.read_text().startswith("# MAMS: the trajectory length's factor")
+    with pytest.raises(SystemExit):
+        mams_length_factor.main(["std_normal_d2", "--variants", "long:none"])
+    with pytest.raises(SystemExit):  # a row the summary does not have is named before any run
+        mams_length_factor.main(["std_normal_d2", "--against", str(summary), "no_such_row"])
+
+
 def test_mams_metric_cost_times_both_forms_of_the_preconditioner(tmp_path, capsys):
     from nextstat.benchmarks import mams_metric_cost
 

@@ -148,6 +148,8 @@ def test_trajectory_length_is_the_path_per_effective_draw():
     assert float(length_from_draws(independent, jnp.ones(800), 3)) == pytest.approx(0.4, rel=0.15)
     repeated = jnp.repeat(independent[:200], 4, axis=0)
     assert float(length_from_draws(repeated, jnp.ones(800), 3)) == pytest.approx(1.6, rel=0.25)
+    # the engine's length_factor replaces the 0.4
+    assert float(length_from_draws(repeated, jnp.ones(800), 3, factor=0.8)) == pytest.approx(3.2, rel=0.25)
 
 
 def test_the_papers_length_rule_averages_ess_where_mclmcs_averages_its_inverse():

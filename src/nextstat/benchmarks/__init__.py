@@ -76,3 +76,44 @@ def our_nuts_chains(case, seed: int, chains: int, draws: int, warmup: Callable) 
         sum(int(out[2]) for out in outputs),
         [float(out[3]) for out in outputs],
     )
+
+
+def mams_figures(case, settings: dict, budget: tuple[int, int, int], seed: int) -> dict[str, Any]:
+    """One run of our MAMS with ``settings`` (engine settings, resolved here): the MAMS paper's
+    costs (``b2max``, ``b2avg``: gradients per chain after warmup until the median chain's b2
+    stays below 0.01, its code's count; None where the run never gets there or the case's
+    reference has no second moments), bulk and tail ESS per sampling gradient (the minimum over
+    parameters), the tuned L (median over chains) and gradients per draw."""
+    import numpy as np
+
+    from ..diagnostics import run_metrics
+    from ..engines import SAMPLE_METHODS, Budget, load_engine, resolve_settings
+    from ..moment_bias import chain_moment_bias
+
+    engine = load_engine(SAMPLE_METHODS["mams"])
+    settings = resolve_settings(settings, engine.name)
+    result = engine.run(case, settings, Budget(*budget), seed)
+    metrics = run_metrics(result, settings["max_tree_depth"])["metrics"]
+    grads = result.grad_evals_sampling
+    chains, _, draws = budget
+    warmup_per_chain = result.grad_evals_warmup / chains
+    bias = chain_moment_bias(
+        result.draws, result.sample_stats["n_steps"], case.reference, result.param_names, warmup_per_chain
+    )
+    return {
+        "b2max": bias["b2_max"]["grads_per_chain_to_stay"] if bias else None,
+        "b2avg": bias["b2_avg"]["grads_per_chain_to_stay"] if bias else None,
+        "bulk": metrics["min_ess_bulk"] / grads,
+        "tail": metrics["min_ess_tail"] / grads,
+        "length": float(np.median(result.engine_info["trajectory_length_per_chain"])),
+        "grads_per_draw": grads / (chains * draws),
+    }
+
+
+def median_cost(values: list) -> float | None:
+    """The median over seeds of a cost that may be None (never got there), a seed that never
+    got there counting as infinitely costly; None where half or more never did."""
+    from statistics import median
+
+    middle = median(sorted(float("inf") if value is None else value for value in values))
+    return None if middle == float("inf") else middle

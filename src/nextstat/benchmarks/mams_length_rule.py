@@ -21,12 +21,11 @@ per-parameter / mean-ess of the costs and mean-ess / per-parameter of the ESS fi
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 
 from ..cli import UsageError, parse_settings
 from ..threads import single_thread_xla
-from . import write_markdown
+from . import mams_figures, median_cost, write_markdown
 
 single_thread_xla()
 
@@ -43,46 +42,10 @@ GAINS = ("bulk", "tail")
 
 
 def measure(case_name: str, rule: str, seed: int, budget: tuple[int, int, int], extra: dict) -> dict:
-    import numpy as np
-
     from ..cases import get_case
-    from ..diagnostics import run_metrics
-    from ..engines import SAMPLE_METHODS, Budget, load_engine, resolve_settings
-    from ..moment_bias import chain_moment_bias
 
-    engine = load_engine(SAMPLE_METHODS["mams"])
-    settings = resolve_settings({"target_accept": 0.9, "eps_jitter": 0.1, **extra, "length_rule": rule}, engine.name)
-    case = get_case(case_name)
-    result = engine.run(case, settings, Budget(*budget), seed)
-    metrics = run_metrics(result, settings["max_tree_depth"])["metrics"]
-    grads = result.grad_evals_sampling
-    chains, _, draws = budget
-    bias = chain_moment_bias(
-        result.draws,
-        result.sample_stats["n_steps"],
-        case.reference,
-        result.param_names,
-        result.grad_evals_warmup / chains,
-    )
-    cost = {
-        name: (bias[statistic]["grads_per_chain_to_stay"] if bias else None)
-        for name, statistic in zip(COSTS, ("b2_max", "b2_avg"), strict=True)
-    }
-    return {
-        **cost,
-        "bulk": metrics["min_ess_bulk"] / grads,
-        "tail": metrics["min_ess_tail"] / grads,
-        "length": float(np.median(result.engine_info["trajectory_length_per_chain"])),
-        "grads_per_draw": grads / (chains * draws),
-    }
-
-
-def _median(values: list) -> float | None:
-    """The median over seeds, a seed that never got there counting as infinitely costly;
-    None where half or more never did."""
-    ranked = sorted(float("inf") if v is None else v for v in values)
-    middle = statistics.median(ranked)
-    return None if middle == float("inf") else middle
+    settings = {"target_accept": 0.9, "eps_jitter": 0.1, **extra, "length_rule": rule}
+    return mams_figures(get_case(case_name), settings, budget, seed)
 
 
 def _count(value: float | None) -> str:
@@ -110,7 +73,7 @@ def table(cases: list[str], seeds: list[int], budget: tuple[int, int, int], extr
         medians: dict[str, dict] = {}
         for rule in RULES:
             runs = [measure(case_name, rule, seed, budget, extra) for seed in seeds]
-            medians[rule] = {key: _median([run[key] for run in runs]) for key in runs[0]}
+            medians[rule] = {key: median_cost([run[key] for run in runs]) for key in runs[0]}
         paper, mclmc = medians["mean-ess"], medians["per-parameter"]
         # costs: the MCLMC rule's over the paper's; ESS: the paper's over the MCLMC rule's
         gains = [_ratio(mclmc[k], paper[k]) for k in COSTS] + [_ratio(paper[k], mclmc[k]) for k in GAINS]

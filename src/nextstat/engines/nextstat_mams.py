@@ -23,7 +23,7 @@ import numpy as np
 
 from ..cases import Case
 from .base import Budget, RunResult
-from .contract import EPS_JITTER, EngineSpec, Setting, library_versions
+from .contract import EPS_JITTER, EngineSpec, NumberIn, Setting, library_versions
 from .jax_common import chain_result, prepare_chains, run_chains, stack_chains, start_backend
 
 NAME = "nextstat_mams"
@@ -62,6 +62,7 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             kernel=kernel,
             adaptation=adaptation,
             length_rule=settings["length_rule"],
+            length_factor=float(settings["length_factor"]),
         )
         # the metric as the kernel takes it: warmup holds it factored (a dense one by its Cholesky factor)
         carry = (final.state, final.step_size, final.factor, final.trajectory_length)
@@ -109,7 +110,8 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "it gains > d + 4 sqrt(d) "
             "nats); Stan's step-size heuristic; dual averaging of eps to target_accept, floored at "
             f"1e-3 x its restart eps; {METRIC_WORDS[adaptation]} preconditioner"
-            " from two windows (30-40%, then 40-60% of warmup in the first's space); L = 0.4 x path length per"
+            " from two windows (30-40%, then 40-60% of warmup in the first's space); L ="
+            f" {float(settings['length_factor']):g} x path length per"
             f" effective sample over 60-80% of warmup; a chain whose {mams_warmup.SETTLE_PROBES} probe transitions"
             f" at the final eps accept under {mams_warmup.SETTLE_ACCEPT} on average resumes dual averaging for"
             f" {mams_warmup.SETTLE_FRACTION:.0%} more of warmup (at most {mams_warmup.SETTLE_ROUNDS} times)",
@@ -123,6 +125,7 @@ def run(case: Case, settings: dict[str, Any], budget: Budget, seed: int) -> RunR
             "eps_jitter": jitter,
             "length_jitter": settings["length_jitter"],
             "length_rule": settings["length_rule"],
+            "length_factor": float(settings["length_factor"]),
             "mean_acceptance": float(np.mean(info("accept_prob"))),
             "accepted_fraction": float(np.mean(info("accepted"))),
         },
@@ -154,6 +157,13 @@ ENGINE = EngineSpec(
             "tuner; the slowest parameter pulls L up); `mean-ess` is 0.4 x path per draw / (ESS per draw averaged "
             "over parameters), the MAMS paper's adjusted tuner (samplers/mams_warmup.length_from_draws)",
             absent_means="per-parameter",
+        ),
+        "length_factor": Setting(
+            0.4,  # mams_warmup.LENGTH_FACTOR (not imported here: it would import JAX)
+            NumberIn(0.05, 5.0),
+            "L = this x the path length per effective sample of warmup's draws (0.4: MCLMC's and the MAMS "
+            "paper's choice; samplers/mams_warmup.length_from_draws)",
+            absent_means=0.4,
         ),
         "length_jitter": Setting(
             "none",

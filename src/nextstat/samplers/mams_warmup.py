@@ -39,8 +39,8 @@ Then four phases over ``num_warmup`` iterations (a static schedule, fed to one `
    dual averaging restarts from the current eps;
    [60%, 80%) keeps the draws (in the preconditioned space) and the path length of
    every transition;
-4. at 80% the trajectory length is set from those draws: L = 0.4 * mean over
-   parameters of (path length travelled / ESS), the distance between effectively
+4. at 80% the trajectory length is set from those draws: L = 0.4 (``length_factor``)
+   * mean over parameters of (path length travelled / ESS), the distance between effectively
    independent draws, as MCLMC's tuner sets it (ESS: ``ess.effective_sample_size``;
    ``length_rule="per-parameter"``, the default), which the worst-mixing parameter pulls
    up; or 0.4 * path / (ESS averaged over parameters), as the MAMS paper's adjusted tuner
@@ -200,15 +200,15 @@ def schedule(num_warmup: int) -> Schedule:
     return Schedule(early, collect, set_metric, keep_index, set_length)
 
 
-def length_from_draws(draws, path_lengths, d: int, rule: str = "per-parameter"):
-    """From one chain's draws: L = 0.4 * total path length / mean_i(ESS_i) (``mean-ess``)
-    or 0.4 * mean_i(total path length / ESS_i) (``per-parameter``); within [0.1, 10 sqrt(d)]."""
+def length_from_draws(draws, path_lengths, d: int, rule: str = "per-parameter", factor: float = LENGTH_FACTOR):
+    """From one chain's draws: L = factor * total path length / mean_i(ESS_i) (``mean-ess``)
+    or factor * mean_i(total path length / ESS_i) (``per-parameter``); within [0.1, 10 sqrt(d)]."""
     if rule not in LENGTH_RULES:
         raise ValueError(f"MAMS length rule {rule!r}: expected one of {', '.join(LENGTH_RULES)}")
     ess = effective_sample_size(draws[None])
     ess = jnp.clip(jnp.where(jnp.isfinite(ess), ess, 1.0), 1.0, draws.shape[0])
     path = jnp.sum(path_lengths)
-    length = LENGTH_FACTOR * (path / jnp.mean(ess) if rule == "mean-ess" else jnp.mean(path / ess))
+    length = factor * (path / jnp.mean(ess) if rule == "mean-ess" else jnp.mean(path / ess))
     return jnp.clip(length, 0.1, 10.0 * math.sqrt(d))
 
 
@@ -259,7 +259,17 @@ def settle(key, kernel, warm: MAMSWarmupState, iterate: Callable, resume_iterati
     return jax.lax.while_loop(unsettled, resume, warm)
 
 
-def warmup_iteration(kernel, window: WindowEstimator, d: int, *, target_accept, jitter, length_rule: str, step_floor):
+def warmup_iteration(
+    kernel,
+    window: WindowEstimator,
+    d: int,
+    *,
+    target_accept,
+    jitter,
+    length_rule: str,
+    step_floor,
+    length_factor: float = LENGTH_FACTOR,
+):
     """One warmup iteration, ``(state, (key, early, add, set_now, keep, set_length)) ->
     (state, info)``: a transition, dual averaging, and what ``schedule`` says this iteration
     does (cap the steps, feed the metric window, set the metric, keep the draw, set L)."""
@@ -296,7 +306,7 @@ def warmup_iteration(kernel, window: WindowEstimator, d: int, *, target_accept, 
             return inverse_metric, carry.trajectory_length, eps, dual_averaging_init(eps), step_floor * eps
 
         def set_trajectory_length(_):
-            new_length = length_from_draws(draws, path_lengths, d, length_rule)
+            new_length = length_from_draws(draws, path_lengths, d, length_rule, length_factor)
             eps = jnp.minimum(jnp.exp(da.x_bar), new_length)
             return carry.inverse_metric, new_length, eps, dual_averaging_init(eps), step_floor * eps
 
@@ -344,6 +354,7 @@ def run_warmup(
     trajectory_length: float | None = None,
     adaptation: str = "variance",
     length_rule: str = "per-parameter",
+    length_factor: float = LENGTH_FACTOR,
     climb_start: bool = True,
     curvature_start: bool = True,
     step_floor: float = STEP_FLOOR,
@@ -385,7 +396,14 @@ def run_warmup(
     capacity = max(1, int(np.max(plan.keep_index, initial=-1)) + 1)
 
     one = warmup_iteration(
-        kernel, window, d, target_accept=target_accept, jitter=jitter, length_rule=length_rule, step_floor=step_floor
+        kernel,
+        window,
+        d,
+        target_accept=target_accept,
+        jitter=jitter,
+        length_rule=length_rule,
+        step_floor=step_floor,
+        length_factor=length_factor,
     )
 
     initial = MAMSWarmupState(
