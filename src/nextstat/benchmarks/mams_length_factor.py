@@ -107,13 +107,13 @@ def table(cases, variants, seeds, budget, against=None) -> list[str]:
     lines.append("|---|" + "---|" * (len(GAINS) * (2 if against else 1)))
     reference = committed_row(*against) if against else {}
     for index, name in enumerate(names):
-        cells = [_spread([medians[c][index][g] / medians[c][0][g] for c in cases]) for g in GAINS]
+        ratios = [_spread([medians[c][index][g] / medians[c][0][g] for c in cases]) for g in GAINS]
         if against:
-            cells += [
+            ratios += [
                 _spread([medians[c][index][g] / reference[c][g] for c in cases if reference.get(c, {}).get(g)])
                 for g in GAINS
             ]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append(f"| {name} | " + " | ".join(ratios) + " |")
         print(lines[-1], flush=True)
     return lines
 
